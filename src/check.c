@@ -1,0 +1,135 @@
+/* contmig check: does a binary or a process keep the Continuum contract? */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "contract.h"
+#include "error.h"
+#include "exitcode.h"
+#include "json.h"
+
+static const char usage[] =
+	"Usage: contmig check [--json] BINARY|PID\n"
+	"Check that a program, or a running process, keeps the Continuum contract\n"
+	"(continuum(7)): static x86-64 code at 0x400000; for a process also the fixed\n"
+	"stack at 0x500000000, one thread, no open files beyond 0-2, no tracer.\n"
+	"A number is taken as a PID; write ./123 for a file named 123.\n"
+	"Checking a process never stops or disturbs it.\n"
+	"\n"
+	"  -j, --json    print the verdict as one JSON document\n"
+	"  -h, --help    show this help\n"
+	"\n"
+	"Exit status: 0 keeps the contract, 65 breaks it, 66 could not check\n"
+	"(not found, no permission).\n";
+
+static void print_human(const char *what, const struct contract_report *r)
+{
+	printf("%s: %s the Continuum contract\n", what, r->keeps ? "keeps" : "breaks");
+	for (size_t i = 0; i < r->count; i++)
+		printf("  %-4s  %-10s  %s\n", r->item[i].ok ? "ok" : "FAIL", r->item[i].check,
+		       r->item[i].detail);
+}
+
+static void print_json(const char *target, const char *kind, const struct contract_report *r,
+		       const char *error)
+{
+	printf("{\"target\": ");
+	json_string(stdout, target);
+	printf(", \"kind\": \"%s\", \"verdict\": \"%s\"", kind,
+	       error ? "unknown" : r->keeps ? "keeps" : "breaks");
+	if (error) {
+		printf(", \"error\": ");
+		json_string(stdout, error);
+	}
+	printf(", \"checks\": [");
+	for (size_t i = 0; !error && i < r->count; i++) {
+		printf("%s{\"check\": \"%s\", \"ok\": %s, \"detail\": ", i ? ", " : "",
+		       r->item[i].check, r->item[i].ok ? "true" : "false");
+		json_string(stdout, r->item[i].detail);
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+/* Why we could not look, in words a user can act on. */
+static void describe_error(int err, const char *where, char *out, size_t outsz)
+{
+	const char *hint = "";
+
+	if (err == -ESRCH) {
+		snprintf(out, outsz, "no such process");
+		return;
+	}
+	if (err == -EACCES || err == -EPERM)
+		hint = " (another user's process? run as that user or as root)";
+	snprintf(out, outsz, "%s%s%s%s", where, *where ? ": " : "", strerror(-err), hint);
+}
+
+static int run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct contract_report r;
+	char what[96], error[256];
+	const char *target, *kind;
+	bool json = false;
+	int opt, pid, err;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:jh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			option_error("check", opt, argv);
+		}
+	}
+	if (optind != argc - 1)
+		usage_error("check", "check: %s", optind == argc ? "missing BINARY or PID" :
+			    "too many arguments: give one BINARY or PID");
+	target = argv[optind];
+	pid = parse_pid(target);
+	if (pid) {
+		kind = "process";
+		snprintf(what, sizeof(what), "PID %d", pid);
+		err = contract_check_pid(pid, &r);
+	} else {
+		kind = "binary";
+		snprintf(what, sizeof(what), "%s", target);
+		err = contract_check_binary(target, &r);
+	}
+
+	if (err) {
+		describe_error(err, pid ? r.where : "", error, sizeof(error));
+		if (json)
+			print_json(target, kind, &r, error);
+		error_msg("check %s: %s", what, error);
+		return EXIT_NOTARGET;
+	}
+	if (pid)
+		snprintf(what, sizeof(what), "PID %d (%s)", pid, r.name);
+	if (json)
+		print_json(target, kind, &r, NULL);
+	else
+		print_human(what, &r);
+	return r.keeps ? EXIT_OK : EXIT_CONTRACT;
+}
+
+const struct command command_check = {
+	.name = "check",
+	.summary = "does a program or process keep the Continuum contract?",
+	.usage = usage,
+	.run = run,
+};

@@ -1,0 +1,258 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "contract.h"
+#include "procfs.h"
+
+ATTR_PRINTF(4, 5)
+static void add_item(struct contract_report *r, const char *check, bool ok,
+		     const char *fmt, ...)
+{
+	struct contract_item *it;
+	va_list ap;
+
+	if (r->count == CONTRACT_MAX_ITEMS)
+		abort();	/* a programming error: raise CONTRACT_MAX_ITEMS */
+	it = &r->item[r->count++];
+	it->check = check;
+	it->ok = ok;
+	va_start(ap, fmt);
+	vsnprintf(it->detail, sizeof(it->detail), fmt, ap);
+	va_end(ap);
+	if (!ok)
+		r->keeps = false;
+}
+
+static bool overlaps(unsigned long a, unsigned long alen, unsigned long b, unsigned long blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+/* The interpreter path named by a PT_INTERP header, for the message. */
+static void interp_name(Elf *e, const GElf_Phdr *ph, char *out, size_t outsz)
+{
+	size_t size;
+	const char *raw = elf_rawfile(e, &size);
+
+	snprintf(out, outsz, "?");
+	if (raw && ph->p_offset < size && ph->p_filesz <= size - ph->p_offset)
+		snprintf(out, outsz, "%.*s", (int)strnlen(raw + ph->p_offset, ph->p_filesz),
+			 raw + ph->p_offset);
+}
+
+static void check_elf(Elf *e, struct contract_report *r)
+{
+	GElf_Ehdr eh;
+	GElf_Phdr ph;
+	size_t phnum;
+	char interp[256] = "";
+	bool dynamic = false, text_found = false, entry_in_text = false;
+	unsigned long stack_clash = 0, lowest_exec = 0;
+
+	if (elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh)) {
+		add_item(r, "elf", false, "not an ELF file");
+		return;
+	}
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64) {
+		add_item(r, "elf", false, "not an x86-64 ELF64 file (class %d, machine %d)",
+			 eh.e_ident[EI_CLASS], eh.e_machine);
+		return;
+	}
+	add_item(r, "elf", true, "ELF64 x86-64");
+
+	if (eh.e_type == ET_EXEC)
+		add_item(r, "type", true, "fixed-address executable (ET_EXEC)");
+	else if (eh.e_type == ET_DYN)
+		add_item(r, "type", false,
+			 "position-independent (ET_DYN): the kernel loads it at a random address; "
+			 "link with -no-pie");
+	else
+		add_item(r, "type", false, "not an executable (ELF type %d)", eh.e_type);
+
+	if (elf_getphdrnum(e, &phnum) != 0) {
+		add_item(r, "segments", false, "unreadable program headers: %s", elf_errmsg(-1));
+		return;
+	}
+	for (size_t i = 0; i < phnum; i++) {
+		if (!gelf_getphdr(e, i, &ph))
+			continue;
+		if (ph.p_type == PT_INTERP)
+			interp_name(e, &ph, interp, sizeof(interp));
+		if (ph.p_type == PT_DYNAMIC)
+			dynamic = true;
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (overlaps(ph.p_vaddr, ph.p_memsz, CONTRACT_STACK_ADDR, CONTRACT_STACK_SIZE))
+			stack_clash = stack_clash ? stack_clash : ph.p_vaddr;
+		if (!(ph.p_flags & PF_X))
+			continue;
+		if (!lowest_exec || ph.p_vaddr < lowest_exec)
+			lowest_exec = ph.p_vaddr;
+		if (ph.p_vaddr == CONTRACT_TEXT_ADDR) {
+			text_found = true;
+			if (eh.e_entry >= ph.p_vaddr && eh.e_entry < ph.p_vaddr + ph.p_memsz)
+				entry_in_text = true;
+		}
+	}
+
+	if (interp[0])
+		add_item(r, "static", false, "dynamically linked (interpreter %s); link with -static",
+			 interp);
+	else if (dynamic)
+		add_item(r, "static", false, "has a dynamic section (PT_DYNAMIC); link with -static");
+	else
+		add_item(r, "static", true, "statically linked");
+
+	if (text_found && entry_in_text)
+		add_item(r, "text", true, "code and entry point at 0x%lx", CONTRACT_TEXT_ADDR);
+	else if (text_found)
+		add_item(r, "text", false, "entry point 0x%lx is outside the code at 0x%lx",
+			 (unsigned long)eh.e_entry, CONTRACT_TEXT_ADDR);
+	else if (lowest_exec)
+		add_item(r, "text", false, "code at 0x%lx, not 0x%lx; link with -Ttext=0x400000",
+			 lowest_exec, CONTRACT_TEXT_ADDR);
+	else
+		add_item(r, "text", false, "no executable segment");
+
+	if (stack_clash)
+		add_item(r, "stack-free", false, "a segment at 0x%lx overlaps the fixed stack at 0x%lx",
+			 stack_clash, CONTRACT_STACK_ADDR);
+	else
+		add_item(r, "stack-free", true, "nothing loaded over the fixed stack at 0x%lx",
+			 CONTRACT_STACK_ADDR);
+}
+
+int contract_check_binary(const char *path, struct contract_report *r)
+{
+	struct stat st = { 0 };
+	Elf *e;
+	int fd;
+
+	memset(r, 0, sizeof(*r));
+	r->keeps = true;
+	snprintf(r->where, sizeof(r->where), "%s", path);
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOSYS;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+
+		close(fd);
+		return err;
+	}
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e) {
+		close(fd);
+		return -EIO;
+	}
+	check_elf(e, r);
+	elf_end(e);
+	close(fd);
+	return 0;
+}
+
+static void check_stack(const struct vma_list *maps, struct contract_report *r)
+{
+	const struct vma *v = vma_list_find(maps, CONTRACT_STACK_ADDR);
+
+	if (!v)
+		add_item(r, "stack", false, "nothing mapped at 0x%lx: the program did not set up "
+			 "the fixed stack (crt0 or setup_fixed_stack)", CONTRACT_STACK_ADDR);
+	else if (v->start != CONTRACT_STACK_ADDR || v->end < CONTRACT_STACK_ADDR + CONTRACT_STACK_SIZE ||
+		 (v->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE) || v->shared)
+		add_item(r, "stack", false, "unexpected mapping at the fixed stack: %lx-%lx%s%s",
+			 v->start, v->end, v->shared ? " shared" : "",
+			 (v->prot & PROT_WRITE) ? "" : " not writable");
+	else
+		add_item(r, "stack", true, "fixed stack mapped at 0x%lx-0x%lx", v->start, v->end);
+}
+
+static void check_fds(const struct fd_list *fds, struct contract_report *r)
+{
+	char list[sizeof(r->item[0].detail)] = "";
+	size_t used = 0, extra = 0;
+
+	for (size_t i = 0; i < fds->count; i++) {
+		if (fds->fd[i].fd <= 2)
+			continue;
+		extra++;
+		if (used < sizeof(list))
+			used += snprintf(list + used, sizeof(list) - used, "%sfd %d -> %s",
+					 extra > 1 ? ", " : "", fds->fd[i].fd, fds->fd[i].target);
+	}
+	if (!extra)
+		add_item(r, "fds", true, "no open files beyond 0-2");
+	else
+		add_item(r, "fds", false, "open files beyond 0-2 do not move: %s", list);
+}
+
+static void check_tracer(pid_t tracer, struct contract_report *r)
+{
+	struct proc_status tst;
+
+	if (!tracer)
+		add_item(r, "tracer", true, "not traced");
+	else if (procfs_read_status(tracer, &tst) == 0)
+		add_item(r, "tracer", false, "already traced by PID %d (%s)", (int)tracer, tst.name);
+	else
+		add_item(r, "tracer", false, "already traced by PID %d", (int)tracer);
+}
+
+int contract_check_pid(pid_t pid, struct contract_report *r)
+{
+	struct proc_status st;
+	struct vma_list maps;
+	struct fd_list fds;
+	char exe[64];
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->where, sizeof(r->where), "/proc/%d/status", (int)pid);
+	err = procfs_read_status(pid, &st);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	if (st.state == 'Z' || st.state == 'X')
+		return -ESRCH;
+
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	err = contract_check_binary(exe, r);
+	if (err)
+		return err;
+	snprintf(r->name, sizeof(r->name), "%s", st.name);
+
+	snprintf(r->where, sizeof(r->where), "/proc/%d/maps", (int)pid);
+	err = procfs_read_maps(pid, &maps);
+	if (err)
+		return err;
+	check_stack(&maps, r);
+	vma_list_free(&maps);
+
+	if (st.threads == 1)
+		add_item(r, "threads", true, "single-threaded");
+	else
+		add_item(r, "threads", false, "%d threads: only single-threaded processes move",
+			 st.threads);
+
+	snprintf(r->where, sizeof(r->where), "/proc/%d/fd", (int)pid);
+	err = procfs_list_fds(pid, &fds);
+	if (err)
+		return err;
+	check_fds(&fds, r);
+	fd_list_free(&fds);
+
+	check_tracer(st.tracer_pid, r);
+	r->where[0] = '\0';
+	return 0;
+}

@@ -1,0 +1,246 @@
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "procfs.h"
+
+int array_reserve(void **array, size_t *capacity, size_t count, size_t elem_size)
+{
+	size_t cap = *capacity ? *capacity * 2 : 16;
+	void *p;
+
+	if (count < *capacity)
+		return 0;
+	p = realloc(*array, cap * elem_size);
+	if (!p)
+		return -ENOMEM;
+	*array = p;
+	*capacity = cap;
+	return 0;
+}
+
+int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len)
+{
+	char path[64];
+	size_t size = 0, cap = 4096;
+	char *buf = NULL, *p;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+
+		if (!buf || size + 1 >= cap) {
+			cap *= 2;
+			p = realloc(buf, cap);
+			if (!p) {
+				err = -ENOMEM;
+				goto free_buf;
+			}
+			buf = p;
+		}
+		n = read(fd, buf + size, cap - size - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			goto free_buf;
+		}
+		if (n == 0)
+			break;
+		size += n;
+	}
+	close(fd);
+	buf[size] = '\0';
+	*text = buf;
+	if (len)
+		*len = size;
+	return 0;
+
+free_buf:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+int procfs_parse_maps_line(const char *line, struct vma *v)
+{
+	char perms[5];
+	int name_at = 0;
+
+	memset(v, 0, sizeof(*v));
+	if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %n", &v->start, &v->end, perms,
+		   &v->offset, &v->dev_major, &v->dev_minor, &v->inode, &name_at) < 7 ||
+	    !name_at || v->end <= v->start || strlen(perms) != 4)
+		return -EINVAL;
+	v->prot = (perms[0] == 'r' ? PROT_READ : 0) |
+		  (perms[1] == 'w' ? PROT_WRITE : 0) |
+		  (perms[2] == 'x' ? PROT_EXEC : 0);
+	v->shared = perms[3] == 's';
+	/* The name runs to the end of the line and may itself hold spaces. */
+	v->name = strdup(line + name_at);
+	return v->name ? 0 : -ENOMEM;
+}
+
+int procfs_read_maps(pid_t pid, struct vma_list *out)
+{
+	char *text, *line, *next;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = procfs_read_file(pid, "maps", &text, NULL);
+	if (err)
+		return err;
+	for (line = text; *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		err = array_reserve((void **)&out->vma, &out->capacity, out->count,
+				    sizeof(*out->vma));
+		if (!err)
+			err = procfs_parse_maps_line(line, &out->vma[out->count]);
+		if (err) {
+			vma_list_free(out);
+			break;
+		}
+		out->count++;
+	}
+	free(text);
+	return err;
+}
+
+void vma_list_free(struct vma_list *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		free(list->vma[i].name);
+	free(list->vma);
+	memset(list, 0, sizeof(*list));
+}
+
+const struct vma *vma_list_find(const struct vma_list *list, unsigned long addr)
+{
+	for (size_t i = 0; i < list->count; i++)
+		if (addr >= list->vma[i].start && addr < list->vma[i].end)
+			return &list->vma[i];
+	return NULL;
+}
+
+/* The value after "KEY:\t" on its own line of a status text, or NULL. */
+static const char *status_field(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, key, klen) && p[klen] == ':')
+			return p + klen + 1 + strspn(p + klen + 1, " \t");
+	return NULL;
+}
+
+int procfs_parse_status(const char *text, struct proc_status *st)
+{
+	const char *name = status_field(text, "Name");
+	const char *state = status_field(text, "State");
+	const char *threads = status_field(text, "Threads");
+	const char *tracer = status_field(text, "TracerPid");
+	const char *uid = status_field(text, "Uid");
+	size_t n;
+
+	memset(st, 0, sizeof(*st));
+	if (!name || !state || !threads || !tracer || !uid)
+		return -EINVAL;
+	n = strcspn(name, "\n");
+	if (n >= sizeof(st->name))
+		n = sizeof(st->name) - 1;
+	memcpy(st->name, name, n);
+	st->state = *state;
+	st->threads = atoi(threads);
+	st->tracer_pid = atoi(tracer);
+	st->uid = strtoul(uid, NULL, 10);
+	return st->threads > 0 ? 0 : -EINVAL;
+}
+
+int procfs_read_status(pid_t pid, struct proc_status *st)
+{
+	char *text;
+	int err = procfs_read_file(pid, "status", &text, NULL);
+
+	if (err)
+		return err;
+	err = procfs_parse_status(text, st);
+	free(text);
+	return err;
+}
+
+static int compare_fd(const void *a, const void *b)
+{
+	return ((const struct fd_entry *)a)->fd - ((const struct fd_entry *)b)->fd;
+}
+
+int procfs_list_fds(pid_t pid, struct fd_list *out)
+{
+	char dir_path[64], link[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(dir_path, sizeof(dir_path), "/proc/%d/fd", (int)pid);
+	dir = opendir(dir_path);
+	if (!dir)
+		return -errno;
+	while ((errno = 0, de = readdir(dir))) {
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		err = array_reserve((void **)&out->fd, &out->capacity, out->count,
+				    sizeof(*out->fd));
+		if (err)
+			break;
+		n = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
+		if (n < 0) {
+			if (errno == ENOENT)	/* closed while we looked */
+				continue;
+			err = -errno;
+			break;
+		}
+		link[n] = '\0';
+		out->fd[out->count].fd = atoi(de->d_name);
+		out->fd[out->count].target = strdup(link);
+		if (!out->fd[out->count].target) {
+			err = -ENOMEM;
+			break;
+		}
+		out->count++;
+	}
+	if (!err && errno)
+		err = -errno;
+	closedir(dir);
+	if (err) {
+		fd_list_free(out);
+		return err;
+	}
+	qsort(out->fd, out->count, sizeof(*out->fd), compare_fd);
+	return 0;
+}
+
+void fd_list_free(struct fd_list *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		free(list->fd[i].target);
+	free(list->fd);
+	memset(list, 0, sizeof(*list));
+}

@@ -1,0 +1,70 @@
+/*
+ * procfs: what /proc says about a process, read without disturbing it.
+ * Functions return 0 or -errno and never print.
+ */
+#ifndef CONTMIG_PROCFS_H
+#define CONTMIG_PROCFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* One line of /proc/PID/maps. */
+struct vma {
+	unsigned long start, end;	/* [start, end) */
+	unsigned long offset;		/* file offset of start */
+	unsigned long inode;
+	unsigned int dev_major, dev_minor;
+	int prot;			/* PROT_READ | PROT_WRITE | PROT_EXEC */
+	bool shared;			/* MAP_SHARED ('s') rather than private ('p') */
+	char *name;			/* path, "[heap]", "[stack]", ... or "" */
+};
+
+struct vma_list {
+	struct vma *vma;
+	size_t count, capacity;
+};
+
+/* Parse one maps line (without its newline) into *v; v->name is malloc'd. */
+int procfs_parse_maps_line(const char *line, struct vma *v) MUST_CHECK;
+int procfs_read_maps(pid_t pid, struct vma_list *out) MUST_CHECK;
+void vma_list_free(struct vma_list *list);
+/* The mapping that contains addr, or NULL. */
+const struct vma *vma_list_find(const struct vma_list *list, unsigned long addr);
+
+/* The fields of /proc/PID/status that contmig needs. */
+struct proc_status {
+	char name[64];			/* comm, as in "Name:" */
+	char state;			/* 'R', 'S', 't', 'Z', ... */
+	int threads;
+	pid_t tracer_pid;		/* 0 when nobody traces it */
+	uid_t uid;			/* real uid */
+};
+
+int procfs_parse_status(const char *text, struct proc_status *st) MUST_CHECK;
+int procfs_read_status(pid_t pid, struct proc_status *st) MUST_CHECK;
+
+/* An open file descriptor and what it refers to (readlink of /proc/PID/fd/N). */
+struct fd_entry {
+	int fd;
+	char *target;
+};
+
+struct fd_list {
+	struct fd_entry *fd;
+	size_t count, capacity;
+};
+
+/* All open fds, sorted by number. */
+int procfs_list_fds(pid_t pid, struct fd_list *out) MUST_CHECK;
+void fd_list_free(struct fd_list *list);
+
+/* Read /proc/PID/NAME whole into a malloc'd NUL-terminated buffer. */
+int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len) MUST_CHECK;
+
+/* Grow an array of elem_size elements so that one more fits; 0 or -ENOMEM. */
+int array_reserve(void **array, size_t *capacity, size_t count, size_t elem_size) MUST_CHECK;
+
+#endif

@@ -1,0 +1,73 @@
+#!/bin/bash
+# contmig check PID: a running contract process passes; threads, open files
+# and a tracer are named; checking never disturbs the process.
+. "$srcdir/tests/init.sh"
+
+# A contract process, checked over and over while it runs, keeps the contract
+# and keeps counting undisturbed: all of 1..20 in order, then exit status 0.
+start_ "$builddir/tests/counter" 20 > counter.out
+wait_for_ 5 file_has_lines_ counter.out 1
+expect_status_ 0 "$CONTMIG" check "$pid"
+grep -qx "PID $pid (counter): keeps the Continuum contract" out || fail_ "$(cat out)"
+for rule in elf type static text stack-free stack threads fds tracer; do
+	grep -q "^  ok    $rule " out || fail_ "rule $rule missing or failed: $(cat out)"
+done
+for i in $(seq 10); do
+	"$CONTMIG" check "$pid" > /dev/null || fail_ "check $i of a running counter failed"
+	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || fail_ "check left a tracer"
+done
+wait "$pid" || fail_ "the counter exited $? while being checked"
+seq 20 | compare_ - counter.out
+
+# An extra open file: refused, and the fd and its file are named.
+echo data > extra
+start_ bash -c 'exec 7<extra; exec "$0" > /dev/null' "$builddir/tests/counter"
+wait_for_ 5 grep -q '^Name:[[:space:]]*counter' "/proc/$pid/status"
+expect_status_ 65 "$CONTMIG" check "$pid"
+grep -q "^  FAIL  fds  .*fd 7 -> $tmp/extra" out || fail_ "fd 7 not named: $(cat out)"
+grep -q '^  ok    threads ' out || fail_ "$(cat out)"
+kill "$pid"
+
+# Two threads: refused.
+start_ "$builddir/tests/threads"
+wait_for_ 5 grep -q '^Threads:[[:space:]]*2$' "/proc/$pid/status"
+expect_status_ 65 "$CONTMIG" check "$pid"
+grep -q '^  FAIL  threads     2 threads' out || fail_ "threads not named: $(cat out)"
+kill "$pid"
+
+# A process that is not a contract target at all: no fixed stack.
+start_ sleep 30
+wait_for_ 5 grep -q '^Name:[[:space:]]*sleep' "/proc/$pid/status"
+expect_status_ 65 "$CONTMIG" check "$pid"
+grep -q '^  FAIL  stack  .*nothing mapped at 0x500000000' out || fail_ "$(cat out)"
+kill "$pid"
+
+# Already traced by someone else: the tracer is named.
+if command -v strace > /dev/null; then
+	start_ "$builddir/tests/counter"
+	strace -o /dev/null -p "$pid" 2> /dev/null &
+	tracer=$!
+	started_pids="$started_pids $tracer"
+	wait_for_ 5 grep -q "^TracerPid:[[:space:]]*$tracer\$" "/proc/$pid/status"
+	expect_status_ 65 "$CONTMIG" check "$pid"
+	grep -q "^  FAIL  tracer      already traced by PID $tracer (strace)" out || fail_ "$(cat out)"
+	kill "$tracer" "$pid"
+fi
+
+# Could not check: no such process (the PID of a process that has ended).
+sh -c 'exit 0' & gone=$!
+wait "$gone"
+expect_status_ 66 "$CONTMIG" check "$gone"
+one_error_line_
+grep -qx "contmig: check PID $gone: no such process" err || fail_ "$(cat err)"
+
+# Could not check: another user's process.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null; then
+	start_ "$builddir/tests/counter" > /dev/null
+	wait_for_ 5 grep -q '^Name:[[:space:]]*counter' "/proc/$pid/status"
+	expect_status_ 66 setpriv --reuid=65534 --regid=65534 --clear-groups "$CONTMIG" check "$pid"
+	one_error_line_
+	grep -q "Permission denied (another user's process" err || fail_ "$(cat err)"
+	kill "$pid"
+fi
+exit 0

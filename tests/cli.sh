@@ -1,0 +1,33 @@
+#!/bin/bash
+# The command line: help, version, usage errors and their exit status.
+. "$srcdir/tests/init.sh"
+
+expect_status_ 0 "$CONTMIG" --help
+grep -q '^Usage: contmig COMMAND' out || fail_ "--help has no usage line"
+grep -q '^  check ' out || fail_ "--help does not list check"
+
+expect_status_ 0 "$CONTMIG" -V
+grep -Eqx 'contmig [0-9]+\.[0-9]+\.[0-9]+' out || fail_ "--version printed: $(cat out)"
+
+expect_status_ 0 "$CONTMIG" help check
+grep -q '^Usage: contmig check' out || fail_ "help check printed: $(cat out)"
+expect_status_ 0 "$CONTMIG" check --help
+grep -q '^Usage: contmig check' out || fail_ "check --help printed: $(cat out)"
+
+# Usage errors: status 64, one line naming the problem, then a pointer to --help.
+for args in "" "frob" "--frob" "help frob" "check" "check 1 2" "check --frob x" "check -q x"; do
+	# shellcheck disable=SC2086
+	expect_status_ 64 "$CONTMIG" $args
+	head -n 1 err | grep -q '^contmig: ' || fail_ "'contmig $args': $(cat err)"
+	tail -n 1 err | grep -q "^Try 'contmig.*--help'" || fail_ "'contmig $args': no --help hint"
+	[ ! -s out ] || fail_ "'contmig $args' wrote to stdout"
+done
+
+# Every command in --help is documented in contmig(1).
+"$CONTMIG" --help | sed -n 's/^  \([a-z]*\)  .*/\1/p' > commands
+[ -s commands ] || fail_ "no commands found in --help"
+while read -r cmd; do
+	grep -q "^\.B contmig $cmd\|^\.SS.*$cmd" "$builddir/man/contmig.1" ||
+		fail_ "command $cmd is not documented in man/contmig.1"
+done < commands
+exit 0

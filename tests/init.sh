@@ -1,0 +1,86 @@
+# tests/init.sh: sourced by every shell test (after `. "$srcdir/tests/init.sh"`).
+#
+# Each test runs in its own temporary directory, removed on exit together with
+# every process the test started.  Exit codes follow automake's harness:
+# 0 pass, 1 fail (fail_), 77 skip (skip_), 99 the test itself broke
+# (framework_failure_).
+
+set -u
+me=${0##*/}
+: "${srcdir:?run the tests through make check}"
+: "${builddir:?run the tests through make check}"
+: "${CONTMIG:=$builddir/contmig}"
+
+fail_() { echo "$me: FAIL: $*" >&2; exit 1; }
+skip_() { echo "$me: SKIP: $*" >&2; exit 77; }
+framework_failure_() { echo "$me: FRAMEWORK FAILURE: $*" >&2; exit 99; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/contmig-$me.XXXXXX") || framework_failure_ "mktemp -d"
+chmod 755 "$tmp"
+started_pids=
+
+cleanup_()
+{
+	local p
+	for p in $started_pids; do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	cd / && rm -rf "$tmp"
+}
+trap cleanup_ EXIT
+trap 'exit 99' HUP INT TERM
+cd "$tmp" || framework_failure_ "cd $tmp"
+
+# start_ CMD [ARGS]: run CMD in the background with only fds 0-2 open (a test
+# harness leaks its own), remember it for cleanup; its PID is in $pid.
+start_()
+{
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
+		done
+		exec "$@"
+	) &
+	pid=$!
+	started_pids="$started_pids $pid"
+}
+
+# wait_for_ SECONDS CMD [ARGS]: poll CMD every 50 ms until it succeeds;
+# fail the test when SECONDS pass first.
+wait_for_()
+{
+	local limit=$(( $1 * 20 )) i=0
+	shift
+	until "$@"; do
+		i=$((i + 1))
+		[ "$i" -le "$limit" ] || fail_ "timed out waiting for: $*"
+		sleep 0.05
+	done
+}
+
+# file_has_lines_ FILE N: FILE has at least N lines.
+file_has_lines_() { [ "$(wc -l < "$1")" -ge "$2" ]; }
+
+# compare_ EXPECTED ACTUAL: the two files are the same, else show the diff.
+compare_() { diff -u "$1" "$2" >&2 || fail_ "$2 differs from $1"; }
+
+# expect_status_ N CMD [ARGS]: run CMD; fail unless it exits with status N.
+# Its stdout and stderr are in $tmp/out and $tmp/err afterwards.
+expect_status_()
+{
+	local want=$1 got
+	shift
+	"$@" > "$tmp/out" 2> "$tmp/err"
+	got=$?
+	[ "$got" -eq "$want" ] ||
+		fail_ "'$*' exited $got, expected $want; stderr: $(cat "$tmp/err")"
+}
+
+# one_error_line_: $tmp/err is exactly one line starting "contmig: ".
+one_error_line_()
+{
+	[ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q '^contmig: ' "$tmp/err" ||
+		fail_ "expected one 'contmig: ...' line on stderr, got: $(cat "$tmp/err")"
+}
