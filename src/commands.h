@@ -13,6 +13,8 @@ struct command {
 };
 
 extern const struct command command_check;
+extern const struct command command_freeze;
+extern const struct command command_thaw;
 
 /* Parse a decimal PID; 0 when s is not one. */
 int parse_pid(const char *s);

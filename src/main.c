@@ -11,6 +11,8 @@
 
 static const struct command *const commands[] = {
 	&command_check,
+	&command_freeze,
+	&command_thaw,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

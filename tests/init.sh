@@ -42,7 +42,7 @@ start_()
 			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
 		done
 		exec "$@"
-	) &
+	) 0<&0 &	# an explicit stdin: bash gives background jobs /dev/null
 	pid=$!
 	started_pids="$started_pids $pid"
 }
@@ -83,4 +83,41 @@ one_error_line_()
 {
 	[ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q '^contmig: ' "$tmp/err" ||
 		fail_ "expected one 'contmig: ...' line on stderr, got: $(cat "$tmp/err")"
+}
+
+# stub_processes_: how many processes started by this test's thaws (they run
+# in $tmp) run contmig's restore stub, restored or half-built.  A failed thaw
+# must leave none behind.
+stub_processes_()
+{
+	local n=0 p
+	for p in /proc/[0-9]*; do
+		case $(readlink "$p/exe" 2>/dev/null) in
+		*memfd:contmig-stub*)
+			[ "$(readlink "$p/cwd" 2>/dev/null)" = "$tmp" ] && n=$((n + 1)) ;;
+		esac
+	done
+	echo "$n"
+}
+
+# running_untraced_ PID: PID is alive, not stopped and not traced.
+running_untraced_()
+{
+	kill -0 "$1" 2>/dev/null || fail_ "PID $1 is gone"
+	grep -q '^TracerPid:[[:space:]]*0$' "/proc/$1/status" || fail_ "PID $1 is still traced"
+	grep -q '^State:[[:space:]]*[RS]' "/proc/$1/status" ||
+		fail_ "PID $1 is not running: $(grep State "/proc/$1/status")"
+}
+
+# follows_ BEFORE AFTER: the counter lines in AFTER go on from the last line of
+# BEFORE without a gap or a repeat.
+follows_()
+{
+	local last first snap=$tmp/follows.snapshot
+	cp "$2" "$snap"		# the counter may still be writing AFTER
+	last=$(tail -n 1 "$1")
+	first=$(head -n 1 "$snap")
+	[ "$first" = $((last + 1)) ] || fail_ "resumed at '$first' after '$last'"
+	seq "$first" "$(tail -n 1 "$snap")" | diff -q - "$snap" > /dev/null ||
+		fail_ "the resumed count is not consecutive: $(head -c 200 "$snap")"
 }

@@ -1,0 +1,293 @@
+/* contmig freeze: snapshot a running process into an image. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "contract.h"
+#include "error.h"
+#include "exitcode.h"
+#include "image.h"
+#include "ptrace.h"
+#include "snapshot.h"
+
+static const char usage[] =
+	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds] PID\n"
+	"Snapshot a running process into an image (an ELF core file). Only once the\n"
+	"image is complete is the process ended (the default), resumed or left stopped;\n"
+	"on any failure before that it carries on untouched.\n"
+	"\n"
+	"  -o, --output IMAGE   write the image to IMAGE (default PID.contmig); '-' streams\n"
+	"                       it to standard output\n"
+	"  -r, --leave-running  let the process carry on after the snapshot\n"
+	"  -s, --leave-stopped  leave the process stopped (SIGSTOP) after the snapshot\n"
+	"      --drop-fds       freeze even with files open beyond 0-2; the restored\n"
+	"                       process finds them closed\n"
+	"  -h, --help           show this help\n";
+
+enum after { AFTER_END, AFTER_RUN, AFTER_STOP };
+
+/* The temporary image, removed if contmig is interrupted. */
+static char tmp_path[4096];
+
+static void on_fatal_signal(int sig)
+{
+	if (tmp_path[0])
+		unlink(tmp_path);
+	/* The kernel detaches us from the target, which carries on. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Refuse what cannot move; warn about what may not work. */
+static int preflight(int pid, bool drop_fds, bool attached)
+{
+	struct contract_report r;
+	int err = contract_check_pid(pid, &r);
+
+	if (err == -ESRCH) {
+		error_msg("freeze PID %d: no such process", pid);
+		return EXIT_NOTARGET;
+	}
+	if (err) {
+		errno_msg(-err, "freeze PID %d: %s", pid, r.where);
+		return EXIT_NOTARGET;
+	}
+	for (size_t i = 0; i < r.count; i++) {
+		const struct contract_item *it = &r.item[i];
+		bool fatal = !strcmp(it->check, "threads") || !strcmp(it->check, "tracer") ||
+			     (!strcmp(it->check, "fds") && !drop_fds);
+
+		if (it->ok || (!fatal && !strcmp(it->check, "fds")))
+			continue;
+		if (attached && !strcmp(it->check, "tracer"))
+			continue;	/* that is us now */
+		/* Of the rest only a missing fixed stack matters: the binary rules
+		 * judge /proc/PID/exe, which after a thaw is contmig's stub. */
+		if (!fatal && (attached || strcmp(it->check, "stack")))
+			continue;
+		if (fatal) {
+			error_msg("freeze PID %d (%s): %s%s", pid, r.name, it->detail,
+				  !strcmp(it->check, "fds") ? "; close them first, or use --drop-fds" : "");
+			return EXIT_CONTRACT;
+		}
+		error_msg("warning: PID %d (%s) breaks the contract: %s", pid, r.name, it->detail);
+	}
+	return EXIT_OK;
+}
+
+static int attach(int pid)
+{
+	int err = ptrace_seize_stop(pid);
+
+	if (!err)
+		return EXIT_OK;
+	if (err == -ESRCH) {
+		error_msg("freeze PID %d: no such process", pid);
+	} else if (err == -EPERM) {
+		errno_msg(EPERM, "freeze: cannot attach to PID %d (another user's process, already "
+			  "traced, or ptrace restricted by Yama's ptrace_scope or a container)", pid);
+	} else {
+		errno_msg(-err, "freeze: cannot attach to PID %d", pid);
+	}
+	return EXIT_NOTARGET;
+}
+
+/* Make the written file durable under its final name. */
+static int commit_file(int fd, const char *path)
+{
+	char dir[4096];
+	int dfd;
+
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		errno_msg(errno, "freeze: writing %s", tmp_path);
+		return -1;
+	}
+	if (rename(tmp_path, path) < 0) {
+		errno_msg(errno, "freeze: renaming %s to %s", tmp_path, path);
+		return -1;
+	}
+	tmp_path[0] = '\0';
+	snprintf(dir, sizeof(dir), "%s", path);
+	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);	/* best effort: the rename itself is done */
+		close(dfd);
+	}
+	return 0;
+}
+
+static int finish(int pid, enum after after)
+{
+	int status, err;
+
+	switch (after) {
+	case AFTER_END:
+		if (kill(pid, SIGKILL) < 0) {
+			errno_msg(errno, "freeze: ending PID %d", pid);
+			return EXIT_INTERNAL;
+		}
+		while (ptrace_wait(pid, &status) == 0)
+			ptrace(PTRACE_CONT, pid, 0, 0);	/* let it die */
+		return EXIT_OK;
+	case AFTER_STOP:
+		if (kill(pid, SIGSTOP) < 0) {
+			errno_msg(errno, "freeze: stopping PID %d", pid);
+			return EXIT_INTERNAL;
+		}
+		/* The SIGSTOP takes effect once we let go. */
+		__attribute__((fallthrough));
+	case AFTER_RUN:
+		err = ptrace_detach(pid, 0);
+		if (err) {
+			errno_msg(-err, "freeze: detaching from PID %d", pid);
+			return EXIT_INTERNAL;
+		}
+	}
+	return EXIT_OK;
+}
+
+static int run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "leave-running", no_argument, NULL, 'r' },
+		{ "leave-stopped", no_argument, NULL, 's' },
+		{ "drop-fds", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *output = NULL;
+	char default_output[64];
+	enum after after = AFTER_END;
+	bool drop_fds = false, output_failed;
+	struct stream out = { .fd = -1 };
+	struct image im;
+	int opt, pid, status, err;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:o:rsh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			output = optarg;
+			break;
+		case 'r':
+		case 's':
+			if (after != AFTER_END && after != (opt == 'r' ? AFTER_RUN : AFTER_STOP))
+				usage_error("freeze", "freeze: --leave-running and --leave-stopped "
+					    "exclude each other");
+			after = opt == 'r' ? AFTER_RUN : AFTER_STOP;
+			break;
+		case 'D':
+			drop_fds = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			option_error("freeze", opt, argv);
+		}
+	}
+	if (optind != argc - 1)
+		usage_error("freeze", "freeze: %s", optind == argc ? "missing PID" :
+			    "too many arguments: give one PID");
+	pid = parse_pid(argv[optind]);
+	if (!pid)
+		usage_error("freeze", "freeze: '%s' is not a PID", argv[optind]);
+	if (!output) {
+		snprintf(default_output, sizeof(default_output), "%d.contmig", pid);
+		output = default_output;
+	}
+	if (!strcmp(output, "-") && isatty(STDOUT_FILENO))
+		usage_error("freeze", "freeze: refusing to write an image to a terminal; "
+			    "redirect standard output or use -o IMAGE");
+
+	status = preflight(pid, drop_fds, false);
+	if (status != EXIT_OK)
+		return status;
+
+	if (!strcmp(output, "-")) {
+		out.fd = STDOUT_FILENO;
+	} else {
+		struct sigaction sa = { .sa_handler = on_fatal_signal };
+
+		snprintf(tmp_path, sizeof(tmp_path), "%s.XXXXXX", output);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
+		out.fd = mkostemp(tmp_path, O_CLOEXEC);
+		if (out.fd < 0) {
+			errno_msg(errno, "freeze: creating %s", tmp_path);
+			tmp_path[0] = '\0';
+			return EXIT_IO;
+		}
+	}
+	/* A closed pipe must be an error we report, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
+
+	status = attach(pid);
+	if (status != EXIT_OK)
+		goto remove_tmp;
+	/* Threads or files may have appeared between the check and the stop. */
+	status = preflight(pid, drop_fds, true);
+	if (status != EXIT_OK)
+		goto detach;
+
+	err = snapshot_collect(pid, &im);
+	if (err) {
+		errno_msg(-err, "freeze: reading the state of PID %d", pid);
+		status = EXIT_INTERNAL;
+		goto free_image;
+	}
+	err = snapshot_write(pid, &im, &out, &output_failed);
+	if (err) {
+		if (output_failed)
+			errno_msg(-err, "freeze: writing %s", strcmp(output, "-") ? tmp_path :
+				  "the image to standard output");
+		else
+			errno_msg(-err, "freeze: reading the memory of PID %d", pid);
+		status = output_failed ? EXIT_IO : EXIT_INTERNAL;
+		goto free_image;
+	}
+	if (out.fd != STDOUT_FILENO) {
+		err = commit_file(out.fd, output);
+		out.fd = -1;
+		if (err) {
+			status = EXIT_IO;
+			goto free_image;
+		}
+	}
+	image_free(&im);
+	return finish(pid, after);
+
+free_image:
+	image_free(&im);
+detach:
+	err = ptrace_detach(pid, 0);
+	if (err && err != -ESRCH)
+		errno_msg(-err, "freeze: detaching from PID %d", pid);
+remove_tmp:
+	if (out.fd >= 0 && out.fd != STDOUT_FILENO)
+		close(out.fd);
+	if (tmp_path[0])
+		unlink(tmp_path);
+	return status;
+}
+
+const struct command command_freeze = {
+	.name = "freeze",
+	.summary = "snapshot a running process into an image",
+	.usage = usage,
+	.run = run,
+};

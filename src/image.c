@@ -1,0 +1,576 @@
+#include "config.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/procfs.h>
+#include <xxhash.h>
+
+#include "arch-x86_64.h"
+#include "image.h"
+
+#define NOTE_ALIGN(n)	(((n) + 3) & ~(size_t)3)
+#define PAGE_ALIGN(n)	(((n) + IMAGE_PAGE - 1) & ~(IMAGE_PAGE - 1))
+
+/* A growing byte buffer for the head. */
+struct buf {
+	uint8_t *data;
+	size_t len, cap;
+	bool failed;
+};
+
+static void buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		uint8_t *d;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d) {
+			b->failed = true;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+static void buf_zeros(struct buf *b, size_t n)
+{
+	static const uint8_t zeros[8];
+
+	while (n) {
+		size_t k = n < sizeof(zeros) ? n : sizeof(zeros);
+
+		buf_put(b, zeros, k);
+		n -= k;
+	}
+}
+
+static size_t note_size(const char *owner, size_t desc_len)
+{
+	return sizeof(Elf64_Nhdr) + NOTE_ALIGN(strlen(owner) + 1) + NOTE_ALIGN(desc_len);
+}
+
+static void put_note(struct buf *b, const char *owner, uint32_t type, const void *desc,
+		     size_t len)
+{
+	Elf64_Nhdr nh = {
+		.n_namesz = strlen(owner) + 1,
+		.n_descsz = len,
+		.n_type = type,
+	};
+
+	buf_put(b, &nh, sizeof(nh));
+	buf_put(b, owner, nh.n_namesz);
+	buf_zeros(b, NOTE_ALIGN(nh.n_namesz) - nh.n_namesz);
+	buf_put(b, desc, len);
+	buf_zeros(b, NOTE_ALIGN(len) - len);
+}
+
+static void put_vmas_note(struct buf *b, const struct vma_list *vmas)
+{
+	struct buf desc = { 0 };
+	uint64_t count = vmas->count;
+	uint32_t name_off = 0;
+
+	buf_put(&desc, &count, sizeof(count));
+	for (size_t i = 0; i < vmas->count; i++) {
+		const struct vma *v = &vmas->vma[i];
+		struct image_vma_rec rec = {
+			.start = v->start,
+			.end = v->end,
+			.offset = v->offset,
+			.prot = v->prot,
+			.flags = v->shared ? IMAGE_VMA_SHARED : 0,
+			.name_off = name_off,
+			.name_len = strlen(v->name),
+		};
+
+		buf_put(&desc, &rec, sizeof(rec));
+		name_off += rec.name_len;
+	}
+	for (size_t i = 0; i < vmas->count; i++)
+		buf_put(&desc, vmas->vma[i].name, strlen(vmas->vma[i].name));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_VMAS, desc.data, desc.len);
+	free(desc.data);
+}
+
+static void put_notes(struct buf *b, const struct image *im)
+{
+	struct elf_prstatus prs = { 0 };
+	struct elf_prpsinfo psinfo = { 0 };
+
+	prs.pr_pid = im->state.source_pid;
+	memcpy(&prs.pr_reg, &im->regs, sizeof(im->regs));
+	put_note(b, "CORE", NT_PRSTATUS, &prs, sizeof(prs));
+
+	psinfo.pr_pid = im->state.source_pid;
+	memcpy(psinfo.pr_fname, im->state.comm, sizeof(psinfo.pr_fname));
+	memcpy(psinfo.pr_psargs, im->state.comm, sizeof(im->state.comm));
+	put_note(b, "CORE", NT_PRPSINFO, &psinfo, sizeof(psinfo));
+
+	/* The legacy FXSAVE part of the XSAVE area is the FP register set. */
+	put_note(b, "CORE", NT_FPREGSET, im->xstate, sizeof(struct user_fpregs_struct));
+	put_note(b, "LINUX", NT_X86_XSTATE, im->xstate, im->xstate_size);
+	if (im->auxv_size)
+		put_note(b, "CORE", NT_AUXV, im->auxv, im->auxv_size);
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_STATE, &im->state, sizeof(im->state));
+	put_vmas_note(b, &im->vmas);
+}
+
+static size_t sums_note_size(size_t nseg)
+{
+	return note_size(IMAGE_NOTE_OWNER, nseg * sizeof(uint64_t));
+}
+
+int image_layout(struct image *im)
+{
+	struct buf notes = { 0 }, head = { 0 };
+	size_t phnum = im->nseg + 2;
+	uint64_t notes_offset = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
+	uint64_t notes_len, off;
+	Elf64_Ehdr eh = { 0 };
+	Elf64_Phdr ph;
+	uint64_t sum;
+
+	put_notes(&notes, im);
+	notes_len = notes.len + note_size(IMAGE_NOTE_OWNER, sizeof(uint64_t));
+	im->data_offset = PAGE_ALIGN(notes_offset + notes_len);
+	off = im->data_offset;
+	for (size_t i = 0; i < im->nseg; i++) {
+		im->seg[i].offset = off;
+		off += im->seg[i].size;
+	}
+	im->sums_offset = off;
+	im->size = off + sums_note_size(im->nseg);
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
+	eh.e_type = ET_CORE;
+	eh.e_machine = EM_X86_64;
+	eh.e_version = EV_CURRENT;
+	eh.e_phoff = sizeof(Elf64_Ehdr);
+	eh.e_ehsize = sizeof(Elf64_Ehdr);
+	eh.e_phentsize = sizeof(Elf64_Phdr);
+	eh.e_phnum = phnum < PN_XNUM ? phnum : PN_XNUM;
+	buf_put(&head, &eh, sizeof(eh));
+
+	ph = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = notes_offset,
+			   .p_filesz = notes_len, .p_align = 4 };
+	buf_put(&head, &ph, sizeof(ph));
+	for (size_t i = 0; i < im->nseg; i++) {
+		const struct image_segment *s = &im->seg[i];
+
+		ph = (Elf64_Phdr){
+			.p_type = PT_LOAD,
+			.p_flags = ((s->prot & PROT_READ) ? PF_R : 0) |
+				   ((s->prot & PROT_WRITE) ? PF_W : 0) |
+				   ((s->prot & PROT_EXEC) ? PF_X : 0),
+			.p_offset = s->offset,
+			.p_vaddr = s->vaddr,
+			.p_filesz = s->size,
+			.p_memsz = s->size,
+			.p_align = IMAGE_PAGE,
+		};
+		buf_put(&head, &ph, sizeof(ph));
+	}
+	ph = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = im->sums_offset,
+			   .p_filesz = sums_note_size(im->nseg), .p_align = 4 };
+	buf_put(&head, &ph, sizeof(ph));
+	if (notes.data)
+		buf_put(&head, notes.data, notes.len);
+	free(notes.data);
+	if (head.failed || notes.failed) {
+		free(head.data);
+		return -ENOMEM;
+	}
+	sum = XXH3_64bits(head.data, head.len);
+	put_note(&head, IMAGE_NOTE_OWNER, NT_CONTMIG_HEADSUM, &sum, sizeof(sum));
+	if (head.failed) {
+		free(head.data);
+		return -ENOMEM;
+	}
+	free(im->head);
+	im->head = head.data;
+	im->head_size = head.len;
+	return 0;
+}
+
+int image_write_head(const struct image *im, struct stream *out)
+{
+	int err = stream_write(out, im->head, im->head_size);
+
+	return err ? err : stream_pad_to(out, im->data_offset);
+}
+
+int image_write_tail(const struct image *im, struct stream *out)
+{
+	struct buf b = { 0 };
+	int err;
+
+	if (out->pos != im->sums_offset)
+		return -EINVAL;
+	for (size_t i = 0; i < im->nseg; i++)
+		buf_put(&b, &im->seg[i].sum, sizeof(uint64_t));
+	{
+		struct buf note = { 0 };
+
+		put_note(&note, IMAGE_NOTE_OWNER, NT_CONTMIG_SEGSUMS, b.data, b.len);
+		err = note.failed || b.failed ? -ENOMEM : stream_write(out, note.data, note.len);
+		free(note.data);
+	}
+	free(b.data);
+	return err;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+ATTR_PRINTF(2, 3)
+static int refuse(struct image *im, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(im->why, sizeof(im->why), fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
+
+struct note {
+	const char *owner;
+	uint32_t type;
+	const uint8_t *desc;
+	size_t len;
+	size_t at;			/* offset of the note in the notes region */
+};
+
+/* The next note of notes[*pos..len); 1, 0 at the end, or -EBADMSG. */
+static int next_note(struct image *im, const uint8_t *notes, size_t len, size_t *pos,
+		     struct note *n)
+{
+	Elf64_Nhdr nh;
+	size_t p = *pos;
+
+	if (p == len)
+		return 0;
+	if (len - p < sizeof(nh))
+		return refuse(im, "truncated note header at notes offset %zu", p);
+	memcpy(&nh, notes + p, sizeof(nh));
+	n->at = p;
+	p += sizeof(nh);
+	if (nh.n_namesz == 0 || nh.n_namesz > 64 || NOTE_ALIGN(nh.n_namesz) > len - p ||
+	    notes[p + nh.n_namesz - 1] != '\0')
+		return refuse(im, "bad note name at notes offset %zu", n->at);
+	n->owner = (const char *)notes + p;
+	p += NOTE_ALIGN(nh.n_namesz);
+	if (nh.n_descsz > len - p || NOTE_ALIGN(nh.n_descsz) > len - p)
+		return refuse(im, "note at notes offset %zu runs past the notes (%u bytes)", n->at,
+			      nh.n_descsz);
+	n->type = nh.n_type;
+	n->desc = notes + p;
+	n->len = nh.n_descsz;
+	*pos = p + NOTE_ALIGN(nh.n_descsz);
+	return 1;
+}
+
+static int read_vmas(struct image *im, const struct note *n)
+{
+	const struct image_vma_rec *rec = (const void *)(n->desc + sizeof(uint64_t));
+	size_t names_len;
+	uint64_t count;
+	const char *names;
+	unsigned long prev_end = 0;
+
+	if (n->len < sizeof(count))
+		return refuse(im, "mappings note of %zu bytes", n->len);
+	memcpy(&count, n->desc, sizeof(count));
+	if (count > IMAGE_MAX_VMAS || count * sizeof(*rec) > n->len - sizeof(count))
+		return refuse(im, "%lu mappings in a note of %zu bytes (at most %d mappings)",
+			      (unsigned long)count, n->len, IMAGE_MAX_VMAS);
+	names = (const char *)(rec + count);
+	names_len = n->len - sizeof(count) - count * sizeof(*rec);
+	im->vmas.vma = calloc(count ? count : 1, sizeof(struct vma));
+	if (!im->vmas.vma)
+		return -ENOMEM;
+	im->vmas.capacity = count;
+	for (size_t i = 0; i < count; i++) {
+		struct image_vma_rec r;
+		struct vma *v = &im->vmas.vma[i];
+
+		memcpy(&r, rec + i, sizeof(r));
+		if (r.start >= r.end || r.start % IMAGE_PAGE || r.end % IMAGE_PAGE ||
+		    r.end > USER_SPACE_END || r.start < prev_end)
+			return refuse(im, "mapping %zu (%#lx-%#lx) is not page-aligned user space "
+				      "in address order", i, (unsigned long)r.start,
+				      (unsigned long)r.end);
+		if (r.name_off > names_len || r.name_len > names_len - r.name_off ||
+		    r.prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+			return refuse(im, "mapping %zu has a bad name or protection", i);
+		v->name = strndup(names + r.name_off, r.name_len);
+		if (!v->name)
+			return -ENOMEM;
+		im->vmas.count++;
+		v->start = r.start;
+		v->end = r.end;
+		v->offset = r.offset;
+		v->prot = r.prot;
+		v->shared = r.flags & IMAGE_VMA_SHARED;
+		prev_end = r.end;
+	}
+	return 0;
+}
+
+static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, size_t len)
+{
+	const uint8_t *notes = head + notes_at;
+	bool have_regs = false, have_state = false, have_vmas = false, have_sum = false;
+	struct note n;
+	size_t pos = 0;
+	int r;
+
+	while ((r = next_note(im, notes, len, &pos, &n)) > 0) {
+		bool core = !strcmp(n.owner, "CORE"), ours = !strcmp(n.owner, IMAGE_NOTE_OWNER);
+
+		if (have_sum)
+			return refuse(im, "a note follows the head sum");
+		if (core && n.type == NT_PRSTATUS) {
+			struct elf_prstatus prs;
+
+			if (n.len != sizeof(prs))
+				return refuse(im, "NT_PRSTATUS has %zu bytes, not %zu", n.len,
+					      sizeof(prs));
+			memcpy(&prs, n.desc, sizeof(prs));
+			memcpy(&im->regs, &prs.pr_reg, sizeof(im->regs));
+			have_regs = true;
+		} else if (!strcmp(n.owner, "LINUX") && n.type == NT_X86_XSTATE) {
+			if (n.len < 576 || n.len > IMAGE_MAX_XSTATE || im->xstate)
+				return refuse(im, "NT_X86_XSTATE of %zu bytes", n.len);
+			im->xstate = malloc(n.len);
+			if (!im->xstate)
+				return -ENOMEM;
+			memcpy(im->xstate, n.desc, n.len);
+			im->xstate_size = n.len;
+		} else if (core && n.type == NT_AUXV) {
+			if (n.len > IMAGE_MAX_AUXV || im->auxv)
+				return refuse(im, "NT_AUXV of %zu bytes", n.len);
+			im->auxv = malloc(n.len ? n.len : 1);
+			if (!im->auxv)
+				return -ENOMEM;
+			memcpy(im->auxv, n.desc, n.len);
+			im->auxv_size = n.len;
+		} else if (ours && n.type == NT_CONTMIG_STATE) {
+			if (n.len != sizeof(im->state))
+				return refuse(im, "state note has %zu bytes, not %zu", n.len,
+					      sizeof(im->state));
+			memcpy(&im->state, n.desc, sizeof(im->state));
+			if (im->state.version != IMAGE_VERSION)
+				return refuse(im, "image format version %u; this contmig reads "
+					      "version %d", im->state.version, IMAGE_VERSION);
+			have_state = true;
+		} else if (ours && n.type == NT_CONTMIG_VMAS) {
+			if (have_vmas)
+				return refuse(im, "two mappings notes");
+			r = read_vmas(im, &n);
+			if (r)
+				return r;
+			have_vmas = true;
+		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
+			uint64_t want;
+
+			if (n.len != sizeof(want))
+				return refuse(im, "head sum note of %zu bytes", n.len);
+			memcpy(&want, n.desc, sizeof(want));
+			if (XXH3_64bits(head, notes_at + n.at) != want)
+				return refuse(im, "checksum mismatch in the image header or notes");
+			have_sum = true;
+		}
+		/* Other notes (NT_PRPSINFO, NT_FPREGSET, ...) are for other tools. */
+	}
+	if (r < 0)
+		return r;
+	if (!have_sum)
+		return refuse(im, "no head sum note");
+	if (!have_state)
+		return refuse(im, "not a contmig image (no CONTMIG state note)");
+	if (!have_regs || !im->xstate || !have_vmas)
+		return refuse(im, "missing %s note", !have_regs ? "NT_PRSTATUS" :
+			      !im->xstate ? "NT_X86_XSTATE" : "mappings");
+	return 0;
+}
+
+/* Each segment lies inside one mapping, with its protection, in order. */
+static int check_segments(struct image *im)
+{
+	uint64_t off = im->data_offset;
+	size_t v = 0;
+
+	for (size_t i = 0; i < im->nseg; i++) {
+		const struct image_segment *s = &im->seg[i];
+
+		if (!s->size || s->vaddr % IMAGE_PAGE || s->size % IMAGE_PAGE ||
+		    s->offset != off || s->vaddr > USER_SPACE_END - s->size)
+			return refuse(im, "segment %zu (%#lx, %lu bytes at offset %lu) is not a "
+				      "page-aligned run of user space in file order", i,
+				      (unsigned long)s->vaddr, (unsigned long)s->size,
+				      (unsigned long)s->offset);
+		while (v < im->vmas.count && im->vmas.vma[v].end <= s->vaddr)
+			v++;
+		if (v == im->vmas.count || s->vaddr < im->vmas.vma[v].start ||
+		    s->vaddr + s->size > im->vmas.vma[v].end)
+			return refuse(im, "segment %zu (%#lx) lies outside the mappings or overlaps "
+				      "another", i, (unsigned long)s->vaddr);
+		if ((int)s->prot != im->vmas.vma[v].prot)
+			return refuse(im, "segment %zu (%#lx) has another protection than its "
+				      "mapping", i, (unsigned long)s->vaddr);
+		if (i && s->vaddr < im->seg[i - 1].vaddr + im->seg[i - 1].size)
+			return refuse(im, "segment %zu (%#lx) overlaps the one before", i,
+				      (unsigned long)s->vaddr);
+		off += s->size;
+	}
+	if (im->sums_offset != off)
+		return refuse(im, "the segment sums are not right after the data");
+	return 0;
+}
+
+int image_read_head(struct image *im, struct stream *in)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr *ph;
+	size_t phnum, notes_at, notes_len;
+	uint8_t *head;
+	int err;
+
+	memset(im, 0, sizeof(*im));
+	err = stream_read(in, &eh, sizeof(eh));
+	if (err)
+		return err == -ENODATA ? refuse(im, "truncated: shorter than an ELF header") : err;
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG))
+		return refuse(im, "not an image: no ELF magic");
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+	    eh.e_type != ET_CORE || eh.e_machine != EM_X86_64)
+		return refuse(im, "not an x86-64 ELF core file");
+	phnum = eh.e_phnum;
+	if (eh.e_phoff != sizeof(eh) || eh.e_phentsize != sizeof(Elf64_Phdr) || phnum < 2 ||
+	    phnum >= PN_XNUM || phnum - 2 > IMAGE_MAX_SEGMENTS)
+		return refuse(im, "bad program header table (%zu entries at %lu)", phnum,
+			      (unsigned long)eh.e_phoff);
+	notes_at = sizeof(eh) + phnum * sizeof(Elf64_Phdr);
+	head = malloc(notes_at);
+	if (!head)
+		return -ENOMEM;
+	im->head = head;
+	memcpy(head, &eh, sizeof(eh));
+	err = stream_read(in, head + sizeof(eh), notes_at - sizeof(eh));
+	if (err)
+		return err == -ENODATA ? refuse(im, "truncated in the program headers") : err;
+	ph = (Elf64_Phdr *)(head + sizeof(eh));
+	if (ph[0].p_type != PT_NOTE || ph[0].p_offset != notes_at || ph[0].p_filesz == 0 ||
+	    ph[0].p_filesz > IMAGE_MAX_NOTES || ph[phnum - 1].p_type != PT_NOTE)
+		return refuse(im, "the program headers do not start and end with the notes");
+	notes_len = ph[0].p_filesz;
+	im->nseg = phnum - 2;
+	im->seg = calloc(im->nseg ? im->nseg : 1, sizeof(*im->seg));
+	if (!im->seg)
+		return -ENOMEM;
+	for (size_t i = 0; i < im->nseg; i++) {
+		const Elf64_Phdr *p = &ph[i + 1];
+
+		if (p->p_type != PT_LOAD || p->p_filesz != p->p_memsz)
+			return refuse(im, "program header %zu is not a stored PT_LOAD", i + 1);
+		im->seg[i] = (struct image_segment){
+			.vaddr = p->p_vaddr,
+			.size = p->p_filesz,
+			.offset = p->p_offset,
+			.prot = ((p->p_flags & PF_R) ? PROT_READ : 0) |
+				((p->p_flags & PF_W) ? PROT_WRITE : 0) |
+				((p->p_flags & PF_X) ? PROT_EXEC : 0),
+		};
+	}
+	im->data_offset = PAGE_ALIGN(notes_at + notes_len);
+	im->sums_offset = ph[phnum - 1].p_offset;
+	if (ph[phnum - 1].p_filesz != sums_note_size(im->nseg))
+		return refuse(im, "the segment sums note has the wrong size");
+	im->size = im->sums_offset + sums_note_size(im->nseg);
+
+	head = realloc(im->head, notes_at + notes_len);
+	if (!head)
+		return -ENOMEM;
+	im->head = head;
+	im->head_size = notes_at + notes_len;
+	err = stream_read(in, head + notes_at, notes_len);
+	if (err)
+		return err == -ENODATA ? refuse(im, "truncated in the notes") : err;
+	err = read_notes(im, head, notes_at, notes_len);
+	if (err)
+		return err;
+	err = check_segments(im);
+	if (err)
+		return err;
+	err = stream_skip_to(in, im->data_offset);
+	return err == -ENODATA ? refuse(im, "truncated before the data") : err;
+}
+
+int image_read_tail(struct image *im, struct stream *in)
+{
+	size_t len = sums_note_size(im->nseg);
+	uint8_t *note = malloc(len);
+	struct note n;
+	size_t pos = 0;
+	int err;
+
+	if (!note)
+		return -ENOMEM;
+	if (in->pos != im->sums_offset) {
+		free(note);
+		return -EINVAL;
+	}
+	err = stream_read(in, note, len);
+	if (err == -ENODATA)
+		err = refuse(im, "truncated in the segment sums");
+	if (!err && next_note(im, note, len, &pos, &n) != 1)
+		err = refuse(im, "bad segment sums note");
+	if (!err && (strcmp(n.owner, IMAGE_NOTE_OWNER) || n.type != NT_CONTMIG_SEGSUMS ||
+		     n.len != im->nseg * sizeof(uint64_t)))
+		err = refuse(im, "the last note is not the segment sums");
+	for (size_t i = 0; !err && i < im->nseg; i++)
+		memcpy(&im->seg[i].sum, n.desc + i * sizeof(uint64_t), sizeof(uint64_t));
+	free(note);
+	return err;
+}
+
+void image_free(struct image *im)
+{
+	free(im->xstate);
+	free(im->auxv);
+	free(im->seg);
+	free(im->head);
+	vma_list_free(&im->vmas);
+	memset(im, 0, sizeof(*im));
+}
+
+uint64_t image_xstate_bv(const struct image *im)
+{
+	uint64_t bv = 0;
+
+	/* The XSAVE header follows the 512-byte legacy area. */
+	if (im->xstate_size >= 520)
+		memcpy(&bv, im->xstate + 512, sizeof(bv));
+	return bv;
+}

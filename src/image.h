@@ -1,0 +1,117 @@
+/*
+ * image: the contmig image, an ELF core file read and written as a byte
+ * stream (contmig-image(5) describes every byte).
+ *
+ *   ELF header | program headers: PT_NOTE, PT_LOAD..., PT_NOTE (sums)
+ *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
+ *          CONTMIG state, CONTMIG mappings, CONTMIG head sum (last)
+ *   zero padding to a page boundary
+ *   segment data, one page-aligned run of stored pages per PT_LOAD
+ *   CONTMIG segment sums (a note after the data, so a writer can stream)
+ *
+ * The head sum covers every byte before it; each segment has its own sum in
+ * the trailing note.  Sums are XXH3-64.  This module knows nothing of ptrace
+ * or sockets; it fills or reads a struct image and moves bytes on a stream.
+ */
+#ifndef CONTMIG_IMAGE_H
+#define CONTMIG_IMAGE_H
+
+#include <stdint.h>
+#include <sys/user.h>
+
+#include "error.h"
+#include "procfs.h"
+#include "stream.h"
+
+#define IMAGE_VERSION		1
+#define IMAGE_NOTE_OWNER	"CONTMIG"
+#define IMAGE_PAGE		4096UL
+
+/* Bounds a reader enforces before it allocates anything. */
+#define IMAGE_MAX_SEGMENTS	65536
+#define IMAGE_MAX_VMAS		4096
+#define IMAGE_MAX_NOTES		(4UL << 20)
+#define IMAGE_MAX_XSTATE	(64UL << 10)
+#define IMAGE_MAX_AUXV		4096
+
+enum {
+	NT_CONTMIG_STATE = 0x434d0001,	/* struct image_state */
+	NT_CONTMIG_VMAS = 0x434d0002,	/* u64 count, image_vma_rec[count], names */
+	NT_CONTMIG_HEADSUM = 0x434d0003,	/* XXH3-64 of every byte before this note */
+	NT_CONTMIG_SEGSUMS = 0x434d0004,	/* XXH3-64 of each PT_LOAD's data, in order */
+};
+
+#define IMAGE_XCOMPONENTS	32
+
+/* The CONTMIG state note, as stored (little-endian, no padding holes). */
+struct image_state {
+	uint32_t version;		/* IMAGE_VERSION */
+	int32_t source_pid;
+	int64_t frozen_at;		/* seconds since the epoch */
+	uint64_t xfeatures;		/* XCR0 of the source CPU */
+	uint64_t sigmask;		/* blocked signals */
+	char comm[16];
+	char hostname[64];
+	/* Where the source CPU put each XSAVE component (CPUID 0xD), so a CPU
+	 * with another layout can still load the state. */
+	struct { uint32_t offset, size; } xcomp[IMAGE_XCOMPONENTS];
+};
+
+/* One mapping in the CONTMIG mappings note. */
+struct image_vma_rec {
+	uint64_t start, end, offset;
+	uint32_t prot;			/* PROT_* */
+	uint32_t flags;			/* IMAGE_VMA_* */
+	uint32_t name_off, name_len;	/* in the names after the records */
+};
+
+#define IMAGE_VMA_SHARED	1	/* was MAP_SHARED; restored private */
+
+struct image_segment {
+	uint64_t vaddr, size;
+	uint64_t offset;		/* in the image */
+	uint32_t prot;
+	uint64_t sum;			/* XXH3-64 of the data */
+};
+
+struct image {
+	struct image_state state;
+	struct user_regs_struct regs;
+	uint8_t *xstate;		/* NT_X86_XSTATE: standard-format XSAVE area */
+	size_t xstate_size;
+	uint8_t *auxv;
+	size_t auxv_size;
+	struct vma_list vmas;		/* every mapping, stored pages or not */
+	struct image_segment *seg;
+	size_t nseg;
+	/* Layout, set by image_layout or image_read_head. */
+	uint64_t data_offset, sums_offset, size;
+	uint8_t *head;			/* ELF header, program headers and notes */
+	size_t head_size;
+	char why[256];			/* why an image was refused */
+};
+
+/* Lay the image out: set every offset from vmas and seg (vaddr, size and
+ * prot set by the caller) and build the head.  0 or -ENOMEM. */
+int image_layout(struct image *im) MUST_CHECK;
+/* Write the head and the padding up to the segment data. */
+int image_write_head(const struct image *im, struct stream *out) MUST_CHECK;
+/* Write the segment sums; out must stand at im->sums_offset. */
+int image_write_tail(const struct image *im, struct stream *out) MUST_CHECK;
+
+/*
+ * Read and validate everything before the segment data.  -EBADMSG (with
+ * im->why saying what is wrong), -ENODATA for a stream that ends early, or
+ * another -errno from reading.  On success the stream stands at
+ * im->data_offset and seg[].sum are still to be read.
+ */
+int image_read_head(struct image *im, struct stream *in) MUST_CHECK;
+/* Read the segment sums into seg[].sum; in must stand at im->sums_offset. */
+int image_read_tail(struct image *im, struct stream *in) MUST_CHECK;
+
+void image_free(struct image *im);
+
+/* XSTATE_BV: the XSAVE components the saved state really uses. */
+uint64_t image_xstate_bv(const struct image *im);
+
+#endif

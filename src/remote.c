@@ -1,0 +1,183 @@
+#include "config.h"
+
+#include <errno.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ptrace.h"
+#include "remote.h"
+
+extern const char contmig_stub_elf[], contmig_stub_elf_end[];
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void exec_stub(int memfd)
+{
+	static char name[] = "contmig-stub";
+	static char *const argv[] = { name, NULL };
+	static char *const envp[] = { NULL };
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	for (int sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) == 0)
+		fexecve(memfd, argv, envp);
+	_exit(127);
+}
+
+int remote_spawn(struct remote *r)
+{
+	size_t len = contmig_stub_elf_end - contmig_stub_elf;
+	int memfd, status, err;
+	pid_t pid;
+
+	memfd = memfd_create("contmig-stub", MFD_CLOEXEC);
+	if (memfd < 0)
+		return -errno;
+	if (write(memfd, contmig_stub_elf, len) != (ssize_t)len) {
+		err = errno ? -errno : -EIO;
+		close(memfd);
+		return err;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		close(memfd);
+		return err;
+	}
+	if (pid == 0)
+		exec_stub(memfd);
+	close(memfd);
+	r->pid = pid;
+
+	/* The first stop is the SIGTRAP after a successful exec. */
+	err = ptrace_wait(pid, &status);
+	if (err) {
+		waitpid(pid, &status, 0);
+		return -ENOEXEC;
+	}
+	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
+		remote_kill(r);
+		return -ENOEXEC;
+	}
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL) < 0 ||
+	    ptrace_get_regs(pid, &r->regs) < 0) {
+		err = -errno;
+		remote_kill(r);
+		return err;
+	}
+	return 0;
+}
+
+/* Load the registers for one call at the gadget and let it run. */
+static int start_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4,
+			 long a5, long a6)
+{
+	struct user_regs_struct regs = r->regs;
+
+	regs.rip = STUB_GADGET_ADDR;
+	regs.rax = nr;
+	regs.orig_rax = -1;		/* not inside a system call: no restart games */
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	regs.r8 = a5;
+	regs.r9 = a6;
+	if (ptrace_set_regs(r->pid, &regs) < 0 || ptrace(PTRACE_CONT, r->pid, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Wait for the stub to stop with sig. */
+static int wait_signal(struct remote *r, int sig)
+{
+	int status, err = ptrace_wait(r->pid, &status);
+
+	if (err)
+		return err;
+	if (!WIFSTOPPED(status) || WSTOPSIG(status) != sig)
+		return -EPROTO;
+	return 0;
+}
+
+long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4, long a5,
+		    long a6)
+{
+	struct user_regs_struct regs;
+	int err = start_syscall(r, nr, a1, a2, a3, a4, a5, a6);
+
+	if (!err)
+		err = wait_signal(r, SIGTRAP);
+	if (!err)
+		err = ptrace_get_regs(r->pid, &regs);
+	return err ? err : (long)regs.rax;
+}
+
+int remote_unmap_stub(struct remote *r)
+{
+	int err = start_syscall(r, SYS_munmap, STUB_TEXT_ADDR, STUB_AREA_END - STUB_TEXT_ADDR,
+				0, 0, 0, 0);
+
+	/* munmap succeeded if the very next instruction fetch faulted. */
+	return err ? err : wait_signal(r, SIGSEGV);
+}
+
+int remote_write(struct remote *r, unsigned long addr, const void *buf, size_t len)
+{
+	while (len) {
+		struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+		struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
+		ssize_t n = process_vm_writev(r->pid, &local, 1, &remote, 1, 0);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EFAULT;
+		buf = (const char *)buf + n;
+		addr += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int remote_read(struct remote *r, unsigned long addr, void *buf, size_t len)
+{
+	while (len) {
+		struct iovec local = { .iov_base = buf, .iov_len = len };
+		struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
+		ssize_t n = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EFAULT;
+		buf = (char *)buf + n;
+		addr += n;
+		len -= n;
+	}
+	return 0;
+}
+
+void remote_kill(struct remote *r)
+{
+	int status;
+
+	if (r->pid <= 0)
+		return;
+	kill(r->pid, SIGKILL);
+	while (waitpid(r->pid, &status, __WALL) < 0 && errno == EINTR)
+		;
+	r->pid = 0;
+}

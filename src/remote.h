@@ -1,0 +1,50 @@
+/*
+ * remote: a process under construction, driven one system call at a time.
+ *
+ * remote_spawn starts the restore stub (stub/restore-stub.asm) under ptrace
+ * with PTRACE_O_EXITKILL, so a dying contmig never leaves a half-built
+ * process.  remote_syscall runs a system call inside it at the stub's
+ * `syscall; int3` gadget.  Functions return 0 or -errno (for remote_syscall:
+ * the call's own result) and never print.
+ */
+#ifndef CONTMIG_REMOTE_H
+#define CONTMIG_REMOTE_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "error.h"
+
+/* Where the stub lives; an image may not map anything here. */
+#define STUB_TEXT_ADDR		0x7e0000000000UL
+#define STUB_GADGET_ADDR	(STUB_TEXT_ADDR + 16)
+#define STUB_AREA_START		(STUB_TEXT_ADDR - 0x1000UL)	/* its ELF headers */
+#define STUB_AREA_END		(STUB_TEXT_ADDR + 0x1000UL)
+
+struct remote {
+	pid_t pid;
+	struct user_regs_struct regs;	/* the stub's registers at its first stop */
+};
+
+/* Fork and exec the stub; it inherits stdin, stdout and stderr only. */
+int remote_spawn(struct remote *r) MUST_CHECK;
+/* Run one system call in the stub: its result, -errno on failure. */
+long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4,
+		    long a5, long a6) MUST_CHECK;
+/* Remove the stub's own code page, the last piece of it; the process is then
+ * stopped with a SIGSEGV that thaw discards when it sets the final registers. */
+int remote_unmap_stub(struct remote *r) MUST_CHECK;
+/* Copy into or out of the process's memory, in as few calls as possible. */
+int remote_write(struct remote *r, unsigned long addr, const void *buf, size_t len) MUST_CHECK;
+int remote_read(struct remote *r, unsigned long addr, void *buf, size_t len) MUST_CHECK;
+/* Kill it and reap it. */
+void remote_kill(struct remote *r);
+
+#define remote_mmap(r, addr, len, prot, flags, fd, off) \
+	remote_syscall(r, SYS_mmap, addr, len, prot, flags, fd, off)
+#define remote_munmap(r, addr, len) remote_syscall(r, SYS_munmap, addr, len, 0, 0, 0, 0)
+#define remote_mprotect(r, addr, len, prot) \
+	remote_syscall(r, SYS_mprotect, addr, len, prot, 0, 0, 0)
+
+#endif

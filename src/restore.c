@@ -1,0 +1,295 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <xxhash.h>
+
+#include "contract.h"
+#include "cpu.h"
+#include "procfs.h"
+#include "ptrace.h"
+#include "restore.h"
+
+#define COPY_CHUNK	(8UL << 20)
+
+/* Kernel-internal restart codes a syscall interrupted by a stop leaves in rax. */
+#define ERESTARTSYS		512
+#define ERESTARTNOINTR		513
+#define ERESTARTNOHAND		514
+#define ERESTART_RESTARTBLOCK	516
+
+ATTR_PRINTF(4, 5)
+static int fail(struct restore_result *res, enum restore_failure f, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	res->failure = f;
+	va_start(ap, fmt);
+	vsnprintf(res->why, sizeof(res->why), fmt, ap);
+	va_end(ap);
+	return err ? err : -EINVAL;
+}
+
+int restore_preflight(const struct image *im, struct restore_result *res)
+{
+	uint64_t missing = image_xstate_bv(im) & ~cpu_xcr0();
+
+	memset(res, 0, sizeof(*res));
+	if (missing) {
+		char names[128];
+
+		cpu_xfeature_names(missing, names, sizeof(names));
+		return fail(res, RESTORE_CANNOT, -EOPNOTSUPP,
+			    "the process uses CPU state this machine lacks: %s", names);
+	}
+	for (size_t i = 0; i < im->vmas.count; i++)
+		if (im->vmas.vma[i].start < STUB_AREA_END && STUB_AREA_START < im->vmas.vma[i].end)
+			return fail(res, RESTORE_CANNOT, -EADDRINUSE,
+				    "the image maps %#lx-%#lx, where contmig's restorer runs",
+				    im->vmas.vma[i].start, im->vmas.vma[i].end);
+	return 0;
+}
+
+/* Remove every mapping the kernel gave the stub but its code page. */
+static int clear_stub(struct remote *r, struct restore_result *res)
+{
+	struct vma_list maps;
+	int err = procfs_read_maps(r->pid, &maps);
+
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "reading the restorer's mappings: %s",
+			    strerror(-err));
+	for (size_t i = 0; i < maps.count && !err; i++) {
+		const struct vma *v = &maps.vma[i];
+		long ret;
+
+		if (v->start == STUB_TEXT_ADDR || !strcmp(v->name, "[vsyscall]"))
+			continue;
+		ret = remote_munmap(r, v->start, v->end - v->start);
+		if (ret < 0)
+			err = fail(res, RESTORE_CANNOT, ret, "removing the restorer's %s at %#lx: %s",
+				   *v->name ? v->name : "mapping", v->start, strerror(-ret));
+	}
+	vma_list_free(&maps);
+	return err;
+}
+
+static int map_regions(struct image *im, struct remote *r, struct restore_result *res)
+{
+	for (size_t i = 0; i < im->vmas.count; i++) {
+		const struct vma *v = &im->vmas.vma[i];
+		long ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+		if (ret == -EEXIST)
+			return fail(res, RESTORE_CANNOT, -EEXIST,
+				    "%#lx-%#lx (%s) clashes with a mapping already there", v->start,
+				    v->end, *v->name ? v->name : "anonymous");
+		if (ret < 0 || (unsigned long)ret != v->start)
+			return fail(res, RESTORE_CANNOT, ret < 0 ? ret : -EADDRNOTAVAIL,
+				    "mapping %#lx-%#lx: %s", v->start, v->end,
+				    ret < 0 ? strerror(-ret) : "the kernel chose another address");
+	}
+	return 0;
+}
+
+/* Stream every segment from the image into place, summing as it arrives. */
+static int fill_segments(struct image *im, struct stream *in, struct remote *r,
+			 struct restore_result *res)
+{
+	XXH3_state_t *state = XXH3_createState();
+	uint64_t *got = calloc(im->nseg ? im->nseg : 1, sizeof(*got));
+	uint8_t *buf = malloc(COPY_CHUNK);
+	int err = 0;
+
+	if (!state || !got || !buf) {
+		err = fail(res, RESTORE_CANNOT, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; !err && i < im->nseg; i++) {
+		const struct image_segment *s = &im->seg[i];
+
+		XXH3_64bits_reset(state);
+		for (uint64_t done = 0; !err && done < s->size; done += COPY_CHUNK) {
+			size_t n = s->size - done < COPY_CHUNK ? s->size - done : COPY_CHUNK;
+
+			err = stream_read(in, buf, n);
+			if (err == -ENODATA)
+				err = fail(res, RESTORE_BAD_IMAGE, err,
+					   "truncated in segment %zu (%#lx)", i,
+					   (unsigned long)s->vaddr);
+			else if (err)
+				err = fail(res, RESTORE_INPUT, err, "reading the image: %s",
+					   strerror(-err));
+			else if ((err = remote_write(r, s->vaddr + done, buf, n)))
+				err = fail(res, RESTORE_CANNOT, err, "writing %zu bytes at %#lx: %s",
+					   n, (unsigned long)(s->vaddr + done), strerror(-err));
+			else
+				XXH3_64bits_update(state, buf, n);
+		}
+		got[i] = XXH3_64bits_digest(state);
+	}
+	if (!err) {
+		err = image_read_tail(im, in);
+		if (err == -EBADMSG)
+			err = fail(res, RESTORE_BAD_IMAGE, err, "%s", im->why);
+		else if (err)
+			err = fail(res, RESTORE_INPUT, err, "reading the image: %s", strerror(-err));
+	}
+	for (size_t i = 0; !err && i < im->nseg; i++)
+		if (got[i] != im->seg[i].sum)
+			err = fail(res, RESTORE_BAD_IMAGE, -EBADMSG,
+				   "checksum mismatch in segment %zu (%#lx, %lu bytes)", i,
+				   (unsigned long)im->seg[i].vaddr, (unsigned long)im->seg[i].size);
+out:
+	free(buf);
+	free(got);
+	XXH3_freeState(state);
+	return err;
+}
+
+/* With the contract's stack present, crt0's canary must be where it left it. */
+static int check_canary(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	uint64_t canary;
+	int err;
+
+	if (!vma_list_find(&im->vmas, CONTRACT_CANARY_ADDR))
+		return 0;
+	err = remote_read(r, CONTRACT_CANARY_ADDR, &canary, sizeof(canary));
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "reading the canary: %s", strerror(-err));
+	if (canary != CONTRACT_CANARY)
+		return fail(res, RESTORE_BAD_IMAGE, -EBADMSG,
+			    "stack canary at %#lx is %#lx, not %#lx", CONTRACT_CANARY_ADDR,
+			    (unsigned long)canary, CONTRACT_CANARY);
+	return 0;
+}
+
+static int protect_regions(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	for (size_t i = 0; i < im->vmas.count; i++) {
+		const struct vma *v = &im->vmas.vma[i];
+		long ret;
+
+		if (v->prot == (PROT_READ | PROT_WRITE))
+			continue;
+		ret = remote_mprotect(r, v->start, v->end - v->start, v->prot);
+		if (ret < 0)
+			return fail(res, RESTORE_CANNOT, ret, "mprotect %#lx-%#lx: %s", v->start,
+				    v->end, strerror(-ret));
+	}
+	return 0;
+}
+
+/* Give the process its old name (comm), through a scratch page. */
+static int restore_name(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	char name[16] = { 0 };
+	long page = remote_mmap(r, 0, IMAGE_PAGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	long ret;
+	int err;
+
+	if (page < 0)
+		return fail(res, RESTORE_CANNOT, page, "scratch page: %s", strerror(-page));
+	memcpy(name, im->state.comm, sizeof(name) - 1);
+	err = remote_write(r, page, name, sizeof(name));
+	ret = err ? err : remote_syscall(r, SYS_prctl, PR_SET_NAME, page, 0, 0, 0, 0);
+	if (ret < 0)
+		return fail(res, RESTORE_CANNOT, ret, "setting the name: %s", strerror(-ret));
+	ret = remote_munmap(r, page, IMAGE_PAGE);
+	return ret < 0 ? fail(res, RESTORE_CANNOT, ret, "scratch page: %s", strerror(-ret)) : 0;
+}
+
+/*
+ * A process stopped inside a blocking system call has a restart code in rax.
+ * Do what the kernel would have done on its way back to user space: run the
+ * call again.  For -ERESTART_RESTARTBLOCK the kernel would call
+ * restart_syscall(), whose saved state stayed behind on the old machine; we
+ * re-issue the original call with its original arguments instead (a sleep
+ * starts over), which programs that do not check for EINTR survive.
+ */
+static void restart_syscall_regs(struct user_regs_struct *regs)
+{
+	long rax = (long)regs->rax;
+
+	if ((long)regs->orig_rax >= 0 &&
+	    (rax == -ERESTARTSYS || rax == -ERESTARTNOINTR || rax == -ERESTARTNOHAND ||
+	     rax == -ERESTART_RESTARTBLOCK)) {
+		regs->rax = regs->orig_rax;
+		regs->rip -= 2;		/* back onto the 2-byte syscall instruction */
+	}
+	/* We have done the restart: the kernel must not do it again. */
+	regs->orig_rax = -1;
+}
+
+static int set_cpu_state(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	struct user_regs_struct regs = im->regs;
+	uint8_t *host;
+	size_t host_len;
+	int err;
+
+	err = ptrace_get_xstate(r->pid, &host, &host_len);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "reading XSAVE state: %s", strerror(-err));
+	err = cpu_convert_xstate(im, host, host_len);
+	if (err)
+		err = fail(res, RESTORE_CANNOT, err, "the XSAVE layout of this CPU cannot hold "
+			   "the process's state");
+	else if ((err = ptrace_set_xstate(r->pid, host, host_len)))
+		err = fail(res, RESTORE_CANNOT, err, "setting XSAVE state: %s", strerror(-err));
+	free(host);
+	if (err)
+		return err;
+	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "setting the signal mask: %s", strerror(-err));
+
+	err = remote_unmap_stub(r);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "removing the restorer's code: %s",
+			    strerror(-err));
+	restart_syscall_regs(&regs);
+	/* The selectors are the same on every x86-64 Linux; do not trust the image's. */
+	regs.cs = r->regs.cs;
+	regs.ss = r->regs.ss;
+	regs.ds = regs.es = regs.fs = regs.gs = 0;
+	err = ptrace_set_regs(r->pid, &regs);
+	return err ? fail(res, RESTORE_CANNOT, err, "setting the registers: %s", strerror(-err)) : 0;
+}
+
+int restore_build(struct image *im, struct stream *in, struct remote *r,
+		  struct restore_result *res)
+{
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	err = remote_spawn(r);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "starting the restorer: %s", strerror(-err));
+	err = clear_stub(r, res);
+	if (!err)
+		err = map_regions(im, r, res);
+	if (!err)
+		err = fill_segments(im, in, r, res);
+	if (!err)
+		err = check_canary(im, r, res);
+	if (!err)
+		err = protect_regions(im, r, res);
+	if (!err)
+		err = restore_name(im, r, res);
+	if (!err)
+		err = set_cpu_state(im, r, res);
+	if (err)
+		remote_kill(r);
+	return err;
+}

@@ -1,0 +1,38 @@
+/*
+ * restore: build a process from an image, inside the restore stub.
+ *
+ * restore_build takes an image whose head has been read and validated, and the
+ * stream standing at its segment data.  It spawns the stub, clears it out,
+ * maps every region at its original address (MAP_FIXED_NOREPLACE), fills the
+ * stored pages as they arrive, checks every sum and the canary, sets the
+ * original protections, signal mask, XSAVE state and registers, and removes
+ * the stub.  The process is left stopped under ptrace, its registers final:
+ * detach it to let it run, or remote_kill it.
+ */
+#ifndef CONTMIG_RESTORE_H
+#define CONTMIG_RESTORE_H
+
+#include "error.h"
+#include "image.h"
+#include "remote.h"
+#include "stream.h"
+
+/* Why a restore failed, for the command layer's message and exit status. */
+enum restore_failure {
+	RESTORE_OK,
+	RESTORE_BAD_IMAGE,	/* data truncated, a sum or the canary wrong */
+	RESTORE_CANNOT,		/* this machine cannot host it (CPU, address clash, ...) */
+	RESTORE_INPUT,		/* reading the image failed */
+};
+
+struct restore_result {
+	enum restore_failure failure;
+	char why[256];
+};
+
+/* Checks that need no process: can this machine host the image at all? */
+int restore_preflight(const struct image *im, struct restore_result *res) MUST_CHECK;
+int restore_build(struct image *im, struct stream *in, struct remote *r,
+		  struct restore_result *res) MUST_CHECK;
+
+#endif

@@ -1,0 +1,207 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "cpu.h"
+#include "ptrace.h"
+#include "snapshot.h"
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_SWAPPED	(1ULL << 62)
+
+/* How much of the process's memory one read moves. */
+#define COPY_CHUNK	(8UL << 20)
+
+/* Kernel mappings that belong to the running kernel, not to the program. */
+static bool is_kernel_mapping(const struct vma *v)
+{
+	return !strcmp(v->name, "[vdso]") || !strncmp(v->name, "[vvar", 5) ||
+	       !strcmp(v->name, "[vsyscall]");
+}
+
+/* A private file mapping's untouched pages come from a file the other machine
+ * may not have: store them all. Anonymous memory never touched is zero. */
+static bool store_every_page(const struct vma *v)
+{
+	return v->inode != 0;
+}
+
+static int add_segment(struct image *im, size_t *cap, unsigned long start, unsigned long end,
+		       int prot)
+{
+	if (im->nseg && im->seg[im->nseg - 1].vaddr + im->seg[im->nseg - 1].size == start &&
+	    (int)im->seg[im->nseg - 1].prot == prot) {
+		im->seg[im->nseg - 1].size += end - start;
+		return 0;
+	}
+	if (array_reserve((void **)&im->seg, cap, im->nseg, sizeof(*im->seg)))
+		return -ENOMEM;
+	im->seg[im->nseg++] = (struct image_segment){ .vaddr = start, .size = end - start,
+						     .prot = prot };
+	return 0;
+}
+
+/* One segment per run of present pages of v. */
+static int plan_vma(struct image *im, size_t *cap, int pagemap, const struct vma *v)
+{
+	size_t npages = (v->end - v->start) / IMAGE_PAGE;
+	uint64_t *pm;
+	unsigned long run = 0;
+	int err = 0;
+
+	if (store_every_page(v))
+		return add_segment(im, cap, v->start, v->end, v->prot);
+	pm = malloc(npages * sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	if (pread(pagemap, pm, npages * sizeof(*pm), v->start / IMAGE_PAGE * sizeof(*pm)) !=
+	    (ssize_t)(npages * sizeof(*pm))) {
+		err = errno ? -errno : -EIO;
+		goto out;
+	}
+	for (size_t i = 0; i <= npages && !err; i++) {
+		unsigned long addr = v->start + i * IMAGE_PAGE;
+		bool present = i < npages && (pm[i] & (PM_PRESENT | PM_SWAPPED));
+
+		if (present && !run)
+			run = addr;
+		else if (!present && run) {
+			err = add_segment(im, cap, run, addr, v->prot);
+			run = 0;
+		}
+	}
+out:
+	free(pm);
+	return err;
+}
+
+static int plan_segments(pid_t pid, struct image *im)
+{
+	struct vma_list all;
+	size_t cap = 0, vcap = 0;
+	char path[64];
+	int pagemap, err;
+
+	err = procfs_read_maps(pid, &all);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap < 0) {
+		err = -errno;
+		vma_list_free(&all);
+		return err;
+	}
+	for (size_t i = 0; i < all.count && !err; i++) {
+		struct vma *v = &all.vma[i];
+
+		if (is_kernel_mapping(v))
+			continue;
+		err = plan_vma(im, &cap, pagemap, v);
+		if (!err)
+			err = array_reserve((void **)&im->vmas.vma, &vcap, im->vmas.count,
+					    sizeof(*v));
+		if (!err) {
+			/* Move the mapping, name and all, into the image's list. */
+			im->vmas.vma[im->vmas.count++] = *v;
+			v->name = NULL;
+		}
+	}
+	im->vmas.capacity = vcap;
+	close(pagemap);
+	vma_list_free(&all);
+	return err;
+}
+
+int snapshot_collect(pid_t pid, struct image *im)
+{
+	struct proc_status st;
+	char *auxv;
+	size_t auxv_len;
+	int err;
+
+	memset(im, 0, sizeof(*im));
+	im->state.version = IMAGE_VERSION;
+	im->state.source_pid = pid;
+	im->state.frozen_at = time(NULL);
+	im->state.xfeatures = cpu_xcr0();
+	cpu_xstate_layout(im);
+	if (gethostname(im->state.hostname, sizeof(im->state.hostname) - 1) < 0)
+		snprintf(im->state.hostname, sizeof(im->state.hostname), "?");
+	err = procfs_read_status(pid, &st);
+	if (err)
+		return err;
+	memcpy(im->state.comm, st.name, sizeof(im->state.comm) - 1);
+
+	err = ptrace_get_regs(pid, &im->regs);
+	if (!err)
+		err = ptrace_get_xstate(pid, &im->xstate, &im->xstate_size);
+	if (!err)
+		err = ptrace_get_sigmask(pid, &im->state.sigmask);
+	if (!err)
+		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
+	if (err)
+		return err;
+	im->auxv = (uint8_t *)auxv;
+	im->auxv_size = auxv_len;
+	err = plan_segments(pid, im);
+	return err ? err : image_layout(im);
+}
+
+int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed)
+{
+	XXH3_state_t *sum = XXH3_createState();
+	size_t chunk = COPY_CHUNK;
+	char path[64];
+	uint8_t *buf;
+	int mem, err;
+
+	*output_failed = false;
+	buf = malloc(chunk);
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	/* /proc/PID/mem reads pages whatever their protection (PROT_NONE too). */
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	if (!sum || !buf || mem < 0) {
+		err = mem < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	err = image_write_head(im, out);
+	*output_failed = err != 0;
+	for (size_t i = 0; !err && i < im->nseg; i++) {
+		struct image_segment *s = &im->seg[i];
+
+		XXH3_64bits_reset(sum);
+		for (uint64_t done = 0; !err && done < s->size; ) {
+			size_t n = s->size - done < chunk ? s->size - done : chunk;
+			ssize_t got = pread(mem, buf, n, s->vaddr + done);
+
+			if (got != (ssize_t)n) {
+				err = got < 0 ? -errno : -EIO;
+				break;
+			}
+			XXH3_64bits_update(sum, buf, n);
+			err = stream_write(out, buf, n);
+			*output_failed = err != 0;
+			done += n;
+		}
+		s->sum = XXH3_64bits_digest(sum);
+	}
+	if (!err) {
+		err = image_write_tail(im, out);
+		*output_failed = err != 0;
+	}
+out:
+	if (mem >= 0)
+		close(mem);
+	free(buf);
+	XXH3_freeState(sum);
+	return err;
+}

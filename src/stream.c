@@ -1,0 +1,77 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stream.h"
+
+int stream_write(struct stream *s, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(s->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= n;
+		s->pos += n;
+	}
+	return 0;
+}
+
+static const char zeros[4096];
+
+int stream_pad_to(struct stream *s, uint64_t offset)
+{
+	if (offset < s->pos)
+		return -EINVAL;
+	while (s->pos < offset) {
+		size_t n = offset - s->pos < sizeof(zeros) ? offset - s->pos : sizeof(zeros);
+		int err = stream_write(s, zeros, n);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int stream_read(struct stream *s, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(s->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		p += n;
+		len -= n;
+		s->pos += n;
+	}
+	return 0;
+}
+
+int stream_skip_to(struct stream *s, uint64_t offset)
+{
+	char buf[4096];
+
+	if (offset < s->pos)
+		return -EINVAL;
+	while (s->pos < offset) {
+		size_t n = offset - s->pos < sizeof(buf) ? offset - s->pos : sizeof(buf);
+		int err = stream_read(s, buf, n);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * stream: whole reads and writes on a file descriptor, counting the position,
+ * so the image code can serve a file, a pipe and a socket alike (no seeking).
+ */
+#ifndef CONTMIG_STREAM_H
+#define CONTMIG_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct stream {
+	int fd;
+	uint64_t pos;			/* bytes read or written so far */
+};
+
+/* Write all of buf; 0 or -errno. */
+int stream_write(struct stream *s, const void *buf, size_t len) MUST_CHECK;
+/* Write zero bytes up to offset; 0, -errno, or -EINVAL if already past it. */
+int stream_pad_to(struct stream *s, uint64_t offset) MUST_CHECK;
+/* Read exactly len bytes; 0, -errno, or -ENODATA at end of stream first. */
+int stream_read(struct stream *s, void *buf, size_t len) MUST_CHECK;
+/* Read and discard up to offset; -EINVAL if already past it. */
+int stream_skip_to(struct stream *s, uint64_t offset) MUST_CHECK;
+
+#endif
