@@ -9,6 +9,8 @@ counter=$builddir/tests/counter
 # a wrong byte anywhere ends it with LED 3 instead.
 start_ "$counter" > before
 wait_for_ 5 file_has_lines_ before 3
+# Caught inside nanosleep (system call 35), which must restart after the thaw.
+wait_for_ 5 grep -q '^35 ' "/proc/$pid/syscall"
 expect_status_ 0 "$CONTMIG" freeze -o img "$pid"
 wait "$pid" 2> /dev/null
 kill -0 "$pid" 2> /dev/null && fail_ "the frozen process still runs"
@@ -50,6 +52,18 @@ done
 wait_for_ 20 eval '! kill -0 '"$pid"' 2> /dev/null'
 [ ! -s first ] || fail_ "the first run finished before its freezes: $(cat first)"
 tail -n 1 avx5.out | compare_ expected -
+
+# 64 MiB of touched memory, many 8 MiB copies: the target checks every word
+# after the thaw and would exit with LED 3 on a single wrong one.
+start_ "$builddir/tests/bigmem" 64 > big.out
+wait_for_ 20 grep -q '^ready 64$' big.out
+expect_status_ 0 "$CONTMIG" freeze -o big.img "$pid"
+"$CONTMIG" thaw big.img > big2.out &
+thaw=$!
+started_pids="$started_pids $thaw"
+wait_for_ 20 grep -q '^ok 2$' big2.out
+kill -TERM "$thaw"
+rm -f big.img
 
 # Frozen while blocked in read() on a pipe: it resumes reading the stdin of
 # the thaw side.
