@@ -104,19 +104,23 @@ kill "$pid"
 
 # An unprivileged user freezes and thaws their own process.
 if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null; then
+	nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
 	mkdir user && cp "$CONTMIG" "$counter" user/ && chown -R 65534:65534 user
-	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 	cd user
-	start_ setpriv --reuid=65534 --regid=65534 --clear-groups ./counter > before
+	start_ $nobody ./counter > before
 	wait_for_ 5 file_has_lines_ before 2
 	wait_for_ 5 grep -q '^Name:[[:space:]]*counter' "/proc/$pid/status"
-	as_nobody ./contmig freeze -o img "$pid" || fail_ "unprivileged freeze exited $?"
-	as_nobody ./contmig thaw img > after &
+	$nobody ./contmig freeze -o img "$pid" || fail_ "unprivileged freeze exited $?"
+	# $! must be the very process that becomes thaw (setpriv execs it).
+	$nobody ./contmig thaw img > after &
 	thaw=$!
 	started_pids="$started_pids $thaw"
 	wait_for_ 5 file_has_lines_ after 2
 	follows_ before after
 	kill -TERM "$thaw"
+	wait "$thaw"
+	status=$?
+	[ "$status" -eq 143 ] || fail_ "unprivileged thaw exited $status after SIGTERM, not 143"
 	cd ..
 fi
 exit 0

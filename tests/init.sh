@@ -25,6 +25,13 @@ cleanup_()
 	for p in $started_pids; do
 		kill -9 "$p" 2>/dev/null
 	done
+	# Restored processes outlive a killed thaw; they run in $tmp, as it did.
+	for p in /proc/[0-9]*; do
+		case $(readlink "$p/cwd" 2>/dev/null) in
+		"$tmp" | "$tmp"/*)
+			[ "${p#/proc/}" != $$ ] && kill -9 "${p#/proc/}" 2>/dev/null ;;
+		esac
+	done
 	wait 2>/dev/null
 	cd / && rm -rf "$tmp"
 }
