@@ -134,40 +134,38 @@ int remote_unmap_stub(struct remote *r)
 	return err ? err : wait_signal(r, SIGSEGV);
 }
 
-int remote_write(struct remote *r, unsigned long addr, const void *buf, size_t len)
+/* process_vm_readv and process_vm_writev share one signature. */
+typedef ssize_t (*vm_copy_fn)(pid_t, const struct iovec *, unsigned long,
+			      const struct iovec *, unsigned long, unsigned long);
+
+/* Copy len bytes between buf and addr, one system call per stretch the
+ * kernel accepts (all of it, unless a page refuses). */
+static int vm_copy(vm_copy_fn copy, pid_t pid, unsigned long addr, char *buf, size_t len)
 {
 	while (len) {
-		struct iovec local = { .iov_base = (void *)buf, .iov_len = len };
+		struct iovec local = { .iov_base = buf, .iov_len = len };
 		struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
-		ssize_t n = process_vm_writev(r->pid, &local, 1, &remote, 1, 0);
+		ssize_t n = copy(pid, &local, 1, &remote, 1, 0);
 
 		if (n < 0)
 			return -errno;
 		if (n == 0)
 			return -EFAULT;
-		buf = (const char *)buf + n;
+		buf += n;
 		addr += n;
 		len -= n;
 	}
 	return 0;
 }
 
+int remote_write(struct remote *r, unsigned long addr, const void *buf, size_t len)
+{
+	return vm_copy(process_vm_writev, r->pid, addr, (char *)buf, len);
+}
+
 int remote_read(struct remote *r, unsigned long addr, void *buf, size_t len)
 {
-	while (len) {
-		struct iovec local = { .iov_base = buf, .iov_len = len };
-		struct iovec remote = { .iov_base = (void *)addr, .iov_len = len };
-		ssize_t n = process_vm_readv(r->pid, &local, 1, &remote, 1, 0);
-
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EFAULT;
-		buf = (char *)buf + n;
-		addr += n;
-		len -= n;
-	}
-	return 0;
+	return vm_copy(process_vm_readv, r->pid, addr, buf, len);
 }
 
 void remote_kill(struct remote *r)

@@ -23,11 +23,10 @@ grep -q "fd 7 -> $tmp/extra; close them first, or use --drop-fds" err || fail_ "
 running_untraced_ "$pid"
 [ ! -e img ] || fail_ "a refused freeze wrote an image"
 expect_status_ 0 "$CONTMIG" freeze --drop-fds -o img "$pid"
-"$CONTMIG" thaw img > after &
-started_pids="$started_pids $!"
+thaw_bg_ img after
 wait_for_ 5 file_has_lines_ after 2
 follows_ before after
-kill -TERM $!
+kill -TERM "$thaw"
 
 # Already traced by someone else.
 if command -v strace > /dev/null; then

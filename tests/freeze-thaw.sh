@@ -16,9 +16,7 @@ wait "$pid" 2> /dev/null
 kill -0 "$pid" 2> /dev/null && fail_ "the frozen process still runs"
 [ -z "$(ls img.* 2> /dev/null)" ] || fail_ "temporary files left: $(ls img.*)"
 readelf -n img | grep -q NT_X86_XSTATE || fail_ "readelf sees no XSAVE note"
-"$CONTMIG" thaw img > after &
-thaw=$!
-started_pids="$started_pids $thaw"
+thaw_bg_ img after
 wait_for_ 5 file_has_lines_ after 5
 follows_ before after
 # Foreground thaw forwards SIGTERM and exits with the program's status.
@@ -58,9 +56,7 @@ tail -n 1 avx5.out | compare_ expected -
 start_ "$builddir/tests/bigmem" 64 > big.out
 wait_for_ 20 grep -q '^ready 64$' big.out
 expect_status_ 0 "$CONTMIG" freeze -o big.img "$pid"
-"$CONTMIG" thaw big.img > big2.out &
-thaw=$!
-started_pids="$started_pids $thaw"
+thaw_bg_ big.img big2.out
 wait_for_ 20 grep -q '^ok 2$' big2.out
 kill -TERM "$thaw"
 rm -f big.img

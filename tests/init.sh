@@ -128,3 +128,12 @@ follows_()
 	seq "$first" "$(tail -n 1 "$snap")" | diff -q - "$snap" > /dev/null ||
 		fail_ "the resumed count is not consecutive: $(head -c 200 "$snap")"
 }
+
+# thaw_bg_ IMAGE OUT: thaw IMAGE in the foreground mode, in the background,
+# its output in OUT; its PID is in $thaw.
+thaw_bg_()
+{
+	"$CONTMIG" thaw "$1" > "$2" &
+	thaw=$!
+	started_pids="$started_pids $thaw"
+}
