@@ -30,4 +30,16 @@ while read -r cmd; do
 	grep -q "^\.B contmig $cmd\|^\.SS.*$cmd" "$builddir/man/contmig.1" ||
 		fail_ "command $cmd is not documented in man/contmig.1"
 done < commands
+
+# Every long option in a command's --help is documented in contmig(1), where
+# roff spells --leave-running as \-\-leave\-running.
+while read -r cmd; do
+	[ "$cmd" = help ] && continue
+	"$CONTMIG" help "$cmd" | grep -o -- '--[a-z][a-z-]*' | sort -u > options
+	[ -s options ] || fail_ "help $cmd lists no options"
+	while read -r opt; do
+		grep -qF -- "$(printf '%s' "$opt" | sed 's/-/\\-/g')" "$builddir/man/contmig.1" ||
+			fail_ "contmig $cmd $opt is not documented in man/contmig.1"
+	done < options
+done < commands
 exit 0
