@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "commands.h"
@@ -30,4 +32,38 @@ void option_error(const char *cmd, int opt, char **argv)
 	if (optopt)
 		usage_error(cmd, "%s: unknown option '-%c'", cmd, optopt);
 	usage_error(cmd, "%s: unknown option '%s'", cmd, arg);
+}
+
+int parse_size(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long n;
+	int shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	}
+	if (*end || n > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*v = (uint64_t)n << shift;
+	return 0;
+}
+
+int parse_timeout(const char *cmd, const char *s)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v) || v < 1 || v > 86400)
+		usage_error(cmd, "%s: --timeout '%s' is not a number of seconds from 1 to 86400",
+			    cmd, s);
+	return (int)v * 1000;
 }

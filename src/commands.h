@@ -5,6 +5,8 @@
 #ifndef CONTMIG_COMMANDS_H
 #define CONTMIG_COMMANDS_H
 
+#include <stdint.h>
+
 struct command {
 	const char *name;
 	const char *summary;		/* one line for `contmig --help` */
@@ -15,9 +17,19 @@ struct command {
 extern const struct command command_check;
 extern const struct command command_freeze;
 extern const struct command command_thaw;
+extern const struct command command_send;
+extern const struct command command_keygen;
+
+/* How long send and thaw wait on a silent peer, unless told (--timeout). */
+#define DEFAULT_TIMEOUT_S	30
 
 /* Parse a decimal PID; 0 when s is not one. */
 int parse_pid(const char *s);
+
+/* "123", "64K", "512M", "8G" (powers of 1024) into *v: 0, or -EINVAL. */
+int parse_size(const char *s, uint64_t *v);
+/* --timeout SECONDS in milliseconds; a usage error unless 1 to 86400. */
+int parse_timeout(const char *cmd, const char *s);
 
 /* Report the option getopt_long just rejected (opterr = 0, optstring
  * starting with "+:") and exit with EXIT_USAGE. */

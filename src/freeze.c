@@ -10,17 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "commands.h"
-#include "contract.h"
 #include "error.h"
 #include "exitcode.h"
 #include "image.h"
 #include "ptrace.h"
 #include "snapshot.h"
+#include "target.h"
 
 static const char usage[] =
 	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds] PID\n"
@@ -50,60 +48,6 @@ static void on_fatal_signal(int sig)
 	raise(sig);
 }
 
-/* Refuse what cannot move; warn about what may not work. */
-static int preflight(int pid, bool drop_fds, bool attached)
-{
-	struct contract_report r;
-	int err = contract_check_pid(pid, &r);
-
-	if (err == -ESRCH) {
-		error_msg("freeze PID %d: no such process", pid);
-		return EXIT_NOTARGET;
-	}
-	if (err) {
-		errno_msg(-err, "freeze PID %d: %s", pid, r.where);
-		return EXIT_NOTARGET;
-	}
-	for (size_t i = 0; i < r.count; i++) {
-		const struct contract_item *it = &r.item[i];
-		bool fatal = !strcmp(it->check, "threads") || !strcmp(it->check, "tracer") ||
-			     (!strcmp(it->check, "fds") && !drop_fds);
-
-		if (it->ok || (!fatal && !strcmp(it->check, "fds")))
-			continue;
-		if (attached && !strcmp(it->check, "tracer"))
-			continue;	/* that is us now */
-		/* Of the rest only a missing fixed stack matters: the binary rules
-		 * judge /proc/PID/exe, which after a thaw is contmig's stub. */
-		if (!fatal && (attached || strcmp(it->check, "stack")))
-			continue;
-		if (fatal) {
-			error_msg("freeze PID %d (%s): %s%s", pid, r.name, it->detail,
-				  !strcmp(it->check, "fds") ? "; close them first, or use --drop-fds" : "");
-			return EXIT_CONTRACT;
-		}
-		error_msg("warning: PID %d (%s) breaks the contract: %s", pid, r.name, it->detail);
-	}
-	return EXIT_OK;
-}
-
-static int attach(int pid)
-{
-	int err = ptrace_seize_stop(pid);
-
-	if (!err)
-		return EXIT_OK;
-	if (err == -ESRCH) {
-		error_msg("freeze PID %d: no such process", pid);
-	} else if (err == -EPERM) {
-		errno_msg(EPERM, "freeze: cannot attach to PID %d (another user's process, already "
-			  "traced, or ptrace restricted by Yama's ptrace_scope or a container)", pid);
-	} else {
-		errno_msg(-err, "freeze: cannot attach to PID %d", pid);
-	}
-	return EXIT_NOTARGET;
-}
-
 /* Make the written file durable under its final name. */
 static int commit_file(int fd, const char *path)
 {
@@ -130,17 +74,11 @@ static int commit_file(int fd, const char *path)
 
 static int finish(int pid, enum after after)
 {
-	int status, err;
+	int err;
 
 	switch (after) {
 	case AFTER_END:
-		if (kill(pid, SIGKILL) < 0) {
-			errno_msg(errno, "freeze: ending PID %d", pid);
-			return EXIT_INTERNAL;
-		}
-		while (ptrace_wait(pid, &status) == 0)
-			ptrace(PTRACE_CONT, pid, 0, 0);	/* let it die */
-		return EXIT_OK;
+		return target_end("freeze", pid);
 	case AFTER_STOP:
 		if (kill(pid, SIGSTOP) < 0) {
 			errno_msg(errno, "freeze: stopping PID %d", pid);
@@ -213,7 +151,7 @@ static int run(int argc, char **argv)
 		usage_error("freeze", "freeze: refusing to write an image to a terminal; "
 			    "redirect standard output or use -o IMAGE");
 
-	status = preflight(pid, drop_fds, false);
+	status = target_preflight("freeze", pid, drop_fds, false);
 	if (status != EXIT_OK)
 		return status;
 
@@ -236,11 +174,11 @@ static int run(int argc, char **argv)
 	/* A closed pipe must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 
-	status = attach(pid);
+	status = target_attach("freeze", pid);
 	if (status != EXIT_OK)
 		goto remove_tmp;
 	/* Threads or files may have appeared between the check and the stop. */
-	status = preflight(pid, drop_fds, true);
+	status = target_preflight("freeze", pid, drop_fds, true);
 	if (status != EXIT_OK)
 		goto detach;
 

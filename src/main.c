@@ -13,6 +13,8 @@ static const struct command *const commands[] = {
 	&command_check,
 	&command_freeze,
 	&command_thaw,
+	&command_send,
+	&command_keygen,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

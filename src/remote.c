@@ -18,7 +18,7 @@
 extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void exec_stub(int memfd)
+static void exec_stub(int memfd, const int *stdio)
 {
 	static char name[] = "contmig-stub";
 	static char *const argv[] = { name, NULL };
@@ -30,6 +30,9 @@ static void exec_stub(int memfd)
 		sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int fd = 0; stdio && fd < 3; fd++)
+		if (stdio[fd] != fd && dup2(stdio[fd], fd) < 0)
+			_exit(127);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) == 0)
 		fexecve(memfd, argv, envp);
@@ -57,7 +60,7 @@ int remote_spawn(struct remote *r)
 		return err;
 	}
 	if (pid == 0)
-		exec_stub(memfd);
+		exec_stub(memfd, r->stdio);
 	close(memfd);
 	r->pid = pid;
 

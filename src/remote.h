@@ -25,6 +25,8 @@
 struct remote {
 	pid_t pid;
 	struct user_regs_struct regs;	/* the stub's registers at its first stop */
+	const int *stdio;		/* set before spawning: the process's fds 0-2,
+					 * or NULL for contmig's own */
 };
 
 /* Fork and exec the stub; it inherits stdin, stdout and stderr only. */

@@ -10,6 +10,13 @@ int stream_write(struct stream *s, const void *buf, size_t len)
 {
 	const char *p = buf;
 
+	if (s->ops) {
+		int err = s->ops->write(s->ctx, buf, len);
+
+		if (!err)
+			s->pos += len;
+		return err;
+	}
 	while (len) {
 		ssize_t n = write(s->fd, p, len);
 
@@ -45,7 +52,10 @@ int stream_read(struct stream *s, void *buf, size_t len)
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = read(s->fd, p, len);
+		ssize_t n = s->ops ? s->ops->read(s->ctx, p, len) : read(s->fd, p, len);
+
+		if (n < 0 && s->ops)
+			return (int)n;
 
 		if (n < 0 && errno == EINTR)
 			continue;

@@ -1,18 +1,30 @@
 /*
- * stream: whole reads and writes on a file descriptor, counting the position,
- * so the image code can serve a file, a pipe and a socket alike (no seeking).
+ * stream: whole reads and writes on a byte stream, counting the position, so
+ * the image code can serve a file, a pipe and a network channel alike (no
+ * seeking).  A stream is a file descriptor, or a pair of hooks (ops) when the
+ * bytes travel inside something else, such as channel.c's frames.
  */
 #ifndef CONTMIG_STREAM_H
 #define CONTMIG_STREAM_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
+
+struct stream_ops {
+	/* Bytes read (> 0), 0 at the end of the stream, or -errno. */
+	ssize_t (*read)(void *ctx, void *buf, size_t len);
+	/* Write all of buf: 0 or -errno. */
+	int (*write)(void *ctx, const void *buf, size_t len);
+};
 
 struct stream {
 	int fd;
 	uint64_t pos;			/* bytes read or written so far */
+	const struct stream_ops *ops;	/* NULL: read(2) and write(2) on fd */
+	void *ctx;
 };
 
 /* Write all of buf; 0 or -errno. */

@@ -10,17 +10,23 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "commands.h"
 #include "error.h"
 #include "exitcode.h"
 #include "image.h"
+#include "key.h"
+#include "listen.h"
+#include "net.h"
 #include "ptrace.h"
 #include "remote.h"
 #include "restore.h"
 
 static const char usage[] =
 	"Usage: contmig thaw [--detach] IMAGE|-\n"
+	"       contmig thaw --listen [ADDR:]PORT [--key FILE] [--once] [LIMITS]\n"
+	"       contmig thaw --stdio [--key FILE] [LIMITS]\n"
 	"Bring a frozen process back to life on this machine, at the same addresses.\n"
 	"The whole image is checked (headers, notes, every segment's checksum, the\n"
 	"canary) before the process runs; a bad image starts nothing.\n"
@@ -29,8 +35,22 @@ static const char usage[] =
 	"SIGQUIT sent to thaw, and thaw exits with its status (128+N for signal N).\n"
 	"'-' reads the image from standard input.\n"
 	"\n"
-	"  -d, --detach   print the new PID on standard output and exit once it runs\n"
-	"  -h, --help     show this help\n";
+	"  -d, --detach          print the new PID on standard output and exit once it runs\n"
+	"\n"
+	"Receiving migrations from 'contmig send' (see contmig(1), THE HANDOFF):\n"
+	"  -l, --listen [ADDR:]PORT  accept them on ADDR (default 127.0.0.1), PORT (" NET_DEFAULT_PORT ");\n"
+	"                        the processes get the listener's stdin, stdout and stderr\n"
+	"      --stdio           one migration on stdin and stdout (behind ssh, inetd,\n"
+	"                        systemd); the process writes to stderr and reads nothing\n"
+	"  -k, --key FILE        the shared key (contmig keygen); needed to listen beyond\n"
+	"                        loopback\n"
+	"      --once            exit after the first migration, with its status\n"
+	"  -t, --timeout SECS    give up on a silent sender after SECS (default 30)\n"
+	"      --max-size SIZE   refuse larger images (K, M, G suffixes; default: this\n"
+	"                        machine's memory)\n"
+	"      --max-regions N   refuse images with more mappings (default 1024)\n"
+	"      --max-clients N   migrations at the same time (default 4)\n"
+	"  -h, --help            show this help\n";
 
 static volatile pid_t child;
 
@@ -80,13 +100,60 @@ static int exit_status_for(enum restore_failure f)
 	}
 }
 
+/* thaw --listen and --stdio. */
+static int receive(const char *listen, bool stdio, const char *key_path, bool once,
+		   struct receive_opts *o, unsigned max_clients)
+{
+	uint8_t key[CHANNEL_KEY_BYTES];
+	int status;
+
+	if (key_path) {
+		status = key_load("thaw", key_path, key);
+		if (status != EXIT_OK)
+			return status;
+		o->key = key;
+	}
+	if (stdio)
+		status = listen_stdio(o);
+	else
+		status = listen_serve(listen, o, once, max_clients);
+	sodium_memzero(key, sizeof(key));
+	return status;
+}
+
+static unsigned parse_count(const char *opt, const char *s)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v) || v < 1 || v > 1000000)
+		usage_error("thaw", "thaw: %s '%s' is not a number from 1 to 1000000", opt, s);
+	return v;
+}
+
 static int run(int argc, char **argv)
 {
+	enum { OPT_STDIO = 256, OPT_ONCE, OPT_MAX_SIZE, OPT_MAX_REGIONS, OPT_MAX_CLIENTS };
 	static const struct option longopts[] = {
 		{ "detach", no_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "stdio", no_argument, NULL, OPT_STDIO },
+		{ "key", required_argument, NULL, 'k' },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+		{ "max-regions", required_argument, NULL, OPT_MAX_REGIONS },
+		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
+	struct receive_opts ro = {
+		.timeout_ms = DEFAULT_TIMEOUT_S * 1000,
+		.max_size = (uint64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE),
+		.max_regions = 1024,
+	};
+	const char *listen = NULL, *key_path = NULL;
+	unsigned max_clients = 4;
+	bool receiving_opt = false, stdio = false, once = false;
 	struct restore_result res;
 	struct stream in = { .fd = -1 };
 	struct remote r = { 0 };
@@ -96,10 +163,37 @@ static int run(int argc, char **argv)
 	int opt, err, status;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:dh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:dl:k:t:h", longopts, NULL)) != -1) {
+		receiving_opt |= opt != 'd' && opt != 'l' && opt != OPT_STDIO;
 		switch (opt) {
 		case 'd':
 			detach = true;
+			break;
+		case 'l':
+			listen = optarg;
+			break;
+		case OPT_STDIO:
+			stdio = true;
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case OPT_ONCE:
+			once = true;
+			break;
+		case 't':
+			ro.timeout_ms = parse_timeout("thaw", optarg);
+			break;
+		case OPT_MAX_SIZE:
+			if (parse_size(optarg, &ro.max_size) || ro.max_size == 0)
+				usage_error("thaw", "thaw: --max-size '%s' is not a size "
+					    "(such as 512M or 8G)", optarg);
+			break;
+		case OPT_MAX_REGIONS:
+			ro.max_regions = parse_count("--max-regions", optarg);
+			break;
+		case OPT_MAX_CLIENTS:
+			max_clients = parse_count("--max-clients", optarg);
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -108,6 +202,19 @@ static int run(int argc, char **argv)
 			option_error("thaw", opt, argv);
 		}
 	}
+	if (listen && stdio)
+		usage_error("thaw", "thaw: --listen and --stdio exclude each other");
+	if (listen || stdio) {
+		if (optind != argc || detach)
+			usage_error("thaw", "thaw: --%s takes no IMAGE and no --detach",
+				    listen ? "listen" : "stdio");
+		if (once && !listen)
+			usage_error("thaw", "thaw: --once goes with --listen");
+		return receive(listen, stdio, key_path, once, &ro, max_clients);
+	}
+	if (receiving_opt)
+		usage_error("thaw", "thaw: --key, --once, --timeout and the limits go with "
+			    "--listen or --stdio");
 	if (optind != argc - 1)
 		usage_error("thaw", "thaw: %s", optind == argc ? "missing IMAGE (or - for stdin)" :
 			    "too many arguments: give one IMAGE");

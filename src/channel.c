@@ -1,0 +1,566 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "exitcode.h"
+
+#define HELLO_MAGIC	"contmig\n"
+#define HEADER_BYTES	crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define ABYTES		crypto_secretstream_xchacha20poly1305_ABYTES
+/* The largest body on the wire: type, payload, tag. */
+#define BODY_MAX	(1 + CHANNEL_FRAME_MAX + ABYTES)
+
+struct hello {
+	char magic[8];			/* HELLO_MAGIC */
+	uint16_t version;		/* CHANNEL_PROTOCOL */
+	uint8_t kind;			/* enum channel_kind */
+	uint8_t keyed;			/* 1: the sender proves a key, and expects proof */
+	uint8_t status;			/* receiver: 0, or why it refuses (an exit status) */
+	uint8_t pad[3];
+	uint8_t id[CHANNEL_ID_BYTES];
+	uint8_t nonce[32];
+};
+
+_Static_assert(sizeof(struct hello) == 64, "the hello is 64 bytes on the wire");
+
+static const char auth_text[] = "contmig: I hold the key";
+
+ATTR_PRINTF(3, 4)
+static int why(struct channel *ch, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ch->why, sizeof(ch->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key, int timeout_ms)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->rfd = rfd;
+	ch->wfd = wfd;
+	ch->key = key;
+	ch->timeout_ms = timeout_ms;
+	ch->in = malloc(BODY_MAX);
+	ch->out = malloc(1 + CHANNEL_FRAME_MAX);
+	ch->cipher = key ? malloc(BODY_MAX) : NULL;
+	if (!ch->in || !ch->out || (key && !ch->cipher)) {
+		channel_free(ch);
+		return -ENOMEM;
+	}
+	ch->out[0] = MSG_DATA;
+	ch->out_len = 1;
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? wfd : rfd, fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			int err = -errno;
+
+			channel_free(ch);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void channel_free(struct channel *ch)
+{
+	free(ch->in);
+	free(ch->out);
+	free(ch->cipher);
+	sodium_memzero(&ch->tx, sizeof(ch->tx));
+	sodium_memzero(&ch->rx, sizeof(ch->rx));
+	ch->in = ch->out = ch->cipher = NULL;
+}
+
+const char *channel_why(struct channel *ch, int err)
+{
+	if (ch->why[0])
+		return ch->why;
+	return strerror(-err);
+}
+
+/* ---- bytes on the wire, with a timeout on every wait ------------------- */
+
+static int wait_fd(struct channel *ch, int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&p, 1, ch->timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return why(ch, -errno, "waiting for the peer: %s", strerror(errno));
+	if (n == 0)
+		return why(ch, -ETIMEDOUT, "timed out: no word from the peer for %d s",
+			   ch->timeout_ms / 1000);
+	return 0;
+}
+
+static int read_all(struct channel *ch, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(ch->rfd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			int err = wait_fd(ch, ch->rfd, POLLIN);
+
+			if (err)
+				return err;
+			continue;
+		}
+		if (n < 0)
+			return why(ch, -errno, "reading from the peer: %s", strerror(errno));
+		if (n == 0)
+			return why(ch, -ECONNRESET, "the peer closed the connection");
+		p += n;
+		len -= n;
+		ch->wire_in += n;
+	}
+	return 0;
+}
+
+static int write_all(struct channel *ch, struct iovec *iov, int iovcnt)
+{
+	while (iovcnt) {
+		ssize_t n = writev(ch->wfd, iov, iovcnt);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			int err = wait_fd(ch, ch->wfd, POLLOUT);
+
+			if (err)
+				return err;
+			continue;
+		}
+		if (n < 0)
+			return why(ch, -errno, "sending to the peer: %s",
+				   errno == EPIPE ? "the peer closed the connection" :
+				   strerror(errno));
+		ch->wire_out += n;
+		while (iovcnt && (size_t)n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			iovcnt--;
+		}
+		if (iovcnt) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	return 0;
+}
+
+/* ---- frames -------------------------------------------------------------- */
+
+/* Send body[0..len) (type byte first) as one frame. */
+static int send_body(struct channel *ch, const uint8_t *body, size_t len)
+{
+	uint32_t wire_len;
+	struct iovec iov[2];
+
+	if (ch->key) {
+		unsigned long long clen;
+
+		crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body, len,
+							   NULL, 0, 0);
+		body = ch->cipher;
+		len = clen;
+	}
+	wire_len = len;
+	iov[0] = (struct iovec){ .iov_base = &wire_len, .iov_len = sizeof(wire_len) };
+	iov[1] = (struct iovec){ .iov_base = (void *)body, .iov_len = len };
+	return write_all(ch, iov, 2);
+}
+
+static int flush_data(struct channel *ch)
+{
+	int err;
+
+	if (ch->out_len == 1)
+		return 0;
+	err = send_body(ch, ch->out, ch->out_len);
+	ch->out_len = 1;
+	return err;
+}
+
+int channel_send(struct channel *ch, enum channel_msg type, const void *payload, size_t len)
+{
+	uint8_t body[1 + 256];
+	int err = flush_data(ch);
+
+	if (err)
+		return err;
+	if (len > sizeof(body) - 1)
+		return -EMSGSIZE;
+	body[0] = type;
+	if (len)
+		memcpy(body + 1, payload, len);
+	return send_body(ch, body, 1 + len);
+}
+
+int channel_send_error(struct channel *ch, int status, const char *fmt, ...)
+{
+	char text[200];
+	uint8_t msg[1 + sizeof(text)];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n >= (int)sizeof(text))
+		n = sizeof(text) - 1;
+	msg[0] = status;
+	memcpy(msg + 1, text, n);
+	return channel_send(ch, MSG_ERROR, msg, 1 + n);
+}
+
+/* Read the next frame into ch->in (decrypted); in_pos stands at its payload. */
+static int read_frame(struct channel *ch)
+{
+	uint32_t len;
+	int err = read_all(ch, &len, sizeof(len));
+
+	if (err)
+		return err;
+	if (len < 1 + (ch->key ? ABYTES : 0) || len > BODY_MAX)
+		return why(ch, -EPROTO, "protocol error: a frame of %u bytes", len);
+	if (!ch->key) {
+		err = read_all(ch, ch->in, len);
+		ch->in_len = len;
+	} else {
+		unsigned long long mlen;
+		unsigned char tag;
+
+		err = read_all(ch, ch->cipher, len);
+		if (!err && crypto_secretstream_xchacha20poly1305_pull(&ch->rx, ch->in, &mlen, &tag,
+								       ch->cipher, len, NULL, 0))
+			err = why(ch, -EBADMSG, "a frame failed authentication (forged, "
+				  "damaged or replayed)");
+		ch->in_len = mlen;
+	}
+	ch->in_pos = 1;
+	return err;
+}
+
+/* The frame in ch->in is MSG_ERROR: remember what the peer said. */
+static int peer_error(struct channel *ch)
+{
+	const uint8_t *p = ch->in + 1;
+	size_t n = ch->in_len - 1;
+
+	ch->peer_status = n ? p[0] : 1;
+	ch->in_pos = ch->in_len;
+	if (n)
+		n--, p++;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] < ' ' || p[i] > '~')
+			n = i;	/* stop at anything not printable */
+	return why(ch, -ECONNABORTED, "%.*s", (int)(n < 200 ? n : 200), (const char *)p);
+}
+
+static const char *msg_name(int type)
+{
+	static const char *const names[] = {
+		"?", "AUTH", "DATA", "END", "READY", "COMMIT", "DONE", "ERROR", "OUTCOME",
+	};
+
+	return type > 0 && type <= MSG_OUTCOME ? names[type] : "unknown";
+}
+
+int channel_expect(struct channel *ch, enum channel_msg want, void *payload, size_t len)
+{
+	int err = read_frame(ch);
+
+	if (err)
+		return err;
+	if (ch->in[0] == MSG_ERROR && want != MSG_ERROR)
+		return peer_error(ch);
+	if (ch->in[0] != want)
+		return why(ch, -EPROTO, "protocol error: %s where %s belongs", msg_name(ch->in[0]),
+			   msg_name(want));
+	if (ch->in_len - 1 != len)
+		return why(ch, -EPROTO, "protocol error: %s of %zu bytes", msg_name(want),
+			   ch->in_len - 1);
+	if (len)
+		memcpy(payload, ch->in + 1, len);
+	ch->in_pos = ch->in_len;
+	return 0;
+}
+
+/* ---- the image as a stream ---------------------------------------------- */
+
+static ssize_t data_read(void *ctx, void *buf, size_t len)
+{
+	struct channel *ch = ctx;
+	size_t n;
+
+	while (ch->in_pos == ch->in_len) {
+		int err;
+
+		if (ch->in_end)
+			return 0;
+		err = read_frame(ch);
+		if (err)
+			return err;
+		if (ch->in[0] == MSG_END) {
+			ch->in_end = true;
+			ch->in_pos = ch->in_len;
+		} else if (ch->in[0] == MSG_ERROR) {
+			return peer_error(ch);
+		} else if (ch->in[0] != MSG_DATA) {
+			return why(ch, -EPROTO, "protocol error: %s inside the image",
+				   msg_name(ch->in[0]));
+		}
+	}
+	n = ch->in_len - ch->in_pos < len ? ch->in_len - ch->in_pos : len;
+	memcpy(buf, ch->in + ch->in_pos, n);
+	ch->in_pos += n;
+	return n;
+}
+
+static int data_write(void *ctx, const void *buf, size_t len)
+{
+	struct channel *ch = ctx;
+	const uint8_t *p = buf;
+
+	while (len) {
+		size_t room = 1 + CHANNEL_FRAME_MAX - ch->out_len;
+		size_t n = len < room ? len : room;
+		int err;
+
+		/* Without a key a whole frame goes straight from buf to the wire. */
+		if (!ch->key && ch->out_len == 1 && len >= CHANNEL_FRAME_MAX) {
+			uint8_t type = MSG_DATA;
+			uint32_t wire_len = 1 + CHANNEL_FRAME_MAX;
+			struct iovec iov[3] = {
+				{ .iov_base = &wire_len, .iov_len = sizeof(wire_len) },
+				{ .iov_base = &type, .iov_len = 1 },
+				{ .iov_base = (void *)p, .iov_len = CHANNEL_FRAME_MAX },
+			};
+
+			err = write_all(ch, iov, 3);
+			if (err)
+				return err;
+			p += CHANNEL_FRAME_MAX;
+			len -= CHANNEL_FRAME_MAX;
+			continue;
+		}
+		memcpy(ch->out + ch->out_len, p, n);
+		ch->out_len += n;
+		p += n;
+		len -= n;
+		if (ch->out_len == 1 + CHANNEL_FRAME_MAX && (err = flush_data(ch)))
+			return err;
+	}
+	return 0;
+}
+
+void channel_stream(struct channel *ch, struct stream *s)
+{
+	static const struct stream_ops ops = { .read = data_read, .write = data_write };
+
+	*s = (struct stream){ .fd = -1, .ops = &ops, .ctx = ch };
+}
+
+int channel_end_image(struct channel *ch)
+{
+	return channel_send(ch, MSG_END, NULL, 0);
+}
+
+int channel_expect_end(struct channel *ch)
+{
+	if (ch->in_end)
+		return 0;
+	if (ch->in_pos < ch->in_len)
+		return why(ch, -EPROTO, "protocol error: the image goes on past its end");
+	return channel_expect(ch, MSG_END, NULL, 0);
+}
+
+/* ---- the handshake ------------------------------------------------------- */
+
+/* Each direction's key, from the shared key and both hellos: a keyed BLAKE2b
+ * of the transcript, so nothing of an old session serves in a new one. */
+static void session_keys(const struct channel *ch, const struct hello *client,
+			 const struct hello *server, uint8_t to_server[32], uint8_t to_client[32])
+{
+	uint8_t transcript[2 * sizeof(struct hello)], out[64];
+
+	memcpy(transcript, client, sizeof(*client));
+	memcpy(transcript + sizeof(*client), server, sizeof(*server));
+	crypto_generichash(out, sizeof(out), transcript, sizeof(transcript), ch->key,
+			   CHANNEL_KEY_BYTES);
+	memcpy(to_server, out, 32);
+	memcpy(to_client, out + 32, 32);
+	sodium_memzero(out, sizeof(out));
+}
+
+/* Start our direction's stream and send its header and our AUTH. */
+static int send_proof(struct channel *ch, const uint8_t key[32])
+{
+	uint8_t header[HEADER_BYTES];
+	uint32_t wire_len = 1 + sizeof(auth_text) + ABYTES;
+	uint8_t body[1 + sizeof(auth_text)];
+	unsigned long long clen;
+	struct iovec iov[3];
+
+	crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key);
+	body[0] = MSG_AUTH;
+	memcpy(body + 1, auth_text, sizeof(auth_text));
+	crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
+						   sizeof(body), NULL, 0, 0);
+	iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
+	iov[1] = (struct iovec){ .iov_base = &wire_len, .iov_len = sizeof(wire_len) };
+	iov[2] = (struct iovec){ .iov_base = ch->cipher, .iov_len = clen };
+	return write_all(ch, iov, 3);
+}
+
+/* Read the peer's stream header and AUTH: does it hold the key? */
+static int check_proof(struct channel *ch, const uint8_t key[32], const char *peer)
+{
+	uint8_t header[HEADER_BYTES];
+	int err = read_all(ch, header, sizeof(header));
+
+	if (!err && crypto_secretstream_xchacha20poly1305_init_pull(&ch->rx, header, key))
+		err = -EBADMSG;
+	if (!err)
+		err = read_frame(ch);
+	if (err == -EBADMSG || (!err && (ch->in[0] != MSG_AUTH ||
+					 ch->in_len != 1 + sizeof(auth_text) ||
+					 memcmp(ch->in + 1, auth_text, sizeof(auth_text)))))
+		return why(ch, -EACCES, "authentication failed: the %s does not hold this key",
+			   peer);
+	ch->in_pos = ch->in_len;
+	return err;
+}
+
+static int check_hello(struct channel *ch, const struct hello *h, const char *peer)
+{
+	if (memcmp(h->magic, HELLO_MAGIC, sizeof(h->magic)))
+		return why(ch, -EPROTO, "protocol error: the peer is not a contmig %s", peer);
+	if (h->version != CHANNEL_PROTOCOL)
+		return why(ch, -EPROTO, "the %s speaks protocol version %u; this contmig speaks %d",
+			   peer, h->version, CHANNEL_PROTOCOL);
+	return 0;
+}
+
+int channel_connect(struct channel *ch, enum channel_kind kind, const uint8_t id[CHANNEL_ID_BYTES])
+{
+	struct hello mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL, .kind = kind,
+			      .keyed = ch->key != NULL }, theirs;
+	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
+	uint8_t to_server[32], to_client[32];
+	int err;
+
+	ch->kind = kind;
+	memcpy(ch->id, id, CHANNEL_ID_BYTES);
+	memcpy(mine.id, id, CHANNEL_ID_BYTES);
+	randombytes_buf(mine.nonce, sizeof(mine.nonce));
+	err = write_all(ch, &iov, 1);
+	if (!err)
+		err = read_all(ch, &theirs, sizeof(theirs));
+	if (!err)
+		err = check_hello(ch, &theirs, "receiver");
+	if (err)
+		return err;
+	if (theirs.status) {
+		/* The refusal's reason follows in a plain frame. */
+		const uint8_t *key = ch->key;
+
+		ch->key = NULL;
+		err = read_frame(ch);
+		ch->key = key;
+		if (!err && ch->in[0] == MSG_ERROR)
+			err = peer_error(ch);
+		ch->peer_status = theirs.status;
+		return err == -ECONNABORTED ? err : why(ch, -ECONNABORTED, "refused (status %d)",
+							theirs.status);
+	}
+	if (theirs.kind != CHANNEL_SERVER || theirs.keyed != mine.keyed)
+		return why(ch, -EPROTO, "protocol error: a bad hello from the receiver");
+	if (!ch->key)
+		return 0;
+	session_keys(ch, &mine, &theirs, to_server, to_client);
+	err = check_proof(ch, to_client, "receiver");
+	if (!err)
+		err = send_proof(ch, to_server);
+	sodium_memzero(to_server, sizeof(to_server));
+	sodium_memzero(to_client, sizeof(to_client));
+	return err;
+}
+
+int channel_refuse(struct channel *ch, int status, const char *reason)
+{
+	struct hello h = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL,
+			   .kind = CHANNEL_SERVER, .status = status ? status : 1 };
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+	const uint8_t *key = ch->key;
+	int err = write_all(ch, &iov, 1);
+
+	ch->key = NULL;		/* the reason goes in the clear */
+	if (!err)
+		err = channel_send_error(ch, status, "%s", reason);
+	ch->key = key;
+	return err;
+}
+
+int channel_accept(struct channel *ch)
+{
+	struct hello theirs, mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL,
+				      .kind = CHANNEL_SERVER, .keyed = ch->key != NULL };
+	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
+	uint8_t to_server[32], to_client[32];
+	int err = read_all(ch, &theirs, sizeof(theirs));
+
+	if (!err)
+		err = check_hello(ch, &theirs, "sender");
+	if (err)
+		return err;
+	if (theirs.kind != CHANNEL_MIGRATE && theirs.kind != CHANNEL_QUERY)
+		return why(ch, -EPROTO, "protocol error: a hello of kind %u", theirs.kind);
+	ch->kind = theirs.kind;
+	memcpy(ch->id, theirs.id, CHANNEL_ID_BYTES);
+	if (theirs.keyed != mine.keyed) {
+		const char *reason = mine.keyed ? "this receiver needs a key (--key)" :
+			"this receiver has no key; send without --key, or give the listener one";
+
+		err = channel_refuse(ch, EXIT_AUTH, reason);
+		return why(ch, err ? err : -EACCES, "authentication failed: %s", mine.keyed ?
+			   "the sender has no key" : "the sender has a key and this receiver none");
+	}
+	randombytes_buf(mine.nonce, sizeof(mine.nonce));
+	if (!ch->key)
+		return write_all(ch, &iov, 1);
+	session_keys(ch, &theirs, &mine, to_server, to_client);
+	err = write_all(ch, &iov, 1);
+	if (!err)
+		err = send_proof(ch, to_client);
+	if (!err)
+		err = check_proof(ch, to_server, "sender");
+	/* A sender with another key hangs up on our proof. */
+	if (err == -ECONNRESET)
+		err = why(ch, -EACCES, "authentication failed: the sender hung up on our proof "
+			  "of the key (it holds another key?)");
+	sodium_memzero(to_server, sizeof(to_server));
+	sodium_memzero(to_client, sizeof(to_client));
+	return err;
+}

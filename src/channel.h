@@ -1,0 +1,110 @@
+/*
+ * channel: contmig's wire protocol on one connection between a sender and a
+ * receiver, over any pair of file descriptors (a TCP socket, the pipes to an
+ * ssh command, stdin and stdout).  contmig(1) and contmig-image(5) describe it.
+ *
+ * Each side first sends a fixed 64-byte hello (kind, migration id, a fresh
+ * nonce).  After that everything is a frame: a little-endian u32 length, then
+ * the body, one type byte and its payload.  With a key, each direction is a
+ * libsodium secretstream (XChaCha20-Poly1305) whose key is derived from the
+ * shared key and both hellos, so a recorded session cannot be replayed; each
+ * side's first frame (AUTH) proves it holds the key before the other side
+ * parses anything more.  The image travels as DATA frames, and the DATA
+ * payloads in order are exactly the bytes of an image file.
+ *
+ * Every wait has a timeout.  Functions return 0 or -errno and never print;
+ * channel_why() gives the reason in words.
+ */
+#ifndef CONTMIG_CHANNEL_H
+#define CONTMIG_CHANNEL_H
+
+#include <sodium.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "stream.h"
+
+#define CHANNEL_PROTOCOL	1
+#define CHANNEL_KEY_BYTES	32
+#define CHANNEL_ID_BYTES	16
+/* Largest payload of one frame; a bigger length on the wire is an error. */
+#define CHANNEL_FRAME_MAX	(1U << 20)
+
+enum channel_kind {
+	CHANNEL_MIGRATE = 1,	/* a sender with an image */
+	CHANNEL_QUERY = 2,	/* a sender asking how its migration ended */
+	CHANNEL_SERVER = 3,	/* the receiver's hello */
+};
+
+enum channel_msg {
+	MSG_AUTH = 1,		/* keyed: the first frame each way */
+	MSG_DATA,		/* image bytes */
+	MSG_END,		/* the image is complete */
+	MSG_READY,		/* restored and held stopped; i32 new PID */
+	MSG_COMMIT,		/* the source is ended: run yours */
+	MSG_DONE,		/* it runs; i32 PID */
+	MSG_ERROR,		/* u8 exit status, then a message */
+	MSG_OUTCOME,		/* answer to a query: u8 outcome, i32 PID */
+};
+
+struct channel {
+	int rfd, wfd;
+	int timeout_ms;			/* for every single wait */
+	const uint8_t *key;		/* CHANNEL_KEY_BYTES, or NULL */
+	enum channel_kind kind;		/* the sender's, after a handshake */
+	uint8_t id[CHANNEL_ID_BYTES];	/* the migration's */
+	crypto_secretstream_xchacha20poly1305_state tx, rx;
+	uint8_t *in;			/* the body of the frame being read */
+	size_t in_pos, in_len;
+	bool in_end;			/* MSG_END seen */
+	uint8_t *out;			/* a DATA frame being filled; out[0] is its type */
+	size_t out_len;
+	uint8_t *cipher;		/* an encrypted body */
+	uint64_t wire_in, wire_out;	/* bytes on the wire, frames and all */
+	int peer_status;		/* the exit status in the peer's MSG_ERROR */
+	char why[256];
+};
+
+/* fds are made non-blocking; key may be NULL. */
+int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key,
+		 int timeout_ms) MUST_CHECK;
+/* Frees the buffers and forgets the keys; closes nothing. */
+void channel_free(struct channel *ch);
+
+/* The sender's side: hello, and with a key, proof both ways.  A receiver
+ * that refuses gives -ECONNABORTED (peer_status and why say why); the wrong
+ * key -EACCES. */
+int channel_connect(struct channel *ch, enum channel_kind kind,
+		    const uint8_t id[CHANNEL_ID_BYTES]) MUST_CHECK;
+/* The receiver's side; sets kind and id.  -EACCES for a sender without the
+ * key, -EPROTO for anything that does not speak the protocol. */
+int channel_accept(struct channel *ch) MUST_CHECK;
+/* Refuse a sender before the handshake: a hello saying so, and the reason
+ * (in the clear: it comes before any key is proven). */
+int channel_refuse(struct channel *ch, int status, const char *reason) MUST_CHECK;
+
+/* Send one message (DATA waiting in the buffer goes first). */
+int channel_send(struct channel *ch, enum channel_msg type, const void *payload,
+		 size_t len) MUST_CHECK;
+int channel_send_error(struct channel *ch, int status, const char *fmt, ...)
+	ATTR_PRINTF(3, 4) MUST_CHECK;
+/* Receive the next message, which must be of type want, with a payload of
+ * exactly len bytes.  A MSG_ERROR instead gives -ECONNABORTED. */
+int channel_expect(struct channel *ch, enum channel_msg want, void *payload,
+		   size_t len) MUST_CHECK;
+
+/* The image as a stream: writes become DATA frames, reads take DATA frames
+ * and end at MSG_END. */
+void channel_stream(struct channel *ch, struct stream *s);
+/* After the image: send the buffered DATA and MSG_END. */
+int channel_end_image(struct channel *ch) MUST_CHECK;
+/* After reading an image: the next message must be MSG_END. */
+int channel_expect_end(struct channel *ch) MUST_CHECK;
+
+/* Why the last call failed, in words ("timed out: ...", "the peer closed the
+ * connection", "the receiver says: ..."); err is its result. */
+const char *channel_why(struct channel *ch, int err);
+
+#endif

@@ -1,0 +1,130 @@
+/* contmig keygen, and loading a key for send and thaw. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "error.h"
+#include "exitcode.h"
+#include "key.h"
+
+#define KEY_FILE_MAX	4096
+
+int key_load(const char *cmd, const char *path, uint8_t key[CHANNEL_KEY_BYTES])
+{
+	uint8_t secret[KEY_FILE_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (sodium_init() < 0) {
+		error_msg("%s: libsodium cannot start", cmd);
+		return EXIT_INTERNAL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		errno_msg(errno, "%s: key %s", cmd, path);
+		if (fd >= 0)
+			close(fd);
+		return EXIT_USAGE;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		error_msg("%s: key %s: %s", cmd, path, !S_ISREG(st.st_mode) ? "not a regular file" :
+			  "others may read or write it; chmod 600 it (and make a new key if "
+			  "anyone did)");
+		close(fd);
+		return EXIT_USAGE;
+	}
+	n = read(fd, secret, sizeof(secret));
+	if (n < 0) {
+		errno_msg(errno, "%s: reading key %s", cmd, path);
+		close(fd);
+		return EXIT_IO;
+	}
+	close(fd);
+	while (n > 0 && (secret[n - 1] == '\n' || secret[n - 1] == '\r'))
+		n--;
+	if (n < KEY_MIN_BYTES || n > KEY_FILE_MAX) {
+		error_msg("%s: key %s holds %zd bytes; a key is %d to %d bytes "
+			  "('contmig keygen FILE' makes one)", cmd, path, n, KEY_MIN_BYTES,
+			  KEY_FILE_MAX);
+		sodium_memzero(secret, sizeof(secret));
+		return EXIT_USAGE;
+	}
+	crypto_generichash(key, CHANNEL_KEY_BYTES, secret, n, NULL, 0);
+	sodium_memzero(secret, sizeof(secret));
+	return EXIT_OK;
+}
+
+static const char usage[] =
+	"Usage: contmig keygen FILE\n"
+	"Make a new shared key for 'send --key' and 'thaw --listen --key': 32 random\n"
+	"bytes from the system's generator, written in hex to FILE (mode 0600; an\n"
+	"existing file is never overwritten). Copy it to the other node over a\n"
+	"channel you trust.\n"
+	"\n"
+	"  -h, --help   show this help\n";
+
+static int run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	uint8_t raw[32];
+	char hex[2 * sizeof(raw) + 2];
+	const char *path;
+	int opt, fd;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+		if (opt != 'h')
+			option_error("keygen", opt, argv);
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	if (optind != argc - 1)
+		usage_error("keygen", "keygen: %s", optind == argc ? "missing FILE" :
+			    "too many arguments: give one FILE");
+	path = argv[optind];
+	if (sodium_init() < 0)
+		error_msg_and_die(EXIT_INTERNAL, "keygen: libsodium cannot start");
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		errno_msg(errno, "keygen: creating %s%s", path,
+			  errno == EEXIST ? " (a key is never overwritten)" : "");
+		return EXIT_IO;
+	}
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(hex, sizeof(hex) - 1, raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	strcat(hex, "\n");
+	errno = 0;
+	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || fsync(fd) < 0) {
+		errno_msg(errno ? errno : EIO, "keygen: writing %s", path);
+		close(fd);
+		unlink(path);
+		return EXIT_IO;
+	}
+	if (close(fd) < 0) {
+		errno_msg(errno, "keygen: writing %s", path);
+		unlink(path);
+		return EXIT_IO;
+	}
+	sodium_memzero(hex, sizeof(hex));
+	return EXIT_OK;
+}
+
+const struct command command_keygen = {
+	.name = "keygen",
+	.summary = "make a shared key for send and thaw --listen",
+	.usage = usage,
+	.run = run,
+};

@@ -1,0 +1,241 @@
+/*
+ * thaw --listen: accept migrations, one worker process each, and reap what
+ * they leave running.  thaw --stdio: one migration on stdin and stdout.
+ *
+ * A worker per connection keeps the listener out of harm's way: a slow or
+ * hostile peer only ever holds its own worker (and every wait there has a
+ * timeout), and a worker that dies takes only its half-built copy with it
+ * (PTRACE_O_EXITKILL).  The listener is a child subreaper, so the processes
+ * it restored become its children when their workers exit, and it reaps them.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "error.h"
+#include "exitcode.h"
+#include "listen.h"
+#include "net.h"
+#include "receive.h"
+
+/* How long a busy listener spends telling a peer so. */
+#define REFUSE_TIMEOUT_MS	200
+
+struct listener {
+	int fd, sigfd;
+	const struct receive_opts *o;
+	unsigned max_clients;
+	pid_t *workers;
+	unsigned nworkers;
+};
+
+static void refuse_busy(struct listener *l, int fd, const char *peer)
+{
+	struct channel ch;
+
+	if (channel_init(&ch, fd, fd, NULL, REFUSE_TIMEOUT_MS) == 0) {
+		if (channel_refuse(&ch, EXIT_NETWORK, "the receiver is busy; try again later"))
+			(void)0;	/* it hears of it as a closed connection */
+		channel_free(&ch);
+	}
+	error_msg("thaw: %s: refused: busy with %u migrations (--max-clients)", peer,
+		  l->nworkers);
+}
+
+static void start_worker(struct listener *l, int fd, const char *peer)
+{
+	sigset_t none;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		errno_msg(errno, "thaw: %s: starting a worker", peer);
+		return;
+	}
+	if (pid > 0) {
+		l->workers[l->nworkers++] = pid;
+		return;
+	}
+	close(l->fd);
+	close(l->sigfd);
+	bool migration;
+	int status;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	status = receive_one(fd, fd, peer, l->o, &migration);
+	exit(migration ? status : RECEIVE_NO_MIGRATION);
+}
+
+static void accept_one(struct listener *l)
+{
+	char peer[64];
+	int one = 1, fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
+			errno_msg(errno, "thaw: accepting a connection");
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	net_peer_name(fd, peer, sizeof(peer));
+	if (l->nworkers >= l->max_clients)
+		refuse_busy(l, fd, peer);
+	else
+		start_worker(l, fd, peer);
+	close(fd);
+}
+
+/* Reap every child that ended: workers, and the restored processes that
+ * came to us when their workers exited.  Returns the first status of a
+ * worker that carried a migration, or -1. */
+static int reap(struct listener *l)
+{
+	int status, first = -1;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (unsigned i = 0; i < l->nworkers; i++) {
+			int code = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INTERNAL;
+
+			if (l->workers[i] != pid)
+				continue;
+			l->workers[i] = l->workers[--l->nworkers];
+			if (WIFSIGNALED(status))
+				error_msg("thaw: a worker (PID %d) died of signal %d", (int)pid,
+					  WTERMSIG(status));
+			if (code != RECEIVE_NO_MIGRATION && first < 0)
+				first = code;
+			break;
+		}
+	}
+	return first;
+}
+
+static int serve(struct listener *l, bool once)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = l->sigfd, .events = POLLIN },
+			{ .fd = l->fd, .events = POLLIN },
+		};
+		struct signalfd_siginfo si;
+		int status;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			errno_msg(errno, "thaw: waiting for connections");
+			return EXIT_INTERNAL;
+		}
+		if (p[0].revents & POLLIN) {
+			if (read(l->sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo != SIGCHLD) {
+				error_msg("thaw: stopping on signal %u", si.ssi_signo);
+				return EXIT_OK;
+			}
+			status = reap(l);
+			if (once && status >= 0)
+				return status;
+		}
+		if (p[1].revents & POLLIN)
+			accept_one(l);
+	}
+}
+
+int listen_serve(const char *where, const struct receive_opts *o, bool once,
+		 unsigned max_clients)
+{
+	struct listener l = { .o = o, .max_clients = max_clients };
+	char why[NET_WHY];
+	struct net_addr a;
+	sigset_t mask;
+	bool loopback;
+	int status;
+
+	if (net_parse(where, true, "127.0.0.1", &a))
+		usage_error("thaw", "thaw: --listen '%s' is not [ADDR:]PORT", where);
+	l.fd = net_listen(&a, &loopback, why);
+	if (l.fd < 0) {
+		if (why[0])
+			error_msg("thaw: listening on %s: %s", where, why);
+		else
+			errno_msg(-l.fd, "thaw: listening on %s port %s", a.host, a.port);
+		return EXIT_NETWORK;
+	}
+	if (!loopback && !o->key) {
+		error_msg("thaw: refusing to listen on %s without --key: anyone who can reach it "
+			  "could run code here and read the processes sent to it", a.host);
+		close(l.fd);
+		return EXIT_USAGE;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	l.workers = calloc(max_clients, sizeof(*l.workers));
+	if (!l.workers || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (l.sigfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0 ||
+	    prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		errno_msg(l.workers ? errno : ENOMEM, "thaw: setting up the listener");
+		close(l.fd);
+		free(l.workers);
+		return EXIT_INTERNAL;
+	}
+	/* A peer that goes away must be an error we report, not our death. */
+	signal(SIGPIPE, SIG_IGN);
+	error_msg("thaw: listening on %s port %s%s", a.host, a.port, o->key ? " (with a key)" : "");
+
+	status = serve(&l, once);
+
+	/* Workers still busy are stopped; their unfinished copies die with them. */
+	for (unsigned i = 0; i < l.nworkers; i++)
+		kill(l.workers[i], SIGTERM);
+	while (l.nworkers && waitpid(-1, NULL, 0) > 0)
+		reap(&l);
+	close(l.sigfd);
+	close(l.fd);
+	free(l.workers);
+	return status;
+}
+
+int listen_stdio(const struct receive_opts *o)
+{
+	struct receive_opts mine = *o;
+	const char *ssh = getenv("SSH_CLIENT");
+	int stdio[3] = { -1, STDERR_FILENO, STDERR_FILENO };
+	char peer[80] = "stdio";
+	int status;
+
+	/* Standard input and output carry the protocol: the process gets
+	 * /dev/null to read, and writes where thaw's stderr goes. */
+	stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (stdio[0] < 0) {
+		errno_msg(errno, "thaw: /dev/null");
+		return EXIT_INTERNAL;
+	}
+	mine.stdio = stdio;
+	if (ssh && *ssh)
+		snprintf(peer, sizeof(peer), "ssh %.*s", (int)strcspn(ssh, " "), ssh);
+	signal(SIGPIPE, SIG_IGN);
+	bool migration;
+
+	status = receive_one(STDIN_FILENO, STDOUT_FILENO, peer, &mine, &migration);
+	close(stdio[0]);
+	return status;
+}

@@ -1,0 +1,43 @@
+/*
+ * net: where a migration's bytes go.  Parse HOST[:PORT], connect and listen
+ * over TCP with a timeout on every wait, and run a --via command with a
+ * socket as its stdin and stdout.  Functions return an fd, 0 or -errno and
+ * never print; `why` (NET_WHY bytes) says more where a number cannot.
+ */
+#ifndef CONTMIG_NET_H
+#define CONTMIG_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* The receiver's port when none is given (contmig(1)). */
+#define NET_DEFAULT_PORT	"7742"
+#define NET_WHY			256
+
+struct net_addr {
+	char host[256];
+	char port[32];
+};
+
+/* "HOST", "HOST:PORT", "[V6ADDR]:PORT"; with port_first, a bare "PORT"
+ * too (thaw --listen's [ADDR:]PORT).  Missing parts get the defaults. */
+int net_parse(const char *s, bool port_first, const char *default_host,
+	      struct net_addr *a) MUST_CHECK;
+/* A connected TCP socket, or -errno (-EHOSTUNREACH when the name does not
+ * resolve, with why saying so). */
+int net_connect(const struct net_addr *a, int timeout_ms, char *why) MUST_CHECK;
+/* A listening TCP socket; *loopback tells whether it listens on loopback only. */
+int net_listen(const struct net_addr *a, bool *loopback, char *why) MUST_CHECK;
+/* "ADDR:PORT" of a connected socket's peer. */
+void net_peer_name(int fd, char *buf, size_t len);
+/* Run `sh -c cmd` with one end of a socket pair as its stdin and stdout;
+ * the other end is returned. */
+int net_spawn(const char *cmd, pid_t *pid) MUST_CHECK;
+/* Wait up to timeout_ms for a --via command to exit, then kill it: its
+ * waitpid status. */
+int net_reap(pid_t pid, int timeout_ms);
+
+#endif

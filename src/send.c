@@ -1,0 +1,413 @@
+/*
+ * contmig send: freeze a process straight into a connection and hand it over
+ * to the receiver, exactly once (contmig(1), THE HANDOFF).
+ *
+ * The source stays stopped under our ptrace until the receiver holds a
+ * stopped copy (READY).  Just before COMMIT we set PTRACE_O_EXITKILL on it:
+ * from then on, if send dies, the source dies too, and the receiver's copy
+ * runs only if COMMIT arrived; it never runs beside the source.  Before that,
+ * a dying send lets the kernel detach, and the source simply carries on.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "commands.h"
+#include "error.h"
+#include "exitcode.h"
+#include "image.h"
+#include "key.h"
+#include "net.h"
+#include "ptrace.h"
+#include "record.h"
+#include "snapshot.h"
+#include "target.h"
+
+static const char usage[] =
+	"Usage: contmig send [--key FILE] [--via CMD] [--timeout SECS] [--drop-fds] PID DEST\n"
+	"Move a running process to another node: freeze it straight into a connection\n"
+	"to a receiver ('contmig thaw --listen' there), which restores it; the process\n"
+	"then runs there and ends here, exactly once. DEST is HOST[:PORT] (port "
+	NET_DEFAULT_PORT "),\n"
+	"or ssh://[USER@]HOST[:PORT] to run 'contmig thaw --stdio' there through ssh.\n"
+	"On success it prints the new PID and DEST. Until the receiver holds its copy,\n"
+	"any failure leaves the process running here as if nothing happened.\n"
+	"\n"
+	"  -k, --key FILE       a shared key (contmig keygen): both sides prove they hold\n"
+	"                       it, and the stream is encrypted\n"
+	"      --via CMD        speak to 'contmig thaw --stdio' through CMD's stdin and\n"
+	"                       stdout (DEST then only names the node in messages)\n"
+	"  -t, --timeout SECS   give up on a silent receiver after SECS (default 30)\n"
+	"      --drop-fds       send even with files open beyond 0-2; the process finds\n"
+	"                       them closed\n"
+	"  -h, --help           show this help\n";
+
+/* How the bytes reach the receiver: a TCP address or a command. */
+struct route {
+	const char *dest;		/* as the user wrote it */
+	struct net_addr addr;
+	char *via;			/* the command, or NULL for TCP */
+	pid_t via_pid;
+	int timeout_ms;
+	const uint8_t *key;
+};
+
+static void route_close(struct route *r, struct channel *ch)
+{
+	close(ch->rfd);
+	channel_free(ch);
+	if (r->via_pid > 0)
+		net_reap(r->via_pid, 2000);
+	r->via_pid = 0;
+}
+
+/* One connection, handshake done; an exit status, the failure said (unless
+ * quiet) and nothing left open. */
+static int route_open(struct route *r, struct channel *ch, enum channel_kind kind,
+		      const uint8_t id[CHANNEL_ID_BYTES], bool quiet)
+{
+	char why[NET_WHY];
+	int fd, err, status;
+
+	r->via_pid = 0;
+	if (r->via)
+		fd = net_spawn(r->via, &r->via_pid);
+	else
+		fd = net_connect(&r->addr, r->timeout_ms, why);
+	if (fd < 0) {
+		if (quiet)
+			;
+		else if (!r->via && why[0])
+			error_msg("send: %s: %s", r->dest, why);
+		else if (r->via)
+			errno_msg(-fd, "send: running %s", r->via);
+		else
+			errno_msg(-fd, "send: connecting to %s", r->dest);
+		return EXIT_NETWORK;
+	}
+	err = channel_init(ch, fd, fd, r->key, r->timeout_ms);
+	if (err) {
+		close(fd);
+		if (r->via_pid > 0)
+			net_reap(r->via_pid, 0);
+		if (!quiet)
+			errno_msg(-err, "send: %s", r->dest);
+		return EXIT_INTERNAL;
+	}
+	err = channel_connect(ch, kind, id);
+	if (!err)
+		return EXIT_OK;
+	if (!quiet)
+		error_msg("send: %s: %s%s", r->dest,
+			  err == -ECONNABORTED ? "the receiver refused: " : "", channel_why(ch, err));
+	status = err == -EACCES ? EXIT_AUTH : err == -ECONNABORTED && ch->peer_status ?
+		ch->peer_status : EXIT_NETWORK;
+	route_close(r, ch);
+	return status;
+}
+
+/*
+ * DONE never came: ask the receiver how the migration ended, on a new
+ * connection.  It answers from its record once its own wait is over.
+ */
+static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
+				       pid_t *new_pid)
+{
+	struct timespec pause = { 1, 0 };
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct channel ch;
+		uint8_t answer[5];
+		int err;
+
+		if (attempt)
+			nanosleep(&pause, NULL);
+		if (route_open(r, &ch, CHANNEL_QUERY, id, true) != EXIT_OK)
+			continue;
+		/* The receiver may wait out its own timeout before it knows. */
+		ch.timeout_ms = 2 * r->timeout_ms;
+		err = channel_expect(&ch, MSG_OUTCOME, answer, sizeof(answer));
+		route_close(r, &ch);
+		if (err || answer[0] == RECORD_UNKNOWN)
+			continue;
+		memcpy(new_pid, answer + 1, sizeof(int32_t));
+		return answer[0] == RECORD_COMMITTED ? RECORD_COMMITTED : RECORD_ABORTED;
+	}
+	return RECORD_UNKNOWN;
+}
+
+/* Leave the source stopped and untraced, for the user to decide. */
+static void keep_stopped(int pid)
+{
+	int err = kill(pid, SIGSTOP) < 0 ? -errno : ptrace_detach(pid, 0);
+
+	if (err)
+		errno_msg(-err, "send: leaving PID %d stopped", pid);
+}
+
+/* Undo PTRACE_O_EXITKILL and let the source carry on. */
+static void resume_source(int pid)
+{
+	ptrace(PTRACE_SETOPTIONS, pid, 0, 0);
+	target_release("send", pid);
+}
+
+/* The receiver holds a stopped copy: COMMIT, then DONE, or find out.  The
+ * connection is closed on return. */
+static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
+{
+	uint8_t id[CHANNEL_ID_BYTES];
+	int32_t done;
+	int err, peer_status;
+
+	memcpy(id, ch->id, sizeof(id));
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL) < 0) {
+		errno_msg(errno, "send: holding PID %d", pid);
+		route_close(r, ch);
+		target_release("send", pid);
+		return EXIT_INTERNAL;
+	}
+	err = channel_send(ch, MSG_COMMIT, NULL, 0);
+	if (err) {
+		/* Not a byte of COMMIT got out: the receiver discards its copy. */
+		error_msg("send: %s: lost before COMMIT: %s; PID %d carries on here", r->dest,
+			  channel_why(ch, err), pid);
+		route_close(r, ch);
+		resume_source(pid);
+		return EXIT_NETWORK;
+	}
+	err = channel_expect(ch, MSG_DONE, &done, sizeof(done));
+	peer_status = ch->peer_status;
+	if (!err) {
+		route_close(r, ch);
+		return target_end("send", pid);
+	}
+	if (err == -ECONNABORTED) {
+		/* The receiver could not start its copy, and says so. */
+		error_msg("send: %s: the receiver failed: %s; PID %d carries on here", r->dest,
+			  channel_why(ch, err), pid);
+		route_close(r, ch);
+		resume_source(pid);
+		return peer_status ? peer_status : EXIT_RESTORE;
+	}
+	error_msg("send: %s: no DONE after COMMIT (%s); asking the receiver how it ended",
+		  r->dest, channel_why(ch, err));
+	/* Closing first also tells a receiver still waiting for COMMIT to settle. */
+	route_close(r, ch);
+	switch (ask_outcome(r, id, &new_pid)) {
+	case RECORD_COMMITTED:
+		return target_end("send", pid);
+	case RECORD_ABORTED:
+		error_msg("send: %s: the receiver never got COMMIT and discarded its copy; "
+			  "PID %d carries on here", r->dest, pid);
+		resume_source(pid);
+		return EXIT_NETWORK;
+	default:
+		keep_stopped(pid);
+		error_msg("send: %s: outcome unknown: the receiver runs PID %d only if it got "
+			  "COMMIT. PID %d is kept stopped here: if PID %d runs there, kill -9 %d; "
+			  "if not, kill -CONT %d", r->dest, (int)new_pid, pid, (int)new_pid, pid,
+			  pid);
+		return EXIT_UNKNOWN;
+	}
+}
+
+/* Freeze pid into the connection and hand it over. */
+static int send_process(struct route *r, int pid, bool drop_fds)
+{
+	uint8_t id[CHANNEL_ID_BYTES];
+	struct channel ch;
+	struct stream out;
+	struct image im;
+	bool output_failed;
+	int32_t new_pid;
+	int status, err;
+
+	status = target_preflight("send", pid, drop_fds, false);
+	if (status != EXIT_OK)
+		return status;
+	randombytes_buf(id, sizeof(id));
+	/* Reach the receiver before the process stops even for a moment. */
+	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
+	if (status != EXIT_OK)
+		return status;
+	status = target_attach("send", pid);
+	if (status != EXIT_OK)
+		goto close;
+	status = target_preflight("send", pid, drop_fds, true);
+	if (status != EXIT_OK)
+		goto release;
+
+	err = snapshot_collect(pid, &im);
+	if (err) {
+		errno_msg(-err, "send: reading the state of PID %d", pid);
+		status = EXIT_INTERNAL;
+		goto free_image;
+	}
+	channel_stream(&ch, &out);
+	err = snapshot_write(pid, &im, &out, &output_failed);
+	if (!err) {
+		err = channel_end_image(&ch);
+		output_failed = true;
+	}
+	if (err) {
+		if (output_failed) {
+			error_msg("send: %s: sending the image: %s; PID %d carries on here",
+				  r->dest, channel_why(&ch, err), pid);
+			status = EXIT_NETWORK;
+		} else {
+			errno_msg(-err, "send: reading the memory of PID %d", pid);
+			if (channel_send_error(&ch, EXIT_INTERNAL, "the sender could not read the "
+					       "process: %s", strerror(-err)))
+				(void)0;	/* the receiver gives up on its own */
+			status = EXIT_INTERNAL;
+		}
+		goto free_image;
+	}
+	image_free(&im);
+
+	err = channel_expect(&ch, MSG_READY, &new_pid, sizeof(new_pid));
+	if (err) {
+		if (err == -ECONNABORTED)
+			error_msg("send: %s: the receiver refused the process: %s; PID %d carries "
+				  "on here", r->dest, channel_why(&ch, err), pid);
+		else
+			error_msg("send: %s: waiting for READY: %s; PID %d carries on here",
+				  r->dest, channel_why(&ch, err), pid);
+		status = err == -ECONNABORTED && ch.peer_status ? ch.peer_status : EXIT_NETWORK;
+		goto release;
+	}
+	status = commit(r, &ch, pid, new_pid);
+	if (status == EXIT_OK)
+		printf("%d %s\n", (int)new_pid, r->dest);
+	return status;
+
+free_image:
+	image_free(&im);
+release:
+	target_release("send", pid);
+close:
+	route_close(r, &ch);
+	return status;
+}
+
+/* ssh://[USER@]HOST[:PORT] as a --via command, run by $CONTMIG_SSH or ssh.
+ * The destination goes into a shell command line, so only the characters of
+ * user and host names pass. */
+static char *ssh_command(const char *dest)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789._-@:[]";
+	const char *ssh = getenv("CONTMIG_SSH"), *target = dest + strlen("ssh://");
+	const char *at = strchr(target, '@'), *host = at ? at + 1 : target;
+	const char *close_bracket = strchr(host, ']');
+	bool has_port = *host == '[' ? close_bracket && close_bracket[1] == ':' :
+		strchr(host, ':') != NULL;
+	struct net_addr a;
+	char *cmd;
+
+	if (strspn(target, allowed) != strlen(target) || (at && strchr(host, '@')) ||
+	    (at && at == target) || net_parse(host, false, NULL, &a))
+		return NULL;
+	if (asprintf(&cmd, "%s%s%s %.*s%s contmig thaw --stdio", ssh && *ssh ? ssh : "ssh",
+		     has_port ? " -p " : "", has_port ? a.port : "", (int)(host - target), target,
+		     a.host) < 0)
+		return NULL;
+	return cmd;
+}
+
+static int run(int argc, char **argv)
+{
+	enum { OPT_VIA = 256, OPT_DROP_FDS };
+	static const struct option longopts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "via", required_argument, NULL, OPT_VIA },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "drop-fds", no_argument, NULL, OPT_DROP_FDS },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct route r = { .timeout_ms = DEFAULT_TIMEOUT_S * 1000 };
+	uint8_t key[CHANNEL_KEY_BYTES];
+	const char *key_path = NULL, *via = NULL;
+	bool drop_fds = false;
+	int opt, pid, status;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:k:t:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			key_path = optarg;
+			break;
+		case OPT_VIA:
+			via = optarg;
+			break;
+		case 't':
+			r.timeout_ms = parse_timeout("send", optarg);
+			break;
+		case OPT_DROP_FDS:
+			drop_fds = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			option_error("send", opt, argv);
+		}
+	}
+	if (argc - optind != 2)
+		usage_error("send", "send: %s", argc - optind < 2 ? "give a PID and a DEST" :
+			    "too many arguments: give one PID and one DEST");
+	pid = parse_pid(argv[optind]);
+	if (!pid)
+		usage_error("send", "send: '%s' is not a PID", argv[optind]);
+	r.dest = argv[optind + 1];
+	if (!strncmp(r.dest, "ssh://", 6)) {
+		if (via)
+			usage_error("send", "send: ssh:// and --via exclude each other");
+		r.via = ssh_command(r.dest);
+		if (!r.via)
+			usage_error("send", "send: '%s' is not ssh://[USER@]HOST[:PORT]", r.dest);
+	} else if (via) {
+		r.via = strdup(via);
+		if (!r.via)
+			error_msg_and_die(EXIT_INTERNAL, "send: out of memory");
+	} else if (net_parse(r.dest, false, NULL, &r.addr)) {
+		usage_error("send", "send: '%s' is not HOST[:PORT] or ssh://[USER@]HOST", r.dest);
+	}
+	if (sodium_init() < 0)
+		error_msg_and_die(EXIT_INTERNAL, "send: libsodium cannot start");
+	if (key_path) {
+		status = key_load("send", key_path, key);
+		if (status != EXIT_OK) {
+			free(r.via);
+			return status;
+		}
+		r.key = key;
+	}
+	/* A vanished receiver must be an error we report, not our death. */
+	signal(SIGPIPE, SIG_IGN);
+	status = send_process(&r, pid, drop_fds);
+	sodium_memzero(key, sizeof(key));
+	free(r.via);
+	return status;
+}
+
+const struct command command_send = {
+	.name = "send",
+	.summary = "move a running process to another node, exactly once",
+	.usage = usage,
+	.run = run,
+};

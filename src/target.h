@@ -1,0 +1,22 @@
+/*
+ * target: the command layer's handling of the process that freeze or send
+ * moves: check that it can move, stop it under ptrace, end it.  These print
+ * their own messages (prefixed with the command's name) and return exit
+ * statuses (exitcode.h).
+ */
+#ifndef CONTMIG_TARGET_H
+#define CONTMIG_TARGET_H
+
+#include <stdbool.h>
+
+/* Refuse what cannot move (threads, a tracer, open files unless drop_fds);
+ * warn about what may not work.  attached: we are its tracer now. */
+int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached);
+/* Seize and stop it, explaining the usual reasons it cannot be done. */
+int target_attach(const char *cmd, int pid);
+/* Kill the stopped process and wait until it is gone. */
+int target_end(const char *cmd, int pid);
+/* Let it go: it carries on where it stopped. */
+int target_release(const char *cmd, int pid);
+
+#endif
