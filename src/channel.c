@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,6 +138,45 @@ static int read_all(struct channel *ch, void *buf, size_t len)
 	return 0;
 }
 
+static int read_frame(struct channel *ch);
+static int peer_error(struct channel *ch);
+
+/* The peer speaks while we send the image: only a refusal may come. */
+static int take_refusal(struct channel *ch)
+{
+	int err = read_frame(ch);
+
+	if (err)
+		return err;
+	if (ch->in[0] == MSG_ERROR)
+		return peer_error(ch);
+	return why(ch, -EPROTO, "protocol error: a message in the middle of the image");
+}
+
+/* Wait until we may write; with watch_peer, a refusal ends the wait. */
+static int wait_writable(struct channel *ch)
+{
+	struct pollfd p[2] = {
+		{ .fd = ch->wfd, .events = POLLOUT },
+		{ .fd = ch->rfd, .events = POLLIN },
+	};
+	int n;
+
+	if (!ch->watch_peer)
+		return wait_fd(ch, ch->wfd, POLLOUT);
+	do
+		n = poll(p, 2, ch->timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return why(ch, -errno, "waiting for the peer: %s", strerror(errno));
+	if (n == 0)
+		return why(ch, -ETIMEDOUT, "timed out: the peer took nothing for %d s",
+			   ch->timeout_ms / 1000);
+	if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+		return take_refusal(ch);
+	return 0;
+}
+
 static int write_all(struct channel *ch, struct iovec *iov, int iovcnt)
 {
 	while (iovcnt) {
@@ -145,7 +185,7 @@ static int write_all(struct channel *ch, struct iovec *iov, int iovcnt)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
-			int err = wait_fd(ch, ch->wfd, POLLOUT);
+			int err = wait_writable(ch);
 
 			if (err)
 				return err;
@@ -380,6 +420,26 @@ void channel_stream(struct channel *ch, struct stream *s)
 	static const struct stream_ops ops = { .read = data_read, .write = data_write };
 
 	*s = (struct stream){ .fd = -1, .ops = &ops, .ctx = ch };
+}
+
+void channel_linger(struct channel *ch)
+{
+	struct pollfd p = { .fd = ch->rfd, .events = POLLIN };
+	struct timespec start, now;
+	char sink[65536];
+
+	/* Half-close: the peer reads our last message, then end of stream. */
+	shutdown(ch->wfd, SHUT_WR);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		long left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = 1000 - ((now.tv_sec - start.tv_sec) * 1000 +
+			       (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0 || poll(&p, 1, left) <= 0 || read(ch->rfd, sink, sizeof(sink)) <= 0)
+			return;
+	}
 }
 
 int channel_end_image(struct channel *ch)

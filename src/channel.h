@@ -63,6 +63,8 @@ struct channel {
 	size_t out_len;
 	uint8_t *cipher;		/* an encrypted body */
 	uint64_t wire_in, wire_out;	/* bytes on the wire, frames and all */
+	bool watch_peer;		/* while a write blocks, take a MSG_ERROR the
+					 * peer sends (a refusal mid-image) */
 	int peer_status;		/* the exit status in the peer's MSG_ERROR */
 	char why[256];
 };
@@ -95,8 +97,12 @@ int channel_send_error(struct channel *ch, int status, const char *fmt, ...)
 int channel_expect(struct channel *ch, enum channel_msg want, void *payload,
 		   size_t len) MUST_CHECK;
 
+/* After an error was sent: stop sending, and take what the peer still sends
+ * for a moment, so that it reads our error rather than a reset connection. */
+void channel_linger(struct channel *ch);
+
 /* The image as a stream: writes become DATA frames, reads take DATA frames
- * and end at MSG_END. */
+ * and end at MSG_END.  The sender's writes watch for a refusal meanwhile. */
 void channel_stream(struct channel *ch, struct stream *s);
 /* After the image: send the buffered DATA and MSG_END. */
 int channel_end_image(struct channel *ch) MUST_CHECK;

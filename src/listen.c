@@ -172,9 +172,9 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	l.fd = net_listen(&a, &loopback, why);
 	if (l.fd < 0) {
 		if (why[0])
-			error_msg("thaw: listening on %s: %s", where, why);
+			error_msg("thaw: cannot listen on %s: %s", where, why);
 		else
-			errno_msg(-l.fd, "thaw: listening on %s port %s", a.host, a.port);
+			errno_msg(-l.fd, "thaw: cannot listen on %s port %s", a.host, a.port);
 		return EXIT_NETWORK;
 	}
 	if (!loopback && !o->key) {
@@ -202,6 +202,7 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	error_msg("thaw: listening on %s port %s%s", a.host, a.port, o->key ? " (with a key)" : "");
 
 	status = serve(&l, once);
+	close(l.fd);
 
 	/* Workers still busy are stopped; their unfinished copies die with them. */
 	for (unsigned i = 0; i < l.nworkers; i++)
@@ -209,7 +210,6 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	while (l.nworkers && waitpid(-1, NULL, 0) > 0)
 		reap(&l);
 	close(l.sigfd);
-	close(l.fd);
 	free(l.workers);
 	return status;
 }

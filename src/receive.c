@@ -65,10 +65,12 @@ static int refuse(struct migration *m, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (channel_send_error(&m->ch, status, "%s", why) == 0)
+	if (channel_send_error(&m->ch, status, "%s", why) == 0) {
 		log_line(m, "refused: %s", why);
-	else
+		channel_linger(&m->ch);
+	} else {
 		log_line(m, "failed: %s", why);
+	}
 	return status;
 }
 
@@ -106,9 +108,9 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 			      channel_why(&m->ch, err));
 	m->have_image = true;
 	if (m->im.size > o->max_size)
-		return refuse(m, EXIT_RESTORE, "the image is %lu MiB; this receiver takes at most "
-			      "%lu MiB (--max-size)", (unsigned long)(m->im.size >> 20),
-			      (unsigned long)(o->max_size >> 20));
+		return refuse(m, EXIT_RESTORE, "the image is %.1f MiB; this receiver takes at most "
+			      "%.1f MiB (--max-size)", m->im.size / 1048576.0,
+			      o->max_size / 1048576.0);
 	if (m->im.vmas.count > o->max_regions)
 		return refuse(m, EXIT_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);

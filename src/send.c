@@ -224,6 +224,21 @@ static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 	}
 }
 
+/* Sending failed: did the receiver refuse first, and say why? */
+static int pending_refusal(struct channel *ch, int err)
+{
+	char why[sizeof(ch->why)];
+	int read_err;
+
+	memcpy(why, ch->why, sizeof(why));
+	ch->timeout_ms = 1000;
+	read_err = channel_expect(ch, MSG_READY, NULL, 0);
+	if (read_err == -ECONNABORTED)
+		return read_err;
+	memcpy(ch->why, why, sizeof(why));
+	return err;
+}
+
 /* Freeze pid into the connection and hand it over. */
 static int send_process(struct route *r, int pid, bool drop_fds)
 {
@@ -257,13 +272,21 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 		goto free_image;
 	}
 	channel_stream(&ch, &out);
+	ch.watch_peer = true;
 	err = snapshot_write(pid, &im, &out, &output_failed);
 	if (!err) {
 		err = channel_end_image(&ch);
 		output_failed = true;
 	}
+	ch.watch_peer = false;
+	if (err && output_failed && err != -ECONNABORTED)
+		err = pending_refusal(&ch, err);
 	if (err) {
-		if (output_failed) {
+		if (err == -ECONNABORTED) {
+			error_msg("send: %s: the receiver refused the process: %s; PID %d carries "
+				  "on here", r->dest, channel_why(&ch, err), pid);
+			status = ch.peer_status ? ch.peer_status : EXIT_NETWORK;
+		} else if (output_failed) {
 			error_msg("send: %s: sending the image: %s; PID %d carries on here",
 				  r->dest, channel_why(&ch, err), pid);
 			status = EXIT_NETWORK;

@@ -7,6 +7,7 @@
 
 set -u
 me=${0##*/}
+script_=$(readlink -f "$0")
 : "${srcdir:?run the tests through make check}"
 : "${builddir:?run the tests through make check}"
 : "${CONTMIG:=$builddir/contmig}"
@@ -19,9 +20,14 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/contmig-$me.XXXXXX") || framework_failure_ "mkt
 chmod 755 "$tmp"
 started_pids=
 
+# Commands a test adds for cleanup_ to run first (eval'd), e.g. to remove
+# the network namespaces it made.
+extra_cleanup_=
+
 cleanup_()
 {
 	local p
+	eval "$extra_cleanup_"
 	for p in $started_pids; do
 		kill -9 "$p" 2>/dev/null
 	done
@@ -137,3 +143,41 @@ thaw_bg_()
 	thaw=$!
 	started_pids="$started_pids $thaw"
 }
+
+# private_net_: run the rest of this test in a network namespace of its own,
+# with only loopback up: its ports clash with no other test's, and whatever
+# it leaves listening goes when it ends.  Skips without root.
+private_net_()
+{
+	[ "$(id -u)" -eq 0 ] || skip_ "network namespaces need root"
+	if [ -z "${CONTMIG_PRIVATE_NET:-}" ]; then
+		CONTMIG_PRIVATE_NET=1 unshare --net -- "$BASH" "$script_" "$@"
+		exit $?
+	fi
+	ip link set lo up || framework_failure_ "ip link set lo up"
+}
+
+# listen_ LOG ARGS...: start 'contmig thaw --listen ARGS' in the background,
+# its stdout in LOG.out and stderr in LOG, and wait until it listens; its
+# PID is in $listener.
+listen_()
+{
+	local log=$1
+	shift
+	"$CONTMIG" thaw --listen "$@" > "$log.out" 2> "$log" &
+	listener=$!
+	started_pids="$started_pids $listener"
+	wait_for_ 5 grep -qs 'thaw: listening on' "$log"
+}
+
+# stop_ PID: SIGTERM it and wait until it has exited.
+stop_()
+{
+	kill "$1" 2> /dev/null
+	wait_for_ 10 eval '! kill -0 '"$1"' 2> /dev/null'
+	wait "$1" 2> /dev/null
+	return 0
+}
+
+# has_workers_ PID: listener PID has a worker busy with a connection.
+has_workers_() { pgrep -P "$1" -x contmig > /dev/null; }

@@ -1,0 +1,179 @@
+#!/bin/bash
+# send and thaw --listen on one node's loopback: a process moves and carries
+# on; keys, refusals, limits and hostile peers never lose it, never leave a
+# copy behind, and never stop the listener.
+. "$srcdir/tests/init.sh"
+private_net_
+counter=$builddir/tests/counter
+port=7742
+
+# restored_: how many restored processes (from thaws started here) run.
+restored_() { stub_processes_; }
+
+# carries_on_ PID FILE: PID runs untraced and keeps writing FILE.
+carries_on_()
+{
+	local n
+	running_untraced_ "$1"
+	n=$(wc -l < "$2")
+	wait_for_ 5 file_has_lines_ "$2" $((n + 2))
+}
+
+# --- a plain migration over loopback --------------------------------------
+listen_ l1 $port
+start_ "$counter" > before
+wait_for_ 5 file_has_lines_ before 3
+expect_status_ 0 "$CONTMIG" send "$pid" 127.0.0.1
+read -r new dest < out
+[ "$dest" = 127.0.0.1 ] && [ "$new" -gt 0 ] || fail_ "send printed: $(cat out)"
+wait "$pid" 2> /dev/null
+kill -0 "$pid" 2> /dev/null && fail_ "the source still runs after send"
+wait_for_ 5 file_has_lines_ l1.out 3
+follows_ before l1.out
+grep -q "PID $pid (counter from .*) -> PID $new: running" l1 ||
+	fail_ "no log line for the migration: $(cat l1)"
+# The restored process is the listener's child now, and it reaps it.
+wait_for_ 5 grep -q "^PPid:[[:space:]]*$listener\$" "/proc/$new/status"
+kill "$new"
+wait_for_ 5 eval '! kill -0 '"$new"' 2> /dev/null'
+
+# --- keys -----------------------------------------------------------------
+expect_status_ 0 "$CONTMIG" keygen key
+[ "$(stat -c %a key)" = 600 ] || fail_ "keygen made a key of mode $(stat -c %a key)"
+grep -Eqx '[0-9a-f]{64}' key || fail_ "keygen wrote: $(cat key)"
+expect_status_ 68 "$CONTMIG" keygen key
+one_error_line_
+expect_status_ 0 "$CONTMIG" keygen other
+printf 'short' > shortkey && chmod 600 shortkey
+cp key loosekey && chmod 644 loosekey
+
+start_ "$counter" > src
+wait_for_ 5 file_has_lines_ src 1
+expect_status_ 64 "$CONTMIG" send --key shortkey "$pid" 127.0.0.1
+grep -q 'holds 5 bytes' err || fail_ "a short key: $(cat err)"
+expect_status_ 64 "$CONTMIG" send --key loosekey "$pid" 127.0.0.1
+grep -q 'others may read' err || fail_ "a key others can read: $(cat err)"
+
+# A keyed sender to a listener without a key, and the other way round.
+expect_status_ 70 "$CONTMIG" send --key key "$pid" 127.0.0.1
+one_error_line_
+carries_on_ "$pid" src
+stop_ "$listener"
+listen_ l2 $port --key key
+expect_status_ 70 "$CONTMIG" send "$pid" 127.0.0.1
+one_error_line_
+grep -q 'needs a key' err || fail_ "no key: $(cat err)"
+# The wrong key: refused, logged, the process untouched.
+expect_status_ 70 "$CONTMIG" send --key other "$pid" 127.0.0.1
+one_error_line_
+grep -q 'authentication failed' err || fail_ "wrong key: $(cat err)"
+wait_for_ 5 grep -q 'authentication failed: the sender' l2
+carries_on_ "$pid" src
+[ "$(restored_)" -eq 0 ] || fail_ "a refused sender left a process on the receiver"
+# The right key: it moves.
+expect_status_ 0 "$CONTMIG" send --key key "$pid" 127.0.0.1
+read -r new dest < out
+wait_for_ 5 file_has_lines_ l2.out 2
+follows_ src l2.out
+kill "$new"
+
+# --- nobody listening -------------------------------------------------------
+start_ "$counter" > src
+wait_for_ 5 file_has_lines_ src 1
+expect_status_ 69 "$CONTMIG" send "$pid" 127.0.0.1:7743
+one_error_line_
+grep -q 'Connection refused' err || fail_ "no listener: $(cat err)"
+carries_on_ "$pid" src
+
+# --- limits: an image too large, a listener too busy ------------------------
+stop_ "$listener"
+listen_ l3 $port --max-size 512K --max-clients 1 --timeout 3
+counter_pid=$pid
+start_ "$builddir/tests/bigmem" 1 > big
+wait_for_ 5 grep -q '^ready' big
+expect_status_ 71 "$CONTMIG" send "$pid" 127.0.0.1
+one_error_line_
+grep -q 'at most 0.5 MiB (--max-size)' err || fail_ "--max-size: $(cat err)"
+carries_on_ "$pid" big
+kill "$pid"
+pid=$counter_pid
+# A peer that connects and says nothing holds the only slot ...
+python3 -c 'import socket, time
+s = socket.create_connection(("127.0.0.1", '$port')); time.sleep(30)' &
+silent=$!
+started_pids="$started_pids $silent"
+wait_for_ 5 has_workers_ "$listener"
+expect_status_ 69 "$CONTMIG" send "$pid" 127.0.0.1
+grep -q 'busy' err || fail_ "a busy listener: $(cat err)"
+carries_on_ "$pid" src
+# ... until its handshake times out; garbage is refused at once.
+wait_for_ 10 grep -q 'rejected: timed out' l3
+head -c 5000 /dev/urandom | python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", '$port')); s.sendall(sys.stdin.buffer.read())
+s.shutdown(socket.SHUT_WR); s.recv(100)' 2> /dev/null
+wait_for_ 5 grep -q 'rejected: protocol error: the peer is not a contmig sender' l3
+kill -0 "$listener" || fail_ "the listener died"
+kill "$silent"
+expect_status_ 0 "$CONTMIG" send "$pid" 127.0.0.1
+read -r new dest < out
+kill "$new"
+stop_ "$listener"
+
+# --- what crosses the wire: plaintext without a key, nothing with one --------
+listen_ l4 $port --key key
+python3 "$srcdir/tests/relay.py" --listen 127.0.0.1:7744 --to 127.0.0.1:$port \
+	--capture wire > relay.out 2> relay.err &
+started_pids="$started_pids $!"
+wait_for_ 5 grep -q listening relay.out
+start_ "$counter" > src
+wait_for_ 5 file_has_lines_ src 1
+expect_status_ 0 "$CONTMIG" send --key key "$pid" 127.0.0.1:7744
+read -r new dest < out
+kill "$new"
+[ "$(stat -c %s wire)" -gt 4096 ] || fail_ "the relay saw only $(stat -c %s wire) bytes"
+for s in CONTMIG CORE LINUX counter; do
+	grep -q "$s" wire wire.down && fail_ "'$s' in clear on the wire with a key"
+done
+stop_ "$listener"
+: > wire
+listen_ l5 $port
+start_ "$counter" > src
+wait_for_ 5 file_has_lines_ src 1
+expect_status_ 0 "$CONTMIG" send "$pid" 127.0.0.1:7744
+read -r new dest < out
+grep -q CONTMIG wire || fail_ "without a key the image should be in clear (the check above proves nothing)"
+kill "$new"
+
+# --- thaw --stdio through --via, and --once ----------------------------------
+start_ "$counter" > src
+wait_for_ 5 file_has_lines_ src 2
+expect_status_ 0 "$CONTMIG" send --via "exec '$CONTMIG' thaw --stdio 2> via.err" "$pid" nodeb
+read -r new dest < out
+[ "$dest" = nodeb ] || fail_ "send --via printed: $(cat out)"
+wait_for_ 5 file_has_lines_ via.err 3
+grep -v '^contmig:' via.err > via.out
+follows_ src via.out
+kill "$new"
+stop_ "$listener"
+
+"$CONTMIG" thaw --listen $port --once > once.out 2> once.err &
+once=$!
+started_pids="$started_pids $once"
+wait_for_ 5 grep -q 'listening on' once.err
+start_ "$counter" > src
+wait_for_ 5 file_has_lines_ src 1
+expect_status_ 0 "$CONTMIG" send "$pid" 127.0.0.1
+read -r new dest < out
+wait "$once"
+status=$?
+[ "$status" -eq 0 ] || fail_ "thaw --listen --once exited $status"
+kill "$new"
+
+# --- usage ---------------------------------------------------------------------
+expect_status_ 64 "$CONTMIG" send 1
+expect_status_ 64 "$CONTMIG" send 1 'ssh://a;b'
+expect_status_ 64 "$CONTMIG" thaw --listen 7742 img
+expect_status_ 64 "$CONTMIG" thaw --once img
+expect_status_ 64 "$CONTMIG" thaw --listen nonsense:port
+[ "$(restored_)" -eq 0 ] || fail_ "restored processes left behind"
+exit 0
