@@ -109,11 +109,25 @@ static int route_open(struct route *r, struct channel *ch, enum channel_kind kin
 	err = channel_connect(ch, kind, id);
 	if (!err)
 		return EXIT_OK;
+	status = err == -EACCES ? EXIT_AUTH : err == -ECONNABORTED && ch->peer_status ?
+		ch->peer_status : EXIT_NETWORK;
+	if (r->via && err == -ECONNRESET) {
+		/* The command ended before the handshake: say how. */
+		pid_t via_pid = r->via_pid;
+		int wstatus;
+
+		r->via_pid = 0;
+		route_close(r, ch);
+		wstatus = net_reap(via_pid, r->timeout_ms);
+		if (!quiet)
+			error_msg("send: %s: '%s' %s %d before the handshake", r->dest, r->via,
+				  WIFSIGNALED(wstatus) ? "died of signal" : "exited with status",
+				  WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus));
+		return status;
+	}
 	if (!quiet)
 		error_msg("send: %s: %s%s", r->dest,
 			  err == -ECONNABORTED ? "the receiver refused: " : "", channel_why(ch, err));
-	status = err == -EACCES ? EXIT_AUTH : err == -ECONNABORTED && ch->peer_status ?
-		ch->peer_status : EXIT_NETWORK;
 	route_close(r, ch);
 	return status;
 }
