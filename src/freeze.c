@@ -174,20 +174,9 @@ static int run(int argc, char **argv)
 	/* A closed pipe must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 
-	status = target_attach("freeze", pid);
+	status = target_capture("freeze", pid, drop_fds, &im);
 	if (status != EXIT_OK)
 		goto remove_tmp;
-	/* Threads or files may have appeared between the check and the stop. */
-	status = target_preflight("freeze", pid, drop_fds, true);
-	if (status != EXIT_OK)
-		goto detach;
-
-	err = snapshot_collect(pid, &im);
-	if (err) {
-		errno_msg(-err, "freeze: reading the state of PID %d", pid);
-		status = EXIT_INTERNAL;
-		goto free_image;
-	}
 	err = snapshot_write(pid, &im, &out, &output_failed);
 	if (err) {
 		if (output_failed)
@@ -211,10 +200,7 @@ static int run(int argc, char **argv)
 
 free_image:
 	image_free(&im);
-detach:
-	err = ptrace_detach(pid, 0);
-	if (err && err != -ESRCH)
-		errno_msg(-err, "freeze: detaching from PID %d", pid);
+	target_release("freeze", pid);
 remove_tmp:
 	if (out.fd >= 0 && out.fd != STDOUT_FILENO)
 		close(out.fd);

@@ -51,8 +51,9 @@ static void log_line(const struct migration *m, const char *fmt, ...)
 		snprintf(what, sizeof(what), "PID %d (%.16s from %.64s)%s",
 			 m->im.state.source_pid, m->im.state.comm, m->im.state.hostname,
 			 outcome[0] == ' ' ? "" : ": ");
-	error_msg("thaw: %s: %s%s; %.1f MiB in %.2f s", m->peer, what, outcome,
-		  m->ch.wire_in / 1048576.0, seconds_since(&m->start));
+	error_msg("thaw: %s: %s%s; %.1f %s in %.2f s", m->peer, what, outcome,
+		  m->ch.wire_in < (1 << 20) ? m->ch.wire_in / 1024.0 : m->ch.wire_in / 1048576.0,
+		  m->ch.wire_in < (1 << 20) ? "KiB" : "MiB", seconds_since(&m->start));
 }
 
 /* Tell the sender why (best effort: it may be gone) and log it. */

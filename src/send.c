@@ -272,19 +272,9 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
 	if (status != EXIT_OK)
 		return status;
-	status = target_attach("send", pid);
+	status = target_capture("send", pid, drop_fds, &im);
 	if (status != EXIT_OK)
 		goto close;
-	status = target_preflight("send", pid, drop_fds, true);
-	if (status != EXIT_OK)
-		goto release;
-
-	err = snapshot_collect(pid, &im);
-	if (err) {
-		errno_msg(-err, "send: reading the state of PID %d", pid);
-		status = EXIT_INTERNAL;
-		goto free_image;
-	}
 	channel_stream(&ch, &out);
 	ch.watch_peer = true;
 	err = snapshot_write(pid, &im, &out, &output_failed);

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "exitcode.h"
 #include "ptrace.h"
+#include "snapshot.h"
 #include "target.h"
 
 int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached)
@@ -62,6 +63,25 @@ int target_attach(const char *cmd, int pid)
 		errno_msg(-err, "%s: cannot attach to PID %d", cmd, pid);
 	}
 	return EXIT_NOTARGET;
+}
+
+int target_capture(const char *cmd, int pid, bool drop_fds, struct image *im)
+{
+	int status = target_attach(cmd, pid), err;
+
+	memset(im, 0, sizeof(*im));
+	if (status != EXIT_OK)
+		return status;
+	status = target_preflight(cmd, pid, drop_fds, true);
+	if (status == EXIT_OK && (err = snapshot_collect(pid, im))) {
+		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
+		status = EXIT_INTERNAL;
+	}
+	if (status != EXIT_OK) {
+		image_free(im);
+		target_release(cmd, pid);
+	}
+	return status;
 }
 
 int target_end(const char *cmd, int pid)

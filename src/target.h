@@ -9,11 +9,17 @@
 
 #include <stdbool.h>
 
+#include "image.h"
+
 /* Refuse what cannot move (threads, a tracer, open files unless drop_fds);
  * warn about what may not work.  attached: we are its tracer now. */
 int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached);
 /* Seize and stop it, explaining the usual reasons it cannot be done. */
 int target_attach(const char *cmd, int pid);
+/* Stop it, check it again (threads or files may have come since the first
+ * check) and read its state into im.  EXIT_OK leaves it stopped under our
+ * ptrace; anything else has let it go untouched, im freed. */
+int target_capture(const char *cmd, int pid, bool drop_fds, struct image *im);
 /* Kill the stopped process and wait until it is gone. */
 int target_end(const char *cmd, int pid);
 /* Let it go: it carries on where it stopped. */
