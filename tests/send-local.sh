@@ -119,6 +119,32 @@ read -r new dest < out
 kill "$new"
 stop_ "$listener"
 
+# --- two migrations at the same time, while a silent peer sits there -------
+listen_ l6 $port
+python3 -c 'import socket, time
+s = socket.create_connection(("127.0.0.1", '$port')); time.sleep(30)' &
+silent=$!
+started_pids="$started_pids $silent"
+wait_for_ 5 has_workers_ "$listener"
+start_ "$counter" > c1
+p1=$pid
+start_ "$counter" > c2
+p2=$pid
+wait_for_ 5 file_has_lines_ c1 1
+wait_for_ 5 file_has_lines_ c2 1
+"$CONTMIG" send --timeout 3 "$p1" 127.0.0.1 > o1 2> e1 &
+s1=$!
+"$CONTMIG" send --timeout 3 "$p2" 127.0.0.1 > o2 2> e2 &
+s2=$!
+wait "$s1" || fail_ "the first of two sends at once: $(cat e1)"
+wait "$s2" || fail_ "the second of two sends at once: $(cat e2)"
+read -r n1 dest < o1
+read -r n2 dest < o2
+kill -0 "$n1" && kill -0 "$n2" || fail_ "two sends at once: not both run on the receiver"
+[ "$(grep -c ': running' l6)" -eq 2 ] || fail_ "two sends at once: $(cat l6)"
+kill "$n1" "$n2" "$silent"
+stop_ "$listener"
+
 # --- what crosses the wire: plaintext without a key, nothing with one --------
 listen_ l4 $port --key key
 python3 "$srcdir/tests/relay.py" --listen 127.0.0.1:7744 --to 127.0.0.1:$port \
