@@ -52,8 +52,8 @@ static void refuse_busy(struct listener *l, int fd, const char *peer)
 			(void)0;	/* it hears of it as a closed connection */
 		channel_free(&ch);
 	}
-	error_msg("thaw: %s: refused: busy with %u migrations (--max-clients)", peer,
-		  l->nworkers);
+	error_msg("thaw: %s: refused: busy, %u connection%s open (--max-clients)", peer,
+		  l->nworkers, l->nworkers == 1 ? "" : "s");
 }
 
 static void start_worker(struct listener *l, int fd, const char *peer)
@@ -204,38 +204,54 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	status = serve(&l, once);
 	close(l.fd);
 
-	/* Workers still busy are stopped; their unfinished copies die with them. */
+	/* Migrations in progress are abandoned: their workers end, their
+	 * unfinished copies die with them (PTRACE_O_EXITKILL) and their senders
+	 * resume.  The processes received before run on, without us. */
+	if (l.nworkers)
+		error_msg("thaw: abandoning %u migration%s in progress", l.nworkers,
+			  l.nworkers == 1 ? "" : "s");
 	for (unsigned i = 0; i < l.nworkers; i++)
 		kill(l.workers[i], SIGTERM);
-	while (l.nworkers && waitpid(-1, NULL, 0) > 0)
-		reap(&l);
+	for (unsigned i = 0; i < l.nworkers; i++)
+		while (waitpid(l.workers[i], NULL, 0) < 0 && errno == EINTR)
+			;
 	close(l.sigfd);
 	free(l.workers);
 	return status;
 }
 
-int listen_stdio(const struct receive_opts *o)
+int listen_stdio(const struct receive_opts *o, const char *output)
 {
 	struct receive_opts mine = *o;
 	const char *ssh = getenv("SSH_CLIENT");
-	int stdio[3] = { -1, STDERR_FILENO, STDERR_FILENO };
+	int stdio[3] = { -1, -1, -1 };
 	char peer[80] = "stdio";
+	bool migration;
 	int status;
 
-	/* Standard input and output carry the protocol: the process gets
-	 * /dev/null to read, and writes where thaw's stderr goes. */
+	/*
+	 * Standard input and output carry the protocol, and behind ssh they and
+	 * stderr are the session: a process that kept any of them would keep
+	 * the session open and die of SIGPIPE when it closed.  So it reads
+	 * /dev/null and writes to /dev/null or to --output.
+	 */
 	stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (stdio[0] < 0) {
-		errno_msg(errno, "thaw: /dev/null");
-		return EXIT_INTERNAL;
+	stdio[1] = output ? open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) :
+		open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (stdio[0] < 0 || stdio[1] < 0) {
+		errno_msg(errno, "thaw: %s", stdio[0] < 0 || !output ? "/dev/null" : output);
+		status = output && stdio[1] < 0 ? EXIT_IO : EXIT_INTERNAL;
+		goto out;
 	}
+	stdio[2] = stdio[1];
 	mine.stdio = stdio;
 	if (ssh && *ssh)
 		snprintf(peer, sizeof(peer), "ssh %.*s", (int)strcspn(ssh, " "), ssh);
 	signal(SIGPIPE, SIG_IGN);
-	bool migration;
-
 	status = receive_one(STDIN_FILENO, STDOUT_FILENO, peer, &mine, &migration);
-	close(stdio[0]);
+out:
+	for (int i = 0; i < 2; i++)
+		if (stdio[i] >= 0)
+			close(stdio[i]);
 	return status;
 }

@@ -13,7 +13,8 @@
  * the first migration ends: its status). */
 int listen_serve(const char *where, const struct receive_opts *o, bool once,
 		 unsigned max_clients);
-/* One migration on stdin and stdout. */
-int listen_stdio(const struct receive_opts *o);
+/* One migration on stdin and stdout; the process's output goes to output
+ * (appended), or to /dev/null when NULL. */
+int listen_stdio(const struct receive_opts *o, const char *output);
 
 #endif

@@ -213,7 +213,9 @@ int net_spawn(const char *cmd, pid_t *pid)
 		return err;
 	}
 	if (*pid == 0) {
-		/* Between fork and exec: async-signal-safe calls only. */
+		/* Between fork and exec: async-signal-safe calls only.  A group
+		 * of its own, so that net_reap can end all the command started. */
+		setpgid(0, 0);
 		signal(SIGPIPE, SIG_DFL);
 		if (dup2(sv[1], STDIN_FILENO) < 0 || dup2(sv[1], STDOUT_FILENO) < 0)
 			_exit(127);
@@ -221,6 +223,7 @@ int net_spawn(const char *cmd, pid_t *pid)
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
 	}
+	setpgid(*pid, *pid);	/* the child does too: whoever is first */
 	close(sv[1]);
 	return sv[0];
 }
@@ -229,16 +232,19 @@ int net_reap(pid_t pid, int timeout_ms)
 {
 	struct timespec nap = { 0, 20 * 1000 * 1000 };
 	int status = 0;
+	pid_t r = 0;
 
-	for (int waited = 0; waited < timeout_ms; waited += 20) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid || (r < 0 && errno != EINTR))
-			return status;
-		nanosleep(&nap, NULL);
+	for (int waited = 0; r == 0 && waited < timeout_ms; waited += 20) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == 0)
+			nanosleep(&nap, NULL);
+		else if (r < 0 && errno == EINTR)
+			r = 0;
 	}
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* Whatever the command left running in its group goes too. */
+	kill(-pid, SIGKILL);
+	if (r == 0)
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
 	return status;
 }

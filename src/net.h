@@ -33,11 +33,11 @@ int net_connect(const struct net_addr *a, int timeout_ms, char *why) MUST_CHECK;
 int net_listen(const struct net_addr *a, bool *loopback, char *why) MUST_CHECK;
 /* "ADDR:PORT" of a connected socket's peer. */
 void net_peer_name(int fd, char *buf, size_t len);
-/* Run `sh -c cmd` with one end of a socket pair as its stdin and stdout;
- * the other end is returned. */
+/* Run `sh -c cmd`, in a process group of its own, with one end of a socket
+ * pair as its stdin and stdout; the other end is returned. */
 int net_spawn(const char *cmd, pid_t *pid) MUST_CHECK;
-/* Wait up to timeout_ms for a --via command to exit, then kill it: its
- * waitpid status. */
+/* Wait up to timeout_ms for a --via command to exit, then kill what is
+ * left of its process group: its waitpid status. */
 int net_reap(pid_t pid, int timeout_ms);
 
 #endif

@@ -116,6 +116,9 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 		return refuse(m, EXIT_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);
 	m->r.stdio = o->stdio;
+	/* A process received lives apart from the receiver: stopping the
+	 * listener (^C in its terminal) must not stop it. */
+	m->r.own_session = true;
 	if (restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res)) {
 		if (res.failure == RESTORE_INPUT)
 			return refuse(m, EXIT_NETWORK, "receiving the image: %s",

@@ -18,7 +18,7 @@
 extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void exec_stub(int memfd, const int *stdio)
+static void exec_stub(int memfd, const int *stdio, bool own_session)
 {
 	static char name[] = "contmig-stub";
 	static char *const argv[] = { name, NULL };
@@ -30,6 +30,8 @@ static void exec_stub(int memfd, const int *stdio)
 		sigaction(sig, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (own_session)
+		setsid();
 	for (int fd = 0; stdio && fd < 3; fd++)
 		if (stdio[fd] != fd && dup2(stdio[fd], fd) < 0)
 			_exit(127);
@@ -60,7 +62,7 @@ int remote_spawn(struct remote *r)
 		return err;
 	}
 	if (pid == 0)
-		exec_stub(memfd, r->stdio);
+		exec_stub(memfd, r->stdio, r->own_session);
 	close(memfd);
 	r->pid = pid;
 

@@ -10,6 +10,7 @@
 #ifndef CONTMIG_REMOTE_H
 #define CONTMIG_REMOTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -27,6 +28,8 @@ struct remote {
 	struct user_regs_struct regs;	/* the stub's registers at its first stop */
 	const int *stdio;		/* set before spawning: the process's fds 0-2,
 					 * or NULL for contmig's own */
+	bool own_session;		/* set before spawning: setsid(), so that
+					 * nothing aimed at our group reaches it */
 };
 
 /* Fork and exec the stub; it inherits stdin, stdout and stderr only. */

@@ -34,18 +34,16 @@ static bool store_every_page(const struct vma *v)
 	return v->inode != 0;
 }
 
-static int add_segment(struct image *im, size_t *cap, unsigned long start, unsigned long end,
-		       int prot)
+/* One segment: [start, end) of mapping v.  Segments never join across
+ * mappings, even adjacent ones with the same protection (a .data and the
+ * .bss after it): a reader checks each segment against its mapping. */
+static int add_segment(struct image *im, size_t *cap, const struct vma *v, unsigned long start,
+		       unsigned long end)
 {
-	if (im->nseg && im->seg[im->nseg - 1].vaddr + im->seg[im->nseg - 1].size == start &&
-	    (int)im->seg[im->nseg - 1].prot == prot) {
-		im->seg[im->nseg - 1].size += end - start;
-		return 0;
-	}
 	if (array_reserve((void **)&im->seg, cap, im->nseg, sizeof(*im->seg)))
 		return -ENOMEM;
 	im->seg[im->nseg++] = (struct image_segment){ .vaddr = start, .size = end - start,
-						     .prot = prot };
+						     .prot = v->prot };
 	return 0;
 }
 
@@ -58,7 +56,7 @@ static int plan_vma(struct image *im, size_t *cap, int pagemap, const struct vma
 	int err = 0;
 
 	if (store_every_page(v))
-		return add_segment(im, cap, v->start, v->end, v->prot);
+		return add_segment(im, cap, v, v->start, v->end);
 	pm = malloc(npages * sizeof(*pm));
 	if (!pm)
 		return -ENOMEM;
@@ -74,7 +72,7 @@ static int plan_vma(struct image *im, size_t *cap, int pagemap, const struct vma
 		if (present && !run)
 			run = addr;
 		else if (!present && run) {
-			err = add_segment(im, cap, run, addr, v->prot);
+			err = add_segment(im, cap, v, run, addr);
 			run = 0;
 		}
 	}

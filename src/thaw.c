@@ -41,7 +41,9 @@ static const char usage[] =
 	"  -l, --listen [ADDR:]PORT  accept them on ADDR (default 127.0.0.1), PORT (" NET_DEFAULT_PORT ");\n"
 	"                        the processes get the listener's stdin, stdout and stderr\n"
 	"      --stdio           one migration on stdin and stdout (behind ssh, inetd,\n"
-	"                        systemd); the process writes to stderr and reads nothing\n"
+	"                        systemd); the process reads /dev/null, writes to\n"
+	"                        /dev/null or --output\n"
+	"  -O, --output FILE     with --stdio: append the process's output to FILE\n"
 	"  -k, --key FILE        the shared key (contmig keygen); needed to listen beyond\n"
 	"                        loopback\n"
 	"      --once            exit after the first migration, with its status\n"
@@ -101,8 +103,8 @@ static int exit_status_for(enum restore_failure f)
 }
 
 /* thaw --listen and --stdio. */
-static int receive(const char *listen, bool stdio, const char *key_path, bool once,
-		   struct receive_opts *o, unsigned max_clients)
+static int receive(const char *listen, bool stdio, const char *output, const char *key_path,
+		   bool once, struct receive_opts *o, unsigned max_clients)
 {
 	uint8_t key[CHANNEL_KEY_BYTES];
 	int status;
@@ -114,7 +116,7 @@ static int receive(const char *listen, bool stdio, const char *key_path, bool on
 		o->key = key;
 	}
 	if (stdio)
-		status = listen_stdio(o);
+		status = listen_stdio(o, output);
 	else
 		status = listen_serve(listen, o, once, max_clients);
 	sodium_memzero(key, sizeof(key));
@@ -137,6 +139,7 @@ static int run(int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "stdio", no_argument, NULL, OPT_STDIO },
+		{ "output", required_argument, NULL, 'O' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "timeout", required_argument, NULL, 't' },
@@ -151,7 +154,7 @@ static int run(int argc, char **argv)
 		.max_size = (uint64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE),
 		.max_regions = 1024,
 	};
-	const char *listen = NULL, *key_path = NULL;
+	const char *listen = NULL, *key_path = NULL, *output = NULL;
 	unsigned max_clients = 4;
 	bool receiving_opt = false, stdio = false, once = false;
 	struct restore_result res;
@@ -163,7 +166,7 @@ static int run(int argc, char **argv)
 	int opt, err, status;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:dl:k:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:dl:k:t:O:h", longopts, NULL)) != -1) {
 		receiving_opt |= opt != 'd' && opt != 'l' && opt != OPT_STDIO;
 		switch (opt) {
 		case 'd':
@@ -174,6 +177,9 @@ static int run(int argc, char **argv)
 			break;
 		case OPT_STDIO:
 			stdio = true;
+			break;
+		case 'O':
+			output = optarg;
 			break;
 		case 'k':
 			key_path = optarg;
@@ -210,7 +216,10 @@ static int run(int argc, char **argv)
 				    listen ? "listen" : "stdio");
 		if (once && !listen)
 			usage_error("thaw", "thaw: --once goes with --listen");
-		return receive(listen, stdio, key_path, once, &ro, max_clients);
+		if (output && !stdio)
+			usage_error("thaw", "thaw: --output goes with --stdio (a listener's processes "
+				    "write to its own stdout)");
+		return receive(listen, stdio, output, key_path, once, &ro, max_clients);
 	}
 	if (receiving_opt)
 		usage_error("thaw", "thaw: --key, --once, --timeout and the limits go with "

@@ -61,6 +61,15 @@ wait_for_ 20 grep -q '^ok 2$' big2.out
 kill -TERM "$thaw"
 rm -f big.img
 
+# Initialized data and a .bss right after it: two adjacent mappings with the
+# same protection, each stored as its own segment, both intact after a thaw.
+start_ "$builddir/tests/bss" > bss.out
+wait_for_ 5 grep -q '^ready' bss.out
+expect_status_ 0 "$CONTMIG" freeze -o bss.img "$pid"
+thaw_bg_ bss.img bss2.out
+wait_for_ 5 grep -q '^ok 2$' bss2.out
+kill -TERM "$thaw"
+
 # Frozen while blocked in read() on a pipe: it resumes reading the stdin of
 # the thaw side.
 mkfifo fifo

@@ -36,6 +36,21 @@ grep -q "PID $pid (counter from .*) -> PID $new: running" l1 ||
 wait_for_ 5 grep -q "^PPid:[[:space:]]*$listener\$" "/proc/$new/status"
 kill "$new"
 wait_for_ 5 eval '! kill -0 '"$new"' 2> /dev/null'
+expect_status_ 0 "$CONTMIG" send "$(start_ "$counter" > /dev/null; echo "$pid")" 127.0.0.1
+read -r new dest < out
+# Stopped while a connection is in progress, the listener ends at once, and
+# what it received before runs on (in a session of its own: a ^C meant for
+# the listener does not reach it).
+python3 -c 'import socket, time
+s = socket.create_connection(("127.0.0.1", '$port')); time.sleep(30)' &
+silent=$!
+started_pids="$started_pids $silent"
+wait_for_ 5 has_workers_ "$listener"
+stop_ "$listener"
+grep -q 'abandoning 1 migration in progress' l1 || fail_ "the listener's last words: $(cat l1)"
+kill -0 "$new" || fail_ "a received process died with its listener"
+[ "$(ps -o sid= -p "$new")" -eq "$new" ] || fail_ "PID $new is not in a session of its own"
+kill "$new" "$silent"
 
 # --- keys -----------------------------------------------------------------
 expect_status_ 0 "$CONTMIG" keygen key
@@ -55,6 +70,7 @@ expect_status_ 64 "$CONTMIG" send --key loosekey "$pid" 127.0.0.1
 grep -q 'others may read' err || fail_ "a key others can read: $(cat err)"
 
 # A keyed sender to a listener without a key, and the other way round.
+listen_ l1b $port
 expect_status_ 70 "$CONTMIG" send --key key "$pid" 127.0.0.1
 one_error_line_
 carries_on_ "$pid" src
@@ -173,12 +189,15 @@ kill "$new"
 # --- thaw --stdio through --via, and --once ----------------------------------
 start_ "$counter" > src
 wait_for_ 5 file_has_lines_ src 2
-expect_status_ 0 "$CONTMIG" send --via "exec '$CONTMIG' thaw --stdio 2> via.err" "$pid" nodeb
+# The command's leftovers (here a sleep) go when send is done with it.
+expect_status_ 0 "$CONTMIG" send --via "'$CONTMIG' thaw --stdio --output via.out 2> via.err; sleep 31.5" \
+	"$pid" nodeb
 read -r new dest < out
 [ "$dest" = nodeb ] || fail_ "send --via printed: $(cat out)"
-wait_for_ 5 file_has_lines_ via.err 3
-grep -v '^contmig:' via.err > via.out
+wait_for_ 5 file_has_lines_ via.out 3
 follows_ src via.out
+grep -q 'thaw: stdio: PID .* running' via.err || fail_ "thaw --stdio's log: $(cat via.err)"
+pgrep -f 'sleep 31.5' > /dev/null && fail_ "send left its --via command's children running"
 kill "$new"
 stop_ "$listener"
 
