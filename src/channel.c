@@ -44,6 +44,7 @@ static int why(struct channel *ch, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(ch->why, sizeof(ch->why), fmt, ap);
 	va_end(ap);
+	ch->last_err = err;
 	return err;
 }
 
@@ -78,6 +79,13 @@ int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key, int t
 
 void channel_free(struct channel *ch)
 {
+	/* They held pieces of the image, the process's secrets among them. */
+	if (ch->in)
+		sodium_memzero(ch->in, BODY_MAX);
+	if (ch->out)
+		sodium_memzero(ch->out, 1 + CHANNEL_FRAME_MAX);
+	if (ch->cipher)
+		sodium_memzero(ch->cipher, BODY_MAX);
 	free(ch->in);
 	free(ch->out);
 	free(ch->cipher);
@@ -95,20 +103,59 @@ const char *channel_why(struct channel *ch, int err)
 
 /* ---- bytes on the wire, with a timeout on every wait ------------------- */
 
+void channel_set_deadline(struct channel *ch, int ms)
+{
+	ch->deadline = (struct timespec){ 0 };
+	if (ms <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ch->deadline);
+	ch->deadline.tv_sec += ms / 1000;
+	ch->deadline.tv_nsec += (ms % 1000) * 1000000L;
+	if (ch->deadline.tv_nsec >= 1000000000L) {
+		ch->deadline.tv_sec++;
+		ch->deadline.tv_nsec -= 1000000000L;
+	}
+}
+
+/* How long the next wait may last: the timeout, or less to meet a deadline. */
+static int wait_ms(const struct channel *ch)
+{
+	struct timespec now;
+	long left;
+
+	if (!ch->deadline.tv_sec)
+		return ch->timeout_ms;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = (ch->deadline.tv_sec - now.tv_sec) * 1000 +
+	       (ch->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	return left < 0 ? 0 : left < ch->timeout_ms ? (int)left : ch->timeout_ms;
+}
+
+/* Wait for events on the fds; which one woke in *ready.  A timeout says
+ * what we waited for. */
+static int wait_fds(struct channel *ch, struct pollfd *p, int n, const char *waiting_for)
+{
+	int ms = wait_ms(ch), r;
+
+	do
+		r = poll(p, n, ms);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return why(ch, -errno, "waiting for the peer: %s", strerror(errno));
+	if (r == 0 && ms < ch->timeout_ms)
+		return why(ch, -ETIMEDOUT, "timed out: the handshake took too long");
+	if (r == 0)
+		return why(ch, -ETIMEDOUT, "timed out: %s for %d s", waiting_for,
+			   ch->timeout_ms / 1000);
+	return 0;
+}
+
 static int wait_fd(struct channel *ch, int fd, short events)
 {
 	struct pollfd p = { .fd = fd, .events = events };
-	int n;
 
-	do
-		n = poll(&p, 1, ch->timeout_ms);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return why(ch, -errno, "waiting for the peer: %s", strerror(errno));
-	if (n == 0)
-		return why(ch, -ETIMEDOUT, "timed out: no word from the peer for %d s",
-			   ch->timeout_ms / 1000);
-	return 0;
+	return wait_fds(ch, &p, 1, events == POLLIN ? "no word from the peer" :
+			"the peer took nothing");
 }
 
 static int read_all(struct channel *ch, void *buf, size_t len)
@@ -160,18 +207,13 @@ static int wait_writable(struct channel *ch)
 		{ .fd = ch->wfd, .events = POLLOUT },
 		{ .fd = ch->rfd, .events = POLLIN },
 	};
-	int n;
+	int err;
 
 	if (!ch->watch_peer)
 		return wait_fd(ch, ch->wfd, POLLOUT);
-	do
-		n = poll(p, 2, ch->timeout_ms);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return why(ch, -errno, "waiting for the peer: %s", strerror(errno));
-	if (n == 0)
-		return why(ch, -ETIMEDOUT, "timed out: the peer took nothing for %d s",
-			   ch->timeout_ms / 1000);
+	err = wait_fds(ch, p, 2, "the peer took nothing");
+	if (err)
+		return err;
 	if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
 		return take_refusal(ch);
 	return 0;
@@ -220,8 +262,9 @@ static int send_body(struct channel *ch, const uint8_t *body, size_t len)
 	if (ch->key) {
 		unsigned long long clen;
 
-		crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body, len,
-							   NULL, 0, 0);
+		if (crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
+							       len, NULL, 0, 0))
+			return why(ch, -EMSGSIZE, "encrypting a frame of %zu bytes", len);
 		body = ch->cipher;
 		len = clen;
 	}
@@ -277,29 +320,33 @@ int channel_send_error(struct channel *ch, int status, const char *fmt, ...)
 /* Read the next frame into ch->in (decrypted); in_pos stands at its payload. */
 static int read_frame(struct channel *ch)
 {
+	unsigned long long mlen = 0;
+	unsigned char tag;
 	uint32_t len;
-	int err = read_all(ch, &len, sizeof(len));
+	int err;
 
+	/* Nothing of a frame that failed to arrive is ever read. */
+	ch->in_pos = ch->in_len = 0;
+	err = read_all(ch, &len, sizeof(len));
 	if (err)
 		return err;
 	if (len < 1 + (ch->key ? ABYTES : 0) || len > BODY_MAX)
 		return why(ch, -EPROTO, "protocol error: a frame of %u bytes", len);
 	if (!ch->key) {
 		err = read_all(ch, ch->in, len);
-		ch->in_len = len;
+		mlen = len;
 	} else {
-		unsigned long long mlen;
-		unsigned char tag;
-
 		err = read_all(ch, ch->cipher, len);
 		if (!err && crypto_secretstream_xchacha20poly1305_pull(&ch->rx, ch->in, &mlen, &tag,
 								       ch->cipher, len, NULL, 0))
-			err = why(ch, -EBADMSG, "a frame failed authentication (forged, "
+			err = why(ch, -CHANNEL_EFORGED, "a frame failed authentication (forged, "
 				  "damaged or replayed)");
-		ch->in_len = mlen;
 	}
+	if (err)
+		return err;
+	ch->in_len = mlen;
 	ch->in_pos = 1;
-	return err;
+	return 0;
 }
 
 /* The frame in ch->in is MSG_ERROR: remember what the peer said. */
@@ -483,11 +530,12 @@ static int send_proof(struct channel *ch, const uint8_t key[32])
 	unsigned long long clen;
 	struct iovec iov[3];
 
-	crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key);
 	body[0] = MSG_AUTH;
 	memcpy(body + 1, auth_text, sizeof(auth_text));
-	crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
-						   sizeof(body), NULL, 0, 0);
+	if (crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key) ||
+	    crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
+						       sizeof(body), NULL, 0, 0))
+		return why(ch, -EPROTO, "starting the encrypted stream");
 	iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
 	iov[1] = (struct iovec){ .iov_base = &wire_len, .iov_len = sizeof(wire_len) };
 	iov[2] = (struct iovec){ .iov_base = ch->cipher, .iov_len = clen };
@@ -501,10 +549,10 @@ static int check_proof(struct channel *ch, const uint8_t key[32], const char *pe
 	int err = read_all(ch, header, sizeof(header));
 
 	if (!err && crypto_secretstream_xchacha20poly1305_init_pull(&ch->rx, header, key))
-		err = -EBADMSG;
+		err = -CHANNEL_EFORGED;
 	if (!err)
 		err = read_frame(ch);
-	if (err == -EBADMSG || (!err && (ch->in[0] != MSG_AUTH ||
+	if (err == -CHANNEL_EFORGED || (!err && (ch->in[0] != MSG_AUTH ||
 					 ch->in_len != 1 + sizeof(auth_text) ||
 					 memcmp(ch->in + 1, auth_text, sizeof(auth_text)))))
 		return why(ch, -EACCES, "authentication failed: the %s does not hold this key",

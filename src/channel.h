@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "error.h"
 #include "stream.h"
@@ -52,6 +53,8 @@ enum channel_msg {
 struct channel {
 	int rfd, wfd;
 	int timeout_ms;			/* for every single wait */
+	struct timespec deadline;	/* and, when set, for all waits together
+					 * (a handshake), CLOCK_MONOTONIC */
 	const uint8_t *key;		/* CHANNEL_KEY_BYTES, or NULL */
 	enum channel_kind kind;		/* the sender's, after a handshake */
 	uint8_t id[CHANNEL_ID_BYTES];	/* the migration's */
@@ -66,8 +69,12 @@ struct channel {
 	bool watch_peer;		/* while a write blocks, take a MSG_ERROR the
 					 * peer sends (a refusal mid-image) */
 	int peer_status;		/* the exit status in the peer's MSG_ERROR */
+	int last_err;			/* of the last failure, with why */
 	char why[256];
 };
+
+/* Frames that fail authentication (forged, damaged, replayed) give this. */
+#define CHANNEL_EFORGED		EKEYREJECTED
 
 /* fds are made non-blocking; key may be NULL. */
 int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key,
@@ -108,6 +115,9 @@ void channel_stream(struct channel *ch, struct stream *s);
 int channel_end_image(struct channel *ch) MUST_CHECK;
 /* After reading an image: the next message must be MSG_END. */
 int channel_expect_end(struct channel *ch) MUST_CHECK;
+
+/* From now on, all waits together end within ms (0: no such limit). */
+void channel_set_deadline(struct channel *ch, int ms);
 
 /* Why the last call failed, in words ("timed out: ...", "the peer closed the
  * connection", "the receiver says: ..."); err is its result. */

@@ -17,12 +17,32 @@
 
 #define KEY_FILE_MAX	4096
 
+/*
+ * The channel key.  keygen's files (64 hex digits) hold 256 random bits: they
+ * are the key.  Any other secret may be something a person chose, and a peer
+ * without the key sees a proof made with it, so it goes through Argon2id
+ * (crypto_pwhash): guessing it offline then costs a second and 64 MiB a try.
+ */
+static int derive(const uint8_t *secret, size_t len, uint8_t key[CHANNEL_KEY_BYTES])
+{
+	static const uint8_t salt[crypto_pwhash_SALTBYTES] = "contmig key v1";
+	size_t bin_len;
+
+	if (len == 2 * CHANNEL_KEY_BYTES &&
+	    sodium_hex2bin(key, CHANNEL_KEY_BYTES, (const char *)secret, len, NULL, &bin_len,
+			   NULL) == 0 && bin_len == CHANNEL_KEY_BYTES)
+		return 0;
+	return crypto_pwhash(key, CHANNEL_KEY_BYTES, (const char *)secret, len, salt,
+			     crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE,
+			     crypto_pwhash_ALG_ARGON2ID13) ? -ENOMEM : 0;
+}
+
 int key_load(const char *cmd, const char *path, uint8_t key[CHANNEL_KEY_BYTES])
 {
 	uint8_t secret[KEY_FILE_MAX + 1];
 	struct stat st;
 	ssize_t n;
-	int fd;
+	int fd, err;
 
 	if (sodium_init() < 0) {
 		error_msg("%s: libsodium cannot start", cmd);
@@ -30,10 +50,11 @@ int key_load(const char *cmd, const char *path, uint8_t key[CHANNEL_KEY_BYTES])
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		errno_msg(errno, "%s: key %s", cmd, path);
+		err = errno;
+		errno_msg(err, "%s: key %s", cmd, path);
 		if (fd >= 0)
 			close(fd);
-		return EXIT_USAGE;
+		return err == ENOENT || err == EACCES ? EXIT_NOTARGET : EXIT_IO;
 	}
 	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
 		error_msg("%s: key %s: %s", cmd, path, !S_ISREG(st.st_mode) ? "not a regular file" :
@@ -52,23 +73,28 @@ int key_load(const char *cmd, const char *path, uint8_t key[CHANNEL_KEY_BYTES])
 	while (n > 0 && (secret[n - 1] == '\n' || secret[n - 1] == '\r'))
 		n--;
 	if (n < KEY_MIN_BYTES || n > KEY_FILE_MAX) {
-		error_msg("%s: key %s holds %zd bytes; a key is %d to %d bytes "
-			  "('contmig keygen FILE' makes one)", cmd, path, n, KEY_MIN_BYTES,
-			  KEY_FILE_MAX);
+		error_msg("%s: key %s holds %s%zd bytes; a key is %d to %d bytes "
+			  "('contmig keygen FILE' makes one)", cmd, path,
+			  n > KEY_FILE_MAX ? "more than " : "", n > KEY_FILE_MAX ? KEY_FILE_MAX : n,
+			  KEY_MIN_BYTES, KEY_FILE_MAX);
 		sodium_memzero(secret, sizeof(secret));
 		return EXIT_USAGE;
 	}
-	crypto_generichash(key, CHANNEL_KEY_BYTES, secret, n, NULL, 0);
+	err = derive(secret, n, key);
 	sodium_memzero(secret, sizeof(secret));
+	if (err) {
+		error_msg("%s: deriving the key from %s: out of memory", cmd, path);
+		return EXIT_INTERNAL;
+	}
 	return EXIT_OK;
 }
 
 static const char usage[] =
-	"Usage: contmig keygen FILE\n"
+	"Usage: contmig keygen FILE|-\n"
 	"Make a new shared key for 'send --key' and 'thaw --listen --key': 32 random\n"
 	"bytes from the system's generator, written in hex to FILE (mode 0600; an\n"
-	"existing file is never overwritten). Copy it to the other node over a\n"
-	"channel you trust.\n"
+	"existing file is never overwritten), or to standard output for '-'. Copy it\n"
+	"to the other node over a channel you trust.\n"
 	"\n"
 	"  -h, --help   show this help\n";
 
@@ -96,7 +122,10 @@ static int run(int argc, char **argv)
 	path = argv[optind];
 	if (sodium_init() < 0)
 		error_msg_and_die(EXIT_INTERNAL, "keygen: libsodium cannot start");
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = !strcmp(path, "-") ? dup(STDOUT_FILENO) :
+		open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (!strcmp(path, "-"))
+		path = "standard output";
 	if (fd < 0) {
 		errno_msg(errno, "keygen: creating %s%s", path,
 			  errno == EEXIST ? " (a key is never overwritten)" : "");
@@ -107,15 +136,18 @@ static int run(int argc, char **argv)
 	sodium_memzero(raw, sizeof(raw));
 	strcat(hex, "\n");
 	errno = 0;
-	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) || fsync(fd) < 0) {
+	if (write(fd, hex, strlen(hex)) != (ssize_t)strlen(hex) ||
+	    (fsync(fd) < 0 && errno != EINVAL)) {	/* EINVAL: a pipe or terminal */
 		errno_msg(errno ? errno : EIO, "keygen: writing %s", path);
 		close(fd);
-		unlink(path);
+		if (strcmp(path, "standard output"))
+			unlink(path);
 		return EXIT_IO;
 	}
 	if (close(fd) < 0) {
 		errno_msg(errno, "keygen: writing %s", path);
-		unlink(path);
+		if (strcmp(path, "standard output"))
+			unlink(path);
 		return EXIT_IO;
 	}
 	sodium_memzero(hex, sizeof(hex));

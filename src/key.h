@@ -1,7 +1,7 @@
 /*
- * key: the shared secret of --key FILE.  The file holds at least 32 bytes
- * (contmig keygen writes 32 random ones in hex); the channel key is their
- * BLAKE2b hash, so any such secret serves.  The command layer reports.
+ * key: the shared secret of --key FILE.  The file holds 32 to 4096 bytes:
+ * contmig keygen's 32 random bytes in hex are the key itself; any other
+ * secret is stretched with Argon2id.  The command layer reports.
  */
 #ifndef CONTMIG_KEY_H
 #define CONTMIG_KEY_H

@@ -31,6 +31,7 @@
 #include "listen.h"
 #include "net.h"
 #include "receive.h"
+#include "record.h"
 
 /* How long a busy listener spends telling a peer so. */
 #define REFUSE_TIMEOUT_MS	200
@@ -157,16 +158,33 @@ static int serve(struct listener *l, bool once)
 	}
 }
 
+/* A receiver that cannot keep records would refuse every migration at its
+ * very end; say so at the start instead. */
+static bool records_ok(void)
+{
+	int err = record_check_dir();
+
+	if (err == -EPERM)
+		error_msg("thaw: the state directory %s is not this user's, or others may write "
+			  "in it (set CONTMIG_STATE_DIR)", record_dir());
+	else if (err)
+		errno_msg(-err, "thaw: the state directory %s", record_dir());
+	return err == 0;
+}
+
 int listen_serve(const char *where, const struct receive_opts *o, bool once,
 		 unsigned max_clients)
 {
-	struct listener l = { .o = o, .max_clients = max_clients };
+	struct listener l = { .max_clients = max_clients };
+	struct receive_opts mine = *o;
 	char why[NET_WHY];
 	struct net_addr a;
 	sigset_t mask;
 	bool loopback;
 	int status;
 
+	if (!records_ok())
+		return EXIT_IO;
 	if (net_parse(where, true, "127.0.0.1", &a))
 		usage_error("thaw", "thaw: --listen '%s' is not [ADDR:]PORT", where);
 	l.fd = net_listen(&a, &loopback, why);
@@ -177,6 +195,8 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 			errno_msg(-l.fd, "thaw: cannot listen on %s port %s", a.host, a.port);
 		return EXIT_NETWORK;
 	}
+	l.o = &mine;
+	mine.own_user_only = !o->key;
 	if (!loopback && !o->key) {
 		error_msg("thaw: refusing to listen on %s without --key: anyone who can reach it "
 			  "could run code here and read the processes sent to it", a.host);
@@ -235,6 +255,8 @@ int listen_stdio(const struct receive_opts *o, const char *output)
 	 * the session open and die of SIGPIPE when it closed.  So it reads
 	 * /dev/null and writes to /dev/null or to --output.
 	 */
+	if (!records_ok())
+		return EXIT_IO;
 	stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	stdio[1] = output ? open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) :
 		open("/dev/null", O_WRONLY | O_CLOEXEC);

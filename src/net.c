@@ -85,7 +85,7 @@ static int resolve(const struct net_addr *a, int flags, struct addrinfo **res, c
 	return -EHOSTUNREACH;
 }
 
-/* Connect with a timeout; a blocking socket again on success. */
+/* Connect with a timeout. */
 static int connect_one(const struct addrinfo *ai, int timeout_ms)
 {
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
@@ -172,6 +172,69 @@ int net_listen(const struct net_addr *a, bool *loopback, char *why)
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+bool net_peer_is_loopback(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	return getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	       is_loopback((const struct sockaddr *)&ss);
+}
+
+/* An address as /proc/net/tcp{,6} prints it: the raw 32-bit words of the
+ * address in %08X (so in the host's byte order), ':', the port in %04X. */
+static void proc_net_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)ss;
+
+		snprintf(buf, len, "%08X:%04X", a->sin_addr.s_addr, ntohs(a->sin_port));
+	} else {
+		const struct sockaddr_in6 *a = (const void *)ss;
+		uint32_t w[4];
+
+		memcpy(w, &a->sin6_addr, sizeof(w));
+		snprintf(buf, len, "%08X%08X%08X%08X:%04X", w[0], w[1], w[2], w[3],
+			 ntohs(a->sin6_port));
+	}
+}
+
+int net_peer_uid(int fd, uid_t *uid)
+{
+	struct sockaddr_storage mine, theirs;
+	socklen_t ml = sizeof(mine), tl = sizeof(theirs);
+	char want_local[64], want_remote[64], line[512];
+	int err = -ENOENT;
+	FILE *f;
+
+	if (getsockname(fd, (struct sockaddr *)&mine, &ml) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&theirs, &tl) < 0)
+		return -errno;
+	if (mine.ss_family != AF_INET && mine.ss_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	/* Their socket is the one whose local end is our peer, and whose
+	 * remote end is us. */
+	proc_net_addr(&theirs, want_local, sizeof(want_local));
+	proc_net_addr(&mine, want_remote, sizeof(want_remote));
+	f = fopen(mine.ss_family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char local[64], remote[64];
+		unsigned long owner;
+
+		/* sl local rem st tx:rx tr:when retrnsmt uid ... */
+		if (sscanf(line, "%*s %63s %63s %*s %*s %*s %*s %lu", local, remote, &owner) == 3 &&
+		    !strcmp(local, want_local) && !strcmp(remote, want_remote)) {
+			*uid = owner;
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
 }
 
 void net_peer_name(int fd, char *buf, size_t len)

@@ -1,22 +1,25 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "channel.h"
 #include "error.h"
 #include "exitcode.h"
 #include "image.h"
+#include "net.h"
 #include "ptrace.h"
 #include "receive.h"
 #include "record.h"
 #include "remote.h"
 #include "restore.h"
 
-/* The handshake is short: a silent peer must not hold a slot for long. */
+/* The whole handshake: a silent or trickling peer must not hold a slot for long. */
 #define HANDSHAKE_TIMEOUT_MS	10000
 
 struct migration {
@@ -27,6 +30,18 @@ struct migration {
 	bool have_image;
 	struct remote r;
 };
+
+/* "512.0 KiB", "3.2 MiB", "1.5 GiB" */
+static const char *human(uint64_t bytes, char buf[32])
+{
+	if (bytes < (1 << 20))
+		snprintf(buf, 32, "%.1f KiB", bytes / 1024.0);
+	else if (bytes < (1 << 30))
+		snprintf(buf, 32, "%.1f MiB", bytes / 1048576.0);
+	else
+		snprintf(buf, 32, "%.1f GiB", bytes / 1073741824.0);
+	return buf;
+}
 
 static double seconds_since(const struct timespec *t)
 {
@@ -51,9 +66,10 @@ static void log_line(const struct migration *m, const char *fmt, ...)
 		snprintf(what, sizeof(what), "PID %d (%.16s from %.64s)%s",
 			 m->im.state.source_pid, m->im.state.comm, m->im.state.hostname,
 			 outcome[0] == ' ' ? "" : ": ");
-	error_msg("thaw: %s: %s%s; %.1f %s in %.2f s", m->peer, what, outcome,
-		  m->ch.wire_in < (1 << 20) ? m->ch.wire_in / 1024.0 : m->ch.wire_in / 1048576.0,
-		  m->ch.wire_in < (1 << 20) ? "KiB" : "MiB", seconds_since(&m->start));
+	char size[32];
+
+	error_msg("thaw: %s: %s%s; %s in %.2f s", m->peer, what, outcome,
+		  human(m->ch.wire_in, size), seconds_since(&m->start));
 }
 
 /* Tell the sender why (best effort: it may be gone) and log it. */
@@ -92,10 +108,18 @@ static int answer_query(struct migration *m, const struct receive_opts *o)
 	return err ? EXIT_NETWORK : EXIT_OK;
 }
 
+/* The exit status for a failure to receive: a forged frame is an
+ * authentication failure, not a damaged image or a network error. */
+static int input_status(int err)
+{
+	return err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
+}
+
 /* Read, check and restore the image as it arrives; the copy ends up
  * stopped under our ptrace.  An exit status. */
 static int restore_image(struct migration *m, const struct receive_opts *o)
 {
+	char size[32], max[32];
 	struct restore_result res;
 	struct stream in;
 	int err;
@@ -105,13 +129,13 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	if (err == -EBADMSG)
 		return refuse(m, EXIT_IMAGE, "invalid image: %s", m->im.why);
 	if (err)
-		return refuse(m, EXIT_NETWORK, "receiving the image: %s",
+		return refuse(m, input_status(err), "receiving the image: %s",
 			      channel_why(&m->ch, err));
 	m->have_image = true;
 	if (m->im.size > o->max_size)
-		return refuse(m, EXIT_RESTORE, "the image is %.1f MiB; this receiver takes at most "
-			      "%.1f MiB (--max-size)", m->im.size / 1048576.0,
-			      o->max_size / 1048576.0);
+		return refuse(m, EXIT_RESTORE, "the image is %s; this receiver takes at most "
+			      "%s (--max-size)", human(m->im.size, size),
+			      human(o->max_size, max));
 	if (m->im.vmas.count > o->max_regions)
 		return refuse(m, EXIT_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);
@@ -121,7 +145,7 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	m->r.own_session = true;
 	if (restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res)) {
 		if (res.failure == RESTORE_INPUT)
-			return refuse(m, EXIT_NETWORK, "receiving the image: %s",
+			return refuse(m, input_status(m->ch.last_err), "receiving the image: %s",
 				      channel_why(&m->ch, -EIO));
 		return refuse(m, res.failure == RESTORE_BAD_IMAGE ? EXIT_IMAGE : EXIT_RESTORE,
 			      "%s%s", res.failure == RESTORE_BAD_IMAGE ? "invalid image: " :
@@ -136,6 +160,35 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	return EXIT_OK;
 }
 
+/* Start the committed copy.  The record says "committed" only while the copy
+ * runs: it stays locked, and a failure to start rewrites it "aborted".
+ * Termination signals wait (the listener stopping, a ^C) so that no death
+ * comes between the record and the copy. */
+static int start_copy(struct migration *m, struct record *rec)
+{
+	sigset_t fatal, old;
+	int err;
+
+	sigemptyset(&fatal);
+	sigaddset(&fatal, SIGTERM);
+	sigaddset(&fatal, SIGINT);
+	sigaddset(&fatal, SIGHUP);
+	sigaddset(&fatal, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &fatal, &old);
+	err = record_write(rec, RECORD_COMMITTED, m->r.pid);
+	if (!err) {
+		err = ptrace_detach(m->r.pid, 0);
+		if (err && record_write(rec, RECORD_ABORTED, 0))
+			error_msg("thaw: %s: cannot mark the migration aborted in %s", m->peer,
+				  record_dir());
+	}
+	record_close(rec);
+	if (err)
+		remote_kill(&m->r);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
 /* READY, COMMIT, DONE: the copy runs only if COMMIT arrives. */
 static int hand_over(struct migration *m)
 {
@@ -145,32 +198,53 @@ static int hand_over(struct migration *m)
 
 	if (err) {
 		remote_kill(&m->r);
-		return refuse(m, EXIT_INTERNAL, "cannot keep a record of the migration in %s: %s",
+		return refuse(m, EXIT_RESTORE, "cannot keep a record of the migration in %s: %s",
 			      record_dir(), strerror(-err));
 	}
 	err = channel_send(&m->ch, MSG_READY, &pid, sizeof(pid));
 	if (!err)
 		err = channel_expect(&m->ch, MSG_COMMIT, NULL, 0);
 	if (err) {
+		int rec_err;
+
 		remote_kill(&m->r);
-		if (record_settle(&rec, RECORD_ABORTED, 0))
-			errno_msg(errno, "thaw: %s: writing the record of the migration", m->peer);
+		rec_err = record_write(&rec, RECORD_ABORTED, 0);
+		record_close(&rec);
+		if (rec_err)
+			errno_msg(-rec_err, "thaw: %s: writing the record of the migration", m->peer);
 		log_line(m, " -> PID %d: discarded, no COMMIT: %s", (int)pid,
 			 channel_why(&m->ch, err));
 		return EXIT_NETWORK;
 	}
-	/* Durably committed before it runs: a sender that loses DONE asks. */
-	err = record_settle(&rec, RECORD_COMMITTED, pid);
-	if (!err)
-		err = ptrace_detach(m->r.pid, 0);
-	if (err) {
-		remote_kill(&m->r);
+	err = start_copy(m, &rec);
+	if (err)
 		return refuse(m, EXIT_RESTORE, "cannot start PID %d: %s", (int)pid, strerror(-err));
-	}
 	err = channel_send(&m->ch, MSG_DONE, &pid, sizeof(pid));
 	log_line(m, " -> PID %d: running%s", (int)pid,
 		 err ? " (DONE not delivered: the sender will ask)" : "");
 	return EXIT_OK;
+}
+
+/* Without a key, who may send here?  Only our own user, or root: anyone
+ * else could run code as us. */
+static int check_sender(struct migration *m)
+{
+	uid_t uid;
+	int err = net_peer_uid(m->ch.rfd, &uid);
+	char why[160];
+
+	if (!err && (uid == geteuid() || uid == 0))
+		return EXIT_OK;
+	if (err)
+		snprintf(why, sizeof(why), "cannot tell which user connected (%s)", strerror(-err));
+	else
+		snprintf(why, sizeof(why), "the sender runs as uid %u; without a key this "
+			 "listener takes migrations from uid %u only", (unsigned)uid,
+			 (unsigned)geteuid());
+	if (channel_refuse(&m->ch, EXIT_AUTH, why))
+		(void)0;	/* it hears of it as a closed connection */
+	log_line(m, "rejected: %s", why);
+	return EXIT_AUTH;
 }
 
 int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o,
@@ -181,17 +255,24 @@ int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o
 
 	*migration = false;
 	clock_gettime(CLOCK_MONOTONIC, &m.start);
-	err = channel_init(&m.ch, rfd, wfd, o->key,
-			   o->timeout_ms < HANDSHAKE_TIMEOUT_MS ? o->timeout_ms : HANDSHAKE_TIMEOUT_MS);
+	err = channel_init(&m.ch, rfd, wfd, o->key, o->timeout_ms);
 	if (err) {
 		errno_msg(-err, "thaw: %s: setting up the connection", peer);
 		return EXIT_INTERNAL;
 	}
+	if (o->own_user_only) {
+		status = check_sender(&m);
+		if (status != EXIT_OK)
+			goto out;
+	}
+	/* However slowly a peer trickles its bytes, the handshake ends soon. */
+	channel_set_deadline(&m.ch, o->timeout_ms < HANDSHAKE_TIMEOUT_MS ? o->timeout_ms :
+			     HANDSHAKE_TIMEOUT_MS);
 	err = channel_accept(&m.ch);
-	m.ch.timeout_ms = o->timeout_ms;
+	channel_set_deadline(&m.ch, 0);
 	if (err) {
 		log_line(&m, "rejected: %s", channel_why(&m.ch, err));
-		status = err == -EACCES ? EXIT_AUTH : EXIT_NETWORK;
+		status = err == -EACCES || err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
 	} else if (m.ch.kind == CHANNEL_QUERY) {
 		status = answer_query(&m, o);
 	} else {
@@ -200,6 +281,7 @@ int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o
 		if (status == EXIT_OK)
 			status = hand_over(&m);
 	}
+out:
 	image_free(&m.im);
 	channel_free(&m.ch);
 	return status;

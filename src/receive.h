@@ -21,6 +21,8 @@ struct receive_opts {
 	uint64_t max_size;		/* largest image accepted, in bytes */
 	unsigned max_regions;		/* most mappings accepted */
 	const int *stdio;		/* the restored process's fds 0-2; NULL: ours */
+	bool own_user_only;		/* a loopback listener without a key: take
+					 * migrations from our own user (or root) only */
 };
 
 /* *migration: whether the sender got past the handshake with an image. */

@@ -50,6 +50,16 @@ static int open_dir(void)
 	return fd;
 }
 
+int record_check_dir(void)
+{
+	int fd = open_dir();
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 static void id_name(const uint8_t id[16], char name[33])
 {
 	for (int i = 0; i < 16; i++)
@@ -83,10 +93,14 @@ static void remove_old(int dfd)
 static int write_text(int fd, const char *text)
 {
 	size_t len = strlen(text);
+	ssize_t n;
 
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, len, 0) != (ssize_t)len || fsync(fd) < 0)
-		return errno ? -errno : -EIO;
-	return 0;
+	if (ftruncate(fd, 0) < 0)
+		return -errno;
+	n = pwrite(fd, text, len, 0);
+	if (n != (ssize_t)len)
+		return n < 0 ? -errno : -EIO;
+	return fsync(fd) < 0 ? -errno : 0;
 }
 
 int record_create(const uint8_t id[16], struct record *rec)
@@ -112,10 +126,9 @@ int record_create(const uint8_t id[16], struct record *rec)
 	return err;
 }
 
-int record_settle(struct record *rec, enum record_outcome outcome, pid_t pid)
+int record_write(struct record *rec, enum record_outcome outcome, pid_t pid)
 {
 	char text[64];
-	int err;
 
 	if (rec->fd < 0)
 		return -EBADF;
@@ -123,10 +136,14 @@ int record_settle(struct record *rec, enum record_outcome outcome, pid_t pid)
 		snprintf(text, sizeof(text), "committed %d\n", (int)pid);
 	else
 		snprintf(text, sizeof(text), "aborted\n");
-	err = write_text(rec->fd, text);
-	close(rec->fd);		/* and with it the lock */
+	return write_text(rec->fd, text);
+}
+
+void record_close(struct record *rec)
+{
+	if (rec->fd >= 0)
+		close(rec->fd);		/* and with it the lock */
 	rec->fd = -1;
-	return err;
 }
 
 int record_lookup(const uint8_t id[16], int timeout_ms, enum record_outcome *outcome, pid_t *pid)

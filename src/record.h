@@ -32,10 +32,14 @@ struct record {
 /* $CONTMIG_STATE_DIR, else /run/contmig for root, else
  * $XDG_RUNTIME_DIR/contmig, else /tmp/contmig-UID. */
 const char *record_dir(void);
+/* Can records be kept (the directory made, ours, closed to others)? */
+int record_check_dir(void) MUST_CHECK;
 /* A new pending record, locked. */
 int record_create(const uint8_t id[16], struct record *rec) MUST_CHECK;
-/* Write the outcome durably and let go of the record. */
-int record_settle(struct record *rec, enum record_outcome outcome, pid_t pid) MUST_CHECK;
+/* Write the outcome durably (the record stays locked). */
+int record_write(struct record *rec, enum record_outcome outcome, pid_t pid) MUST_CHECK;
+/* Let go of the record: what it says is final. */
+void record_close(struct record *rec);
 /* Read a record, waiting up to timeout_ms while it is pending. */
 int record_lookup(const uint8_t id[16], int timeout_ms, enum record_outcome *outcome,
 		  pid_t *pid) MUST_CHECK;

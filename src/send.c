@@ -62,6 +62,7 @@ struct route {
 	pid_t via_pid;
 	int timeout_ms;
 	const uint8_t *key;
+	char why[600];			/* why route_open failed */
 };
 
 static void route_close(struct route *r, struct channel *ch)
@@ -73,13 +74,48 @@ static void route_close(struct route *r, struct channel *ch)
 	r->via_pid = 0;
 }
 
-/* One connection, handshake done; an exit status, the failure said (unless
- * quiet) and nothing left open. */
+/* A receiver's status passes on only if it is one of those a receiver
+ * sends; anything else from the wire is a network error. */
+static int peer_exit_status(int status)
+{
+	switch (status) {
+	case EXIT_IMAGE:
+	case EXIT_AUTH:
+	case EXIT_RESTORE:
+	case EXIT_INTERNAL:
+		return status;
+	default:
+		return EXIT_NETWORK;
+	}
+}
+
+/* Without a key, to whom may we send?  Only to a listener of our own user,
+ * or root's: anyone else on this machine could have taken the port, and
+ * would read the process's memory and have the original ended. */
+static int check_receiver(struct route *r, int fd)
+{
+	uid_t uid;
+	int err = net_peer_uid(fd, &uid);
+
+	if (!err && (uid == geteuid() || uid == 0))
+		return EXIT_OK;
+	if (err)
+		snprintf(r->why, sizeof(r->why), "cannot tell which user listens on port %s (%s)",
+			 r->addr.port, strerror(-err));
+	else
+		snprintf(r->why, sizeof(r->why), "the listener on port %s runs as uid %u; without "
+			 "a key, send goes to a listener of its own user only (use --key)",
+			 r->addr.port, (unsigned)uid);
+	return EXIT_AUTH;
+}
+
+/* One connection, handshake done; an exit status, the failure in r->why
+ * (and said, unless quiet) and nothing left open. */
 static int route_open(struct route *r, struct channel *ch, enum channel_kind kind,
 		      const uint8_t id[CHANNEL_ID_BYTES], bool quiet)
 {
 	char why[NET_WHY];
-	int fd, err, status;
+	int fd, err, status = EXIT_NETWORK;
 
 	r->via_pid = 0;
 	if (r->via)
@@ -87,30 +123,36 @@ static int route_open(struct route *r, struct channel *ch, enum channel_kind kin
 	else
 		fd = net_connect(&r->addr, r->timeout_ms, why);
 	if (fd < 0) {
-		if (quiet)
-			;
-		else if (!r->via && why[0])
-			error_msg("send: %s: %s", r->dest, why);
+		if (!r->via && why[0])
+			snprintf(r->why, sizeof(r->why), "%s", why);
 		else if (r->via)
-			errno_msg(-fd, "send: running %s", r->via);
+			snprintf(r->why, sizeof(r->why), "running %.300s: %s", r->via, strerror(-fd));
 		else
-			errno_msg(-fd, "send: connecting to %s", r->dest);
-		return EXIT_NETWORK;
+			snprintf(r->why, sizeof(r->why), "connecting to %s port %s: %s", r->addr.host,
+				 r->addr.port, strerror(-fd));
+		goto fail;
+	}
+	if (!r->via && !r->key && net_peer_is_loopback(fd)) {
+		status = check_receiver(r, fd);
+		if (status != EXIT_OK) {
+			close(fd);
+			goto fail;
+		}
 	}
 	err = channel_init(ch, fd, fd, r->key, r->timeout_ms);
 	if (err) {
 		close(fd);
 		if (r->via_pid > 0)
 			net_reap(r->via_pid, 0);
-		if (!quiet)
-			errno_msg(-err, "send: %s", r->dest);
-		return EXIT_INTERNAL;
+		snprintf(r->why, sizeof(r->why), "%s", strerror(-err));
+		status = EXIT_INTERNAL;
+		goto fail;
 	}
 	err = channel_connect(ch, kind, id);
 	if (!err)
 		return EXIT_OK;
-	status = err == -EACCES ? EXIT_AUTH : err == -ECONNABORTED && ch->peer_status ?
-		ch->peer_status : EXIT_NETWORK;
+	status = err == -EACCES || err == -CHANNEL_EFORGED ? EXIT_AUTH :
+		err == -ECONNABORTED ? peer_exit_status(ch->peer_status) : EXIT_NETWORK;
 	if (r->via && err == -ECONNRESET) {
 		/* The command ended before the handshake: say how. */
 		pid_t via_pid = r->via_pid;
@@ -119,47 +161,61 @@ static int route_open(struct route *r, struct channel *ch, enum channel_kind kin
 		r->via_pid = 0;
 		route_close(r, ch);
 		wstatus = net_reap(via_pid, r->timeout_ms);
-		if (!quiet)
-			error_msg("send: %s: '%s' %s %d before the handshake", r->dest, r->via,
-				  WIFSIGNALED(wstatus) ? "died of signal" : "exited with status",
-				  WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus));
-		return status;
+		snprintf(r->why, sizeof(r->why), "'%.300s' %s %d before the handshake", r->via,
+			 WIFSIGNALED(wstatus) ? "died of signal" : "exited with status",
+			 WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus));
+		goto fail;
 	}
-	if (!quiet)
-		error_msg("send: %s: %s%s", r->dest,
-			  err == -ECONNABORTED ? "the receiver refused: " : "", channel_why(ch, err));
+	snprintf(r->why, sizeof(r->why), "%s%s", err == -ECONNABORTED ? "the receiver refused: " :
+		 "", channel_why(ch, err));
 	route_close(r, ch);
+fail:
+	if (!quiet)
+		error_msg("send: %s: %s", r->dest, r->why);
 	return status;
 }
 
 /*
  * DONE never came: ask the receiver how the migration ended, on a new
- * connection.  It answers from its record once its own wait is over.
+ * connection.  It answers from its record once its own wait is over, which
+ * may take its --timeout; a busy receiver frees a slot within its handshake
+ * limit.  So keep asking for a good while before calling it unknown.
  */
 static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
-				       pid_t *new_pid)
+				       pid_t *new_pid, char *why, size_t why_len)
 {
-	struct timespec pause = { 1, 0 };
+	struct timespec pause = { 1, 0 }, start, now;
+	int patience_s = 2 * r->timeout_ms / 1000 + 10;
 
-	for (int attempt = 0; attempt < 3; attempt++) {
+	snprintf(why, why_len, "no answer");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (int attempt = 0;; attempt++) {
 		struct channel ch;
 		uint8_t answer[5];
 		int err;
 
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (attempt && now.tv_sec - start.tv_sec >= patience_s)
+			return RECORD_UNKNOWN;
 		if (attempt)
 			nanosleep(&pause, NULL);
-		if (route_open(r, &ch, CHANNEL_QUERY, id, true) != EXIT_OK)
+		if (route_open(r, &ch, CHANNEL_QUERY, id, true) != EXIT_OK) {
+			snprintf(why, why_len, "%.*s", (int)why_len - 1, r->why);
 			continue;
-		/* The receiver may wait out its own timeout before it knows. */
-		ch.timeout_ms = 2 * r->timeout_ms;
+		}
 		err = channel_expect(&ch, MSG_OUTCOME, answer, sizeof(answer));
+		if (err)
+			snprintf(why, why_len, "%s", channel_why(&ch, err));
 		route_close(r, &ch);
-		if (err || answer[0] == RECORD_UNKNOWN)
+		if (err)
 			continue;
+		if (answer[0] == RECORD_UNKNOWN) {
+			snprintf(why, why_len, "it has no record of the migration");
+			return RECORD_UNKNOWN;
+		}
 		memcpy(new_pid, answer + 1, sizeof(int32_t));
 		return answer[0] == RECORD_COMMITTED ? RECORD_COMMITTED : RECORD_ABORTED;
 	}
-	return RECORD_UNKNOWN;
 }
 
 /* Leave the source stopped and untraced, for the user to decide. */
@@ -183,6 +239,7 @@ static void resume_source(int pid)
 static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 {
 	uint8_t id[CHANNEL_ID_BYTES];
+	char why[200];
 	int32_t done;
 	int err, peer_status;
 
@@ -214,13 +271,13 @@ static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 			  channel_why(ch, err), pid);
 		route_close(r, ch);
 		resume_source(pid);
-		return peer_status ? peer_status : EXIT_RESTORE;
+		return peer_exit_status(peer_status);
 	}
 	error_msg("send: %s: no DONE after COMMIT (%s); asking the receiver how it ended",
 		  r->dest, channel_why(ch, err));
 	/* Closing first also tells a receiver still waiting for COMMIT to settle. */
 	route_close(r, ch);
-	switch (ask_outcome(r, id, &new_pid)) {
+	switch (ask_outcome(r, id, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
 		return target_end("send", pid);
 	case RECORD_ABORTED:
@@ -230,10 +287,10 @@ static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 		return EXIT_NETWORK;
 	default:
 		keep_stopped(pid);
-		error_msg("send: %s: outcome unknown: the receiver runs PID %d only if it got "
-			  "COMMIT. PID %d is kept stopped here: if PID %d runs there, kill -9 %d; "
-			  "if not, kill -CONT %d", r->dest, (int)new_pid, pid, (int)new_pid, pid,
-			  pid);
+		error_msg("send: %s: outcome unknown (asking the receiver: %s): it runs PID %d only "
+			  "if it got COMMIT. PID %d is kept stopped here: if PID %d runs there, "
+			  "kill -9 %d; if not, kill -CONT %d", r->dest, why, (int)new_pid, pid,
+			  (int)new_pid, pid, pid);
 		return EXIT_UNKNOWN;
 	}
 }
@@ -257,6 +314,7 @@ static int pending_refusal(struct channel *ch, int err)
 static int send_process(struct route *r, int pid, bool drop_fds)
 {
 	uint8_t id[CHANNEL_ID_BYTES];
+	sigset_t fatal_signals, old_mask;
 	struct channel ch;
 	struct stream out;
 	struct image im;
@@ -264,6 +322,11 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 	int32_t new_pid;
 	int status, err;
 
+	sigemptyset(&fatal_signals);
+	sigaddset(&fatal_signals, SIGINT);
+	sigaddset(&fatal_signals, SIGTERM);
+	sigaddset(&fatal_signals, SIGHUP);
+	sigaddset(&fatal_signals, SIGQUIT);
 	status = target_preflight("send", pid, drop_fds, false);
 	if (status != EXIT_OK)
 		return status;
@@ -289,7 +352,7 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 		if (err == -ECONNABORTED) {
 			error_msg("send: %s: the receiver refused the process: %s; PID %d carries "
 				  "on here", r->dest, channel_why(&ch, err), pid);
-			status = ch.peer_status ? ch.peer_status : EXIT_NETWORK;
+			status = peer_exit_status(ch.peer_status);
 		} else if (output_failed) {
 			error_msg("send: %s: sending the image: %s; PID %d carries on here",
 				  r->dest, channel_why(&ch, err), pid);
@@ -313,12 +376,23 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 		else
 			error_msg("send: %s: waiting for READY: %s; PID %d carries on here",
 				  r->dest, channel_why(&ch, err), pid);
-		status = err == -ECONNABORTED && ch.peer_status ? ch.peer_status : EXIT_NETWORK;
+		status = err == -ECONNABORTED ? peer_exit_status(ch.peer_status) :
+			err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
 		goto release;
 	}
+	/* From COMMIT until the outcome is settled, the source lives or dies
+	 * with us (PTRACE_O_EXITKILL): a ^C or a lost terminal then could lose
+	 * the process, so those signals wait until it is settled. */
+	sigprocmask(SIG_BLOCK, &fatal_signals, &old_mask);
 	status = commit(r, &ch, pid, new_pid);
 	if (status == EXIT_OK)
 		printf("%d %s\n", (int)new_pid, r->dest);
+	fflush(stdout);
+	/* Settled: a signal that came meanwhile has nothing left to stop, and
+	 * the status must tell what happened, not 128+N. */
+	while (sigtimedwait(&fatal_signals, NULL, &(struct timespec){ 0 }) > 0)
+		;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return status;
 
 free_image:
@@ -345,8 +419,10 @@ static char *ssh_command(const char *dest)
 	struct net_addr a;
 	char *cmd;
 
+	/* No part may start with '-': ssh would take it for an option. */
 	if (strspn(target, allowed) != strlen(target) || (at && strchr(host, '@')) ||
-	    (at && at == target) || net_parse(host, false, NULL, &a))
+	    (at && at == target) || *target == '-' || *host == '-' ||
+	    net_parse(host, false, NULL, &a))
 		return NULL;
 	if (asprintf(&cmd, "%s%s%s %.*s%s contmig thaw --stdio", ssh && *ssh ? ssh : "ssh",
 		     has_port ? " -p " : "", has_port ? a.port : "", (int)(host - target), target,
@@ -380,6 +456,8 @@ static int run(int argc, char **argv)
 			break;
 		case OPT_VIA:
 			via = optarg;
+			if (!*via)
+				usage_error("send", "send: --via needs a command");
 			break;
 		case 't':
 			r.timeout_ms = parse_timeout("send", optarg);
@@ -401,6 +479,8 @@ static int run(int argc, char **argv)
 	if (!pid)
 		usage_error("send", "send: '%s' is not a PID", argv[optind]);
 	r.dest = argv[optind + 1];
+	if (!*r.dest)
+		usage_error("send", "send: an empty DEST");
 	if (!strncmp(r.dest, "ssh://", 6)) {
 		if (via)
 			usage_error("send", "send: ssh:// and --via exclude each other");
@@ -412,7 +492,8 @@ static int run(int argc, char **argv)
 		if (!r.via)
 			error_msg_and_die(EXIT_INTERNAL, "send: out of memory");
 	} else if (net_parse(r.dest, false, NULL, &r.addr)) {
-		usage_error("send", "send: '%s' is not HOST[:PORT] or ssh://[USER@]HOST", r.dest);
+		usage_error("send", "send: '%s' is not HOST[:PORT] (a port is 1 to 65535; an IPv6 "
+			    "address is written [ADDR]:PORT) or ssh://[USER@]HOST[:PORT]", r.dest);
 	}
 	if (sodium_init() < 0)
 		error_msg_and_die(EXIT_INTERNAL, "send: libsodium cannot start");

@@ -109,6 +109,9 @@ static int receive(const char *listen, bool stdio, const char *output, const cha
 	uint8_t key[CHANNEL_KEY_BYTES];
 	int status;
 
+	/* The hellos' nonces come from libsodium, key or not. */
+	if (sodium_init() < 0)
+		error_msg_and_die(EXIT_INTERNAL, "thaw: libsodium cannot start");
 	if (key_path) {
 		status = key_load("thaw", key_path, key);
 		if (status != EXIT_OK)
@@ -173,6 +176,9 @@ static int run(int argc, char **argv)
 			detach = true;
 			break;
 		case 'l':
+			if (listen || !*optarg)
+				usage_error("thaw", "thaw: %s", listen ? "give --listen once" :
+					    "--listen needs [ADDR:]PORT");
 			listen = optarg;
 			break;
 		case OPT_STDIO:
@@ -222,8 +228,8 @@ static int run(int argc, char **argv)
 		return receive(listen, stdio, output, key_path, once, &ro, max_clients);
 	}
 	if (receiving_opt)
-		usage_error("thaw", "thaw: --key, --once, --timeout and the limits go with "
-			    "--listen or --stdio");
+		usage_error("thaw", "thaw: --key, --once, --output, --timeout and the limits go "
+			    "with --listen or --stdio");
 	if (optind != argc - 1)
 		usage_error("thaw", "thaw: %s", optind == argc ? "missing IMAGE (or - for stdin)" :
 			    "too many arguments: give one IMAGE");

@@ -118,14 +118,21 @@ kill "$new"
 # the source is left stopped and untraced, and only the receiver's copy runs.
 relay_ --cut "$up" --direction up --max-conns 1
 src_
-send_ "$pid" 127.0.0.1:$relay_port
+# send asks for 2 x --timeout + 10 s before it gives up; a SIGHUP meanwhile
+# (a lost terminal) must not end it, or the source would die with it.
+"$CONTMIG" send --timeout 1 "$pid" 127.0.0.1:$relay_port > out 2> err &
+sender=$!
+wait_for_ 10 grep -q 'no DONE after COMMIT' err
+kill -HUP "$sender"
+wait "$sender"
+status=$?
 [ "$status" -eq 72 ] || fail_ "unknown outcome: exit $status: $(cat err)"
 grep -q 'outcome unknown' err || fail_ "unknown outcome: $(cat err)"
 read -r new dest < out
 [ -z "${new:-}" ] || fail_ "unknown outcome, yet send printed a PID: $new"
 wait_for_ 5 grep -q '^State:[[:space:]]*T (stopped)' "/proc/$pid/status"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || fail_ "the source is still traced"
-new=$(sed -n 's/.*the receiver runs PID \([0-9]*\).*/\1/p' err)
+new=$(sed -n 's/.*: it runs PID \([0-9]*\).*/\1/p' err)
 kill -0 "$new" || fail_ "unknown outcome: the receiver's copy (PID $new) does not run"
 kill -9 "$pid" "$new"
 

@@ -93,6 +93,39 @@ wait_for_ 5 file_has_lines_ l2.out 2
 follows_ src l2.out
 kill "$new"
 
+# --- without a key, a listener and a sender trust only their own user -------
+if command -v setpriv > /dev/null; then
+	nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	mkdir user && cp "$CONTMIG" "$counter" user/ && chown -R 65534:65534 user
+	# A listener of another user: send will not hand it our process.
+	(cd user && exec $nobody ./contmig thaw --listen 7746 2> ../l-nobody) &
+	started_pids="$started_pids $!"
+	wait_for_ 5 grep -qs 'thaw: listening on' l-nobody
+	start_ "$counter" > src
+	wait_for_ 5 file_has_lines_ src 1
+	expect_status_ 70 "$CONTMIG" send "$pid" 127.0.0.1:7746
+	one_error_line_
+	grep -q 'runs as uid 65534; without a key' err || fail_ "to another's listener: $(cat err)"
+	carries_on_ "$pid" src
+	kill "$pid"
+	# Another user's process sent to our keyless listener: refused, it
+	# carries on there.
+	keyed_listener=$listener
+	listen_ l7 7747
+	start_ $nobody ./user/counter > src
+	wait_for_ 5 file_has_lines_ src 1
+	wait_for_ 5 grep -q '^Name:[[:space:]]*counter' "/proc/$pid/status"
+	(cd user && exec $nobody ./contmig send "$pid" 127.0.0.1:7747) > out 2> err
+	status=$?
+	[ "$status" -eq 70 ] || fail_ "another user's send: exit $status: $(cat err)"
+	grep -q 'sender runs as uid 65534' err || fail_ "another user's send: $(cat err)"
+	grep -q 'rejected: the sender runs as uid 65534' l7 || fail_ "the listener's log: $(cat l7)"
+	carries_on_ "$pid" src
+	kill "$pid"
+	stop_ "$listener"
+	listener=$keyed_listener
+fi
+
 # --- nobody listening -------------------------------------------------------
 start_ "$counter" > src
 wait_for_ 5 file_has_lines_ src 1
@@ -109,7 +142,7 @@ start_ "$builddir/tests/bigmem" 1 > big
 wait_for_ 5 grep -q '^ready' big
 expect_status_ 71 "$CONTMIG" send "$pid" 127.0.0.1
 one_error_line_
-grep -q 'at most 0.5 MiB (--max-size)' err || fail_ "--max-size: $(cat err)"
+grep -q 'the image is 1.0 MiB; this receiver takes at most 512.0 KiB (--max-size)' err || fail_ "--max-size: $(cat err)"
 carries_on_ "$pid" big
 kill "$pid"
 pid=$counter_pid
@@ -124,6 +157,15 @@ grep -q 'busy' err || fail_ "a busy listener: $(cat err)"
 carries_on_ "$pid" src
 # ... until its handshake times out; garbage is refused at once.
 wait_for_ 10 grep -q 'rejected: timed out' l3
+# A peer that trickles its hello a byte at a time meets the same limit:
+# the handshake has a deadline, not a timeout per byte.
+python3 -c 'import socket, time
+s = socket.create_connection(("127.0.0.1", '$port'))
+for b in b"contmig\n" * 8:
+    s.send(bytes([b])); time.sleep(0.5)' 2> /dev/null &
+trickle=$!
+started_pids="$started_pids $trickle"
+wait_for_ 6 grep -q 'rejected: timed out: the handshake took too long' l3
 head -c 5000 /dev/urandom | python3 -c 'import socket, sys
 s = socket.create_connection(("127.0.0.1", '$port')); s.sendall(sys.stdin.buffer.read())
 s.shutdown(socket.SHUT_WR); s.recv(100)' 2> /dev/null

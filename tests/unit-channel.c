@@ -42,7 +42,7 @@ static int receive_image(struct channel *ch)
 		return 5;
 	channel_stream(ch, &in);
 	err = stream_read(&in, buf, sizeof(buf));
-	if (err == -EBADMSG)
+	if (err == -CHANNEL_EFORGED)
 		return 6;
 	if (err)
 		return 7;
@@ -211,7 +211,7 @@ static void test_forged_frame(void)
 	}
 	close(sv[0]);
 	close(fd);
-	CHECK(receiver_status(child) == 6);	/* -EBADMSG: forged */
+	CHECK(receiver_status(child) == 6);	/* forged */
 	wait(NULL);
 }
 
