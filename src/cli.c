@@ -10,6 +10,15 @@
 #include "commands.h"
 #include "error.h"
 
+void termination_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+}
+
 int parse_pid(const char *s)
 {
 	char *end;

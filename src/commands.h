@@ -5,6 +5,7 @@
 #ifndef CONTMIG_COMMANDS_H
 #define CONTMIG_COMMANDS_H
 
+#include <signal.h>
 #include <stdint.h>
 
 struct command {
@@ -22,6 +23,10 @@ extern const struct command command_keygen;
 
 /* How long send and thaw wait on a silent peer, unless told (--timeout). */
 #define DEFAULT_TIMEOUT_S	30
+
+/* The signals that end a command when someone stops it: SIGINT, SIGTERM,
+ * SIGHUP, SIGQUIT. */
+void termination_signals(sigset_t *set);
 
 /* Parse a decimal PID; 0 when s is not one. */
 int parse_pid(const char *s);

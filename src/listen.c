@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "commands.h"
 #include "error.h"
 #include "exitcode.h"
 #include "listen.h"
@@ -203,11 +204,8 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 		close(l.fd);
 		return EXIT_USAGE;
 	}
-	sigemptyset(&mask);
+	termination_signals(&mask);
 	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
 	l.workers = calloc(max_clients, sizeof(*l.workers));
 	if (!l.workers || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (l.sigfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0 ||

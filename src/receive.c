@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "commands.h"
 #include "error.h"
 #include "exitcode.h"
 #include "image.h"
@@ -169,11 +170,7 @@ static int start_copy(struct migration *m, struct record *rec)
 	sigset_t fatal, old;
 	int err;
 
-	sigemptyset(&fatal);
-	sigaddset(&fatal, SIGTERM);
-	sigaddset(&fatal, SIGINT);
-	sigaddset(&fatal, SIGHUP);
-	sigaddset(&fatal, SIGQUIT);
+	termination_signals(&fatal);
 	sigprocmask(SIG_BLOCK, &fatal, &old);
 	err = record_write(rec, RECORD_COMMITTED, m->r.pid);
 	if (!err) {

@@ -322,11 +322,7 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 	int32_t new_pid;
 	int status, err;
 
-	sigemptyset(&fatal_signals);
-	sigaddset(&fatal_signals, SIGINT);
-	sigaddset(&fatal_signals, SIGTERM);
-	sigaddset(&fatal_signals, SIGHUP);
-	sigaddset(&fatal_signals, SIGQUIT);
+	termination_signals(&fatal_signals);
 	status = target_preflight("send", pid, drop_fds, false);
 	if (status != EXIT_OK)
 		return status;

@@ -10,6 +10,16 @@ port=7742
 # restored_: how many restored processes (from thaws started here) run.
 restored_() { stub_processes_; }
 
+# silent_peer_: a peer that connects to the listener and says nothing; its
+# PID is in $silent.
+silent_peer_()
+{
+	python3 -c 'import socket, time
+s = socket.create_connection(("127.0.0.1", '"$port"')); time.sleep(30)' &
+	silent=$!
+	started_pids="$started_pids $silent"
+}
+
 # carries_on_ PID FILE: PID runs untraced and keeps writing FILE.
 carries_on_()
 {
@@ -41,10 +51,7 @@ read -r new dest < out
 # Stopped while a connection is in progress, the listener ends at once, and
 # what it received before runs on (in a session of its own: a ^C meant for
 # the listener does not reach it).
-python3 -c 'import socket, time
-s = socket.create_connection(("127.0.0.1", '$port')); time.sleep(30)' &
-silent=$!
-started_pids="$started_pids $silent"
+silent_peer_
 wait_for_ 5 has_workers_ "$listener"
 stop_ "$listener"
 grep -q 'abandoning 1 migration in progress' l1 || fail_ "the listener's last words: $(cat l1)"
@@ -147,10 +154,7 @@ carries_on_ "$pid" big
 kill "$pid"
 pid=$counter_pid
 # A peer that connects and says nothing holds the only slot ...
-python3 -c 'import socket, time
-s = socket.create_connection(("127.0.0.1", '$port')); time.sleep(30)' &
-silent=$!
-started_pids="$started_pids $silent"
+silent_peer_
 wait_for_ 5 has_workers_ "$listener"
 expect_status_ 69 "$CONTMIG" send "$pid" 127.0.0.1
 grep -q 'busy' err || fail_ "a busy listener: $(cat err)"
@@ -179,10 +183,7 @@ stop_ "$listener"
 
 # --- two migrations at the same time, while a silent peer sits there -------
 listen_ l6 $port
-python3 -c 'import socket, time
-s = socket.create_connection(("127.0.0.1", '$port')); time.sleep(30)' &
-silent=$!
-started_pids="$started_pids $silent"
+silent_peer_
 wait_for_ 5 has_workers_ "$listener"
 start_ "$counter" > c1
 p1=$pid
