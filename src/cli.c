@@ -5,10 +5,22 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "commands.h"
 #include "error.h"
+
+const char *human_size(uint64_t bytes, char buf[32])
+{
+	if (bytes < (1 << 20))
+		snprintf(buf, 32, "%.1f KiB", bytes / 1024.0);
+	else if (bytes < (1 << 30))
+		snprintf(buf, 32, "%.1f MiB", bytes / 1048576.0);
+	else
+		snprintf(buf, 32, "%.1f GiB", bytes / 1073741824.0);
+	return buf;
+}
 
 void termination_signals(sigset_t *set)
 {

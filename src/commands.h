@@ -20,6 +20,7 @@ extern const struct command command_freeze;
 extern const struct command command_thaw;
 extern const struct command command_send;
 extern const struct command command_keygen;
+extern const struct command command_inspect;
 
 /* How long send and thaw wait on a silent peer, unless told (--timeout). */
 #define DEFAULT_TIMEOUT_S	30
@@ -27,6 +28,19 @@ extern const struct command command_keygen;
 /* The signals that end a command when someone stops it: SIGINT, SIGTERM,
  * SIGHUP, SIGQUIT. */
 void termination_signals(sigset_t *set);
+
+/* The help lines and long options every copying command shares. */
+#define PROGRESS_HELP \
+	"  -q, --quiet          no progress and no summary on stderr\n" \
+	"      --progress       show progress and a summary even when stderr is not a\n" \
+	"                       terminal\n"
+#define OPT_PROGRESS	1000
+#define PROGRESS_OPTIONS \
+	{ "quiet", no_argument, NULL, 'q' }, \
+	{ "progress", no_argument, NULL, OPT_PROGRESS }
+
+/* "1.5 MiB", "512.0 KiB", "2.0 GiB" into buf. */
+const char *human_size(uint64_t bytes, char buf[32]);
 
 /* Parse a decimal PID; 0 when s is not one. */
 int parse_pid(const char *s);

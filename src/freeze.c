@@ -16,12 +16,14 @@
 #include "error.h"
 #include "exitcode.h"
 #include "image.h"
+#include "progress.h"
 #include "ptrace.h"
 #include "snapshot.h"
 #include "target.h"
 
 static const char usage[] =
-	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds] PID\n"
+	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds]\n"
+	"                      [--quiet|--progress] PID\n"
 	"Snapshot a running process into an image (an ELF core file). Only once the\n"
 	"image is complete is the process ended (the default), resumed or left stopped;\n"
 	"on any failure before that it carries on untouched.\n"
@@ -32,6 +34,7 @@ static const char usage[] =
 	"  -s, --leave-stopped  leave the process stopped (SIGSTOP) after the snapshot\n"
 	"      --drop-fds       freeze even with files open beyond 0-2; the restored\n"
 	"                       process finds them closed\n"
+	PROGRESS_HELP
 	"  -h, --help           show this help\n";
 
 enum after { AFTER_END, AFTER_RUN, AFTER_STOP };
@@ -103,6 +106,7 @@ static int run(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, 'r' },
 		{ "leave-stopped", no_argument, NULL, 's' },
 		{ "drop-fds", no_argument, NULL, 'D' },
+		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -110,12 +114,15 @@ static int run(int argc, char **argv)
 	char default_output[64];
 	enum after after = AFTER_END;
 	bool drop_fds = false, output_failed;
+	enum progress_mode mode = PROGRESS_AUTO;
+	struct progress progress;
+	char what[64], stored[32], mapped[32];
 	struct stream out = { .fd = -1 };
 	struct image im;
 	int opt, pid, status, err;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:o:rsh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:o:rsqh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
 			output = optarg;
@@ -129,6 +136,12 @@ static int run(int argc, char **argv)
 			break;
 		case 'D':
 			drop_fds = true;
+			break;
+		case 'q':
+			mode = PROGRESS_NEVER;
+			break;
+		case OPT_PROGRESS:
+			mode = PROGRESS_ALWAYS;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -177,7 +190,10 @@ static int run(int argc, char **argv)
 	status = target_capture("freeze", pid, drop_fds, &im);
 	if (status != EXIT_OK)
 		goto remove_tmp;
+	snprintf(what, sizeof(what), "freeze PID %d", pid);
+	progress_start(&progress, mode, what, im.size, &out);
 	err = snapshot_write(pid, &im, &out, &output_failed);
+	progress_end(&progress);
 	if (err) {
 		if (output_failed)
 			errno_msg(-err, "freeze: writing %s", strcmp(output, "-") ? tmp_path :
@@ -195,6 +211,11 @@ static int run(int argc, char **argv)
 			goto free_image;
 		}
 	}
+	progress_summary(&progress, "froze PID %d (%.16s): %s stored of %s mapped in %.2f s "
+			 "(%.0f MiB/s)", pid, im.state.comm,
+			 human_size(image_stored_bytes(&im), stored),
+			 human_size(image_mapped_bytes(&im), mapped), progress_seconds(&progress),
+			 im.size / 1048576.0 / progress_seconds(&progress));
 	image_free(&im);
 	return finish(pid, after);
 

@@ -109,6 +109,32 @@ static void put_vmas_note(struct buf *b, const struct vma_list *vmas)
 	free(desc.data);
 }
 
+static void put_symbols_note(struct buf *b, const struct symtab *st)
+{
+	struct buf desc = { 0 };
+	uint64_t count = st->count;
+	uint32_t name_off = 0;
+
+	buf_put(&desc, &count, sizeof(count));
+	for (size_t i = 0; i < st->count; i++) {
+		struct image_sym_rec rec = {
+			.addr = st->sym[i].addr,
+			.size = st->sym[i].size,
+			.name_off = name_off,
+			.name_len = strlen(st->sym[i].name),
+		};
+
+		buf_put(&desc, &rec, sizeof(rec));
+		name_off += rec.name_len;
+	}
+	for (size_t i = 0; i < st->count; i++)
+		buf_put(&desc, st->sym[i].name, strlen(st->sym[i].name));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_SYMBOLS, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -130,6 +156,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_note(b, "CORE", NT_AUXV, im->auxv, im->auxv_size);
 	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_STATE, &im->state, sizeof(im->state));
 	put_vmas_note(b, &im->vmas);
+	if (im->syms.count)
+		put_symbols_note(b, &im->syms);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -337,6 +365,36 @@ static int read_vmas(struct image *im, const struct note *n)
 	return 0;
 }
 
+static int read_symbols(struct image *im, const struct note *n)
+{
+	const struct image_sym_rec *rec = (const void *)(n->desc + sizeof(uint64_t));
+	const char *names;
+	size_t names_len;
+	uint64_t count;
+
+	if (n->len < sizeof(count) || im->syms.count)
+		return refuse(im, "symbols note of %zu bytes, or a second one", n->len);
+	memcpy(&count, n->desc, sizeof(count));
+	if (count > SYMTAB_MAX || count * sizeof(*rec) > n->len - sizeof(count))
+		return refuse(im, "%lu symbols in a note of %zu bytes (at most %d)",
+			      (unsigned long)count, n->len, SYMTAB_MAX);
+	names = (const char *)(rec + count);
+	names_len = n->len - sizeof(count) - count * sizeof(*rec);
+	for (size_t i = 0; i < count; i++) {
+		struct image_sym_rec r;
+		int err;
+
+		memcpy(&r, rec + i, sizeof(r));
+		if (r.name_off > names_len || r.name_len > names_len - r.name_off)
+			return refuse(im, "symbol %zu has a bad name", i);
+		err = symtab_add(&im->syms, r.addr, r.size, names + r.name_off, r.name_len);
+		if (err)
+			return err;
+	}
+	symtab_sort(&im->syms);
+	return 0;
+}
+
 static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, size_t len)
 {
 	const uint8_t *notes = head + notes_at;
@@ -391,6 +449,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			if (r)
 				return r;
 			have_vmas = true;
+		} else if (ours && n.type == NT_CONTMIG_SYMBOLS) {
+			r = read_symbols(im, &n);
+			if (r)
+				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
 			uint64_t want;
 
@@ -555,6 +617,47 @@ int image_read_tail(struct image *im, struct stream *in)
 	return err;
 }
 
+/* How much of a segment one read moves. */
+#define DATA_CHUNK	(8UL << 20)
+
+int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, void *ctx,
+		    uint64_t *got, bool *visit_failed)
+{
+	XXH3_state_t *state = XXH3_createState();
+	uint8_t *buf = malloc(DATA_CHUNK);
+	int err = 0;
+
+	*visit_failed = false;
+	if (!state || !buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; !err && i < im->nseg; i++) {
+		const struct image_segment *s = &im->seg[i];
+
+		XXH3_64bits_reset(state);
+		for (uint64_t done = 0; !err && done < s->size; done += DATA_CHUNK) {
+			size_t n = s->size - done < DATA_CHUNK ? s->size - done : DATA_CHUNK;
+
+			err = stream_read(in, buf, n);
+			if (err == -ENODATA)
+				err = refuse(im, "truncated in segment %zu (%#lx)", i,
+					     (unsigned long)s->vaddr);
+			if (!err)
+				XXH3_64bits_update(state, buf, n);
+			if (!err && visit && (err = visit(ctx, s->vaddr + done, buf, n)))
+				*visit_failed = true;
+		}
+		got[i] = XXH3_64bits_digest(state);
+	}
+	if (!err)
+		err = image_read_tail(im, in);
+out:
+	free(buf);
+	XXH3_freeState(state);
+	return err;
+}
+
 void image_free(struct image *im)
 {
 	free(im->xstate);
@@ -562,7 +665,26 @@ void image_free(struct image *im)
 	free(im->seg);
 	free(im->head);
 	vma_list_free(&im->vmas);
+	symtab_free(&im->syms);
 	memset(im, 0, sizeof(*im));
+}
+
+uint64_t image_mapped_bytes(const struct image *im)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < im->vmas.count; i++)
+		n += im->vmas.vma[i].end - im->vmas.vma[i].start;
+	return n;
+}
+
+uint64_t image_stored_bytes(const struct image *im)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < im->nseg; i++)
+		n += im->seg[i].size;
+	return n;
 }
 
 uint64_t image_xstate_bv(const struct image *im)

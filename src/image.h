@@ -16,11 +16,13 @@
 #ifndef CONTMIG_IMAGE_H
 #define CONTMIG_IMAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/user.h>
 
 #include "error.h"
 #include "procfs.h"
+#include "symtab.h"
 #include "stream.h"
 
 #define IMAGE_VERSION		1
@@ -39,6 +41,7 @@ enum {
 	NT_CONTMIG_VMAS = 0x434d0002,	/* u64 count, image_vma_rec[count], names */
 	NT_CONTMIG_HEADSUM = 0x434d0003,	/* XXH3-64 of every byte before this note */
 	NT_CONTMIG_SEGSUMS = 0x434d0004,	/* XXH3-64 of each PT_LOAD's data, in order */
+	NT_CONTMIG_SYMBOLS = 0x434d0005,	/* u64 count, image_sym_rec[count], names */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -67,6 +70,13 @@ struct image_vma_rec {
 
 #define IMAGE_VMA_SHARED	1	/* was MAP_SHARED; restored private */
 
+/* One symbol in the CONTMIG symbols note (optional: the program's own
+ * symbol table, for backtraces without the binary). */
+struct image_sym_rec {
+	uint64_t addr, size;
+	uint32_t name_off, name_len;	/* in the names after the records */
+};
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -82,6 +92,7 @@ struct image {
 	uint8_t *auxv;
 	size_t auxv_size;
 	struct vma_list vmas;		/* every mapping, stored pages or not */
+	struct symtab syms;		/* the program's code symbols; may be empty */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
@@ -109,7 +120,24 @@ int image_read_head(struct image *im, struct stream *in) MUST_CHECK;
 /* Read the segment sums into seg[].sum; in must stand at im->sums_offset. */
 int image_read_tail(struct image *im, struct stream *in) MUST_CHECK;
 
+/* What image_read_data does with each piece of segment data. */
+typedef int (*image_visit_fn)(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len);
+
+/*
+ * Read every segment's data (in stands at im->data_offset), hand it to visit
+ * piece by piece (visit may be NULL), then the segment sums.  got[i] is the
+ * sum of what segment i held; compare it with im->seg[i].sum.  Returns 0,
+ * -EBADMSG (im->why) for a stream that ends early or a bad sums note, the
+ * stream's -errno, or visit's error (then *visit_failed is set).
+ */
+int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, void *ctx,
+		    uint64_t *got, bool *visit_failed) MUST_CHECK;
+
 void image_free(struct image *im);
+
+/* Bytes the process had mapped, and bytes the image stores. */
+uint64_t image_mapped_bytes(const struct image *im);
+uint64_t image_stored_bytes(const struct image *im);
 
 /* XSTATE_BV: the XSAVE components the saved state really uses. */
 uint64_t image_xstate_bv(const struct image *im);

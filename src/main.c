@@ -14,6 +14,7 @@ static const struct command *const commands[] = {
 	&command_freeze,
 	&command_thaw,
 	&command_send,
+	&command_inspect,
 	&command_keygen,
 };
 

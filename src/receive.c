@@ -14,6 +14,7 @@
 #include "exitcode.h"
 #include "image.h"
 #include "net.h"
+#include "progress.h"
 #include "ptrace.h"
 #include "receive.h"
 #include "record.h"
@@ -31,18 +32,6 @@ struct migration {
 	bool have_image;
 	struct remote r;
 };
-
-/* "512.0 KiB", "3.2 MiB", "1.5 GiB" */
-static const char *human(uint64_t bytes, char buf[32])
-{
-	if (bytes < (1 << 20))
-		snprintf(buf, 32, "%.1f KiB", bytes / 1024.0);
-	else if (bytes < (1 << 30))
-		snprintf(buf, 32, "%.1f MiB", bytes / 1048576.0);
-	else
-		snprintf(buf, 32, "%.1f GiB", bytes / 1073741824.0);
-	return buf;
-}
 
 static double seconds_since(const struct timespec *t)
 {
@@ -70,7 +59,7 @@ static void log_line(const struct migration *m, const char *fmt, ...)
 	char size[32];
 
 	error_msg("thaw: %s: %s%s; %s in %.2f s", m->peer, what, outcome,
-		  human(m->ch.wire_in, size), seconds_since(&m->start));
+		  human_size(m->ch.wire_in, size), seconds_since(&m->start));
 }
 
 /* Tell the sender why (best effort: it may be gone) and log it. */
@@ -120,8 +109,9 @@ static int input_status(int err)
  * stopped under our ptrace.  An exit status. */
 static int restore_image(struct migration *m, const struct receive_opts *o)
 {
-	char size[32], max[32];
+	char size[32], max[32], what[160];
 	struct restore_result res;
+	struct progress progress;
 	struct stream in;
 	int err;
 
@@ -135,16 +125,20 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	m->have_image = true;
 	if (m->im.size > o->max_size)
 		return refuse(m, EXIT_RESTORE, "the image is %s; this receiver takes at most "
-			      "%s (--max-size)", human(m->im.size, size),
-			      human(o->max_size, max));
+			      "%s (--max-size)", human_size(m->im.size, size),
+			      human_size(o->max_size, max));
 	if (m->im.vmas.count > o->max_regions)
 		return refuse(m, EXIT_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);
+	snprintf(what, sizeof(what), "receive PID %d from %s", m->im.state.source_pid, m->peer);
+	progress_start(&progress, o->progress, what, m->im.size, &in);
 	m->r.stdio = o->stdio;
 	/* A process received lives apart from the receiver: stopping the
 	 * listener (^C in its terminal) must not stop it. */
 	m->r.own_session = true;
-	if (restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res)) {
+	err = restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res);
+	progress_end(&progress);
+	if (err) {
 		if (res.failure == RESTORE_INPUT)
 			return refuse(m, input_status(m->ch.last_err), "receiving the image: %s",
 				      channel_why(&m->ch, -EIO));

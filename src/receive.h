@@ -23,6 +23,7 @@ struct receive_opts {
 	const int *stdio;		/* the restored process's fds 0-2; NULL: ours */
 	bool own_user_only;		/* a loopback listener without a key: take
 					 * migrations from our own user (or root) only */
+	int progress;			/* enum progress_mode */
 };
 
 /* *migration: whether the sender got past the handshake with an image. */

@@ -9,15 +9,12 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <xxhash.h>
 
 #include "contract.h"
 #include "cpu.h"
 #include "procfs.h"
 #include "ptrace.h"
 #include "restore.h"
-
-#define COPY_CHUNK	(8UL << 20)
 
 /* Kernel-internal restart codes a syscall interrupted by a stop leaves in rax. */
 #define ERESTARTSYS		512
@@ -100,58 +97,35 @@ static int map_regions(struct image *im, struct remote *r, struct restore_result
 	return 0;
 }
 
+static int write_piece(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len)
+{
+	return remote_write(ctx, vaddr, buf, len);
+}
+
 /* Stream every segment from the image into place, summing as it arrives. */
 static int fill_segments(struct image *im, struct stream *in, struct remote *r,
 			 struct restore_result *res)
 {
-	XXH3_state_t *state = XXH3_createState();
 	uint64_t *got = calloc(im->nseg ? im->nseg : 1, sizeof(*got));
-	uint8_t *buf = malloc(COPY_CHUNK);
-	int err = 0;
+	bool write_failed;
+	int err;
 
-	if (!state || !got || !buf) {
-		err = fail(res, RESTORE_CANNOT, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; !err && i < im->nseg; i++) {
-		const struct image_segment *s = &im->seg[i];
-
-		XXH3_64bits_reset(state);
-		for (uint64_t done = 0; !err && done < s->size; done += COPY_CHUNK) {
-			size_t n = s->size - done < COPY_CHUNK ? s->size - done : COPY_CHUNK;
-
-			err = stream_read(in, buf, n);
-			if (err == -ENODATA)
-				err = fail(res, RESTORE_BAD_IMAGE, err,
-					   "truncated in segment %zu (%#lx)", i,
-					   (unsigned long)s->vaddr);
-			else if (err)
-				err = fail(res, RESTORE_INPUT, err, "reading the image: %s",
-					   strerror(-err));
-			else if ((err = remote_write(r, s->vaddr + done, buf, n)))
-				err = fail(res, RESTORE_CANNOT, err, "writing %zu bytes at %#lx: %s",
-					   n, (unsigned long)(s->vaddr + done), strerror(-err));
-			else
-				XXH3_64bits_update(state, buf, n);
-		}
-		got[i] = XXH3_64bits_digest(state);
-	}
-	if (!err) {
-		err = image_read_tail(im, in);
-		if (err == -EBADMSG)
-			err = fail(res, RESTORE_BAD_IMAGE, err, "%s", im->why);
-		else if (err)
-			err = fail(res, RESTORE_INPUT, err, "reading the image: %s", strerror(-err));
-	}
+	if (!got)
+		return fail(res, RESTORE_CANNOT, -ENOMEM, "out of memory");
+	err = image_read_data(im, in, write_piece, r, got, &write_failed);
+	if (err == -EBADMSG)
+		err = fail(res, RESTORE_BAD_IMAGE, err, "%s", im->why);
+	else if (err && write_failed)
+		err = fail(res, RESTORE_CANNOT, err, "writing the process's memory: %s",
+			   strerror(-err));
+	else if (err)
+		err = fail(res, RESTORE_INPUT, err, "reading the image: %s", strerror(-err));
 	for (size_t i = 0; !err && i < im->nseg; i++)
 		if (got[i] != im->seg[i].sum)
 			err = fail(res, RESTORE_BAD_IMAGE, -EBADMSG,
 				   "checksum mismatch in segment %zu (%#lx, %lu bytes)", i,
 				   (unsigned long)im->seg[i].vaddr, (unsigned long)im->seg[i].size);
-out:
-	free(buf);
 	free(got);
-	XXH3_freeState(state);
 	return err;
 }
 

@@ -30,13 +30,15 @@
 #include "image.h"
 #include "key.h"
 #include "net.h"
+#include "progress.h"
 #include "ptrace.h"
 #include "record.h"
 #include "snapshot.h"
 #include "target.h"
 
 static const char usage[] =
-	"Usage: contmig send [--key FILE] [--via CMD] [--timeout SECS] [--drop-fds] PID DEST\n"
+	"Usage: contmig send [--key FILE] [--via CMD] [--timeout SECS] [--drop-fds]\n"
+	"                    [--quiet|--progress] PID DEST\n"
 	"Move a running process to another node: freeze it straight into a connection\n"
 	"to a receiver ('contmig thaw --listen' there), which restores it; the process\n"
 	"then runs there and ends here, exactly once. DEST is HOST[:PORT] (port "
@@ -52,6 +54,7 @@ static const char usage[] =
 	"  -t, --timeout SECS   give up on a silent receiver after SECS (default 30)\n"
 	"      --drop-fds       send even with files open beyond 0-2; the process finds\n"
 	"                       them closed\n"
+	PROGRESS_HELP
 	"  -h, --help           show this help\n";
 
 /* How the bytes reach the receiver: a TCP address or a command. */
@@ -63,6 +66,7 @@ struct route {
 	int timeout_ms;
 	const uint8_t *key;
 	char why[600];			/* why route_open failed */
+	enum progress_mode progress;
 };
 
 static void route_close(struct route *r, struct channel *ch)
@@ -315,6 +319,8 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 {
 	uint8_t id[CHANNEL_ID_BYTES];
 	sigset_t fatal_signals, old_mask;
+	char what[64], comm[17], stored[32], mapped[32];
+	struct progress progress;
 	struct channel ch;
 	struct stream out;
 	struct image im;
@@ -336,7 +342,10 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 		goto close;
 	channel_stream(&ch, &out);
 	ch.watch_peer = true;
+	snprintf(what, sizeof(what), "send PID %d", pid);
+	progress_start(&progress, r->progress, what, im.size, &out);
 	err = snapshot_write(pid, &im, &out, &output_failed);
+	progress_end(&progress);
 	if (!err) {
 		err = channel_end_image(&ch);
 		output_failed = true;
@@ -362,6 +371,9 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 		}
 		goto free_image;
 	}
+	human_size(image_stored_bytes(&im), stored);
+	human_size(image_mapped_bytes(&im), mapped);
+	snprintf(comm, sizeof(comm), "%.16s", im.state.comm);
 	image_free(&im);
 
 	err = channel_expect(&ch, MSG_READY, &new_pid, sizeof(new_pid));
@@ -381,8 +393,12 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 	 * the process, so those signals wait until it is settled. */
 	sigprocmask(SIG_BLOCK, &fatal_signals, &old_mask);
 	status = commit(r, &ch, pid, new_pid);
-	if (status == EXIT_OK)
+	if (status == EXIT_OK) {
+		progress_summary(&progress, "sent PID %d (%s) to %s: %s stored of %s mapped in "
+				 "%.2f s; it runs there as PID %d", pid, comm, r->dest, stored,
+				 mapped, progress_seconds(&progress), (int)new_pid);
 		printf("%d %s\n", (int)new_pid, r->dest);
+	}
 	fflush(stdout);
 	/* Settled: a signal that came meanwhile has nothing left to stop, and
 	 * the status must tell what happened, not 128+N. */
@@ -435,6 +451,7 @@ static int run(int argc, char **argv)
 		{ "via", required_argument, NULL, OPT_VIA },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "drop-fds", no_argument, NULL, OPT_DROP_FDS },
+		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -445,7 +462,7 @@ static int run(int argc, char **argv)
 	int opt, pid, status;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:k:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:k:t:qh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'k':
 			key_path = optarg;
@@ -460,6 +477,12 @@ static int run(int argc, char **argv)
 			break;
 		case OPT_DROP_FDS:
 			drop_fds = true;
+			break;
+		case 'q':
+			r.progress = PROGRESS_NEVER;
+			break;
+		case OPT_PROGRESS:
+			r.progress = PROGRESS_ALWAYS;
 			break;
 		case 'h':
 			fputs(usage, stdout);

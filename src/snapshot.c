@@ -119,6 +119,30 @@ static int plan_segments(pid_t pid, struct image *im)
 	return err;
 }
 
+/* The program's symbols, for backtraces from the image: best effort.  A
+ * process restored by contmig runs from the restorer's memfd, whose symbols
+ * are not the program's; it has none to give. */
+static void read_symbols(pid_t pid, struct image *im)
+{
+	char path[64], target[256];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return;
+	target[n] = '\0';
+	if (strstr(target, "memfd:contmig-stub"))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (symtab_read_elf(fd, &im->syms))
+		symtab_free(&im->syms);
+	close(fd);
+}
+
 int snapshot_collect(pid_t pid, struct image *im)
 {
 	struct proc_status st;
@@ -150,6 +174,7 @@ int snapshot_collect(pid_t pid, struct image *im)
 		return err;
 	im->auxv = (uint8_t *)auxv;
 	im->auxv_size = auxv_len;
+	read_symbols(pid, im);
 	err = plan_segments(pid, im);
 	return err ? err : image_layout(im);
 }

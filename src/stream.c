@@ -15,6 +15,8 @@ int stream_write(struct stream *s, const void *buf, size_t len)
 
 		if (!err)
 			s->pos += len;
+		if (!err && s->on_progress)
+			s->on_progress(s->progress_ctx, s->pos);
 		return err;
 	}
 	while (len) {
@@ -28,6 +30,8 @@ int stream_write(struct stream *s, const void *buf, size_t len)
 		len -= n;
 		s->pos += n;
 	}
+	if (s->on_progress)
+		s->on_progress(s->progress_ctx, s->pos);
 	return 0;
 }
 
@@ -67,6 +71,8 @@ int stream_read(struct stream *s, void *buf, size_t len)
 		len -= n;
 		s->pos += n;
 	}
+	if (s->on_progress)
+		s->on_progress(s->progress_ctx, s->pos);
 	return 0;
 }
 

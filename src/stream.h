@@ -25,6 +25,9 @@ struct stream {
 	uint64_t pos;			/* bytes read or written so far */
 	const struct stream_ops *ops;	/* NULL: read(2) and write(2) on fd */
 	void *ctx;
+	/* Called with pos after each read or write, when set (progress.c). */
+	void (*on_progress)(void *ctx, uint64_t pos);
+	void *progress_ctx;
 };
 
 /* Write all of buf; 0 or -errno. */

@@ -19,12 +19,13 @@
 #include "key.h"
 #include "listen.h"
 #include "net.h"
+#include "progress.h"
 #include "ptrace.h"
 #include "remote.h"
 #include "restore.h"
 
 static const char usage[] =
-	"Usage: contmig thaw [--detach] IMAGE|-\n"
+	"Usage: contmig thaw [--detach] [--quiet|--progress] IMAGE|-\n"
 	"       contmig thaw --listen [ADDR:]PORT [--key FILE] [--once] [LIMITS]\n"
 	"       contmig thaw --stdio [--key FILE] [LIMITS]\n"
 	"Bring a frozen process back to life on this machine, at the same addresses.\n"
@@ -52,6 +53,8 @@ static const char usage[] =
 	"                        machine's memory)\n"
 	"      --max-regions N   refuse images with more mappings (default 1024)\n"
 	"      --max-clients N   migrations at the same time (default 4)\n"
+	"\n"
+	PROGRESS_HELP
 	"  -h, --help            show this help\n";
 
 static volatile pid_t child;
@@ -149,6 +152,7 @@ static int run(int argc, char **argv)
 		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 		{ "max-regions", required_argument, NULL, OPT_MAX_REGIONS },
 		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -161,6 +165,7 @@ static int run(int argc, char **argv)
 	unsigned max_clients = 4;
 	bool receiving_opt = false, stdio = false, once = false;
 	struct restore_result res;
+	struct progress progress;
 	struct stream in = { .fd = -1 };
 	struct remote r = { 0 };
 	struct image im;
@@ -169,8 +174,9 @@ static int run(int argc, char **argv)
 	int opt, err, status;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:dl:k:t:O:h", longopts, NULL)) != -1) {
-		receiving_opt |= opt != 'd' && opt != 'l' && opt != OPT_STDIO;
+	while ((opt = getopt_long(argc, argv, "+:dl:k:t:O:qh", longopts, NULL)) != -1) {
+		receiving_opt |= opt != 'd' && opt != 'l' && opt != OPT_STDIO && opt != 'q' &&
+				 opt != OPT_PROGRESS;
 		switch (opt) {
 		case 'd':
 			detach = true;
@@ -206,6 +212,12 @@ static int run(int argc, char **argv)
 			break;
 		case OPT_MAX_CLIENTS:
 			max_clients = parse_count("--max-clients", optarg);
+			break;
+		case 'q':
+			ro.progress = PROGRESS_NEVER;
+			break;
+		case OPT_PROGRESS:
+			ro.progress = PROGRESS_ALWAYS;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -256,7 +268,10 @@ static int run(int argc, char **argv)
 		status = EXIT_IO;
 		goto out;
 	}
-	if (restore_preflight(&im, &res) || restore_build(&im, &in, &r, &res)) {
+	progress_start(&progress, ro.progress, "thaw", im.size, &in);
+	err = restore_preflight(&im, &res) || restore_build(&im, &in, &r, &res);
+	progress_end(&progress);
+	if (err) {
 		error_msg("thaw %s: %s%s", path,
 			  res.failure == RESTORE_BAD_IMAGE ? "invalid image: " : "cannot restore: ",
 			  res.why);

@@ -34,6 +34,14 @@ static void say(const char *s, unsigned long n)
 	send_all(1, buf, len);
 }
 
+/* Not inlined: a backtrace from an image frozen in the sleep names it, then
+ * main, then _start, unwound with the C code's unwind tables. */
+void pause_tick(void) __attribute__((noinline));
+void pause_tick(void)
+{
+	continuum_sleep_ms(100);
+}
+
 int main(int argc, char **argv, char **envp)
 {
 	(void)argc;
@@ -45,7 +53,7 @@ int main(int argc, char **argv, char **envp)
 		bss[i] = pattern(&bss[i]);
 	say("ready ", 1);
 	for (unsigned long round = 1;; round++) {
-		continuum_sleep_ms(100);
+		pause_tick();
 		for (int i = 0; i < DATA_WORDS; i++)
 			if (data[i] != pattern(&data[i]))
 				return LED_STACK_CHECK;

@@ -42,4 +42,18 @@ while read -r cmd; do
 			fail_ "contmig $cmd $opt is not documented in man/contmig.1"
 	done < options
 done < commands
+
+# ... and every option contmig(1) documents is in some --help: the two lists
+# match.
+for cmd in $(cat commands); do
+	[ "$cmd" = help ] || "$CONTMIG" help "$cmd"
+done > all-help
+"$CONTMIG" --help >> all-help
+# (Options of other programs that the page quotes are not contmig's.)
+sed 's/\\-/-/g' "$builddir/man/contmig.1" | grep -o -- '--[a-z][a-z-]*' | sed 's/^--//' |
+	grep -vx 'eh-frame-hdr\|libs\|cflags' | sort -u > man-options
+[ -s man-options ] || fail_ "no options found in man/contmig.1"
+while read -r opt; do
+	grep -q -- "--$opt\b" all-help || fail_ "contmig(1) documents --$opt, which no --help knows"
+done < man-options
 exit 0

@@ -120,6 +120,7 @@ relay_ --cut "$up" --direction up --max-conns 1
 src_
 # send asks for 2 x --timeout + 10 s before it gives up; a SIGHUP meanwhile
 # (a lost terminal) must not end it, or the source would die with it.
+: > err		# not the last case's words: the redirection below comes later
 "$CONTMIG" send --timeout 1 "$pid" 127.0.0.1:$relay_port > out 2> err &
 sender=$!
 wait_for_ 10 grep -q 'no DONE after COMMIT' err

@@ -1,0 +1,495 @@
+/* contmig inspect: what an image holds and where its process was frozen. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "contract.h"
+#include "cpu.h"
+#include "error.h"
+#include "exitcode.h"
+#include "image.h"
+#include "json.h"
+#include "symtab.h"
+#include "unwind.h"
+
+static const char usage[] =
+	"Usage: contmig inspect [--json] [--backtrace [--binary PROG]] [--verify] IMAGE|-\n"
+	"Show what an image holds, without running it: when, where and from what it was\n"
+	"frozen, its registers, mappings (bytes stored and mapped), XSAVE features, the\n"
+	"canary and the checksum of every segment. '-' reads standard input.\n"
+	"\n"
+	"  -j, --json          print it as one JSON document (see contmig-image(5))\n"
+	"  -b, --backtrace     the frozen call stack, unwound from the image and named\n"
+	"                      with the symbols it carries\n"
+	"      --binary PROG   name frames with PROG's symbols instead\n"
+	"      --verify        check every checksum and rule: print one line, exit 0\n"
+	"                      only for a sound image (67 otherwise)\n"
+	"  -h, --help          show this help\n";
+
+/* What reading the whole image found. */
+struct findings {
+	uint64_t *got;			/* each segment's sum as read */
+	int data_err;			/* reading the data failed: -EBADMSG, -errno */
+	bool canary_seen;
+	uint64_t canary;
+	char problem[300];		/* the first thing wrong, for --verify */
+};
+
+/* The image on a file descriptor we can read anywhere in. */
+struct memory {
+	const struct image *im;
+	int fd;
+};
+
+static int see_canary(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len)
+{
+	struct findings *f = ctx;
+
+	if (CONTRACT_CANARY_ADDR >= vaddr && CONTRACT_CANARY_ADDR + 8 <= vaddr + len) {
+		memcpy(&f->canary, buf + (CONTRACT_CANARY_ADDR - vaddr), sizeof(f->canary));
+		f->canary_seen = true;
+	}
+	return 0;
+}
+
+/* Process memory as the image holds it: stored pages from the file, pages
+ * of a mapping that were never touched read as zero. */
+static int read_memory(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	const struct memory *m = ctx;
+	const struct image *im = m->im;
+
+	for (size_t i = 0; i < im->nseg; i++) {
+		const struct image_segment *s = &im->seg[i];
+
+		if (addr >= s->vaddr && addr + len <= s->vaddr + s->size)
+			return pread(m->fd, buf, len, s->offset + (addr - s->vaddr)) ==
+				(ssize_t)len ? 0 : -EFAULT;
+	}
+	if (vma_list_find(&im->vmas, addr) && vma_list_find(&im->vmas, addr + len - 1)) {
+		memset(buf, 0, len);
+		return 0;
+	}
+	return -EFAULT;
+}
+
+static const char *canary_status(const struct image *im, const struct findings *f)
+{
+	if (!vma_list_find(&im->vmas, CONTRACT_CANARY_ADDR))
+		return "absent";	/* no fixed stack: not a contract process */
+	if (!f->canary_seen)
+		return "not stored";
+	return f->canary == CONTRACT_CANARY ? "ok" : "wrong";
+}
+
+/* Is it sound?  The first problem goes to f->problem. */
+static bool judge(const struct image *im, struct findings *f)
+{
+	if (f->data_err == -EBADMSG)
+		snprintf(f->problem, sizeof(f->problem), "%s", im->why);
+	else if (f->data_err)
+		snprintf(f->problem, sizeof(f->problem), "reading the data: %s",
+			 strerror(-f->data_err));
+	for (size_t i = 0; !f->problem[0] && i < im->nseg; i++)
+		if (f->got[i] != im->seg[i].sum)
+			snprintf(f->problem, sizeof(f->problem), "checksum mismatch in segment %zu "
+				 "(%#" PRIx64 ", %" PRIu64 " bytes)", i, im->seg[i].vaddr,
+				 im->seg[i].size);
+	if (!f->problem[0] && !strcmp(canary_status(im, f), "wrong"))
+		snprintf(f->problem, sizeof(f->problem), "stack canary at %#lx is %#" PRIx64
+			 ", not %#lx", CONTRACT_CANARY_ADDR, f->canary, CONTRACT_CANARY);
+	return !f->problem[0];
+}
+
+static const char *seg_status(const struct image *im, const struct findings *f, size_t i)
+{
+	if (f->data_err && f->got[i] == 0 && im->seg[i].sum != 0)
+		return "unread";
+	return f->got[i] == im->seg[i].sum ? "ok" : "mismatch";
+}
+
+static void prot_string(int prot, char out[4])
+{
+	out[0] = prot & PROT_READ ? 'r' : '-';
+	out[1] = prot & PROT_WRITE ? 'w' : '-';
+	out[2] = prot & PROT_EXEC ? 'x' : '-';
+	out[3] = '\0';
+}
+
+static uint64_t stored_in(const struct image *im, const struct vma *v)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < im->nseg; i++)
+		if (im->seg[i].vaddr >= v->start && im->seg[i].vaddr < v->end)
+			n += im->seg[i].size;
+	return n;
+}
+
+static void frozen_when(const struct image *im, char buf[64])
+{
+	time_t t = im->state.frozen_at;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm))
+		strftime(buf, 64, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	else
+		snprintf(buf, 64, "%" PRId64, im->state.frozen_at);
+}
+
+#define REG(name) { #name, offsetof(struct user_regs_struct, name) }
+static const struct { const char *name; size_t offset; } registers[] = {
+	REG(rip), REG(rsp), REG(rbp), REG(rax), REG(rbx), REG(rcx), REG(rdx),
+	REG(rsi), REG(rdi), REG(r8), REG(r9), REG(r10), REG(r11), REG(r12),
+	REG(r13), REG(r14), REG(r15), REG(eflags), REG(orig_rax), REG(fs_base),
+	REG(gs_base),
+};
+#define NREGISTERS (sizeof(registers) / sizeof(registers[0]))
+
+static uint64_t reg_value(const struct image *im, size_t i)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)&im->regs + registers[i].offset, sizeof(v));
+	return v;
+}
+
+/* "main+58", or "??" without a symbol. */
+static void frame_name(const struct symtab *syms, uint64_t ip, char *buf, size_t len)
+{
+	uint64_t off;
+	const struct symbol *s = symtab_lookup(syms, ip, &off);
+
+	if (s)
+		snprintf(buf, len, "%s+%" PRIu64, s->name, off);
+	else
+		snprintf(buf, len, "??");
+}
+
+static void print_text(const char *path, const struct image *im, const struct findings *f,
+		       const struct unwind_frame *frames, size_t nframes,
+		       const struct symtab *syms, bool backtrace)
+{
+	char when[64], size[32], mapped_h[32], stored_h[32], names[256];
+	uint64_t mapped = 0, stored = 0;
+
+	frozen_when(im, when);
+	human_size(im->size, size);
+	printf("image:      %s: contmig image format %u, %s\n", path, im->state.version, size);
+	printf("process:    PID %d (%.16s), frozen %s on %.64s\n", im->state.source_pid,
+	       im->state.comm, when, im->state.hostname);
+	printf("registers: ");
+	for (size_t i = 0; i < NREGISTERS; i++)
+		printf("%s%-8s 0x%016" PRIx64, i % 3 ? "   " : "\n  ", registers[i].name,
+		       reg_value(im, i));
+	printf("\n");
+	cpu_xfeature_names(im->state.xfeatures, names, sizeof(names));
+	printf("xsave:      %zu bytes; source CPU: %s\n", im->xstate_size, names);
+	cpu_xfeature_names(image_xstate_bv(im), names, sizeof(names));
+	printf("            in use: %s\n", names[0] ? names : "none");
+	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
+	printf("canary:     %s", canary_status(im, f));
+	if (f->canary_seen)
+		printf(" (%#" PRIx64 " at %#lx)", f->canary, CONTRACT_CANARY_ADDR);
+	printf("\nmappings:   %zu\n", im->vmas.count);
+	printf("  %-18s %-18s %-4s %10s %10s  %s\n", "start", "end", "prot", "stored", "mapped",
+	       "name");
+	for (size_t i = 0; i < im->vmas.count; i++) {
+		const struct vma *v = &im->vmas.vma[i];
+		char prot[4];
+		uint64_t st = stored_in(im, v);
+
+		prot_string(v->prot, prot);
+		human_size(st, stored_h);
+		human_size(v->end - v->start, mapped_h);
+		printf("  %#-18lx %#-18lx %-4s %10s %10s  %s%s\n", v->start, v->end, prot, stored_h,
+		       mapped_h, v->name, v->shared ? " (was shared)" : "");
+		mapped += v->end - v->start;
+		stored += st;
+	}
+	human_size(stored, stored_h);
+	human_size(mapped, mapped_h);
+	printf("  %-18s %-18s %-4s %10s %10s\n", "total", "", "", stored_h, mapped_h);
+	printf("segments:   %zu\n", im->nseg);
+	for (size_t i = 0; i < im->nseg; i++) {
+		human_size(im->seg[i].size, size);
+		printf("  %#-18" PRIx64 " %10s  at offset %-10" PRIu64 " checksum %s\n",
+		       im->seg[i].vaddr, size, im->seg[i].offset, seg_status(im, f, i));
+	}
+	if (f->problem[0])
+		printf("problem:    %s\n", f->problem);
+	printf("symbols:    %zu\n", syms->count);
+	if (!backtrace)
+		return;
+	printf("backtrace:\n");
+	for (size_t i = 0; i < nframes; i++) {
+		char name[160];
+
+		frame_name(syms, frames[i].ip, name, sizeof(name));
+		printf("  #%-2zu 0x%016" PRIx64 " in %s%s\n", i, frames[i].ip, name,
+		       frames[i].by_frame_pointer ? "  (frame pointer: no unwind information)" : "");
+	}
+	if (!syms->count)
+		printf("  (no symbols in the image: --binary PROG names the frames)\n");
+}
+
+static void json_hex(const char *key, uint64_t v, bool comma)
+{
+	printf("\"%s\": \"%#" PRIx64 "\"%s", key, v, comma ? ", " : "");
+}
+
+static void print_json(const char *path, const struct image *im, const struct findings *f,
+		       const struct unwind_frame *frames, size_t nframes,
+		       const struct symtab *syms, bool backtrace, bool sound)
+{
+	char when[64], names[256];
+
+	frozen_when(im, when);
+	printf("{\"image\": {\"path\": ");
+	json_string(stdout, path);
+	printf(", \"format_version\": %u, \"size\": %" PRIu64 "},\n", im->state.version, im->size);
+	printf(" \"process\": {\"pid\": %d, \"command\": ", im->state.source_pid);
+	json_string(stdout, im->state.comm);
+	printf(", \"host\": ");
+	json_string(stdout, im->state.hostname);
+	printf(", \"frozen_at\": %" PRId64 ", \"frozen_at_utc\": \"%s\"},\n", im->state.frozen_at,
+	       when);
+	printf(" \"registers\": {");
+	for (size_t i = 0; i < NREGISTERS; i++)
+		json_hex(registers[i].name, reg_value(im, i), i + 1 < NREGISTERS);
+	cpu_xfeature_names(im->state.xfeatures, names, sizeof(names));
+	printf("},\n \"xsave\": {\"size\": %zu, \"source_features\": ", im->xstate_size);
+	json_string(stdout, names);
+	cpu_xfeature_names(image_xstate_bv(im), names, sizeof(names));
+	printf(", \"in_use\": ");
+	json_string(stdout, names);
+	printf("},\n \"signal_mask\": \"%#" PRIx64 "\",\n", im->state.sigmask);
+	printf(" \"canary\": {\"status\": \"%s\"", canary_status(im, f));
+	if (f->canary_seen)
+		printf(", \"value\": \"%#" PRIx64 "\", \"address\": \"%#lx\"", f->canary,
+		       CONTRACT_CANARY_ADDR);
+	printf("},\n \"mappings\": [");
+	for (size_t i = 0; i < im->vmas.count; i++) {
+		const struct vma *v = &im->vmas.vma[i];
+		char prot[4];
+
+		prot_string(v->prot, prot);
+		printf("%s\n  {", i ? "," : "");
+		json_hex("start", v->start, true);
+		json_hex("end", v->end, true);
+		printf("\"prot\": \"%s\", \"shared\": %s, \"mapped\": %lu, \"stored\": %" PRIu64
+		       ", \"name\": ", prot, v->shared ? "true" : "false", v->end - v->start,
+		       stored_in(im, v));
+		json_string(stdout, v->name);
+		printf("}");
+	}
+	printf("],\n \"segments\": [");
+	for (size_t i = 0; i < im->nseg; i++) {
+		printf("%s\n  {", i ? "," : "");
+		json_hex("vaddr", im->seg[i].vaddr, true);
+		printf("\"size\": %" PRIu64 ", \"offset\": %" PRIu64 ", \"checksum\": \"%s\"}",
+		       im->seg[i].size, im->seg[i].offset, seg_status(im, f, i));
+	}
+	printf("],\n \"symbols\": %zu,\n \"sound\": %s", syms->count, sound ? "true" : "false");
+	if (f->problem[0]) {
+		printf(", \"problem\": ");
+		json_string(stdout, f->problem);
+	}
+	if (backtrace) {
+		printf(",\n \"backtrace\": [");
+		for (size_t i = 0; i < nframes; i++) {
+			char name[160];
+
+			frame_name(syms, frames[i].ip, name, sizeof(name));
+			printf("%s\n  {\"frame\": %zu, ", i ? "," : "", i);
+			json_hex("ip", frames[i].ip, true);
+			json_hex("sp", frames[i].sp, true);
+			printf("\"function\": ");
+			json_string(stdout, name);
+			printf(", \"method\": \"%s\"}", frames[i].by_frame_pointer ? "frame-pointer" :
+			       "unwind-info");
+		}
+		printf("]");
+	}
+	printf("}\n");
+}
+
+/* A pipe cannot be read twice: keep its bytes in memory for the backtrace. */
+static int spool(int in)
+{
+	char buf[65536];
+	int fd = memfd_create("contmig-inspect", MFD_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || write(fd, buf, n) != n) {
+			int err = n < 0 ? -errno : -EIO;
+
+			close(fd);
+			return err;
+		}
+	}
+	return lseek(fd, 0, SEEK_SET) < 0 ? -errno : fd;
+}
+
+static int run(int argc, char **argv)
+{
+	enum { OPT_BINARY = 256, OPT_VERIFY };
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "backtrace", no_argument, NULL, 'b' },
+		{ "binary", required_argument, NULL, OPT_BINARY },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool json = false, backtrace = false, verify = false, sound;
+	const char *path, *binary = NULL;
+	struct findings f = { 0 };
+	struct unwind_frame frames[UNWIND_MAX_FRAMES];
+	struct symtab binsyms = { 0 };
+	const struct symtab *syms;
+	struct stream in = { .fd = -1 };
+	struct image im = { 0 };
+	size_t nframes = 0;
+	bool visit_failed;
+	struct stat st;
+	int opt, err, status = EXIT_OK;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:jbh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = true;
+			break;
+		case 'b':
+			backtrace = true;
+			break;
+		case OPT_BINARY:
+			binary = optarg;
+			break;
+		case OPT_VERIFY:
+			verify = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			option_error("inspect", opt, argv);
+		}
+	}
+	if (optind != argc - 1)
+		usage_error("inspect", "inspect: %s", optind == argc ? "missing IMAGE (or - for stdin)" :
+			    "too many arguments: give one IMAGE");
+	if (binary && !backtrace)
+		usage_error("inspect", "inspect: --binary goes with --backtrace");
+	path = argv[optind];
+	in.fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (in.fd < 0) {
+		errno_msg(errno, "inspect: %s", path);
+		return errno == ENOENT || errno == EACCES ? EXIT_NOTARGET : EXIT_IO;
+	}
+	if (!strcmp(path, "-"))
+		path = "standard input";
+	/* A backtrace reads memory anywhere in the image: a pipe is kept first. */
+	if (backtrace && (fstat(in.fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		int fd = spool(in.fd);
+
+		if (fd < 0) {
+			errno_msg(-fd, "inspect: keeping %s in memory", path);
+			status = EXIT_IO;
+			goto out;
+		}
+		if (in.fd != STDIN_FILENO)
+			close(in.fd);
+		in.fd = fd;
+	}
+	if (binary) {
+		int fd = open(binary, O_RDONLY | O_CLOEXEC);
+
+		err = fd < 0 ? -errno : symtab_read_elf(fd, &binsyms);
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			errno_msg(-err, "inspect: symbols of %s", binary);
+			status = err == -ENOENT ? EXIT_NOTARGET : EXIT_IO;
+			goto out;
+		}
+	}
+
+	err = image_read_head(&im, &in);
+	if (err == -EBADMSG) {
+		error_msg("inspect %s: invalid image: %s", path, im.why);
+		status = EXIT_IMAGE;
+		goto out;
+	}
+	if (err) {
+		errno_msg(-err, "inspect: reading %s", path);
+		status = EXIT_IO;
+		goto out;
+	}
+	f.got = calloc(im.nseg ? im.nseg : 1, sizeof(*f.got));
+	if (!f.got) {
+		error_msg("inspect: out of memory");
+		status = EXIT_INTERNAL;
+		goto out;
+	}
+	f.data_err = image_read_data(&im, &in, see_canary, &f, f.got, &visit_failed);
+	if (f.data_err && f.data_err != -EBADMSG) {
+		errno_msg(-f.data_err, "inspect: reading %s", path);
+		status = EXIT_IO;
+		goto out;
+	}
+	sound = judge(&im, &f);
+	syms = binary ? &binsyms : &im.syms;
+	if (backtrace && !f.data_err) {
+		struct memory mem = { .im = &im, .fd = in.fd };
+
+		if (unwind_stack(&im.regs, &im.vmas, read_memory, &mem, frames, UNWIND_MAX_FRAMES,
+				 &nframes))
+			nframes = 0;
+	}
+	if (verify && !json) {
+		if (sound)
+			printf("%s: sound: %zu segments, every checksum matches; canary %s\n", path,
+			       im.nseg, canary_status(&im, &f));
+		else
+			error_msg("inspect %s: unsound: %s", path, f.problem);
+	} else if (json) {
+		print_json(path, &im, &f, frames, nframes, syms, backtrace, sound);
+	} else {
+		print_text(path, &im, &f, frames, nframes, syms, backtrace);
+	}
+	if (verify && !sound)
+		status = EXIT_IMAGE;
+out:
+	free(f.got);
+	image_free(&im);
+	symtab_free(&binsyms);
+	if (in.fd >= 0 && in.fd != STDIN_FILENO)
+		close(in.fd);
+	return status;
+}
+
+const struct command command_inspect = {
+	.name = "inspect",
+	.summary = "show what an image holds and where it was frozen",
+	.usage = usage,
+	.run = run,
+};
