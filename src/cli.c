@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,29 @@ const char *human_size(uint64_t bytes, char buf[32])
 	else
 		snprintf(buf, 32, "%.1f GiB", bytes / 1073741824.0);
 	return buf;
+}
+
+static volatile pid_t forward_to;
+
+/* Pass on a signal someone sent to us alone.  A terminal's ^C already
+ * reaches the whole foreground process group, the child included. */
+static void forward(int sig, siginfo_t *si, void *uctx)
+{
+	(void)uctx;
+	if (forward_to > 0 && si->si_code != SI_KERNEL)
+		kill(forward_to, sig);
+}
+
+void forward_signals(pid_t pid)
+{
+	struct sigaction sa = { .sa_sigaction = forward, .sa_flags = SA_SIGINFO };
+	sigset_t set;
+
+	forward_to = pid;
+	termination_signals(&set);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(&set, sig) == 1)
+			sigaction(sig, &sa, NULL);
 }
 
 void termination_signals(sigset_t *set)

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct command {
 	const char *name;
@@ -21,6 +22,7 @@ extern const struct command command_thaw;
 extern const struct command command_send;
 extern const struct command command_keygen;
 extern const struct command command_inspect;
+extern const struct command command_run;
 
 /* How long send and thaw wait on a silent peer, unless told (--timeout). */
 #define DEFAULT_TIMEOUT_S	30
@@ -41,6 +43,10 @@ void termination_signals(sigset_t *set);
 
 /* "1.5 MiB", "512.0 KiB", "2.0 GiB" into buf. */
 const char *human_size(uint64_t bytes, char buf[32]);
+
+/* From now on, SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to contmig alone go
+ * on to pid (thaw's and run's child). */
+void forward_signals(pid_t pid);
 
 /* Parse a decimal PID; 0 when s is not one. */
 int parse_pid(const char *s);

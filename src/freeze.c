@@ -187,7 +187,7 @@ static int run(int argc, char **argv)
 	/* A closed pipe must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 
-	status = target_capture("freeze", pid, drop_fds, &im);
+	status = target_capture("freeze", pid, drop_fds, false, &im);
 	if (status != EXIT_OK)
 		goto remove_tmp;
 	snprintf(what, sizeof(what), "freeze PID %d", pid);

@@ -15,6 +15,7 @@ static const struct command *const commands[] = {
 	&command_thaw,
 	&command_send,
 	&command_inspect,
+	&command_run,
 	&command_keygen,
 };
 

@@ -34,6 +34,7 @@
 #include "ptrace.h"
 #include "record.h"
 #include "snapshot.h"
+#include "send.h"
 #include "target.h"
 
 static const char usage[] =
@@ -67,6 +68,10 @@ struct route {
 	const uint8_t *key;
 	char why[600];			/* why route_open failed */
 	enum progress_mode progress;
+	/* contmig run: the source is stopped under our ptrace already, at its
+	 * sys_migrate; never seize it, never let it go: a failure leaves it
+	 * stopped for run to answer the call. */
+	bool supervised;
 };
 
 static void route_close(struct route *r, struct channel *ch)
@@ -231,11 +236,18 @@ static void keep_stopped(int pid)
 		errno_msg(-err, "send: leaving PID %d stopped", pid);
 }
 
-/* Undo PTRACE_O_EXITKILL and let the source carry on. */
-static void resume_source(int pid)
+/* The ptrace options the source had before COMMIT armed PTRACE_O_EXITKILL. */
+static long base_options(const struct route *r)
 {
-	ptrace(PTRACE_SETOPTIONS, pid, 0, 0);
-	target_release("send", pid);
+	return r->supervised ? PTRACE_O_TRACESECCOMP : 0;
+}
+
+/* Undo PTRACE_O_EXITKILL and let the source carry on (run's: stay stopped). */
+static void resume_source(const struct route *r, int pid)
+{
+	ptrace(PTRACE_SETOPTIONS, pid, 0, base_options(r));
+	if (!r->supervised)
+		target_release("send", pid);
 }
 
 /* The receiver holds a stopped copy: COMMIT, then DONE, or find out.  The
@@ -248,10 +260,10 @@ static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 	int err, peer_status;
 
 	memcpy(id, ch->id, sizeof(id));
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL) < 0) {
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, base_options(r) | PTRACE_O_EXITKILL) < 0) {
 		errno_msg(errno, "send: holding PID %d", pid);
 		route_close(r, ch);
-		target_release("send", pid);
+		resume_source(r, pid);
 		return EXIT_INTERNAL;
 	}
 	err = channel_send(ch, MSG_COMMIT, NULL, 0);
@@ -260,7 +272,7 @@ static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 		error_msg("send: %s: lost before COMMIT: %s; PID %d carries on here", r->dest,
 			  channel_why(ch, err), pid);
 		route_close(r, ch);
-		resume_source(pid);
+		resume_source(r, pid);
 		return EXIT_NETWORK;
 	}
 	err = channel_expect(ch, MSG_DONE, &done, sizeof(done));
@@ -274,7 +286,7 @@ static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 		error_msg("send: %s: the receiver failed: %s; PID %d carries on here", r->dest,
 			  channel_why(ch, err), pid);
 		route_close(r, ch);
-		resume_source(pid);
+		resume_source(r, pid);
 		return peer_exit_status(peer_status);
 	}
 	error_msg("send: %s: no DONE after COMMIT (%s); asking the receiver how it ended",
@@ -287,7 +299,7 @@ static int commit(struct route *r, struct channel *ch, int pid, pid_t new_pid)
 	case RECORD_ABORTED:
 		error_msg("send: %s: the receiver never got COMMIT and discarded its copy; "
 			  "PID %d carries on here", r->dest, pid);
-		resume_source(pid);
+		resume_source(r, pid);
 		return EXIT_NETWORK;
 	default:
 		keep_stopped(pid);
@@ -315,7 +327,7 @@ static int pending_refusal(struct channel *ch, int err)
 }
 
 /* Freeze pid into the connection and hand it over. */
-static int send_process(struct route *r, int pid, bool drop_fds)
+static int send_process(struct route *r, int pid, bool drop_fds, pid_t *moved_to)
 {
 	uint8_t id[CHANNEL_ID_BYTES];
 	sigset_t fatal_signals, old_mask;
@@ -329,7 +341,7 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 	int status, err;
 
 	termination_signals(&fatal_signals);
-	status = target_preflight("send", pid, drop_fds, false);
+	status = target_preflight("send", pid, drop_fds, r->supervised);
 	if (status != EXIT_OK)
 		return status;
 	randombytes_buf(id, sizeof(id));
@@ -337,7 +349,7 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
 	if (status != EXIT_OK)
 		return status;
-	status = target_capture("send", pid, drop_fds, &im);
+	status = target_capture("send", pid, drop_fds, r->supervised, &im);
 	if (status != EXIT_OK)
 		goto close;
 	channel_stream(&ch, &out);
@@ -397,7 +409,9 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 		progress_summary(&progress, "sent PID %d (%s) to %s: %s stored of %s mapped in "
 				 "%.2f s; it runs there as PID %d", pid, comm, r->dest, stored,
 				 mapped, progress_seconds(&progress), (int)new_pid);
-		printf("%d %s\n", (int)new_pid, r->dest);
+		if (!r->supervised)
+			printf("%d %s\n", (int)new_pid, r->dest);
+		*moved_to = new_pid;
 	}
 	fflush(stdout);
 	/* Settled: a signal that came meanwhile has nothing left to stop, and
@@ -410,9 +424,43 @@ static int send_process(struct route *r, int pid, bool drop_fds)
 free_image:
 	image_free(&im);
 release:
-	target_release("send", pid);
+	if (!r->supervised)
+		target_release("send", pid);
 close:
 	route_close(r, &ch);
+	return status;
+}
+
+/* What a destination may be, for messages. */
+#define DEST_FORMS "HOST[:PORT] (a port is 1 to 65535; an IPv6 address is written " \
+	"[ADDR]:PORT) or ssh://[USER@]HOST[:PORT]"
+
+static char *ssh_command(const char *dest);
+
+/* Where a destination leads: TCP, or ssh as a command.  0 or -EINVAL. */
+static int route_to(struct route *r, const char *dest)
+{
+	r->dest = dest;
+	if (!strncmp(dest, "ssh://", 6)) {
+		r->via = ssh_command(dest);
+		return r->via ? 0 : -EINVAL;
+	}
+	return net_parse(dest, false, NULL, &r->addr) ? -EINVAL : 0;
+}
+
+int send_supervised(int pid, const char *dest, const uint8_t *key, int timeout_ms,
+		    enum progress_mode progress, pid_t *moved_to)
+{
+	struct route r = { .timeout_ms = timeout_ms, .key = key, .progress = progress,
+			   .supervised = true };
+	int status;
+
+	if (!*dest || route_to(&r, dest)) {
+		error_msg("run: sys_migrate(\"%.200s\"): not %s", dest, DEST_FORMS);
+		return EXIT_USAGE;
+	}
+	status = send_process(&r, pid, false, moved_to);
+	free(r.via);
 	return status;
 }
 
@@ -459,6 +507,7 @@ static int run(int argc, char **argv)
 	uint8_t key[CHANNEL_KEY_BYTES];
 	const char *key_path = NULL, *via = NULL;
 	bool drop_fds = false;
+	pid_t new_pid;
 	int opt, pid, status;
 
 	opterr = 0;
@@ -500,19 +549,14 @@ static int run(int argc, char **argv)
 	r.dest = argv[optind + 1];
 	if (!*r.dest)
 		usage_error("send", "send: an empty DEST");
-	if (!strncmp(r.dest, "ssh://", 6)) {
-		if (via)
-			usage_error("send", "send: ssh:// and --via exclude each other");
-		r.via = ssh_command(r.dest);
-		if (!r.via)
-			usage_error("send", "send: '%s' is not ssh://[USER@]HOST[:PORT]", r.dest);
-	} else if (via) {
+	if (via && !strncmp(r.dest, "ssh://", 6))
+		usage_error("send", "send: ssh:// and --via exclude each other");
+	if (via) {
 		r.via = strdup(via);
 		if (!r.via)
 			error_msg_and_die(EXIT_INTERNAL, "send: out of memory");
-	} else if (net_parse(r.dest, false, NULL, &r.addr)) {
-		usage_error("send", "send: '%s' is not HOST[:PORT] (a port is 1 to 65535; an IPv6 "
-			    "address is written [ADDR]:PORT) or ssh://[USER@]HOST[:PORT]", r.dest);
+	} else if (route_to(&r, r.dest)) {
+		usage_error("send", "send: '%s' is not %s", r.dest, DEST_FORMS);
 	}
 	if (sodium_init() < 0)
 		error_msg_and_die(EXIT_INTERNAL, "send: libsodium cannot start");
@@ -526,7 +570,7 @@ static int run(int argc, char **argv)
 	}
 	/* A vanished receiver must be an error we report, not our death. */
 	signal(SIGPIPE, SIG_IGN);
-	status = send_process(&r, pid, drop_fds);
+	status = send_process(&r, pid, drop_fds, &new_pid);
 	sodium_memzero(key, sizeof(key));
 	free(r.via);
 	return status;

@@ -65,9 +65,9 @@ int target_attach(const char *cmd, int pid)
 	return EXIT_NOTARGET;
 }
 
-int target_capture(const char *cmd, int pid, bool drop_fds, struct image *im)
+int target_capture(const char *cmd, int pid, bool drop_fds, bool attached, struct image *im)
 {
-	int status = target_attach(cmd, pid), err;
+	int status = attached ? EXIT_OK : target_attach(cmd, pid), err;
 
 	memset(im, 0, sizeof(*im));
 	if (status != EXIT_OK)
@@ -79,7 +79,8 @@ int target_capture(const char *cmd, int pid, bool drop_fds, struct image *im)
 	}
 	if (status != EXIT_OK) {
 		image_free(im);
-		target_release(cmd, pid);
+		if (!attached)
+			target_release(cmd, pid);
 	}
 	return status;
 }

@@ -16,10 +16,11 @@
 int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached);
 /* Seize and stop it, explaining the usual reasons it cannot be done. */
 int target_attach(const char *cmd, int pid);
-/* Stop it, check it again (threads or files may have come since the first
- * check) and read its state into im.  EXIT_OK leaves it stopped under our
- * ptrace; anything else has let it go untouched, im freed. */
-int target_capture(const char *cmd, int pid, bool drop_fds, struct image *im);
+/* Stop it (unless it is stopped under our ptrace already: attached), check
+ * it again (threads or files may have come since the first check) and read
+ * its state into im.  EXIT_OK leaves it stopped under our ptrace; anything
+ * else has let it go untouched (or, attached, left it stopped), im freed. */
+int target_capture(const char *cmd, int pid, bool drop_fds, bool attached, struct image *im);
 /* Kill the stopped process and wait until it is gone. */
 int target_end(const char *cmd, int pid);
 /* Let it go: it carries on where it stopped. */

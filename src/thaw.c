@@ -57,27 +57,6 @@ static const char usage[] =
 	PROGRESS_HELP
 	"  -h, --help            show this help\n";
 
-static volatile pid_t child;
-
-/* Pass on a signal someone sent to thaw alone.  A terminal's ^C already
- * reaches the whole foreground process group, the child included. */
-static void forward(int sig, siginfo_t *si, void *uctx)
-{
-	(void)uctx;
-	if (child > 0 && si->si_code != SI_KERNEL)
-		kill(child, sig);
-}
-
-static void forward_signals(pid_t pid)
-{
-	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct sigaction sa = { .sa_sigaction = forward, .sa_flags = SA_SIGINFO };
-
-	child = pid;
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-		sigaction(forwarded[i], &sa, NULL);
-}
-
 static int wait_for_child(pid_t pid)
 {
 	int status;

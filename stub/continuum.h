@@ -31,6 +31,12 @@
 long recv_all(int fd, void *buf, size_t len);
 long send_all(int fd, const void *buf, size_t len);
 
+/* Ask the supervising `contmig run` to move this process to dest
+ * ("HOST:PORT"): 0 on the new machine, -errno here when the move did not
+ * happen (-ENOSYS: not supervised).  Close files and sockets first; reopen
+ * them after (continuum(7), CLOSE, MOVE, REOPEN). */
+long sys_migrate(const char *dest);
+
 void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);
 void *memset(void *dst, int c, size_t n);
@@ -59,6 +65,7 @@ static inline long continuum_syscall(long nr, long a1, long a2, long a3,
 #define CONTINUUM_SYS_getpid	39
 #define CONTINUUM_SYS_exit_group 231
 #define CONTINUUM_SYS_openat	257
+#define CONTINUUM_SYS_migrate	0x434d	/* trapped by contmig run; -ENOSYS otherwise */
 
 static inline long continuum_read(int fd, void *buf, size_t len)
 {

@@ -1,0 +1,293 @@
+/*
+ * contmig run: start a program under supervision, and move it when it asks.
+ *
+ * The program runs with a seccomp filter that traps one system call, the
+ * number no kernel has that sys_migrate makes (SECCOMP_RET_TRACE); we hold it
+ * with PTRACE_SEIZE and PTRACE_O_TRACESECCOMP, so it stops only there and on
+ * signals, never at its other system calls.  At the stop we turn the call
+ * into "return 0" (orig_rax -1, rax 0) and send the process as it stands: the
+ * copy carries on from the syscall instruction with 0 on the new machine.  If
+ * the move fails, the call returns -errno here instead.  Without a tracer the
+ * kernel answers SECCOMP_RET_TRACE with -ENOSYS, so an unsupervised program
+ * (or one whose contmig run died) just gets an error.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "error.h"
+#include "exitcode.h"
+#include "key.h"
+#include "ptrace.h"
+#include "send.h"
+
+/* stub/continuum.inc's SYS_continuum_migrate. */
+#define SYS_CONTINUUM_MIGRATE	0x434d
+
+static const char usage[] =
+	"Usage: contmig run [--key FILE] [--timeout SECS] [--] PROG [ARGS...]\n"
+	"Run PROG supervised: when it calls sys_migrate(\"HOST:PORT\") (continuum(7)),\n"
+	"contmig moves it there as 'contmig send' would, and the call returns 0 on the\n"
+	"new machine; if the move fails, it returns -errno and PROG goes on here.\n"
+	"PROG has run's stdin, stdout and stderr, and run exits with its status as a\n"
+	"shell would (128+N for signal N); after a move, run says on stderr where PROG\n"
+	"went and exits 0. Supervision costs PROG nothing while it runs: it stops only\n"
+	"at sys_migrate and on signals.\n"
+	"\n"
+	"  -k, --key FILE       the shared key of the receivers (contmig keygen)\n"
+	"  -t, --timeout SECS   give up on a silent receiver after SECS (default 30)\n"
+	"  -h, --help           show this help\n";
+
+/* In the child, before exec: trap sys_migrate, allow everything else. */
+static int trap_sys_migrate(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_CONTINUUM_MIGRATE, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Fork PROG, filtered, stopped before its exec until we hold it. */
+static int start(char **argv, pid_t *pid)
+{
+	int status, err;
+
+	*pid = fork();
+	if (*pid < 0)
+		return -errno;
+	if (*pid == 0) {
+		err = trap_sys_migrate();
+		if (err) {
+			errno_msg(-err, "run: installing the seccomp filter");
+			_exit(EXIT_INTERNAL);
+		}
+		raise(SIGSTOP);		/* until the parent has seized us */
+		execvp(argv[0], argv);
+		errno_msg(errno, "run: %s", argv[0]);
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	while (waitpid(*pid, &status, WUNTRACED) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!WIFSTOPPED(status))
+		return -ECHILD;		/* it said why */
+	if (ptrace(PTRACE_SEIZE, *pid, 0, PTRACE_O_TRACESECCOMP) < 0 || kill(*pid, SIGCONT) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The errno sys_migrate returns when the move failed with this status. */
+static int errno_for(int status)
+{
+	switch (status) {
+	case EXIT_USAGE:
+		return EINVAL;		/* not HOST:PORT */
+	case EXIT_CONTRACT:
+		return EBUSY;		/* files still open, threads */
+	case EXIT_AUTH:
+		return EACCES;
+	case EXIT_IMAGE:
+	case EXIT_RESTORE:
+		return EREMOTEIO;	/* the receiver could not take it */
+	case EXIT_NETWORK:
+		return ECONNREFUSED;	/* refused, lost, timed out, busy */
+	default:
+		return EIO;
+	}
+}
+
+/* The destination string at addr in the program's memory. */
+static int read_dest(pid_t pid, unsigned long addr, char *dest, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, dest, len - 1, addr);	/* short at the end of its mapping */
+	close(fd);
+	if (n <= 0)
+		return -EFAULT;
+	dest[n] = '\0';
+	return memchr(dest, '\0', n) ? 0 : -ENAMETOOLONG;
+}
+
+/*
+ * PROG stopped at sys_migrate.  EXIT_OK: it moved and is gone here; another
+ * exit status: run ends with it (the outcome is unknown); -1: the call was
+ * answered with an error and PROG may go on.
+ */
+static int migrate(pid_t pid, const uint8_t *key, int timeout_ms)
+{
+	struct user_regs_struct regs;
+	char dest[256];
+	pid_t moved_to;
+	int err = ptrace_get_regs(pid, &regs), status;
+
+	if (err) {
+		errno_msg(-err, "run: reading the registers of PID %d", (int)pid);
+		return -1;
+	}
+	err = read_dest(pid, regs.rdi, dest, sizeof(dest));
+	/* Skip the call itself; in the image it has returned 0. */
+	regs.orig_rax = -1;
+	regs.rax = err ? err : 0;
+	err = err ? err : ptrace_set_regs(pid, &regs);
+	if (err) {
+		regs.rax = err;
+		if (ptrace_set_regs(pid, &regs))
+			errno_msg(errno, "run: answering sys_migrate of PID %d", (int)pid);
+		return -1;
+	}
+	status = send_supervised(pid, dest, key, timeout_ms, PROGRESS_AUTO, &moved_to);
+	if (status == EXIT_OK) {
+		error_msg("run: PID %d moved to %s, where it runs as PID %d", (int)pid, dest,
+			  (int)moved_to);
+		return EXIT_OK;
+	}
+	if (status == EXIT_UNKNOWN)
+		return status;
+	regs.rax = -errno_for(status);
+	err = ptrace_set_regs(pid, &regs);
+	if (err)
+		errno_msg(-err, "run: answering sys_migrate of PID %d", (int)pid);
+	return -1;
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* Follow PROG until it ends or moves: run's exit status. */
+static int supervise(pid_t pid, const uint8_t *key, int timeout_ms)
+{
+	for (;;) {
+		int st, event, sig;
+		long req = PTRACE_CONT, data = 0;
+
+		if (waitpid(pid, &st, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			errno_msg(errno, "run: waiting for PID %d", (int)pid);
+			return EXIT_INTERNAL;
+		}
+		if (WIFEXITED(st))
+			return WEXITSTATUS(st);
+		if (WIFSIGNALED(st))
+			return 128 + WTERMSIG(st);
+		event = (unsigned)st >> 16;
+		sig = WSTOPSIG(st);
+		if (event == PTRACE_EVENT_SECCOMP) {
+			int status = migrate(pid, key, timeout_ms);
+
+			if (status >= 0)
+				return status;
+		} else if (event == PTRACE_EVENT_STOP && is_stop_signal(sig)) {
+			req = PTRACE_LISTEN;	/* a group-stop: stay stopped till SIGCONT */
+		} else if (!event) {
+			data = sig;		/* a signal for PROG: deliver it */
+		}
+		if (ptrace(req, pid, 0, data) < 0 && errno != ESRCH) {
+			errno_msg(errno, "run: letting PID %d go on", (int)pid);
+			return EXIT_INTERNAL;
+		}
+	}
+}
+
+static int run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	uint8_t key[CHANNEL_KEY_BYTES];
+	const char *key_path = NULL;
+	int timeout_ms = DEFAULT_TIMEOUT_S * 1000;
+	int opt, status, err;
+	pid_t pid;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:k:t:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'k':
+			key_path = optarg;
+			break;
+		case 't':
+			timeout_ms = parse_timeout("run", optarg);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return EXIT_OK;
+		default:
+			option_error("run", opt, argv);
+		}
+	}
+	if (optind == argc)
+		usage_error("run", "run: missing PROG");
+	if (sodium_init() < 0)
+		error_msg_and_die(EXIT_INTERNAL, "run: libsodium cannot start");
+	if (key_path) {
+		status = key_load("run", key_path, key);
+		if (status != EXIT_OK)
+			return status;
+	}
+	/* A vanished receiver must be an error we report, not our death. */
+	signal(SIGPIPE, SIG_IGN);
+	fflush(stdout);
+	err = start(argv + optind, &pid);
+	if (err == -ECHILD) {
+		waitpid(pid, &status, 0);
+		return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INTERNAL;
+	}
+	if (err) {
+		errno_msg(-err, "run: starting %s", argv[optind]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return EXIT_INTERNAL;
+	}
+	forward_signals(pid);
+	status = supervise(pid, key_path ? key : NULL, timeout_ms);
+	sodium_memzero(key, sizeof(key));
+	return status;
+}
+
+const struct command command_run = {
+	.name = "run",
+	.summary = "run a program that may move itself (sys_migrate)",
+	.usage = usage,
+	.run = run,
+};
