@@ -74,6 +74,12 @@ struct route {
 	bool supervised;
 };
 
+/* The command the user ran, for messages. */
+static const char *route_cmd(const struct route *r)
+{
+	return r->supervised ? "run" : "send";
+}
+
 static void route_close(struct route *r, struct channel *ch)
 {
 	close(ch->rfd);
@@ -180,7 +186,7 @@ static int route_open(struct route *r, struct channel *ch, enum channel_kind kin
 	route_close(r, ch);
 fail:
 	if (!quiet)
-		error_msg("send: %s: %s", r->dest, r->why);
+		error_msg("%s: %s: %s", route_cmd(r), r->dest, r->why);
 	return status;
 }
 
@@ -341,7 +347,7 @@ static int send_process(struct route *r, int pid, bool drop_fds, pid_t *moved_to
 	int status, err;
 
 	termination_signals(&fatal_signals);
-	status = target_preflight("send", pid, drop_fds, r->supervised);
+	status = target_preflight(route_cmd(r), pid, drop_fds, r->supervised);
 	if (status != EXIT_OK)
 		return status;
 	randombytes_buf(id, sizeof(id));
@@ -349,7 +355,7 @@ static int send_process(struct route *r, int pid, bool drop_fds, pid_t *moved_to
 	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
 	if (status != EXIT_OK)
 		return status;
-	status = target_capture("send", pid, drop_fds, r->supervised, &im);
+	status = target_capture(route_cmd(r), pid, drop_fds, r->supervised, &im);
 	if (status != EXIT_OK)
 		goto close;
 	channel_stream(&ch, &out);
