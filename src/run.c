@@ -73,8 +73,9 @@ static int trap_sys_migrate(void)
 	return 0;
 }
 
-/* Fork PROG, filtered, stopped before its exec until we hold it. */
-static int start(char **argv, pid_t *pid)
+/* Fork PROG, filtered, stopped before its exec until we hold it.  -ECHILD:
+ * it ended before that (and said why); its wait status is in *ended. */
+static int start(char **argv, pid_t *pid, int *ended)
 {
 	int status, err;
 
@@ -95,8 +96,10 @@ static int start(char **argv, pid_t *pid)
 	while (waitpid(*pid, &status, WUNTRACED) < 0)
 		if (errno != EINTR)
 			return -errno;
-	if (!WIFSTOPPED(status))
-		return -ECHILD;		/* it said why */
+	if (!WIFSTOPPED(status)) {
+		*ended = status;
+		return -ECHILD;
+	}
 	if (ptrace(PTRACE_SEIZE, *pid, 0, PTRACE_O_TRACESECCOMP) < 0 || kill(*pid, SIGCONT) < 0)
 		return -errno;
 	return 0;
@@ -266,11 +269,9 @@ static int run(int argc, char **argv)
 	/* A vanished receiver must be an error we report, not our death. */
 	signal(SIGPIPE, SIG_IGN);
 	fflush(stdout);
-	err = start(argv + optind, &pid);
-	if (err == -ECHILD) {
-		waitpid(pid, &status, 0);
+	err = start(argv + optind, &pid, &status);
+	if (err == -ECHILD)
 		return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INTERNAL;
-	}
 	if (err) {
 		errno_msg(-err, "run: starting %s", argv[optind]);
 		if (pid > 0) {
