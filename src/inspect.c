@@ -65,24 +65,45 @@ static int see_canary(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len)
 }
 
 /* Process memory as the image holds it: stored pages from the file, pages
- * of a mapping that were never touched read as zero. */
+ * of a mapping that were never touched read as zero.  A read may span
+ * segments and mappings; it is served piece by piece. */
 static int read_memory(void *ctx, uint64_t addr, void *buf, size_t len)
 {
 	const struct memory *m = ctx;
 	const struct image *im = m->im;
+	uint8_t *out = buf;
 
-	for (size_t i = 0; i < im->nseg; i++) {
-		const struct image_segment *s = &im->seg[i];
+	while (len) {
+		const struct vma *v = vma_list_find(&im->vmas, addr);
+		uint64_t end = v ? v->end : 0;
+		size_t n;
+		size_t i;
 
-		if (addr >= s->vaddr && addr + len <= s->vaddr + s->size)
-			return pread(m->fd, buf, len, s->offset + (addr - s->vaddr)) ==
-				(ssize_t)len ? 0 : -EFAULT;
+		if (!v)
+			return -EFAULT;
+		for (i = 0; i < im->nseg; i++) {
+			const struct image_segment *s = &im->seg[i];
+
+			if (addr >= s->vaddr && addr < s->vaddr + s->size) {
+				end = s->vaddr + s->size;
+				break;
+			}
+			if (s->vaddr > addr && s->vaddr < end)
+				end = s->vaddr;		/* zeros until the next stored run */
+		}
+		n = end - addr < len ? end - addr : len;
+		if (i < im->nseg) {
+			if (pread(m->fd, out, n, im->seg[i].offset + (addr - im->seg[i].vaddr)) !=
+			    (ssize_t)n)
+				return -EFAULT;
+		} else {
+			memset(out, 0, n);
+		}
+		out += n;
+		addr += n;
+		len -= n;
 	}
-	if (vma_list_find(&im->vmas, addr) && vma_list_find(&im->vmas, addr + len - 1)) {
-		memset(buf, 0, len);
-		return 0;
-	}
-	return -EFAULT;
+	return 0;
 }
 
 static const char *canary_status(const struct image *im, const struct findings *f)
