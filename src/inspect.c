@@ -40,7 +40,9 @@ static const char usage[] =
 
 /* What reading the whole image found. */
 struct findings {
+	const struct image *im;
 	uint64_t *got;			/* each segment's sum as read */
+	uint64_t *seen;			/* each segment's bytes read */
 	int data_err;			/* reading the data failed: -EBADMSG, -errno */
 	bool canary_seen;
 	uint64_t canary;
@@ -56,6 +58,11 @@ struct memory {
 static int see_canary(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len)
 {
 	struct findings *f = ctx;
+
+	for (size_t i = 0; i < f->im->nseg; i++)
+		if (vaddr >= f->im->seg[i].vaddr &&
+		    vaddr < f->im->seg[i].vaddr + f->im->seg[i].size)
+			f->seen[i] += len;
 
 	if (CONTRACT_CANARY_ADDR >= vaddr && CONTRACT_CANARY_ADDR + 8 <= vaddr + len) {
 		memcpy(&f->canary, buf + (CONTRACT_CANARY_ADDR - vaddr), sizeof(f->canary));
@@ -123,7 +130,7 @@ static bool judge(const struct image *im, struct findings *f)
 	else if (f->data_err)
 		snprintf(f->problem, sizeof(f->problem), "reading the data: %s",
 			 strerror(-f->data_err));
-	for (size_t i = 0; !f->problem[0] && i < im->nseg; i++)
+	for (size_t i = 0; !f->problem[0] && !f->data_err && i < im->nseg; i++)
 		if (f->got[i] != im->seg[i].sum)
 			snprintf(f->problem, sizeof(f->problem), "checksum mismatch in segment %zu "
 				 "(%#" PRIx64 ", %" PRIu64 " bytes)", i, im->seg[i].vaddr,
@@ -134,10 +141,15 @@ static bool judge(const struct image *im, struct findings *f)
 	return !f->problem[0];
 }
 
+/* Without the sums note (a cut image), a segment read whole is unverified. */
 static const char *seg_status(const struct image *im, const struct findings *f, size_t i)
 {
-	if (f->data_err && f->got[i] == 0 && im->seg[i].sum != 0)
-		return "unread";
+	if (f->data_err) {
+		if (f->seen[i] == im->seg[i].size)
+			return "unverified";
+		/* The image ends in the first segment not read whole. */
+		return !i || f->seen[i - 1] == im->seg[i - 1].size ? "truncated" : "unread";
+	}
 	return f->got[i] == im->seg[i].sum ? "ok" : "mismatch";
 }
 
@@ -211,7 +223,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	printf("image:      %s: contmig image format %u, %s\n", path, im->state.version, size);
 	printf("process:    PID %d (%.16s), frozen %s on %.64s\n", im->state.source_pid,
 	       im->state.comm, when, im->state.hostname);
-	printf("registers: ");
+	printf("registers:");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		printf("%s%-8s 0x%016" PRIx64, i % 3 ? "   " : "\n  ", registers[i].name,
 		       reg_value(im, i));
@@ -268,7 +280,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 
 static void json_hex(const char *key, uint64_t v, bool comma)
 {
-	printf("\"%s\": \"%#" PRIx64 "\"%s", key, v, comma ? ", " : "");
+	printf("\"%s\": \"0x%" PRIx64 "\"%s", key, v, comma ? ", " : "");
 }
 
 static void print_json(const char *path, const struct image *im, const struct findings *f,
@@ -296,7 +308,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	cpu_xfeature_names(image_xstate_bv(im), names, sizeof(names));
 	printf(", \"in_use\": ");
 	json_string(stdout, names);
-	printf("},\n \"signal_mask\": \"%#" PRIx64 "\",\n", im->state.sigmask);
+	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
 	printf(" \"canary\": {\"status\": \"%s\"", canary_status(im, f));
 	if (f->canary_seen)
 		printf(", \"value\": \"%#" PRIx64 "\", \"address\": \"%#lx\"", f->canary,
@@ -339,8 +351,8 @@ static void print_json(const char *path, const struct image *im, const struct fi
 			json_hex("sp", frames[i].sp, true);
 			printf("\"function\": ");
 			json_string(stdout, name);
-			printf(", \"method\": \"%s\"}", frames[i].by_frame_pointer ? "frame-pointer" :
-			       "unwind-info");
+			printf(", \"method\": \"%s\"}", !i ? "registers" :
+			       frames[i].by_frame_pointer ? "frame-pointer" : "unwind-info");
 		}
 		printf("]");
 	}
@@ -426,7 +438,7 @@ static int run(int argc, char **argv)
 		errno_msg(errno, "inspect: %s", path);
 		return errno == ENOENT || errno == EACCES ? EXIT_NOTARGET : EXIT_IO;
 	}
-	if (!strcmp(path, "-"))
+	if (!strcmp(path, "-") && !json)
 		path = "standard input";
 	/* A backtrace reads memory anywhere in the image: a pipe is kept first. */
 	if (backtrace && (fstat(in.fd, &st) < 0 || !S_ISREG(st.st_mode))) {
@@ -447,9 +459,15 @@ static int run(int argc, char **argv)
 		err = fd < 0 ? -errno : symtab_read_elf(fd, &binsyms);
 		if (fd >= 0)
 			close(fd);
+		if (!err && !binsyms.count) {
+			error_msg("inspect: %s has no symbols to name frames with", binary);
+			status = EXIT_NOTARGET;
+			goto out;
+		}
 		if (err) {
-			errno_msg(-err, "inspect: symbols of %s", binary);
-			status = err == -ENOENT ? EXIT_NOTARGET : EXIT_IO;
+			errno_msg(-err, "inspect: symbols of %s%s", binary,
+				  err == -ENOEXEC ? " (not an ELF file)" : "");
+			status = err == -ENOENT || err == -ENOEXEC ? EXIT_NOTARGET : EXIT_IO;
 			goto out;
 		}
 	}
@@ -457,6 +475,13 @@ static int run(int argc, char **argv)
 	err = image_read_head(&im, &in);
 	if (err == -EBADMSG) {
 		error_msg("inspect %s: invalid image: %s", path, im.why);
+		if (json) {	/* still one document, saying so */
+			printf("{\"image\": {\"path\": ");
+			json_string(stdout, path);
+			printf("}, \"sound\": false, \"problem\": ");
+			json_string(stdout, im.why);
+			printf("}\n");
+		}
 		status = EXIT_IMAGE;
 		goto out;
 	}
@@ -465,8 +490,10 @@ static int run(int argc, char **argv)
 		status = EXIT_IO;
 		goto out;
 	}
+	f.im = &im;
 	f.got = calloc(im.nseg ? im.nseg : 1, sizeof(*f.got));
-	if (!f.got) {
+	f.seen = calloc(im.nseg ? im.nseg : 1, sizeof(*f.seen));
+	if (!f.got || !f.seen) {
 		error_msg("inspect: out of memory");
 		status = EXIT_INTERNAL;
 		goto out;
@@ -501,6 +528,7 @@ static int run(int argc, char **argv)
 		status = EXIT_IMAGE;
 out:
 	free(f.got);
+	free(f.seen);
 	image_free(&im);
 	symtab_free(&binsyms);
 	if (in.fd >= 0 && in.fd != STDIN_FILENO)

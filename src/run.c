@@ -88,6 +88,7 @@ static int start(char **argv, pid_t *pid, int *ended)
 			errno_msg(-err, "run: installing the seccomp filter");
 			_exit(EXIT_INTERNAL);
 		}
+		signal(SIGPIPE, SIG_DFL);	/* ours, not PROG's */
 		raise(SIGSTOP);		/* until the parent has seized us */
 		execvp(argv[0], argv);
 		errno_msg(errno, "run: %s", argv[0]);

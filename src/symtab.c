@@ -97,6 +97,10 @@ int symtab_read_elf(int fd, struct symtab *st)
 	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e)
 		return -ENOEXEC;
+	if (elf_kind(e) != ELF_K_ELF) {
+		elf_end(e);
+		return -ENOEXEC;
+	}
 	while ((scn = elf_nextscn(e, scn)) && !err) {
 		if (!gelf_getshdr(scn, &sh))
 			continue;

@@ -25,10 +25,15 @@ int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached)
 		errno_msg(-err, "%s PID %d: %s", cmd, pid, r.where);
 		return EXIT_NOTARGET;
 	}
+	/* A program that moves itself (run) gets no second chance to see a
+	 * warning: without the fixed stack, its copy would die over there. */
+	bool self = !strcmp(cmd, "run");
+
 	for (size_t i = 0; i < r.count; i++) {
 		const struct contract_item *it = &r.item[i];
 		bool fatal = !strcmp(it->check, "threads") || !strcmp(it->check, "tracer") ||
-			     (!strcmp(it->check, "fds") && !drop_fds);
+			     (!strcmp(it->check, "fds") && !drop_fds) ||
+			     (self && !strcmp(it->check, "stack"));
 
 		if (it->ok || (!fatal && !strcmp(it->check, "fds")))
 			continue;
@@ -40,7 +45,8 @@ int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached)
 			continue;
 		if (fatal) {
 			error_msg("%s PID %d (%s): %s%s", cmd, pid, r.name, it->detail,
-				  !strcmp(it->check, "fds") ? "; close them first, or use --drop-fds" : "");
+				  strcmp(it->check, "fds") ? "" : self ? "; close them before sys_migrate" :
+				  "; close them first, or use --drop-fds");
 			return EXIT_CONTRACT;
 		}
 		error_msg("warning: PID %d (%s) breaks the contract: %s", pid, r.name, it->detail);

@@ -147,6 +147,7 @@ static int run(int argc, char **argv)
 	struct progress progress;
 	struct stream in = { .fd = -1 };
 	struct remote r = { 0 };
+	char size[32];
 	struct image im;
 	const char *path;
 	bool detach = false;
@@ -247,6 +248,8 @@ static int run(int argc, char **argv)
 		status = EXIT_IO;
 		goto out;
 	}
+	/* A detached process outlives the terminal thaw ran in. */
+	r.own_session = detach;
 	progress_start(&progress, ro.progress, "thaw", im.size, &in);
 	err = restore_preflight(&im, &res) || restore_build(&im, &in, &r, &res);
 	progress_end(&progress);
@@ -267,6 +270,9 @@ static int run(int argc, char **argv)
 		status = EXIT_RESTORE;
 		goto out;
 	}
+	progress_summary(&progress, "thawed PID %d (%.16s) as PID %d: %s in %.2f s",
+			 im.state.source_pid, im.state.comm, (int)r.pid,
+			 human_size(image_stored_bytes(&im), size), progress_seconds(&progress));
 	if (!detach) {
 		image_free(&im);
 		if (in.fd != STDIN_FILENO)

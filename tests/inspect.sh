@@ -79,9 +79,18 @@ python3 -c 'import json, sys; d = json.load(open("out")); assert d["sound"] is F
 head -c $((data_at + 5000)) counter.img > short.img
 expect_status_ 67 "$CONTMIG" inspect --verify short.img
 grep -q 'truncated in segment' err || fail_ "a truncated image: $(cat err)"
+# Its summary tells the segments read whole (but unverified: the sums are
+# gone), the one cut, and those never reached.
+expect_status_ 0 "$CONTMIG" inspect short.img
+grep -q 'checksum unverified' out && grep -q 'checksum truncated' out &&
+	! grep -q 'checksum ok\|checksum mismatch' out || fail_ "a truncated image's segments: $(cat out)"
 head -c 3000 /dev/urandom > random.img
 expect_status_ 67 "$CONTMIG" inspect random.img
 one_error_line_
+expect_status_ 67 "$CONTMIG" inspect --json random.img
+python3 -c 'import json; d = json.load(open("out")); assert d["sound"] is False and d["problem"]' ||
+	fail_ "--json of a file that is no image: $(cat out)"
+expect_status_ 66 "$CONTMIG" inspect --backtrace --binary /etc/hostname counter.img
 expect_status_ 66 "$CONTMIG" inspect missing.img
 expect_status_ 64 "$CONTMIG" inspect --binary "$counter" counter.img
 

@@ -67,6 +67,15 @@ wait_for_ 5 grep -qx 'after 0' key.txt
 run_ "$selfmig" 127.0.0.1:7742 "$tmp/nokey.txt"
 grep -qx 'sys_migrate returned -13' out || fail_ "without the key: $(cat out) $(cat err)"
 
+# A program without the contract's fixed stack would die over there: not
+# moved (-EBUSY), and run says why.
+run_ python3 -c 'import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print(libc.syscall(0x434d, b"127.0.0.1:7742"), ctypes.get_errno())'
+grep -qx -- '-1 16' out || fail_ "a program off the contract: $(cat out) $(cat err)"
+grep -q 'run PID .*nothing mapped at 0x500000000' err ||
+	fail_ "run did not say why it refused: $(cat err)"
+
 # Unsupervised, the call returns -ENOSYS and nothing else happens.
 "$selfmig" 127.0.0.1:7742 "$tmp/alone.txt" > out 2> err ||
 	fail_ "the program alone exited $?"
