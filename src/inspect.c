@@ -433,6 +433,9 @@ static int run(int argc, char **argv)
 	if (binary && !backtrace)
 		usage_error("inspect", "inspect: --binary goes with --backtrace");
 	path = argv[optind];
+	if (!strcmp(path, "-") && isatty(STDIN_FILENO))
+		usage_error("inspect", "inspect: refusing to read an image from a terminal; "
+			    "redirect standard input or give IMAGE");
 	in.fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 	if (in.fd < 0) {
 		errno_msg(errno, "inspect: %s", path);
