@@ -2,12 +2,14 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "progress.h"
 
-/* Nothing is drawn for work done within this, and at most this often. */
+/* Nothing is drawn for work done within this ($CONTMIG_PROGRESS_DELAY
+ * seconds), and at most this often. */
 #define QUIET_SECONDS	0.3
 #define REDRAW_SECONDS	0.1
 
@@ -26,7 +28,7 @@ static void draw(void *ctx, uint64_t done)
 	char line[200];
 	int n;
 
-	if (elapsed < QUIET_SECONDS || (p->drawn && since(&p->last) < REDRAW_SECONDS))
+	if (elapsed < p->delay || (p->drawn && since(&p->last) < REDRAW_SECONDS))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &p->last);
 	rate = done / elapsed;
@@ -47,11 +49,14 @@ static void draw(void *ctx, uint64_t done)
 void progress_start(struct progress *p, enum progress_mode mode, const char *what,
 		    uint64_t total, struct stream *s)
 {
+	const char *delay = getenv("CONTMIG_PROGRESS_DELAY");
+
 	memset(p, 0, sizeof(*p));
 	p->what = what;
 	p->total = total;
 	p->enabled = mode == PROGRESS_ALWAYS ||
 		     (mode == PROGRESS_AUTO && isatty(STDERR_FILENO));
+	p->delay = delay && *delay ? strtod(delay, NULL) : QUIET_SECONDS;
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
 	if (p->enabled && s) {
 		s->on_progress = draw;

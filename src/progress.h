@@ -24,6 +24,7 @@ struct progress {
 	const char *what;		/* "freeze PID 42" */
 	uint64_t total;
 	bool enabled, drawn;
+	double delay;			/* seconds before anything is drawn */
 	struct timespec start, last;
 };
 

@@ -109,6 +109,8 @@ grep -q '^  #0  0x[0-9a-f]* in main+' out || fail_ "--binary: $(cat out)"
 # Progress and the summary: on a terminal (script gives one), not in a pipe
 # unless asked, never with --quiet.
 command -v script > /dev/null || skip_ "script(1) is missing: cannot test progress on a terminal"
+# Progress shows once work takes 0.3 s; here at once, however fast this is.
+export CONTMIG_PROGRESS_DELAY=0
 start_ "$builddir/tests/bigmem" 512 > big.out
 wait_for_ 30 grep -q '^ready' big.out
 script -qec "'$CONTMIG' freeze --leave-running -o big.img $pid" /dev/null > tty.out ||
@@ -123,7 +125,9 @@ script -qec "'$CONTMIG' freeze --quiet --leave-running -o big.img $pid" /dev/nul
 expect_status_ 0 "$CONTMIG" freeze --leave-running -o big.img "$pid"
 [ ! -s err ] || fail_ "freeze into a pipe, unasked, said: $(cat err)"
 expect_status_ 0 "$CONTMIG" thaw --progress --detach big.img
-tr '\r' '\n' < err | grep -q "^contmig: thaw: [0-9.]* of " || fail_ "thaw --progress said: $(cat -v err)"
+tr '\r' '\n' < err > err.lines
+grep -q "^contmig: thaw: [0-9.]* of " err.lines && grep -q "contmig: thawed PID [0-9]* (bigmem) as PID" err.lines ||
+	fail_ "thaw --progress said: $(cat -v err)"
 read -r new < out
 started_pids="$started_pids $new"
 exit 0
