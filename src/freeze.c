@@ -164,7 +164,7 @@ static int run(int argc, char **argv)
 		usage_error("freeze", "freeze: refusing to write an image to a terminal; "
 			    "redirect standard output or use -o IMAGE");
 
-	status = target_preflight("freeze", pid, drop_fds, false);
+	status = target_preflight("freeze", pid, drop_fds ? TARGET_DROP_FDS : 0);
 	if (status != EXIT_OK)
 		return status;
 
@@ -187,7 +187,7 @@ static int run(int argc, char **argv)
 	/* A closed pipe must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 
-	status = target_capture("freeze", pid, drop_fds, false, &im);
+	status = target_capture("freeze", pid, drop_fds ? TARGET_DROP_FDS : 0, &im);
 	if (status != EXIT_OK)
 		goto remove_tmp;
 	snprintf(what, sizeof(what), "freeze PID %d", pid);

@@ -346,8 +346,11 @@ static int send_process(struct route *r, int pid, bool drop_fds, pid_t *moved_to
 	int32_t new_pid;
 	int status, err;
 
+	unsigned target_flags = (drop_fds ? TARGET_DROP_FDS : 0) |
+				(r->supervised ? TARGET_ATTACHED | TARGET_SELF_MOVE : 0);
+
 	termination_signals(&fatal_signals);
-	status = target_preflight(route_cmd(r), pid, drop_fds, r->supervised);
+	status = target_preflight(route_cmd(r), pid, target_flags);
 	if (status != EXIT_OK)
 		return status;
 	randombytes_buf(id, sizeof(id));
@@ -355,7 +358,7 @@ static int send_process(struct route *r, int pid, bool drop_fds, pid_t *moved_to
 	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
 	if (status != EXIT_OK)
 		return status;
-	status = target_capture(route_cmd(r), pid, drop_fds, r->supervised, &im);
+	status = target_capture(route_cmd(r), pid, target_flags, &im);
 	if (status != EXIT_OK)
 		goto close;
 	channel_stream(&ch, &out);

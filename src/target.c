@@ -12,8 +12,10 @@
 #include "snapshot.h"
 #include "target.h"
 
-int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached)
+int target_preflight(const char *cmd, int pid, unsigned flags)
 {
+	bool drop_fds = flags & TARGET_DROP_FDS, attached = flags & TARGET_ATTACHED;
+	bool self = flags & TARGET_SELF_MOVE;
 	struct contract_report r;
 	int err = contract_check_pid(pid, &r);
 
@@ -25,10 +27,6 @@ int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached)
 		errno_msg(-err, "%s PID %d: %s", cmd, pid, r.where);
 		return EXIT_NOTARGET;
 	}
-	/* A program that moves itself (run) gets no second chance to see a
-	 * warning: without the fixed stack, its copy would die over there. */
-	bool self = !strcmp(cmd, "run");
-
 	for (size_t i = 0; i < r.count; i++) {
 		const struct contract_item *it = &r.item[i];
 		bool fatal = !strcmp(it->check, "threads") || !strcmp(it->check, "tracer") ||
@@ -71,14 +69,15 @@ int target_attach(const char *cmd, int pid)
 	return EXIT_NOTARGET;
 }
 
-int target_capture(const char *cmd, int pid, bool drop_fds, bool attached, struct image *im)
+int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 {
+	bool attached = flags & TARGET_ATTACHED;
 	int status = attached ? EXIT_OK : target_attach(cmd, pid), err;
 
 	memset(im, 0, sizeof(*im));
 	if (status != EXIT_OK)
 		return status;
-	status = target_preflight(cmd, pid, drop_fds, true);
+	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK && (err = snapshot_collect(pid, im))) {
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;

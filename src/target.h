@@ -11,16 +11,25 @@
 
 #include "image.h"
 
-/* Refuse what cannot move (threads, a tracer, open files unless drop_fds);
- * warn about what may not work.  attached: we are its tracer now. */
-int target_preflight(const char *cmd, int pid, bool drop_fds, bool attached);
+/* How strict the checks are, and where we stand. */
+enum {
+	TARGET_DROP_FDS = 1,		/* files open beyond 0-2 are dropped, not refused */
+	TARGET_ATTACHED = 2,		/* we are its tracer already */
+	TARGET_SELF_MOVE = 4,		/* it moves itself (run): it sees no warning, so a
+					 * missing fixed stack is refused, not warned of */
+};
+
+/* Refuse what cannot move (threads, a tracer, open files); warn about what
+ * may not work.  flags: TARGET_*. */
+int target_preflight(const char *cmd, int pid, unsigned flags);
 /* Seize and stop it, explaining the usual reasons it cannot be done. */
 int target_attach(const char *cmd, int pid);
-/* Stop it (unless it is stopped under our ptrace already: attached), check
- * it again (threads or files may have come since the first check) and read
- * its state into im.  EXIT_OK leaves it stopped under our ptrace; anything
- * else has let it go untouched (or, attached, left it stopped), im freed. */
-int target_capture(const char *cmd, int pid, bool drop_fds, bool attached, struct image *im);
+/* Stop it (unless TARGET_ATTACHED: it is stopped under our ptrace already),
+ * check it again (threads or files may have come since the first check) and
+ * read its state into im.  EXIT_OK leaves it stopped under our ptrace;
+ * anything else has let it go untouched (or, attached, left it stopped),
+ * im freed. */
+int target_capture(const char *cmd, int pid, unsigned flags, struct image *im);
 /* Kill the stopped process and wait until it is gone. */
 int target_end(const char *cmd, int pid);
 /* Let it go: it carries on where it stopped. */
