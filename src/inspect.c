@@ -43,6 +43,7 @@ struct findings {
 	const struct image *im;
 	uint64_t *got;			/* each segment's sum as read */
 	uint64_t *seen;			/* each segment's bytes read */
+	size_t cur;			/* the segment being read: data comes in order */
 	int data_err;			/* reading the data failed: -EBADMSG, -errno */
 	bool canary_seen;
 	uint64_t canary;
@@ -59,10 +60,11 @@ static int see_canary(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len)
 {
 	struct findings *f = ctx;
 
-	for (size_t i = 0; i < f->im->nseg; i++)
-		if (vaddr >= f->im->seg[i].vaddr &&
-		    vaddr < f->im->seg[i].vaddr + f->im->seg[i].size)
-			f->seen[i] += len;
+	while (f->cur < f->im->nseg &&
+	       vaddr >= f->im->seg[f->cur].vaddr + f->im->seg[f->cur].size)
+		f->cur++;
+	if (f->cur < f->im->nseg)
+		f->seen[f->cur] += len;
 
 	if (CONTRACT_CANARY_ADDR >= vaddr && CONTRACT_CANARY_ADDR + 8 <= vaddr + len) {
 		memcpy(&f->canary, buf + (CONTRACT_CANARY_ADDR - vaddr), sizeof(f->canary));
@@ -161,13 +163,22 @@ static void prot_string(int prot, char out[4])
 	out[3] = '\0';
 }
 
+/* Bytes stored of mapping v: its segments are a run of the sorted list. */
 static uint64_t stored_in(const struct image *im, const struct vma *v)
 {
+	size_t lo = 0, hi = im->nseg;
 	uint64_t n = 0;
 
-	for (size_t i = 0; i < im->nseg; i++)
-		if (im->seg[i].vaddr >= v->start && im->seg[i].vaddr < v->end)
-			n += im->seg[i].size;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (im->seg[mid].vaddr < v->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < im->nseg && im->seg[lo].vaddr < v->end; lo++)
+		n += im->seg[lo].size;
 	return n;
 }
 
