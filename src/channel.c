@@ -396,17 +396,12 @@ int channel_expect(struct channel *ch, enum channel_msg want, void *payload, siz
 
 /* ---- the image as a stream ---------------------------------------------- */
 
-static ssize_t data_read(void *ctx, void *buf, size_t len)
+/* Make the next image bytes available in ch->in: 0, or -errno. */
+static int next_data(struct channel *ch)
 {
-	struct channel *ch = ctx;
-	size_t n;
+	while (ch->in_pos == ch->in_len && !ch->in_end) {
+		int err = read_frame(ch);
 
-	while (ch->in_pos == ch->in_len) {
-		int err;
-
-		if (ch->in_end)
-			return 0;
-		err = read_frame(ch);
 		if (err)
 			return err;
 		if (ch->in[0] == MSG_END) {
@@ -419,10 +414,57 @@ static ssize_t data_read(void *ctx, void *buf, size_t len)
 				   msg_name(ch->in[0]));
 		}
 	}
+	return 0;
+}
+
+/* The next image bytes where they lie in ch->in; 0 at MSG_END. */
+static ssize_t data_view(void *ctx, const void **p, size_t len)
+{
+	struct channel *ch = ctx;
+	int err = next_data(ch);
+	size_t n;
+
+	if (err)
+		return err;
 	n = ch->in_len - ch->in_pos < len ? ch->in_len - ch->in_pos : len;
-	memcpy(buf, ch->in + ch->in_pos, n);
+	*p = ch->in + ch->in_pos;
 	ch->in_pos += n;
 	return n;
+}
+
+static ssize_t data_read(void *ctx, void *buf, size_t len)
+{
+	const void *p;
+	ssize_t n = data_view(ctx, &p, len);
+
+	if (n > 0)
+		memcpy(buf, p, n);
+	return n;
+}
+
+/* Without a key, a write this big goes from the caller's buffer straight to
+ * the wire, in frames of its own. */
+#define DIRECT_MIN	(64U << 10)
+
+static int send_data_direct(struct channel *ch, const uint8_t *p, size_t len)
+{
+	int err = flush_data(ch);
+
+	while (!err && len) {
+		size_t n = len < CHANNEL_FRAME_MAX ? len : CHANNEL_FRAME_MAX;
+		uint8_t type = MSG_DATA;
+		uint32_t wire_len = 1 + n;
+		struct iovec iov[3] = {
+			{ .iov_base = &wire_len, .iov_len = sizeof(wire_len) },
+			{ .iov_base = &type, .iov_len = 1 },
+			{ .iov_base = (void *)p, .iov_len = n },
+		};
+
+		err = write_all(ch, iov, 3);
+		p += n;
+		len -= n;
+	}
+	return err;
 }
 
 static int data_write(void *ctx, const void *buf, size_t len)
@@ -430,28 +472,13 @@ static int data_write(void *ctx, const void *buf, size_t len)
 	struct channel *ch = ctx;
 	const uint8_t *p = buf;
 
+	if (!ch->key && len >= DIRECT_MIN)
+		return send_data_direct(ch, p, len);
 	while (len) {
 		size_t room = 1 + CHANNEL_FRAME_MAX - ch->out_len;
 		size_t n = len < room ? len : room;
 		int err;
 
-		/* Without a key a whole frame goes straight from buf to the wire. */
-		if (!ch->key && ch->out_len == 1 && len >= CHANNEL_FRAME_MAX) {
-			uint8_t type = MSG_DATA;
-			uint32_t wire_len = 1 + CHANNEL_FRAME_MAX;
-			struct iovec iov[3] = {
-				{ .iov_base = &wire_len, .iov_len = sizeof(wire_len) },
-				{ .iov_base = &type, .iov_len = 1 },
-				{ .iov_base = (void *)p, .iov_len = CHANNEL_FRAME_MAX },
-			};
-
-			err = write_all(ch, iov, 3);
-			if (err)
-				return err;
-			p += CHANNEL_FRAME_MAX;
-			len -= CHANNEL_FRAME_MAX;
-			continue;
-		}
 		memcpy(ch->out + ch->out_len, p, n);
 		ch->out_len += n;
 		p += n;
@@ -464,7 +491,9 @@ static int data_write(void *ctx, const void *buf, size_t len)
 
 void channel_stream(struct channel *ch, struct stream *s)
 {
-	static const struct stream_ops ops = { .read = data_read, .write = data_write };
+	static const struct stream_ops ops = {
+		.read = data_read, .write = data_write, .view = data_view,
+	};
 
 	*s = (struct stream){ .fd = -1, .ops = &ops, .ctx = ch };
 }

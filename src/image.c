@@ -617,43 +617,70 @@ int image_read_tail(struct image *im, struct stream *in)
 	return err;
 }
 
-/* How much of a segment one read moves. */
-#define DATA_CHUNK	(8UL << 20)
+/* How much of a segment one read moves: little enough that the bytes are
+ * still in the CPU's cache when they are summed and handed on. */
+#define DATA_CHUNK	(1UL << 20)
 
 int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, void *ctx,
 		    uint64_t *got, bool *visit_failed)
 {
 	XXH3_state_t *state = XXH3_createState();
+	struct image_piece *pieces = malloc(IMAGE_MAX_PIECES * sizeof(*pieces));
 	uint8_t *buf = malloc(DATA_CHUNK);
+	uint64_t left = im->sums_offset - im->data_offset, done = 0;	/* in segment i */
+	size_t i = 0;
 	int err = 0;
 
 	*visit_failed = false;
-	if (!state || !buf) {
+	if (!state || !pieces || !buf) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; !err && i < im->nseg; i++) {
-		const struct image_segment *s = &im->seg[i];
+	XXH3_64bits_reset(state);
+	/* Each read may hold the end of one segment and many small ones after. */
+	while (!err && left) {
+		const uint8_t *p;
+		ssize_t n = stream_read_some(in, buf, left < DATA_CHUNK ? left : DATA_CHUNK,
+					     (const void **)&p);
+		size_t npieces = 0;
 
-		XXH3_64bits_reset(state);
-		for (uint64_t done = 0; !err && done < s->size; done += DATA_CHUNK) {
-			size_t n = s->size - done < DATA_CHUNK ? s->size - done : DATA_CHUNK;
+		if (n == -ENODATA)
+			err = refuse(im, "truncated in segment %zu (%#lx)", i,
+				     (unsigned long)im->seg[i].vaddr);
+		else if (n < 0)
+			err = n;
+		if (err)
+			break;
+		left -= n;
+		while (n) {
+			const struct image_segment *s = &im->seg[i];
+			size_t k = s->size - done < (uint64_t)n ? s->size - done : (size_t)n;
 
-			err = stream_read(in, buf, n);
-			if (err == -ENODATA)
-				err = refuse(im, "truncated in segment %zu (%#lx)", i,
-					     (unsigned long)s->vaddr);
-			if (!err)
-				XXH3_64bits_update(state, buf, n);
-			if (!err && visit && (err = visit(ctx, s->vaddr + done, buf, n)))
-				*visit_failed = true;
+			XXH3_64bits_update(state, p, k);
+			pieces[npieces++] = (struct image_piece){ s->vaddr + done, p, k };
+			p += k;
+			n -= k;
+			done += k;
+			if (done == s->size) {
+				got[i++] = XXH3_64bits_digest(state);
+				XXH3_64bits_reset(state);
+				done = 0;
+			}
+			if (visit && (npieces == IMAGE_MAX_PIECES || !n)) {
+				if ((err = visit(ctx, pieces, npieces))) {
+					*visit_failed = true;
+					break;
+				}
+				npieces = 0;
+			}
+			npieces %= IMAGE_MAX_PIECES;
 		}
-		got[i] = XXH3_64bits_digest(state);
 	}
 	if (!err)
 		err = image_read_tail(im, in);
 out:
 	free(buf);
+	free(pieces);
 	XXH3_freeState(state);
 	return err;
 }

@@ -120,12 +120,23 @@ int image_read_head(struct image *im, struct stream *in) MUST_CHECK;
 /* Read the segment sums into seg[].sum; in must stand at im->sums_offset. */
 int image_read_tail(struct image *im, struct stream *in) MUST_CHECK;
 
-/* What image_read_data does with each piece of segment data. */
-typedef int (*image_visit_fn)(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len);
+/* A stretch of one segment's data, where it goes and where it lies now. */
+struct image_piece {
+	uint64_t vaddr;
+	const uint8_t *data;
+	size_t len;
+};
+
+/* At most this many pieces in one visit (the kernel's IOV_MAX). */
+#define IMAGE_MAX_PIECES	1024
+
+/* What image_read_data does with the segment data, a batch of pieces at a
+ * time (valid only during the call). */
+typedef int (*image_visit_fn)(void *ctx, const struct image_piece *p, size_t n);
 
 /*
  * Read every segment's data (in stands at im->data_offset), hand it to visit
- * piece by piece (visit may be NULL), then the segment sums.  got[i] is the
+ * in batches of pieces (visit may be NULL), then the segment sums.  got[i] is the
  * sum of what segment i held; compare it with im->seg[i].sum.  Returns 0,
  * -EBADMSG (im->why) for a stream that ends early or a bad sums note, the
  * stream's -errno, or visit's error (then *visit_failed is set).

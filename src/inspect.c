@@ -56,19 +56,26 @@ struct memory {
 	int fd;
 };
 
-static int see_canary(void *ctx, uint64_t vaddr, const uint8_t *buf, size_t len)
+static int see_canary(void *ctx, const struct image_piece *p, size_t n)
 {
 	struct findings *f = ctx;
 
-	while (f->cur < f->im->nseg &&
-	       vaddr >= f->im->seg[f->cur].vaddr + f->im->seg[f->cur].size)
-		f->cur++;
-	if (f->cur < f->im->nseg)
-		f->seen[f->cur] += len;
+	for (size_t k = 0; k < n; k++) {
+		uint64_t vaddr = p[k].vaddr, len = p[k].len;
 
-	if (CONTRACT_CANARY_ADDR >= vaddr && CONTRACT_CANARY_ADDR + 8 <= vaddr + len) {
-		memcpy(&f->canary, buf + (CONTRACT_CANARY_ADDR - vaddr), sizeof(f->canary));
-		f->canary_seen = true;
+		while (f->cur < f->im->nseg &&
+		       vaddr >= f->im->seg[f->cur].vaddr + f->im->seg[f->cur].size)
+			f->cur++;
+		if (f->cur < f->im->nseg)
+			f->seen[f->cur] += len;
+		/* The canary may come in two pieces. */
+		for (uint64_t a = CONTRACT_CANARY_ADDR; a < CONTRACT_CANARY_ADDR + 8; a++) {
+			if (a >= vaddr && a < vaddr + len) {
+				((uint8_t *)&f->canary)[a - CONTRACT_CANARY_ADDR] =
+					p[k].data[a - vaddr];
+				f->canary_seen = true;
+			}
+		}
 	}
 	return 0;
 }

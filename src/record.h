@@ -36,7 +36,7 @@ const char *record_dir(void);
 int record_check_dir(void) MUST_CHECK;
 /* A new pending record, locked. */
 int record_create(const uint8_t id[16], struct record *rec) MUST_CHECK;
-/* Write the outcome durably (the record stays locked). */
+/* Write the outcome (the record stays locked). */
 int record_write(struct record *rec, enum record_outcome outcome, pid_t pid) MUST_CHECK;
 /* Let go of the record: what it says is final. */
 void record_close(struct record *rec);

@@ -168,6 +168,26 @@ int remote_write(struct remote *r, unsigned long addr, const void *buf, size_t l
 	return vm_copy(process_vm_writev, r->pid, addr, (char *)buf, len);
 }
 
+int remote_writev(struct remote *r, const struct iovec *local, const struct iovec *remote,
+		  size_t n)
+{
+	size_t total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		total += local[i].iov_len;
+	if (process_vm_writev(r->pid, local, n, remote, n, 0) == (ssize_t)total)
+		return 0;
+	/* Short (a page refused): piece by piece, to learn which. */
+	for (size_t i = 0; i < n; i++) {
+		int err = remote_write(r, (unsigned long)remote[i].iov_base, local[i].iov_base,
+				       local[i].iov_len);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int remote_read(struct remote *r, unsigned long addr, void *buf, size_t len)
 {
 	return vm_copy(process_vm_readv, r->pid, addr, buf, len);

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 
 #include "error.h"
@@ -42,6 +43,9 @@ long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a
 int remote_unmap_stub(struct remote *r) MUST_CHECK;
 /* Copy into or out of the process's memory, in as few calls as possible. */
 int remote_write(struct remote *r, unsigned long addr, const void *buf, size_t len) MUST_CHECK;
+/* Write local[i] to remote[i] (same lengths, n at most IOV_MAX) at once. */
+int remote_writev(struct remote *r, const struct iovec *local, const struct iovec *remote,
+		  size_t n) MUST_CHECK;
 int remote_read(struct remote *r, unsigned long addr, void *buf, size_t len) MUST_CHECK;
 /* Kill it and reap it. */
 void remote_kill(struct remote *r);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -17,8 +18,11 @@
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAPPED	(1ULL << 62)
 
-/* How much of the process's memory one read moves. */
-#define COPY_CHUNK	(8UL << 20)
+/* How much of the process's memory one read moves: little enough that the
+ * bytes are still in the CPU's cache when they are summed and written. */
+#define COPY_CHUNK	(1UL << 20)
+/* Pieces of segments in one chunk: the kernel's IOV_MAX. */
+#define COPY_PIECES	1024
 
 /* Kernel mappings that belong to the running kernel, not to the program. */
 static bool is_kernel_mapping(const struct vma *v)
@@ -179,43 +183,99 @@ int snapshot_collect(pid_t pid, struct image *im)
 	return err ? err : image_layout(im);
 }
 
+/* A stretch of one segment in the copy buffer. */
+struct piece {
+	const struct image_segment *seg;
+	uint64_t addr;
+	size_t len;
+};
+
+/*
+ * Copy the pieces of the process's memory into buf, one after the other.
+ * process_vm_readv copies straight from the process's pages, all of them in
+ * one call; /proc/PID/mem copies each page twice, through a kernel buffer,
+ * but also reads pages the process itself may not (PROT_NONE, guard pages),
+ * so it serves those, and any piece the first call could not finish.
+ */
+static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint8_t *buf)
+{
+	struct iovec local[COPY_PIECES], remote[COPY_PIECES];
+	size_t nread = 0, total = 0;
+	ssize_t got = 0;
+	uint8_t *at = buf;
+
+	for (size_t i = 0; i < n; at += p[i].len, i++) {
+		if (!(p[i].seg->prot & PROT_READ))
+			continue;
+		local[nread] = (struct iovec){ .iov_base = at, .iov_len = p[i].len };
+		remote[nread++] = (struct iovec){ .iov_base = (void *)p[i].addr,
+						  .iov_len = p[i].len };
+		total += p[i].len;
+	}
+	if (nread)
+		got = process_vm_readv(pid, local, nread, remote, nread, 0);
+	at = buf;
+	for (size_t i = 0; i < n; at += p[i].len, i++) {
+		ssize_t r;
+
+		if (p[i].seg->prot & PROT_READ && got == (ssize_t)total)
+			continue;
+		r = pread(mem, at, p[i].len, p[i].addr);
+		if (r != (ssize_t)p[i].len)
+			return r < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
+
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed)
 {
 	XXH3_state_t *sum = XXH3_createState();
-	size_t chunk = COPY_CHUNK;
+	struct piece *pieces = malloc(COPY_PIECES * sizeof(*pieces));
+	uint8_t *buf = malloc(COPY_CHUNK);
+	size_t i = 0;			/* the segment being copied */
+	uint64_t done = 0;		/* of it */
 	char path[64];
-	uint8_t *buf;
 	int mem, err;
 
 	*output_failed = false;
-	buf = malloc(chunk);
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	/* /proc/PID/mem reads pages whatever their protection (PROT_NONE too). */
 	mem = open(path, O_RDONLY | O_CLOEXEC);
-	if (!sum || !buf || mem < 0) {
+	if (!sum || !pieces || !buf || mem < 0) {
 		err = mem < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
 	err = image_write_head(im, out);
 	*output_failed = err != 0;
-	for (size_t i = 0; !err && i < im->nseg; i++) {
-		struct image_segment *s = &im->seg[i];
+	XXH3_64bits_reset(sum);
+	/* A chunk is the end of one segment and as many after it as fit:
+	 * small segments cost no system calls of their own. */
+	while (!err && i < im->nseg) {
+		size_t n = 0, len = 0;
+		uint8_t *at = buf;
 
-		XXH3_64bits_reset(sum);
-		for (uint64_t done = 0; !err && done < s->size; ) {
-			size_t n = s->size - done < chunk ? s->size - done : chunk;
-			ssize_t got = pread(mem, buf, n, s->vaddr + done);
+		for (size_t k = i; k < im->nseg && len < COPY_CHUNK && n < COPY_PIECES; k++) {
+			const struct image_segment *s = &im->seg[k];
+			uint64_t from = k == i ? done : 0;
+			size_t take = s->size - from < COPY_CHUNK - len ? s->size - from :
+				      COPY_CHUNK - len;
 
-			if (got != (ssize_t)n) {
-				err = got < 0 ? -errno : -EIO;
-				break;
-			}
-			XXH3_64bits_update(sum, buf, n);
-			err = stream_write(out, buf, n);
-			*output_failed = err != 0;
-			done += n;
+			pieces[n++] = (struct piece){ s, s->vaddr + from, take };
+			len += take;
 		}
-		s->sum = XXH3_64bits_digest(sum);
+		err = read_pieces(pid, mem, pieces, n, buf);
+		if (err)
+			break;
+		for (size_t k = 0; k < n; at += pieces[k++].len) {
+			XXH3_64bits_update(sum, at, pieces[k].len);
+			done += pieces[k].len;
+			if (done == im->seg[i].size) {
+				im->seg[i++].sum = XXH3_64bits_digest(sum);
+				XXH3_64bits_reset(sum);
+				done = 0;
+			}
+		}
+		err = stream_write(out, buf, len);
+		*output_failed = err != 0;
 	}
 	if (!err) {
 		err = image_write_tail(im, out);
@@ -225,6 +285,7 @@ out:
 	if (mem >= 0)
 		close(mem);
 	free(buf);
+	free(pieces);
 	XXH3_freeState(sum);
 	return err;
 }

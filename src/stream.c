@@ -76,6 +76,28 @@ int stream_read(struct stream *s, void *buf, size_t len)
 	return 0;
 }
 
+ssize_t stream_read_some(struct stream *s, void *buf, size_t len, const void **p)
+{
+	ssize_t n;
+
+	*p = buf;
+	if (s->ops && s->ops->view)
+		n = s->ops->view(s->ctx, p, len);
+	else if (s->ops)
+		n = s->ops->read(s->ctx, buf, len);
+	else
+		while ((n = read(s->fd, buf, len)) < 0 && errno == EINTR)
+			;
+	if (n < 0)
+		return s->ops ? n : -errno;
+	if (n == 0)
+		return -ENODATA;
+	s->pos += n;
+	if (s->on_progress)
+		s->on_progress(s->progress_ctx, s->pos);
+	return n;
+}
+
 int stream_skip_to(struct stream *s, uint64_t offset)
 {
 	char buf[4096];

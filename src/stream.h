@@ -18,6 +18,9 @@ struct stream_ops {
 	ssize_t (*read)(void *ctx, void *buf, size_t len);
 	/* Write all of buf: 0 or -errno. */
 	int (*write)(void *ctx, const void *buf, size_t len);
+	/* Optional, for bytes that already sit in memory: like read, but point
+	 * *p at them instead of copying (valid until the next call). */
+	ssize_t (*view)(void *ctx, const void **p, size_t len);
 };
 
 struct stream {
@@ -36,6 +39,12 @@ int stream_write(struct stream *s, const void *buf, size_t len) MUST_CHECK;
 int stream_pad_to(struct stream *s, uint64_t offset) MUST_CHECK;
 /* Read exactly len bytes; 0, -errno, or -ENODATA at end of stream first. */
 int stream_read(struct stream *s, void *buf, size_t len) MUST_CHECK;
+/*
+ * Read between 1 and len bytes and point *p at them: into buf, or without a
+ * copy where the stream holds them (valid until the next call).  Returns the
+ * count, -ENODATA at the end of the stream, or -errno.
+ */
+ssize_t stream_read_some(struct stream *s, void *buf, size_t len, const void **p) MUST_CHECK;
 /* Read and discard up to offset; -EINVAL if already past it. */
 int stream_skip_to(struct stream *s, uint64_t offset) MUST_CHECK;
 
