@@ -73,6 +73,7 @@ int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key, int t
 			channel_free(ch);
 			return err;
 		}
+		stream_widen_pipe(fd);		/* ssh, --via, --stdio */
 	}
 	return 0;
 }

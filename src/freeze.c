@@ -170,6 +170,7 @@ static int run(int argc, char **argv)
 
 	if (!strcmp(output, "-")) {
 		out.fd = STDOUT_FILENO;
+		stream_widen_pipe(out.fd);
 	} else {
 		struct sigaction sa = { .sa_handler = on_fatal_signal };
 

@@ -1,10 +1,24 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stream.h"
+
+#define PIPE_SIZE	(1 << 20)
+
+void stream_widen_pipe(int fd)
+{
+	struct stat st;
+
+	/* A refusal (a lower pipe-max-size, a user over its pipe quota) only
+	 * means the image flows slower. */
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fcntl(fd, F_GETPIPE_SZ) < PIPE_SIZE)
+		fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
+}
 
 int stream_write(struct stream *s, const void *buf, size_t len)
 {

@@ -33,6 +33,10 @@ struct stream {
 	void *progress_ctx;
 };
 
+/* If fd is a pipe, widen it to 1 MiB (best effort): a default 64 KiB pipe
+ * makes every chunk of an image a dozen trips through the scheduler. */
+void stream_widen_pipe(int fd);
+
 /* Write all of buf; 0 or -errno. */
 int stream_write(struct stream *s, const void *buf, size_t len) MUST_CHECK;
 /* Write zero bytes up to offset; 0, -errno, or -EINVAL if already past it. */

@@ -228,6 +228,7 @@ static int run(int argc, char **argv)
 	path = argv[optind];
 	if (!strcmp(path, "-")) {
 		in.fd = STDIN_FILENO;
+		stream_widen_pipe(in.fd);
 		path = "standard input";
 	} else {
 		in.fd = open(path, O_RDONLY | O_CLOEXEC);
