@@ -41,6 +41,7 @@ class Conn:
         self.count = {"up": 0, "down": 0}
         self.lock = threading.Lock()   # guards every state change below
         self.closed, self.eofs = False, 0
+        self.cutting = False           # the cut direction sends its last bytes
 
     def close(self, reset=False):
         """Close both sockets; the caller holds self.lock."""
@@ -73,6 +74,12 @@ class Conn:
                     break
                 if limit is not None:
                     data = data[:limit - self.count[d]]
+                if limit is not None and self.count[d] + len(data) >= limit:
+                    # The last bytes before the cut may draw an answer at
+                    # once: nothing more goes the other way from here on.
+                    self.cutting = True
+                elif self.cutting:
+                    return
                 if d in CAPS:   # capture first so a test never misses it
                     with CAP_LOCK:
                         CAPS[d].write(data)
