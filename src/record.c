@@ -113,7 +113,6 @@ int record_create(const uint8_t id[16], struct record *rec)
 
 	if (dfd < 0)
 		return dfd;
-	remove_old(dfd);
 	id_name(id, name);
 	rec->fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	err = rec->fd < 0 ? -errno : 0;
@@ -144,9 +143,17 @@ int record_write(struct record *rec, enum record_outcome outcome, pid_t pid)
 
 void record_close(struct record *rec)
 {
+	int dfd;
+
 	if (rec->fd >= 0)
 		close(rec->fd);		/* and with it the lock */
 	rec->fd = -1;
+	/* Tidy up here, once the process runs, not while it waits. */
+	dfd = open_dir();
+	if (dfd >= 0) {
+		remove_old(dfd);
+		close(dfd);
+	}
 }
 
 int record_lookup(const uint8_t id[16], int timeout_ms, enum record_outcome *outcome, pid_t *pid)
