@@ -234,6 +234,9 @@ int net_peer_uid(int fd, uid_t *uid)
 		}
 	}
 	fclose(f);
+	/* Not there: the peer's socket is gone, the connection with it. */
+	if (err == -ENOENT && getpeername(fd, (struct sockaddr *)&theirs, &tl) < 0)
+		err = -errno;
 	return err;
 }
 

@@ -34,8 +34,8 @@ int net_listen(const struct net_addr *a, bool *loopback, char *why) MUST_CHECK;
 /* Is the other end of this connected socket on this machine's loopback? */
 bool net_peer_is_loopback(int fd);
 /* The uid that owns the other end of a loopback TCP connection, as the
- * kernel lists it in /proc/net/tcp or tcp6: 0 or -errno (-ENOENT if it is
- * not there, e.g. already closed). */
+ * kernel lists it in /proc/net/tcp or tcp6: 0 or -errno (-ENOTCONN if the
+ * connection is already gone, -ENOENT if the entry is missing anyway). */
 int net_peer_uid(int fd, uid_t *uid) MUST_CHECK;
 /* "ADDR:PORT" of a connected socket's peer. */
 void net_peer_name(int fd, char *buf, size_t len);

@@ -114,6 +114,10 @@ static int check_receiver(struct route *r, int fd)
 
 	if (!err && (uid == geteuid() || uid == 0))
 		return EXIT_OK;
+	if (err == -ENOTCONN) {
+		snprintf(r->why, sizeof(r->why), "the connection closed at once");
+		return EXIT_NETWORK;
+	}
 	if (err)
 		snprintf(r->why, sizeof(r->why), "cannot tell which user listens on port %s (%s)",
 			 r->addr.port, strerror(-err));

@@ -17,11 +17,14 @@ relay_()
 {
 	[ -n "${relay_pid:-}" ] && stop_ "$relay_pid"
 	relay_port=$((relay_port + 1))
+	# Emptied here, not by the background job's redirection, which may come
+	# after the wait below has read the last relay's words.
+	: > relay.out
 	python3 "$relay" --listen 127.0.0.1:$relay_port --to 127.0.0.1:$port "$@" \
-		> relay.out 2>> relay.err &
+		>> relay.out 2>> relay.err &
 	relay_pid=$!
 	started_pids="$started_pids $relay_pid"
-	wait_for_ 5 grep -q '^listening' relay.out
+	wait_for_ 5 grep -q "^listening $relay_port" relay.out
 }
 
 # src_: a fresh counter at the source, in $pid, writing src.  Without
@@ -123,7 +126,8 @@ src_
 : > err		# not the last case's words: the redirection below comes later
 "$CONTMIG" send --timeout 1 "$pid" 127.0.0.1:$relay_port > out 2> err &
 sender=$!
-wait_for_ 10 grep -q 'no DONE after COMMIT' err
+wait_for_ 10 eval 'grep -q "no DONE after COMMIT" err || ! kill -0 $sender 2> /dev/null'
+grep -q 'no DONE after COMMIT' err || fail_ "a cut after COMMIT, nobody to ask: $(cat err)"
 kill -HUP "$sender"
 wait "$sender"
 status=$?
