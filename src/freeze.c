@@ -39,7 +39,14 @@ static const char usage[] =
 
 enum after { AFTER_END, AFTER_RUN, AFTER_STOP };
 
-/* The temporary image, removed if contmig is interrupted. */
+/*
+ * The image is written to an unnamed file in the output's directory
+ * (O_TMPFILE): a freeze killed even with SIGKILL leaves nothing behind, and
+ * only a complete image ever gets a name.  Filesystems without O_TMPFILE get
+ * a named temporary instead, removed on SIGINT, SIGTERM and SIGHUP.
+ */
+static bool unnamed;
+/* A named temporary, removed if contmig is interrupted. */
 static char tmp_path[4096];
 
 static void on_fatal_signal(int sig)
@@ -51,13 +58,69 @@ static void on_fatal_signal(int sig)
 	raise(sig);
 }
 
+static int open_output(const char *output)
+{
+	struct sigaction sa = { .sa_handler = on_fatal_signal };
+	char dir[4096];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", output);
+	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		unnamed = true;
+		return fd;
+	}
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+		snprintf(dir, sizeof(dir), "%s", output);
+		errno_msg(errno, "freeze: creating an image in %s", dirname(dir));
+		return -1;
+	}
+	snprintf(tmp_path, sizeof(tmp_path), "%s.XXXXXX", output);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	fd = mkostemp(tmp_path, O_CLOEXEC);
+	if (fd < 0) {
+		errno_msg(errno, "freeze: creating %s", tmp_path);
+		tmp_path[0] = '\0';
+	}
+	return fd;
+}
+
+/* Give the unnamed file a temporary name next to path (linkat cannot
+ * replace a file; rename can). */
+static int name_file(int fd, const char *path)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	snprintf(tmp_path, sizeof(tmp_path), "%s.%d.tmp", path, (int)getpid());
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp_path, AT_SYMLINK_FOLLOW) < 0 &&
+	    (errno != EEXIST || unlink(tmp_path) < 0 ||
+	     linkat(AT_FDCWD, proc, AT_FDCWD, tmp_path, AT_SYMLINK_FOLLOW) < 0)) {
+		errno_msg(errno, "freeze: naming the image %s", tmp_path);
+		tmp_path[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 /* Make the written file durable under its final name. */
 static int commit_file(int fd, const char *path)
 {
 	char dir[4096];
 	int dfd;
 
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if (fsync(fd) < 0) {
+		errno_msg(errno, "freeze: writing %s", unnamed ? path : tmp_path);
+		close(fd);
+		return -1;
+	}
+	if (unnamed && name_file(fd, path) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (close(fd) < 0) {
 		errno_msg(errno, "freeze: writing %s", tmp_path);
 		return -1;
 	}
@@ -172,18 +235,9 @@ static int run(int argc, char **argv)
 		out.fd = STDOUT_FILENO;
 		stream_widen_pipe(out.fd);
 	} else {
-		struct sigaction sa = { .sa_handler = on_fatal_signal };
-
-		snprintf(tmp_path, sizeof(tmp_path), "%s.XXXXXX", output);
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGHUP, &sa, NULL);
-		out.fd = mkostemp(tmp_path, O_CLOEXEC);
-		if (out.fd < 0) {
-			errno_msg(errno, "freeze: creating %s", tmp_path);
-			tmp_path[0] = '\0';
+		out.fd = open_output(output);
+		if (out.fd < 0)
 			return EXIT_IO;
-		}
 	}
 	/* A closed pipe must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
@@ -197,8 +251,8 @@ static int run(int argc, char **argv)
 	progress_end(&progress);
 	if (err) {
 		if (output_failed)
-			errno_msg(-err, "freeze: writing %s", strcmp(output, "-") ? tmp_path :
-				  "the image to standard output");
+			errno_msg(-err, "freeze: writing %s", !strcmp(output, "-") ?
+				  "the image to standard output" : unnamed ? output : tmp_path);
 		else
 			errno_msg(-err, "freeze: reading the memory of PID %d", pid);
 		status = output_failed ? EXIT_IO : EXIT_INTERNAL;

@@ -1,0 +1,13 @@
+/* Shared by the fuzz harnesses and their replay driver. */
+#ifndef CONTMIG_FUZZ_H
+#define CONTMIG_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A readable fd holding exactly data (a memfd, at offset 0), or -1. */
+int fuzz_fd(const uint8_t *data, size_t size);
+
+#endif
