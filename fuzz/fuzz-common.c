@@ -1,9 +1,14 @@
 #include "config.h"
 
+#include <elf.h>
+#include <stdbool.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "fuzz.h"
+#include "image.h"
 
 int fuzz_fd(const uint8_t *data, size_t size)
 {
@@ -16,4 +21,44 @@ int fuzz_fd(const uint8_t *data, size_t size)
 		return -1;
 	}
 	return fd;
+}
+
+void fuzz_repair_head_sum(uint8_t *d, size_t len)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	Elf64_Nhdr nh;
+	size_t at, end, last = 0;
+	bool found = false;
+
+	if (len < sizeof(eh) + sizeof(ph))
+		return;
+	memcpy(&eh, d, sizeof(eh));
+	if (eh.e_phoff != sizeof(eh) || eh.e_phnum == 0)
+		return;
+	memcpy(&ph, d + sizeof(eh), sizeof(ph));
+	at = ph.p_offset;
+	if (at > len || ph.p_filesz > len - at)
+		return;
+	end = at + ph.p_filesz;
+	while (end - at >= sizeof(nh)) {
+		size_t name, desc;
+
+		memcpy(&nh, d + at, sizeof(nh));
+		name = (nh.n_namesz + 3UL) & ~3UL;
+		desc = (nh.n_descsz + 3UL) & ~3UL;
+		if (name > end - at - sizeof(nh) || desc > end - at - sizeof(nh) - name)
+			break;
+		if (nh.n_type == NT_CONTMIG_HEADSUM && nh.n_descsz == 8) {
+			last = at;
+			found = true;
+		}
+		at += sizeof(nh) + name + desc;
+	}
+	if (found) {
+		uint64_t sum = XXH3_64bits(d, last);
+
+		memcpy(&nh, d + last, sizeof(nh));
+		memcpy(d + last + sizeof(nh) + ((nh.n_namesz + 3UL) & ~3UL), &sum, sizeof(sum));
+	}
 }

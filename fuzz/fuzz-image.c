@@ -9,61 +9,14 @@
  */
 #include "config.h"
 
-#include <elf.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "fuzz.h"
 #include "image.h"
 #include "restore.h"
-
-/* Point the head sum note (the last note of the first PT_NOTE) at the right
- * sum, if the input is shaped enough for it to be found. */
-static void repair_head_sum(uint8_t *d, size_t len)
-{
-	Elf64_Ehdr eh;
-	Elf64_Phdr ph;
-	size_t at, end, last = 0;
-	bool found = false;
-
-	if (len < sizeof(eh))
-		return;
-	memcpy(&eh, d, sizeof(eh));
-	if (eh.e_phoff != sizeof(eh) || eh.e_phnum == 0 ||
-	    len < sizeof(eh) + sizeof(ph))
-		return;
-	memcpy(&ph, d + sizeof(eh), sizeof(ph));
-	at = ph.p_offset;
-	if (at > len || ph.p_filesz > len - at)
-		return;
-	end = at + ph.p_filesz;
-	while (end - at >= sizeof(Elf64_Nhdr)) {
-		Elf64_Nhdr nh;
-		size_t name, desc;
-
-		memcpy(&nh, d + at, sizeof(nh));
-		name = (nh.n_namesz + 3UL) & ~3UL;
-		desc = (nh.n_descsz + 3UL) & ~3UL;
-		if (name > end - at - sizeof(nh) || desc > end - at - sizeof(nh) - name)
-			break;
-		if (nh.n_type == NT_CONTMIG_HEADSUM && nh.n_descsz == 8) {
-			last = at;
-			found = true;
-		}
-		at += sizeof(nh) + name + desc;
-	}
-	if (found) {
-		Elf64_Nhdr nh;
-		uint64_t sum = XXH3_64bits(d, last);
-
-		memcpy(&nh, d + last, sizeof(nh));
-		memcpy(d + last + sizeof(nh) + ((nh.n_namesz + 3UL) & ~3UL), &sum, sizeof(sum));
-	}
-}
 
 static int visit(void *ctx, const struct image_piece *p, size_t n)
 {
@@ -84,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!copy)
 		return 0;
 	memcpy(copy, data, size);
-	repair_head_sum(copy, size);
+	fuzz_repair_head_sum(copy, size);
 	fd = fuzz_fd(copy, size);
 	free(copy);
 	if (fd < 0)

@@ -10,4 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* A readable fd holding exactly data (a memfd, at offset 0), or -1. */
 int fuzz_fd(const uint8_t *data, size_t size);
 
+/* Make the image's head sum match its head, when the note can be found, so
+ * that a mutated image gets past that check to the ones behind it. */
+void fuzz_repair_head_sum(uint8_t *data, size_t size);
+
 #endif

@@ -1,0 +1,131 @@
+/*
+ * mutate-image IMAGE OUT SEED: write a hostile variant of IMAGE to OUT, for
+ * tests/hostile-images.sh.  SEED picks one of: bit flips, a truncation,
+ * huge sizes and counts, overlapping or kernel-space segments, notes with
+ * bogus lengths; most variants then get a matching head sum, so that they
+ * reach the checks behind it.
+ */
+#include "config.h"
+
+#include <elf.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+
+static uint64_t state;
+
+static uint64_t rnd(void)
+{
+	state ^= state << 13;
+	state ^= state >> 7;
+	state ^= state << 17;
+	return state;
+}
+
+static Elf64_Phdr *phdr(uint8_t *d, size_t len, size_t i)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)d;
+	size_t at = sizeof(*eh) + i * sizeof(Elf64_Phdr);
+
+	return i < eh->e_phnum && at + sizeof(Elf64_Phdr) <= len ? (Elf64_Phdr *)(d + at) : NULL;
+}
+
+static const uint64_t huge[] = { 0, 1, 4095, 4096, 0x7fffffff, 0xffffffff, 1ULL << 47,
+				 0xffff800000000000ULL, ~0ULL, ~0ULL - 4095 };
+
+int main(int argc, char **argv)
+{
+	FILE *f;
+	uint8_t *d;
+	size_t len, cap = 64 << 20;
+	Elf64_Ehdr *eh;
+	Elf64_Phdr *p, *q;
+	unsigned kind;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: mutate-image IMAGE OUT SEED\n");
+		return 64;
+	}
+	state = strtoull(argv[3], NULL, 10) * 2654435761ULL + 1;
+	d = malloc(cap);
+	f = fopen(argv[1], "rb");
+	if (!d || !f)
+		return 1;
+	len = fread(d, 1, cap, f);
+	fclose(f);
+	if (len < sizeof(Elf64_Ehdr))
+		return 1;
+	eh = (Elf64_Ehdr *)d;
+	if (eh->e_phnum < 2)
+		return 1;
+	kind = rnd() % 7;
+	switch (kind) {
+	case 0:		/* bit flips, mostly in the head */
+		for (int i = 0, n = 1 + rnd() % 8; i < n; i++) {
+			size_t at = rnd() % (rnd() % 2 ? 4096 : len);
+
+			d[at < len ? at : len - 1] ^= 1 << (rnd() % 8);
+		}
+		break;
+	case 1:		/* truncated anywhere */
+		len = rnd() % len;
+		break;
+	case 2:		/* a program header with a huge offset, size or address */
+		if ((p = phdr(d, len, rnd() % eh->e_phnum))) {
+			uint64_t v = huge[rnd() % (sizeof(huge) / sizeof(huge[0]))];
+
+			switch (rnd() % 4) {
+			case 0: p->p_offset = v; break;
+			case 1: p->p_filesz = p->p_memsz = v; break;
+			case 2: p->p_vaddr = v; break;
+			default: p->p_filesz = v; break;
+			}
+		}
+		break;
+	case 3:		/* a huge count of program headers */
+		eh->e_phnum = huge[rnd() % 6];
+		break;
+	case 4:		/* two segments at the same place */
+		p = phdr(d, len, 1 + rnd() % (eh->e_phnum - 1));
+		q = phdr(d, len, 1 + rnd() % (eh->e_phnum - 1));
+		if (p && q && p != q)
+			q->p_vaddr = p->p_vaddr + (rnd() % 2) * 4096;
+		break;
+	case 5:		/* a segment in kernel space */
+		if ((p = phdr(d, len, 1 + rnd() % (eh->e_phnum - 1))))
+			p->p_vaddr = 0xffff800000000000ULL + (rnd() % 16) * 4096;
+		break;
+	default:	/* a note with a bogus length */
+		if ((p = phdr(d, len, 0)) && p->p_offset < len) {
+			size_t at = p->p_offset, end = p->p_offset + p->p_filesz;
+			int skip = rnd() % 8;
+
+			while (skip-- && at + sizeof(Elf64_Nhdr) <= end && end <= len) {
+				Elf64_Nhdr *nh = (Elf64_Nhdr *)(d + at);
+
+				at += sizeof(*nh) + ((nh->n_namesz + 3UL) & ~3UL) +
+				      ((nh->n_descsz + 3UL) & ~3UL);
+			}
+			if (at + sizeof(Elf64_Nhdr) <= len) {
+				Elf64_Nhdr *nh = (Elf64_Nhdr *)(d + at);
+
+				if (rnd() % 2)
+					nh->n_descsz = (uint32_t)huge[rnd() % 6] + rnd() % 8;
+				else
+					nh->n_namesz = rnd() % 80;
+			}
+		}
+		break;
+	}
+	if (rnd() % 5)
+		fuzz_repair_head_sum(d, len);
+	f = fopen(argv[2], "wb");
+	if (!f || fwrite(d, 1, len, f) != len || fclose(f))
+		return 1;
+	printf("%u\n", kind);
+	free(d);
+	return 0;
+}
