@@ -36,6 +36,9 @@ for seed in $(seq "$count"); do
 	kinds="$kinds$kind"
 	timeout 10 "$CONTMIG" inspect --verify m.img > /dev/null 2> err
 	refused_ "inspect of variant $seed (kind $kind)" $?
+	# The backtrace unwinds over the variant's own stack and symbols.
+	timeout 10 "$CONTMIG" inspect --json --backtrace m.img > /dev/null 2> err
+	refused_ "inspect --json --backtrace of variant $seed (kind $kind)" $?
 	timeout 10 "$CONTMIG" thaw -q -d m.img > out 2> err
 	status=$?
 	refused_ "thaw of variant $seed (kind $kind)" "$status"
