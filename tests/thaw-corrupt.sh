@@ -47,6 +47,17 @@ status=$?
 [ "$status" -eq 67 ] || fail_ "a corrupt image on stdin: exit $status"
 [ "$(stub_processes_)" -eq 0 ] || fail_ "a corrupt piped image left a process"
 
+# Cut at any point, through a pipe as a stream would be: 64 places spread
+# over the image, and each side of every boundary between its parts.
+for n in $(seq 0 $((size / 64)) $((size - 1))) 1 63 64 65 $((notes_at - 1)) $notes_at \
+	$((notes_at + 1)) $((data_at - 1)) $data_at $((data_at + 1)) $((size - 1)); do
+	head -c "$n" good | "$CONTMIG" thaw - > /dev/null 2> err
+	status=$?
+	[ "$status" -eq 67 ] || fail_ "the image cut after $n bytes: exit $status: $(cat err)"
+	one_error_line_
+	[ "$(stub_processes_)" -eq 0 ] || fail_ "the image cut after $n bytes left a process"
+done
+
 # Not there at all.
 expect_status_ 66 "$CONTMIG" thaw ./missing
 one_error_line_
