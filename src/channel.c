@@ -78,15 +78,24 @@ int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key, int t
 	return 0;
 }
 
+/* Bytes up to n of a buffer may now hold something worth wiping. */
+static void note_used(struct channel *ch, size_t n)
+{
+	if (n > ch->used)
+		ch->used = n;
+}
+
 void channel_free(struct channel *ch)
 {
-	/* They held pieces of the image, the process's secrets among them. */
+	/* They held pieces of the image, the process's secrets among them:
+	 * wipe what was used (the rest was never touched, not even faulted in). */
 	if (ch->in)
-		sodium_memzero(ch->in, BODY_MAX);
+		sodium_memzero(ch->in, ch->used);
 	if (ch->out)
-		sodium_memzero(ch->out, 1 + CHANNEL_FRAME_MAX);
+		sodium_memzero(ch->out, ch->used < 1 + CHANNEL_FRAME_MAX ? ch->used :
+			       1 + CHANNEL_FRAME_MAX);
 	if (ch->cipher)
-		sodium_memzero(ch->cipher, BODY_MAX);
+		sodium_memzero(ch->cipher, ch->used);
 	free(ch->in);
 	free(ch->out);
 	free(ch->cipher);
@@ -263,6 +272,7 @@ static int send_body(struct channel *ch, const uint8_t *body, size_t len)
 	if (ch->key) {
 		unsigned long long clen;
 
+		note_used(ch, len + ABYTES);
 		if (crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
 							       len, NULL, 0, 0))
 			return why(ch, -EMSGSIZE, "encrypting a frame of %zu bytes", len);
@@ -333,6 +343,7 @@ static int read_frame(struct channel *ch)
 		return err;
 	if (len < 1 + (ch->key ? ABYTES : 0) || len > BODY_MAX)
 		return why(ch, -EPROTO, "protocol error: a frame of %u bytes", len);
+	note_used(ch, len);
 	if (!ch->key) {
 		err = read_all(ch, ch->in, len);
 		mlen = len;
@@ -482,6 +493,7 @@ static int data_write(void *ctx, const void *buf, size_t len)
 
 		memcpy(ch->out + ch->out_len, p, n);
 		ch->out_len += n;
+		note_used(ch, ch->out_len);
 		p += n;
 		len -= n;
 		if (ch->out_len == 1 + CHANNEL_FRAME_MAX && (err = flush_data(ch)))
@@ -562,6 +574,7 @@ static int send_proof(struct channel *ch, const uint8_t key[32])
 
 	body[0] = MSG_AUTH;
 	memcpy(body + 1, auth_text, sizeof(auth_text));
+	note_used(ch, sizeof(body) + ABYTES);
 	if (crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key) ||
 	    crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
 						       sizeof(body), NULL, 0, 0))

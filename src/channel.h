@@ -65,6 +65,7 @@ struct channel {
 	uint8_t *out;			/* a DATA frame being filled; out[0] is its type */
 	size_t out_len;
 	uint8_t *cipher;		/* an encrypted body */
+	size_t used;			/* the most bytes any of in, out, cipher held */
 	uint64_t wire_in, wire_out;	/* bytes on the wire, frames and all */
 	bool watch_peer;		/* while a write blocks, take a MSG_ERROR the
 					 * peer sends (a refusal mid-image) */
