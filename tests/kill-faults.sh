@@ -69,7 +69,9 @@ src_()
 	wait_for_ 10 grep -q '^ready' src.out
 }
 
-# freeze: the source carries on with no image, or has ended with a sound one.
+# freeze: the source carries on with no image, or has ended with a sound one;
+# or, killed between naming the image and ending the process, carries on
+# beside a sound image (a snapshot: nothing lost, nothing partial).
 for d in $delays; do
 	src_
 	"$CONTMIG" freeze -q -o "$tmp/img/k.img" "$pid" 2> /dev/null &
@@ -81,7 +83,13 @@ for d in $delays; do
 	wait_for_ 5 settled_ "$pid"
 	files=$(ls img)
 	if alive_ "$pid"; then
-		[ -z "$files" ] || fail_ "freeze killed after $d s: the process runs, and img/ holds $files"
+		case $files in
+		"") ;;
+		k.img)
+			"$CONTMIG" inspect --verify img/k.img > /dev/null ||
+				fail_ "freeze killed after $d s: the process runs beside an unsound image" ;;
+		*) fail_ "freeze killed after $d s: the process runs, and img/ holds $files" ;;
+		esac
 		kill -9 "$pid"
 	else
 		[ "$files" = k.img ] || fail_ "freeze killed after $d s: the process ended, img/ holds '$files'"
