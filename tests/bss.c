@@ -3,12 +3,18 @@
  * a large .bss right after it: two adjacent mappings with the same
  * protection (the file's rw-p page and anonymous rw-p memory).  It fills
  * both with a pattern, prints "ready", then checks them every 100 ms and
- * prints "ok N"; a wrong word ends it with LED 3.
+ * prints "ok N"; a wrong word ends it with LED 3.  A third mapping holds the
+ * pattern behind PROT_NONE (opened only to check it): a freeze must read
+ * pages the process itself cannot.
  */
 #include "continuum.h"
 
 #define DATA_WORDS	1000
 #define BSS_WORDS	200000
+#define HIDDEN_WORDS	1024		/* two pages */
+
+#define SYS_mmap	9
+#define SYS_mprotect	10
 
 static volatile unsigned long data[DATA_WORDS] = { 1 };
 static volatile unsigned long bss[BSS_WORDS];
@@ -42,8 +48,16 @@ void pause_tick(void)
 	continuum_sleep_ms(100);
 }
 
+static void protect(volatile unsigned long *p, int prot)
+{
+	if (continuum_syscall(SYS_mprotect, (long)p, HIDDEN_WORDS * 8, prot, 0, 0, 0) < 0)
+		continuum_exit(LED_IO_ERROR);
+}
+
 int main(int argc, char **argv, char **envp)
 {
+	volatile unsigned long *hidden;
+
 	(void)argc;
 	(void)argv;
 	(void)envp;
@@ -51,6 +65,13 @@ int main(int argc, char **argv, char **envp)
 		data[i] = pattern(&data[i]);
 	for (int i = 0; i < BSS_WORDS; i++)
 		bss[i] = pattern(&bss[i]);
+	hidden = (volatile unsigned long *)continuum_syscall(SYS_mmap, 0, HIDDEN_WORDS * 8,
+							     3 /* RW */, 0x22, -1, 0);
+	if ((long)hidden < 0)
+		return LED_IO_ERROR;
+	for (int i = 0; i < HIDDEN_WORDS; i++)
+		hidden[i] = pattern(&hidden[i]);
+	protect(hidden, 0);
 	say("ready ", 1);
 	for (unsigned long round = 1;; round++) {
 		pause_tick();
@@ -60,6 +81,11 @@ int main(int argc, char **argv, char **envp)
 		for (int i = 0; i < BSS_WORDS; i++)
 			if (bss[i] != pattern(&bss[i]))
 				return LED_STACK_CHECK;
+		protect(hidden, 1 /* PROT_READ */);
+		for (int i = 0; i < HIDDEN_WORDS; i++)
+			if (hidden[i] != pattern(&hidden[i]))
+				return LED_STACK_CHECK;
+		protect(hidden, 0);
 		say("ok ", round);
 	}
 }

@@ -62,10 +62,13 @@ kill -TERM "$thaw"
 rm -f big.img
 
 # Initialized data and a .bss right after it: two adjacent mappings with the
-# same protection, each stored as its own segment, both intact after a thaw.
+# same protection, each stored as its own segment, both intact after a thaw;
+# and two pages of data behind PROT_NONE, which the process cannot read.
 start_ "$builddir/tests/bss" > bss.out
 wait_for_ 5 grep -q '^ready' bss.out
 expect_status_ 0 "$CONTMIG" freeze -o bss.img "$pid"
+"$CONTMIG" inspect bss.img | grep -q ' ---  *8.0 KiB  *8.0 KiB' ||
+	fail_ "no stored PROT_NONE mapping in bss.img: $("$CONTMIG" inspect bss.img)"
 thaw_bg_ bss.img bss2.out
 wait_for_ 5 grep -q '^ok 2$' bss2.out
 kill -TERM "$thaw"
