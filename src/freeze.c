@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -64,6 +65,10 @@ static int open_output(const char *output)
 	char dir[4096];
 	int fd;
 
+	/* Either way a temporary name may exist for a moment (tmp_path). */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	snprintf(dir, sizeof(dir), "%s", output);
 	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd >= 0) {
@@ -76,9 +81,6 @@ static int open_output(const char *output)
 		return -1;
 	}
 	snprintf(tmp_path, sizeof(tmp_path), "%s.XXXXXX", output);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	fd = mkostemp(tmp_path, O_CLOEXEC);
 	if (fd < 0) {
 		errno_msg(errno, "freeze: creating %s", tmp_path);
@@ -87,27 +89,43 @@ static int open_output(const char *output)
 	return fd;
 }
 
-/* Give the unnamed file a temporary name next to path (linkat cannot
- * replace a file; rename can). */
-static int name_file(int fd, const char *path)
+/*
+ * Name the unnamed file path: at once if path is free (nothing else ever
+ * shows), else under a fresh temporary name that commit_file renames over
+ * path (linkat cannot replace a file).  0, or -1 said.
+ */
+static int name_file(int fd, const char *path, bool *named)
 {
 	char proc[64];
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	snprintf(tmp_path, sizeof(tmp_path), "%s.%d.tmp", path, (int)getpid());
-	if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp_path, AT_SYMLINK_FOLLOW) < 0 &&
-	    (errno != EEXIST || unlink(tmp_path) < 0 ||
-	     linkat(AT_FDCWD, proc, AT_FDCWD, tmp_path, AT_SYMLINK_FOLLOW) < 0)) {
-		errno_msg(errno, "freeze: naming the image %s", tmp_path);
-		tmp_path[0] = '\0';
+	*named = linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0;
+	if (*named)
+		return 0;
+	if (errno != EEXIST) {
+		errno_msg(errno, "freeze: naming the image %s", path);
 		return -1;
 	}
-	return 0;
+	for (unsigned tries = 0; tries < 100; tries++) {
+		unsigned suffix;
+
+		if (getrandom(&suffix, sizeof(suffix), GRND_NONBLOCK) != sizeof(suffix))
+			suffix = getpid() * 7919U + tries;	/* still new at each try */
+		snprintf(tmp_path, sizeof(tmp_path), "%s.%08x", path, suffix);
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp_path, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	errno_msg(errno, "freeze: naming the image %s", tmp_path);
+	tmp_path[0] = '\0';
+	return -1;
 }
 
 /* Make the written file durable under its final name. */
 static int commit_file(int fd, const char *path)
 {
+	bool named = false;
 	char dir[4096];
 	int dfd;
 
@@ -116,15 +134,15 @@ static int commit_file(int fd, const char *path)
 		close(fd);
 		return -1;
 	}
-	if (unnamed && name_file(fd, path) < 0) {
+	if (unnamed && name_file(fd, path, &named) < 0) {
 		close(fd);
 		return -1;
 	}
 	if (close(fd) < 0) {
-		errno_msg(errno, "freeze: writing %s", tmp_path);
+		errno_msg(errno, "freeze: writing %s", named ? path : tmp_path);
 		return -1;
 	}
-	if (rename(tmp_path, path) < 0) {
+	if (!named && rename(tmp_path, path) < 0) {
 		errno_msg(errno, "freeze: renaming %s to %s", tmp_path, path);
 		return -1;
 	}
@@ -176,7 +194,7 @@ static int run(int argc, char **argv)
 	const char *output = NULL;
 	char default_output[64];
 	enum after after = AFTER_END;
-	bool drop_fds = false, output_failed;
+	bool drop_fds = false, output_failed, to_stdout;
 	enum progress_mode mode = PROGRESS_AUTO;
 	struct progress progress;
 	char what[64], stored[32], mapped[32];
@@ -223,7 +241,9 @@ static int run(int argc, char **argv)
 		snprintf(default_output, sizeof(default_output), "%d.contmig", pid);
 		output = default_output;
 	}
-	if (!strcmp(output, "-") && isatty(STDOUT_FILENO))
+	/* Not "is out.fd 1?": with stdout closed, the image file may be fd 1. */
+	to_stdout = !strcmp(output, "-");
+	if (to_stdout && isatty(STDOUT_FILENO))
 		usage_error("freeze", "freeze: refusing to write an image to a terminal; "
 			    "redirect standard output or use -o IMAGE");
 
@@ -231,7 +251,7 @@ static int run(int argc, char **argv)
 	if (status != EXIT_OK)
 		return status;
 
-	if (!strcmp(output, "-")) {
+	if (to_stdout) {
 		out.fd = STDOUT_FILENO;
 		stream_widen_pipe(out.fd);
 	} else {
@@ -258,7 +278,7 @@ static int run(int argc, char **argv)
 		status = output_failed ? EXIT_IO : EXIT_INTERNAL;
 		goto free_image;
 	}
-	if (out.fd != STDOUT_FILENO) {
+	if (!to_stdout) {
 		err = commit_file(out.fd, output);
 		out.fd = -1;
 		if (err) {
@@ -278,7 +298,7 @@ free_image:
 	image_free(&im);
 	target_release("freeze", pid);
 remove_tmp:
-	if (out.fd >= 0 && out.fd != STDOUT_FILENO)
+	if (out.fd >= 0 && !to_stdout)
 		close(out.fd);
 	if (tmp_path[0])
 		unlink(tmp_path);

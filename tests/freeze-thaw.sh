@@ -25,6 +25,24 @@ wait "$thaw"
 status=$?
 [ "$status" -eq 143 ] || fail_ "thaw exited $status after SIGTERM, not 143"
 
+# With standard output closed (the image's file may then be fd 1), and then
+# over an existing image: each time the image is this process's, sound, and
+# nothing else is left beside it.
+rm -f img
+for round in stdout-closed replace; do
+	start_ "$counter" > /dev/null
+	wait_for_ 5 grep -q '^35 ' "/proc/$pid/syscall"
+	if [ "$round" = stdout-closed ]; then
+		"$CONTMIG" freeze -q -o img "$pid" >&- || fail_ "$round: freeze exited $?"
+	else
+		"$CONTMIG" freeze -q -o img "$pid" || fail_ "$round: freeze exited $?"
+	fi
+	"$CONTMIG" inspect img 2>&1 | grep -q "^process: *PID $pid " ||
+		fail_ "$round: img is not PID $pid's: $("$CONTMIG" inspect img 2>&1 | head -n 2)"
+	"$CONTMIG" inspect --verify img > /dev/null || fail_ "$round: the image is unsound"
+	[ "$(ls img* | tr '\n' ' ')" = "img " ] || fail_ "$round: beside the image: $(ls img*)"
+done
+
 # The same through a pipe: freeze -o - | thaw -.
 start_ "$counter" > before
 wait_for_ 5 file_has_lines_ before 2
