@@ -1,14 +1,17 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "contract.h"
 #include "cpu.h"
@@ -99,14 +102,27 @@ static int map_regions(struct image *im, struct remote *r, struct restore_result
 
 #define HUGE_PAGE	(2UL << 20)
 
+/* The kernel gives transparent huge pages only where asked ("madvise"). */
+static bool thp_on_request(void)
+{
+	char buf[128];
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return strstr(buf, "[madvise]") != NULL;
+}
+
 /*
- * Fresh pages cost a page fault each, and faults, not copying, dominate a
- * restore: 256 MiB into 4 KiB pages takes several times as long as into
- * 2 MiB ones.  Ask for transparent huge pages where the image stores every
- * page of an aligned 2 MiB range, so the process gets no memory it did not
- * have.  Best effort: a kernel without THP just says no.
+ * Give advice on each aligned 2 MiB range the image stores completely (so
+ * huge pages there hold no memory the process did not have).  Best effort:
+ * a refusal (no THP here) only means small pages.
  */
-static void ask_huge_pages(const struct image *im, struct remote *r)
+static void advise_full_ranges(const struct image *im, struct remote *r, int advice)
 {
 	for (size_t i = 0; i < im->nseg; i++) {
 		const struct image_segment *s = &im->seg[i];
@@ -115,8 +131,7 @@ static void ask_huge_pages(const struct image *im, struct remote *r)
 
 		if (end <= start)
 			continue;
-		/* Refused (no THP here): the process gets small pages. */
-		if (remote_syscall(r, SYS_madvise, start, end - start, MADV_HUGEPAGE, 0, 0, 0) < 0)
+		if (remote_syscall(r, SYS_madvise, start, end - start, advice, 0, 0, 0) < 0)
 			break;
 	}
 }
@@ -283,9 +298,23 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, r, res);
+	/*
+	 * Fresh pages cost a page fault each, and faults, not copying, dominate a
+	 * restore: 256 MiB into 4 KiB pages takes several times as long as into
+	 * 2 MiB ones.  Where the kernel gives huge pages only on request, ask for
+	 * them while filling, then mark the ranges MADV_NOHUGEPAGE: in that mode
+	 * it is what a range nobody asked for gets (no huge page at a fault), and
+	 * khugepaged then never refills a range the process frees into a whole
+	 * 2 MiB page.  (Under "always" the kernel does all this by itself.)
+	 */
 	if (!err) {
-		ask_huge_pages(im, r);
+		bool huge = thp_on_request();
+
+		if (huge)
+			advise_full_ranges(im, r, MADV_HUGEPAGE);
 		err = fill_segments(im, in, r, res);
+		if (!err && huge)
+			advise_full_ranges(im, r, MADV_NOHUGEPAGE);
 	}
 	if (!err)
 		err = check_canary(im, r, res);
