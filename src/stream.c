@@ -70,23 +70,16 @@ int stream_read(struct stream *s, void *buf, size_t len)
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = s->ops ? s->ops->read(s->ctx, p, len) : read(s->fd, p, len);
+		const void *got;
+		ssize_t n = stream_read_some(s, p, len, &got);
 
-		if (n < 0 && s->ops)
-			return (int)n;
-
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENODATA;
+			return (int)n;
+		if (got != p)
+			memcpy(p, got, n);
 		p += n;
 		len -= n;
-		s->pos += n;
 	}
-	if (s->on_progress)
-		s->on_progress(s->progress_ctx, s->pos);
 	return 0;
 }
 

@@ -25,8 +25,7 @@ refused_()
 	local what=$1 status=$2
 	[ "$status" -lt 124 ] || fail_ "$what: exit $status (crash or hang): $(head -c 300 err)"
 	[ "$status" -eq 0 ] && return 0
-	[ "$(wc -l < err)" -eq 1 ] && grep -q '^contmig: ' err ||
-		fail_ "$what: exit $status without one 'contmig:' line: $(head -c 300 err)"
+	one_error_line_ "$what: exit $status"
 }
 
 kinds=

@@ -91,27 +91,36 @@ expect_status_()
 		fail_ "'$*' exited $got, expected $want; stderr: $(cat "$tmp/err")"
 }
 
-# one_error_line_: $tmp/err is exactly one line starting "contmig: ".
+# one_error_line_ [WHAT]: $tmp/err is exactly one line starting "contmig: ".
 one_error_line_()
 {
 	[ "$(wc -l < "$tmp/err")" -eq 1 ] && grep -q '^contmig: ' "$tmp/err" ||
-		fail_ "expected one 'contmig: ...' line on stderr, got: $(cat "$tmp/err")"
+		fail_ "${1:+$1: }expected one 'contmig: ...' line on stderr, got: $(cat "$tmp/err")"
 }
 
-# stub_processes_: how many processes started by this test's thaws (they run
-# in $tmp) run contmig's restore stub, restored or half-built.  A failed thaw
-# must leave none behind.
-stub_processes_()
+# stub_pids_: the processes started by this test's thaws (they run in $tmp)
+# that run contmig's restore stub, restored or half-built, one PID a line.
+stub_pids_()
 {
-	local n=0 exe
+	local exe dir
 	# One find, not two readlinks for every process on the machine.
 	for exe in $(find /proc/[0-9]*/exe -maxdepth 0 -lname '*memfd:contmig-stub*' 2>/dev/null); do
-		[ "$(readlink "${exe%/exe}/cwd" 2>/dev/null)" = "$tmp" ] && n=$((n + 1))
+		dir=${exe%/exe}
+		[ "$(readlink "$dir/cwd" 2>/dev/null)" = "$tmp" ] && echo "${dir#/proc/}"
 	done
-	echo "$n"
 }
 
-# running_untraced_ PID: PID is alive, not stopped and not traced.
+# stub_processes_: how many there are.  A failed thaw must leave none behind.
+stub_processes_() { stub_pids_ | wc -l; }
+
+# untraced_running_ PID: PID is alive, not stopped and not traced.
+untraced_running_()
+{
+	grep -qs '^TracerPid:[[:space:]]*0$' "/proc/$1/status" &&
+		grep -qs '^State:[[:space:]]*[RS]' "/proc/$1/status"
+}
+
+# running_untraced_ PID: the same, or the test fails saying which is not so.
 running_untraced_()
 {
 	kill -0 "$1" 2>/dev/null || fail_ "PID $1 is gone"

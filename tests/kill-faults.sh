@@ -16,25 +16,13 @@ alive_()
 	[ -n "$state" ] && [ "${state%% *}" != Z ]
 }
 
-# copies_: restored copies of this test's bigmem (contmig's restorer image,
-# run in $tmp), one PID a line.
+# copies_: this test's restored copies, not yet reaped ones, one PID a line.
 copies_()
 {
 	local p
-	for p in $(pgrep -x bigmem); do
-		alive_ "$p" || continue
-		case $(readlink "/proc/$p/exe" 2>/dev/null) in
-		*memfd:contmig-stub*)
-			[ "$(readlink "/proc/$p/cwd" 2>/dev/null)" = "$tmp" ] && echo "$p" ;;
-		esac
+	for p in $(stub_pids_); do
+		alive_ "$p" && echo "$p"
 	done
-}
-
-# untraced_running_ PID: alive, not stopped, not traced (no failure).
-untraced_running_()
-{
-	grep -qs '^TracerPid:[[:space:]]*0$' "/proc/$1/status" &&
-		grep -qs '^State:[[:space:]]*[RS]' "/proc/$1/status"
 }
 
 # settled_ [SRC]: the source is gone or runs untraced, and each copy runs
