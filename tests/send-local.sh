@@ -14,6 +14,9 @@ restored_() { stub_processes_; }
 # PID is in $silent.
 silent_peer_()
 {
+	# The last migration's worker may still be finishing: gone first, so
+	# that the worker the caller then waits for is the silent peer's.
+	wait_for_ 5 eval '! has_workers_ "$listener"'
 	python3 -c 'import socket, time
 s = socket.create_connection(("127.0.0.1", '"$port"')); time.sleep(30)' &
 	silent=$!
