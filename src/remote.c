@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -18,7 +19,7 @@
 extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void exec_stub(int memfd, const int *stdio, bool own_session)
+static void exec_stub(int memfd, const int *stdio, bool own_session, pid_t parent)
 {
 	static char name[] = "contmig-stub";
 	static char *const argv[] = { name, NULL };
@@ -36,6 +37,14 @@ static void exec_stub(int memfd, const int *stdio, bool own_session)
 		if (stdio[fd] != fd && dup2(stdio[fd], fd) < 0)
 			_exit(127);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/*
+	 * Die with the parent until it holds us with PTRACE_O_EXITKILL.  A
+	 * parent already gone would make PTRACE_TRACEME name whoever adopted
+	 * us (a listener, init) as our tracer, which would keep us stopped
+	 * forever.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(127);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) == 0)
 		fexecve(memfd, argv, envp);
 	_exit(127);
@@ -45,7 +54,8 @@ int remote_spawn(struct remote *r)
 {
 	size_t len = contmig_stub_elf_end - contmig_stub_elf;
 	int memfd, status, err;
-	pid_t pid;
+	pid_t pid, parent;
+	long ret;
 
 	memfd = memfd_create("contmig-stub", MFD_CLOEXEC);
 	if (memfd < 0)
@@ -55,6 +65,7 @@ int remote_spawn(struct remote *r)
 		close(memfd);
 		return err;
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
@@ -62,7 +73,7 @@ int remote_spawn(struct remote *r)
 		return err;
 	}
 	if (pid == 0)
-		exec_stub(memfd, r->stdio, r->own_session);
+		exec_stub(memfd, r->stdio, r->own_session, parent);
 	close(memfd);
 	r->pid = pid;
 
@@ -81,6 +92,12 @@ int remote_spawn(struct remote *r)
 		err = -errno;
 		remote_kill(r);
 		return err;
+	}
+	/* EXITKILL holds it now; the restored process must outlive us. */
+	ret = remote_syscall(r, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0, 0);
+	if (ret) {
+		remote_kill(r);
+		return ret < 0 ? (int)ret : -EPROTO;
 	}
 	return 0;
 }
