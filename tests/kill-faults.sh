@@ -38,12 +38,26 @@ settled_()
 	done
 }
 
+# states_ PID...: State and TracerPid of each, for failure messages.
+states_()
+{
+	local p
+	for p in "$@"; do
+		echo "PID $p: $(grep -h '^State\|^TracerPid' "/proc/$p/status" 2>/dev/null | tr '\n\t' '  ')"
+	done
+}
+
 # exactly_one_ WHAT SRC: once settled, exactly one of the source and its
 # copies runs.  Ends the survivor.
 exactly_one_()
 {
-	local what=$1 src=$2 n
-	wait_for_ 10 settled_ "$src"
+	local what=$1 src=$2 n i=0
+	until settled_ "$src"; do
+		i=$((i + 1))
+		[ "$i" -le 200 ] ||
+			fail_ "$what: not settled after 10 s: $(states_ "$src" $(copies_))"
+		sleep 0.05
+	done
 	n=$(copies_ | wc -l)
 	alive_ "$src" && n=$((n + 1))
 	[ "$n" -eq 1 ] || fail_ "$what: $n copies of the process run (source $src, copies $(copies_ | tr '\n' ' '))"
