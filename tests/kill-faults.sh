@@ -47,17 +47,24 @@ states_()
 	done
 }
 
+# wait_settled_ WHAT [SRC]: settled_ within 10 s, or fail saying who is not.
+wait_settled_()
+{
+	local i=0
+	until settled_ "${2:-}"; do
+		i=$((i + 1))
+		[ "$i" -le 200 ] ||
+			fail_ "$1: not settled after 10 s: $(states_ ${2:-} $(copies_))"
+		sleep 0.05
+	done
+}
+
 # exactly_one_ WHAT SRC: once settled, exactly one of the source and its
 # copies runs.  Ends the survivor.
 exactly_one_()
 {
-	local what=$1 src=$2 n i=0
-	until settled_ "$src"; do
-		i=$((i + 1))
-		[ "$i" -le 200 ] ||
-			fail_ "$what: not settled after 10 s: $(states_ "$src" $(copies_))"
-		sleep 0.05
-	done
+	local what=$1 src=$2 n
+	wait_settled_ "$what" "$src"
 	n=$(copies_ | wc -l)
 	alive_ "$src" && n=$((n + 1))
 	[ "$n" -eq 1 ] || fail_ "$what: $n copies of the process run (source $src, copies $(copies_ | tr '\n' ' '))"
@@ -82,7 +89,7 @@ for d in $delays; do
 	sleep "$d"
 	kill -9 "$victim" 2> /dev/null
 	wait "$victim" 2> /dev/null
-	wait_for_ 5 settled_ "$pid"
+	wait_settled_ "freeze killed after $d s" "$pid"
 	files=$(ls img)
 	if alive_ "$pid"; then
 		case $files in
@@ -110,7 +117,7 @@ for d in $delays; do
 	sleep "$d"
 	kill -9 "$victim" 2> /dev/null
 	wait "$victim" 2> /dev/null
-	wait_for_ 10 settled_
+	wait_settled_ "thaw killed after $d s"
 	[ "$(copies_ | wc -l)" -le 1 ] || fail_ "thaw killed after $d s: two copies"
 	kill -9 $(copies_) 2> /dev/null
 	wait_for_ 5 eval '[ -z "$(copies_)" ]'
