@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "channel.h"
-#include "exitcode.h"
+
 
 #define HELLO_MAGIC	"contmig\n"
 #define HEADER_BYTES	crypto_secretstream_xchacha20poly1305_HEADERBYTES
@@ -26,7 +26,7 @@ struct hello {
 	uint16_t version;		/* CHANNEL_PROTOCOL */
 	uint8_t kind;			/* enum channel_kind */
 	uint8_t keyed;			/* 1: the sender proves a key, and expects proof */
-	uint8_t status;			/* receiver: 0, or why it refuses (an exit status) */
+	uint8_t status;			/* receiver: 0, or why it refuses (enum refusal) */
 	uint8_t pad[3];
 	uint8_t id[CHANNEL_ID_BYTES];
 	uint8_t nonce[32];
@@ -311,7 +311,7 @@ int channel_send(struct channel *ch, enum channel_msg type, const void *payload,
 	return send_body(ch, body, 1 + len);
 }
 
-int channel_send_error(struct channel *ch, int status, const char *fmt, ...)
+int channel_send_error(struct channel *ch, int refusal, const char *fmt, ...)
 {
 	char text[200];
 	uint8_t msg[1 + sizeof(text)];
@@ -323,7 +323,7 @@ int channel_send_error(struct channel *ch, int status, const char *fmt, ...)
 	va_end(ap);
 	if (n >= (int)sizeof(text))
 		n = sizeof(text) - 1;
-	msg[0] = status;
+	msg[0] = refusal;
 	memcpy(msg + 1, text, n);
 	return channel_send(ch, MSG_ERROR, msg, 1 + n);
 }
@@ -367,7 +367,7 @@ static int peer_error(struct channel *ch)
 	const uint8_t *p = ch->in + 1;
 	size_t n = ch->in_len - 1;
 
-	ch->peer_status = n ? p[0] : 1;
+	ch->peer_refusal = n ? p[0] : 1;
 	ch->in_pos = ch->in_len;
 	if (n)
 		n--, p++;
@@ -380,10 +380,10 @@ static int peer_error(struct channel *ch)
 static const char *msg_name(int type)
 {
 	static const char *const names[] = {
-		"?", "AUTH", "DATA", "END", "READY", "COMMIT", "DONE", "ERROR", "OUTCOME",
+		"?", "AUTH", "DATA", "END", "READY", "COMMIT", "DONE", "ERROR", "OUTCOME", "SIGNAL",
 	};
 
-	return type > 0 && type <= MSG_OUTCOME ? names[type] : "unknown";
+	return type > 0 && type <= MSG_SIGNAL ? names[type] : "unknown";
 }
 
 int channel_expect(struct channel *ch, enum channel_msg want, void *payload, size_t len)
@@ -402,6 +402,25 @@ int channel_expect(struct channel *ch, enum channel_msg want, void *payload, siz
 			   ch->in_len - 1);
 	if (len)
 		memcpy(payload, ch->in + 1, len);
+	ch->in_pos = ch->in_len;
+	return 0;
+}
+
+int channel_next(struct channel *ch, uint8_t *type, void *payload, size_t max, size_t *len)
+{
+	int err = read_frame(ch);
+
+	if (err)
+		return err;
+	if (ch->in[0] == MSG_ERROR)
+		return peer_error(ch);
+	if (ch->in_len - 1 > max)
+		return why(ch, -EPROTO, "protocol error: %s of %zu bytes", msg_name(ch->in[0]),
+			   ch->in_len - 1);
+	*type = ch->in[0];
+	*len = ch->in_len - 1;
+	if (*len)
+		memcpy(payload, ch->in + 1, *len);
 	ch->in_pos = ch->in_len;
 	return 0;
 }
@@ -642,7 +661,7 @@ int channel_connect(struct channel *ch, enum channel_kind kind, const uint8_t id
 		ch->key = key;
 		if (!err && ch->in[0] == MSG_ERROR)
 			err = peer_error(ch);
-		ch->peer_status = theirs.status;
+		ch->peer_refusal = theirs.status;
 		return err == -ECONNABORTED ? err : why(ch, -ECONNABORTED, "refused (status %d)",
 							theirs.status);
 	}
@@ -659,17 +678,17 @@ int channel_connect(struct channel *ch, enum channel_kind kind, const uint8_t id
 	return err;
 }
 
-int channel_refuse(struct channel *ch, int status, const char *reason)
+int channel_refuse(struct channel *ch, int refusal, const char *reason)
 {
 	struct hello h = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL,
-			   .kind = CHANNEL_SERVER, .status = status ? status : 1 };
+			   .kind = CHANNEL_SERVER, .status = refusal ? refusal : 1 };
 	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
 	const uint8_t *key = ch->key;
 	int err = write_all(ch, &iov, 1);
 
 	ch->key = NULL;		/* the reason goes in the clear */
 	if (!err)
-		err = channel_send_error(ch, status, "%s", reason);
+		err = channel_send_error(ch, refusal, "%s", reason);
 	ch->key = key;
 	return err;
 }
@@ -694,7 +713,7 @@ int channel_accept(struct channel *ch)
 		const char *reason = mine.keyed ? "this receiver needs a key (--key)" :
 			"this receiver has no key; send without --key, or give the listener one";
 
-		err = channel_refuse(ch, EXIT_AUTH, reason);
+		err = channel_refuse(ch, REFUSAL_AUTH, reason);
 		return why(ch, err ? err : -EACCES, "authentication failed: %s", mine.keyed ?
 			   "the sender has no key" : "the sender has a key and this receiver none");
 	}

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "refusal.h"
 #include "stream.h"
 
 #define CHANNEL_PROTOCOL	1
@@ -48,6 +49,19 @@ enum channel_msg {
 	MSG_DONE,		/* it runs; i32 PID */
 	MSG_ERROR,		/* u8 exit status, then a message */
 	MSG_OUTCOME,		/* answer to a query: u8 outcome, i32 PID */
+	MSG_SIGNAL,		/* before COMMIT: a signal that came for the source
+				 * after its image (struct channel_signal) */
+};
+
+/* MSG_SIGNAL's payload, little-endian. */
+struct channel_signal {
+	uint8_t signo;
+	uint8_t shared;			/* process-wide rather than the thread's */
+	uint16_t pad;
+	int32_t code;			/* si_code */
+	int32_t pid;			/* si_pid, si_uid: who sent it */
+	uint32_t uid;
+	uint64_t value;			/* sigqueue's value */
 };
 
 struct channel {
@@ -69,7 +83,7 @@ struct channel {
 	uint64_t wire_in, wire_out;	/* bytes on the wire, frames and all */
 	bool watch_peer;		/* while a write blocks, take a MSG_ERROR the
 					 * peer sends (a refusal mid-image) */
-	int peer_status;		/* the exit status in the peer's MSG_ERROR */
+	int peer_refusal;		/* enum refusal, in the peer's MSG_ERROR */
 	int last_err;			/* of the last failure, with why */
 	char why[256];
 };
@@ -91,19 +105,25 @@ int channel_connect(struct channel *ch, enum channel_kind kind,
 /* The receiver's side; sets kind and id.  -EACCES for a sender without the
  * key, -EPROTO for anything that does not speak the protocol. */
 int channel_accept(struct channel *ch) MUST_CHECK;
-/* Refuse a sender before the handshake: a hello saying so, and the reason
- * (in the clear: it comes before any key is proven). */
-int channel_refuse(struct channel *ch, int status, const char *reason) MUST_CHECK;
+/* Refuse a sender before the handshake: a hello saying so (enum refusal),
+ * and the reason (in the clear: it comes before any key is proven). */
+int channel_refuse(struct channel *ch, int refusal, const char *reason) MUST_CHECK;
 
 /* Send one message (DATA waiting in the buffer goes first). */
 int channel_send(struct channel *ch, enum channel_msg type, const void *payload,
 		 size_t len) MUST_CHECK;
-int channel_send_error(struct channel *ch, int status, const char *fmt, ...)
+/* MSG_ERROR: a refusal (enum refusal) and why. */
+int channel_send_error(struct channel *ch, int refusal, const char *fmt, ...)
 	ATTR_PRINTF(3, 4) MUST_CHECK;
 /* Receive the next message, which must be of type want, with a payload of
  * exactly len bytes.  A MSG_ERROR instead gives -ECONNABORTED. */
 int channel_expect(struct channel *ch, enum channel_msg want, void *payload,
 		   size_t len) MUST_CHECK;
+
+/* Receive the next message, whatever its type, with a payload of at most
+ * max bytes.  A MSG_ERROR gives -ECONNABORTED. */
+int channel_next(struct channel *ch, uint8_t *type, void *payload, size_t max,
+		 size_t *len) MUST_CHECK;
 
 /* After an error was sent: stop sending, and take what the peer still sends
  * for a moment, so that it reads our error rather than a reset connection. */

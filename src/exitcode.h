@@ -9,6 +9,8 @@
 #ifndef CONTMIG_EXITCODE_H
 #define CONTMIG_EXITCODE_H
 
+#include "refusal.h"
+
 enum {
 	EXIT_OK = 0,		/* done; for check: keeps the contract */
 	EXIT_USAGE = 64,	/* bad command line */
@@ -22,5 +24,23 @@ enum {
 	EXIT_UNKNOWN = 72,	/* handoff outcome unknown: look on the receiver */
 	EXIT_INTERNAL = 73,	/* out of memory or another unexpected failure */
 };
+
+/* The exit status for a refusal on the wire (channel.h, enum refusal): the
+ * protocol keeps its numbers whatever ours become. */
+static inline int exit_status_for_refusal(int refusal)
+{
+	switch (refusal) {
+	case REFUSAL_IMAGE:
+		return EXIT_IMAGE;
+	case REFUSAL_AUTH:
+		return EXIT_AUTH;
+	case REFUSAL_RESTORE:
+		return EXIT_RESTORE;
+	case REFUSAL_INTERNAL:
+		return EXIT_INTERNAL;
+	default:	/* REFUSAL_BUSY, and anything we do not know */
+		return EXIT_NETWORK;
+	}
+}
 
 #endif

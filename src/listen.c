@@ -29,6 +29,7 @@
 #include "commands.h"
 #include "error.h"
 #include "exitcode.h"
+#include "handoff.h"
 #include "listen.h"
 #include "net.h"
 #include "receive.h"
@@ -50,7 +51,7 @@ static void refuse_busy(struct listener *l, int fd, const char *peer)
 	struct channel ch;
 
 	if (channel_init(&ch, fd, fd, NULL, REFUSE_TIMEOUT_MS) == 0) {
-		if (channel_refuse(&ch, EXIT_NETWORK, "the receiver is busy; try again later"))
+		if (channel_refuse(&ch, REFUSAL_BUSY, "the receiver is busy; try again later"))
 			(void)0;	/* it hears of it as a closed connection */
 		channel_free(&ch);
 	}
@@ -107,6 +108,7 @@ static void accept_one(struct listener *l)
 static int reap(struct listener *l)
 {
 	int status, first = -1;
+	bool worker_ended = false;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -115,6 +117,7 @@ static int reap(struct listener *l)
 
 			if (l->workers[i] != pid)
 				continue;
+			worker_ended = true;
 			l->workers[i] = l->workers[--l->nworkers];
 			if (WIFSIGNALED(status))
 				error_msg("thaw: a worker (PID %d) died of signal %d", (int)pid,
@@ -124,6 +127,9 @@ static int reap(struct listener *l)
 			break;
 		}
 	}
+	/* A worker that died mid-handoff leaves its copy to the records. */
+	if (worker_ended)
+		handoff_settle_all();
 	return first;
 }
 
@@ -217,6 +223,8 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	}
 	/* A peer that goes away must be an error we report, not our death. */
 	signal(SIGPIPE, SIG_IGN);
+	/* A receiver that died before us may have left a copy half-handed. */
+	handoff_settle_all();
 	error_msg("thaw: listening on %s port %s%s", a.host, a.port, o->key ? " (with a key)" : "");
 
 	status = serve(&l, once);

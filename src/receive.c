@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "error.h"
 #include "exitcode.h"
+#include "handoff.h"
 #include "image.h"
 #include "net.h"
 #include "progress.h"
@@ -62,9 +63,10 @@ static void log_line(const struct migration *m, const char *fmt, ...)
 		  human_size(m->ch.wire_in, size), seconds_since(&m->start));
 }
 
-/* Tell the sender why (best effort: it may be gone) and log it. */
+/* Tell the sender why (best effort: it may be gone) and log it: the exit
+ * status the refusal stands for. */
 ATTR_PRINTF(3, 4)
-static int refuse(struct migration *m, int status, const char *fmt, ...)
+static int refuse(struct migration *m, enum refusal refusal, const char *fmt, ...)
 {
 	char why[300];
 	va_list ap;
@@ -72,37 +74,32 @@ static int refuse(struct migration *m, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (channel_send_error(&m->ch, status, "%s", why) == 0) {
+	if (channel_send_error(&m->ch, refusal, "%s", why) == 0) {
 		log_line(m, "refused: %s", why);
 		channel_linger(&m->ch);
 	} else {
 		log_line(m, "failed: %s", why);
 	}
-	return status;
+	return exit_status_for_refusal(refusal);
 }
 
 static int answer_query(struct migration *m, const struct receive_opts *o)
 {
-	static const char *const names[] = { "unknown", "committed", "aborted" };
+	static const char *const names[] = { "unknown", "committed", "aborted", "unknown" };
 	enum record_outcome outcome;
-	uint8_t answer[5];
-	pid_t pid;
-	int err = record_lookup(m->ch.id, o->timeout_ms, &outcome, &pid);
+	int err = handoff_answer_query(&m->ch, o->timeout_ms, &outcome);
 
-	if (err)
+	if (err && err != -EPIPE && err != -ECONNRESET && err != -ETIMEDOUT && err != -EAGAIN)
 		errno_msg(-err, "thaw: %s: looking up a migration in %s", m->peer, record_dir());
-	answer[0] = outcome;
-	memcpy(answer + 1, &pid, sizeof(int32_t));
-	err = channel_send(&m->ch, MSG_OUTCOME, answer, sizeof(answer));
 	log_line(m, "query: %s%s", names[outcome], err ? " (answer not delivered)" : "");
 	return err ? EXIT_NETWORK : EXIT_OK;
 }
 
-/* The exit status for a failure to receive: a forged frame is an
- * authentication failure, not a damaged image or a network error. */
-static int input_status(int err)
+/* Why a failure to receive refuses: a forged frame is an authentication
+ * failure, not a damaged image or a network error. */
+static enum refusal input_refusal(int err)
 {
-	return err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
+	return err == -CHANNEL_EFORGED ? REFUSAL_AUTH : REFUSAL_BUSY;
 }
 
 /* Read, check and restore the image as it arrives; the copy ends up
@@ -118,17 +115,17 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	channel_stream(&m->ch, &in);
 	err = image_read_head(&m->im, &in);
 	if (err == -EBADMSG)
-		return refuse(m, EXIT_IMAGE, "invalid image: %s", m->im.why);
+		return refuse(m, REFUSAL_IMAGE, "invalid image: %s", m->im.why);
 	if (err)
-		return refuse(m, input_status(err), "receiving the image: %s",
+		return refuse(m, input_refusal(err), "receiving the image: %s",
 			      channel_why(&m->ch, err));
 	m->have_image = true;
 	if (m->im.size > o->max_size)
-		return refuse(m, EXIT_RESTORE, "the image is %s; this receiver takes at most "
+		return refuse(m, REFUSAL_RESTORE, "the image is %s; this receiver takes at most "
 			      "%s (--max-size)", human_size(m->im.size, size),
 			      human_size(o->max_size, max));
 	if (m->im.vmas.count > o->max_regions)
-		return refuse(m, EXIT_RESTORE, "the image has %zu mappings; this receiver takes at "
+		return refuse(m, REFUSAL_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);
 	snprintf(what, sizeof(what), "receive PID %d from %s", m->im.state.source_pid, m->peer);
 	progress_start(&progress, o->progress, what, m->im.size, &in);
@@ -140,80 +137,46 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	progress_end(&progress);
 	if (err) {
 		if (res.failure == RESTORE_INPUT)
-			return refuse(m, input_status(m->ch.last_err), "receiving the image: %s",
+			return refuse(m, input_refusal(m->ch.last_err), "receiving the image: %s",
 				      channel_why(&m->ch, -EIO));
-		return refuse(m, res.failure == RESTORE_BAD_IMAGE ? EXIT_IMAGE : EXIT_RESTORE,
+		return refuse(m, res.failure == RESTORE_BAD_IMAGE ? REFUSAL_IMAGE : REFUSAL_RESTORE,
 			      "%s%s", res.failure == RESTORE_BAD_IMAGE ? "invalid image: " :
 			      "cannot restore: ", res.why);
 	}
 	err = channel_expect_end(&m->ch);
 	if (err) {
 		remote_kill(&m->r);
-		return refuse(m, err == -EPROTO ? EXIT_IMAGE : EXIT_NETWORK, "%s",
+		return refuse(m, err == -EPROTO ? REFUSAL_IMAGE : REFUSAL_BUSY, "%s",
 			      channel_why(&m->ch, err));
 	}
-	return EXIT_OK;
-}
-
-/* Start the committed copy.  The record says "committed" only while the copy
- * runs: it stays locked, and a failure to start rewrites it "aborted".
- * Termination signals wait (the listener stopping, a ^C) so that no death
- * comes between the record and the copy. */
-static int start_copy(struct migration *m, struct record *rec)
-{
-	sigset_t fatal, old;
-	int err;
-
-	termination_signals(&fatal);
-	sigprocmask(SIG_BLOCK, &fatal, &old);
-	err = record_write(rec, RECORD_COMMITTED, m->r.pid);
-	if (!err) {
-		err = ptrace_detach(m->r.pid, 0);
-		if (err && record_write(rec, RECORD_ABORTED, 0))
-			error_msg("thaw: %s: cannot mark the migration aborted in %s", m->peer,
-				  record_dir());
-	}
-	record_close(rec);
-	if (err)
+	err = handoff_hold(m->r.pid);
+	if (err) {
 		remote_kill(&m->r);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	return err;
+		return refuse(m, REFUSAL_RESTORE, "cannot hold the copy stopped: %s",
+			      strerror(-err));
+	}
+	return EXIT_OK;
 }
 
 /* READY, COMMIT, DONE: the copy runs only if COMMIT arrives. */
 static int hand_over(struct migration *m)
 {
-	struct record rec;
-	int32_t pid = m->r.pid;
-	int err = record_create(m->ch.id, &rec);
+	struct handoff_receipt res;
+	pid_t pid = m->r.pid;
 
-	if (err) {
-		remote_kill(&m->r);
-		return refuse(m, EXIT_RESTORE, "cannot keep a record of the migration in %s: %s",
-			      record_dir(), strerror(-err));
-	}
-	err = channel_send(&m->ch, MSG_READY, &pid, sizeof(pid));
-	if (!err)
-		err = channel_expect(&m->ch, MSG_COMMIT, NULL, 0);
-	if (err) {
-		int rec_err;
-
-		remote_kill(&m->r);
-		rec_err = record_write(&rec, RECORD_ABORTED, 0);
-		record_close(&rec);
-		if (rec_err)
-			errno_msg(-rec_err, "thaw: %s: writing the record of the migration", m->peer);
-		log_line(m, " -> PID %d: discarded, no COMMIT: %s", (int)pid,
-			 channel_why(&m->ch, err));
+	handoff_receive(&m->ch, &m->r, true, &res);
+	switch (res.end) {
+	case HANDOFF_RUNNING:
+		log_line(m, " -> PID %d: running%s", (int)pid,
+			 res.done_sent ? "" : " (DONE not delivered: the sender will ask)");
+		return EXIT_OK;
+	case HANDOFF_DISCARDED:
+		log_line(m, " -> PID %d: discarded, no COMMIT: %s", (int)pid, res.why);
 		return EXIT_NETWORK;
+	default:
+		log_line(m, "failed: %s", res.why);
+		return EXIT_RESTORE;
 	}
-	err = start_copy(m, &rec);
-	if (err)
-		return refuse(m, EXIT_RESTORE, "cannot start PID %d: %s", (int)pid, strerror(-err));
-	err = channel_send(&m->ch, MSG_DONE, &pid, sizeof(pid));
-	log_line(m, " -> PID %d: running%s", (int)pid,
-		 err ? " (DONE not delivered: the sender will ask)" : "");
-	return EXIT_OK;
 }
 
 /* Without a key, who may send here?  Only our own user, or root: anyone
@@ -232,7 +195,7 @@ static int check_sender(struct migration *m)
 		snprintf(why, sizeof(why), "the sender runs as uid %u; without a key this "
 			 "listener takes migrations from uid %u only", (unsigned)uid,
 			 (unsigned)geteuid());
-	if (channel_refuse(&m->ch, EXIT_AUTH, why))
+	if (channel_refuse(&m->ch, REFUSAL_AUTH, why))
 		(void)0;	/* it hears of it as a closed connection */
 	log_line(m, "rejected: %s", why);
 	return EXIT_AUTH;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -82,7 +83,11 @@ static void remove_old(int dfd)
 	while ((e = readdir(d))) {
 		struct stat st;
 
-		if (strlen(e->d_name) == 32 &&
+		/* Records, and the new ones a crash left unnamed. */
+		bool ours = strlen(e->d_name) == 32 ||
+			    (e->d_name[0] == '.' && strstr(e->d_name, ".new"));
+
+		if (ours &&
 		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && now - st.st_mtime > RECORD_KEEP_SECONDS)
 			unlinkat(dfd, e->d_name, 0);
@@ -106,38 +111,81 @@ static int write_text(int fd, const char *text)
 	return 0;
 }
 
-int record_create(const uint8_t id[16], struct record *rec)
+static void format_state(const struct record_state *st, char *text, size_t len)
 {
-	char name[33];
-	int dfd = open_dir(), err;
+	switch (st->outcome) {
+	case RECORD_COMMITTED:
+		snprintf(text, len, "committed %d %llu %s\n", (int)st->pid, st->start,
+			 st->wake ? "wake" : "stay");
+		break;
+	case RECORD_ABORTED:
+		snprintf(text, len, "aborted\n");
+		break;
+	default:
+		snprintf(text, len, "pending %d %llu\n", (int)st->pid, st->start);
+	}
+}
 
+/* Anything but the three forms is unknown: never guess a decision. */
+static void parse_state(const char *text, struct record_state *st)
+{
+	char wake[8] = "";
+	int pid;
+
+	memset(st, 0, sizeof(*st));
+	if (sscanf(text, "committed %d %llu %7s", &pid, &st->start, wake) == 3 && pid > 0 &&
+	    (!strcmp(wake, "wake") || !strcmp(wake, "stay"))) {
+		st->outcome = RECORD_COMMITTED;
+		st->pid = pid;
+		st->wake = !strcmp(wake, "wake");
+	} else if (sscanf(text, "pending %d %llu", &pid, &st->start) == 2 && pid > 0) {
+		st->outcome = RECORD_ORPHANED;	/* we only read it unlocked */
+		st->pid = pid;
+	} else if (!strcmp(text, "aborted\n")) {
+		st->outcome = RECORD_ABORTED;
+	}
+}
+
+int record_create(const uint8_t id[16], pid_t pid, unsigned long long start,
+		  struct record *rec)
+{
+	struct record_state st = { .outcome = RECORD_UNKNOWN, .pid = pid, .start = start };
+	char name[33], tmp[48], text[64];
+	int dfd = open_dir(), err = 0;
+
+	rec->fd = -1;
 	if (dfd < 0)
 		return dfd;
 	id_name(id, name);
-	rec->fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	err = rec->fd < 0 ? -errno : 0;
-	close(dfd);
+	/* Written and locked under another name, then renamed: nobody ever
+	 * sees a pending record that its receiver does not hold. */
+	snprintf(tmp, sizeof(tmp), ".%s.new", name);
+	rec->fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (rec->fd < 0)
+		err = -errno;
 	if (!err && flock(rec->fd, LOCK_EX) < 0)
 		err = -errno;
+	format_state(&st, text, sizeof(text));
 	if (!err)
-		err = write_text(rec->fd, "pending\n");
+		err = write_text(rec->fd, text);
+	if (!err && renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0)
+		err = -errno;
 	if (err && rec->fd >= 0) {
+		unlinkat(dfd, tmp, 0);
 		close(rec->fd);
 		rec->fd = -1;
 	}
+	close(dfd);
 	return err;
 }
 
-int record_write(struct record *rec, enum record_outcome outcome, pid_t pid)
+int record_write(struct record *rec, const struct record_state *st)
 {
 	char text[64];
 
 	if (rec->fd < 0)
 		return -EBADF;
-	if (outcome == RECORD_COMMITTED)
-		snprintf(text, sizeof(text), "committed %d\n", (int)pid);
-	else
-		snprintf(text, sizeof(text), "aborted\n");
+	format_state(st, text, sizeof(text));
 	return write_text(rec->fd, text);
 }
 
@@ -145,8 +193,9 @@ void record_close(struct record *rec)
 {
 	int dfd;
 
-	if (rec->fd >= 0)
-		close(rec->fd);		/* and with it the lock */
+	if (rec->fd < 0)
+		return;
+	close(rec->fd);		/* and with it the lock */
 	rec->fd = -1;
 	/* Tidy up here, once the process runs, not while it waits. */
 	dfd = open_dir();
@@ -156,39 +205,94 @@ void record_close(struct record *rec)
 	}
 }
 
-int record_lookup(const uint8_t id[16], int timeout_ms, enum record_outcome *outcome, pid_t *pid)
+static int read_state(int fd, struct record_state *st)
 {
-	struct timespec nap = { 0, 50 * 1000 * 1000 };
-	char name[33], text[64];
-	int dfd = open_dir(), fd, n, waited = 0;
+	char text[64];
+	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
 
-	*outcome = RECORD_UNKNOWN;
-	*pid = 0;
-	if (dfd < 0)
-		return dfd;
-	id_name(id, name);
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	close(dfd);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	while (flock(fd, LOCK_SH | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || waited >= timeout_ms) {
-			int err = errno == EWOULDBLOCK ? 0 : -errno;
-
-			close(fd);
-			return err;	/* still pending: unknown */
-		}
-		nanosleep(&nap, NULL);
-		waited += 50;
-	}
-	n = pread(fd, text, sizeof(text) - 1, 0);
-	close(fd);
 	if (n < 0)
 		return -errno;
 	text[n] = '\0';
-	if (sscanf(text, "committed %d", pid) == 1)
-		*outcome = RECORD_COMMITTED;
-	else
-		*outcome = RECORD_ABORTED;	/* aborted, or its receiver died pending */
+	parse_state(text, st);
+	return 0;
+}
+
+/* Lock the record open at fd, waiting up to timeout_ms: 0, -EWOULDBLOCK
+ * when its receiver still holds it, or -errno. */
+static int lock_record(int fd, int timeout_ms)
+{
+	struct timespec nap = { 0, 50 * 1000 * 1000 };
+	int waited = 0;
+
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || waited >= timeout_ms)
+			return -errno;
+		nanosleep(&nap, NULL);
+		waited += 50;
+	}
+	return 0;
+}
+
+int record_take(const uint8_t id[16], int timeout_ms, struct record *rec,
+		struct record_state *st)
+{
+	char name[33];
+	int dfd = open_dir(), err;
+
+	memset(st, 0, sizeof(*st));
+	rec->fd = -1;
+	if (dfd < 0)
+		return dfd;
+	id_name(id, name);
+	rec->fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
+	if (rec->fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	err = lock_record(rec->fd, timeout_ms);
+	if (!err)
+		err = read_state(rec->fd, st);
+	if (err) {
+		close(rec->fd);
+		rec->fd = -1;
+		memset(st, 0, sizeof(*st));
+	}
+	return err == -EWOULDBLOCK ? 0 : err;	/* still held: unknown */
+}
+
+int record_each_unheld(void (*fn)(void *ctx, struct record *rec, const struct record_state *st),
+		       void *ctx)
+{
+	int dfd = open_dir(), fd;
+	DIR *d;
+	struct dirent *e;
+
+	if (dfd < 0)
+		return dfd;
+	fd = dup(dfd);
+	d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		int err = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		close(dfd);
+		return err;
+	}
+	while ((e = readdir(d))) {
+		struct record rec;
+		struct record_state st;
+
+		if (strlen(e->d_name) != 32)
+			continue;
+		rec.fd = openat(dfd, e->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (rec.fd < 0)
+			continue;
+		if (lock_record(rec.fd, 0) == 0 && read_state(rec.fd, &st) == 0)
+			fn(ctx, &rec, &st);
+		if (rec.fd >= 0)
+			close(rec.fd);
+	}
+	closedir(d);
+	close(dfd);
 	return 0;
 }

@@ -1,28 +1,45 @@
 /*
- * record: how each migration this node received ended, so that a sender that
- * lost its connection after COMMIT can reconnect and ask (contmig(1), THE
- * HANDOFF).  Without it, the sender could only guess, and a guess either
- * loses the process or runs it twice.
+ * record: how each migration this node received stands, so that a sender
+ * that lost its connection after COMMIT can reconnect and ask (contmig(1),
+ * THE HANDOFF), and so that a copy whose receiver died half-way through the
+ * handoff is settled by whoever looks next.  Without it, the sender could
+ * only guess, and a guess either loses the process or runs it twice.
  *
  * One small file per migration in the state directory, named by the
- * migration's id: "pending" while the receiver holds its copy stopped (and
- * an exclusive lock on the file), then "committed PID" or "aborted".  A
- * pending record nobody locks belonged to a receiver that died, and its copy
- * died with it (PTRACE_O_EXITKILL).  Records are removed after an hour.
- * Functions return 0 or -errno and never print.
+ * migration's id:
+ *   pending PID START        the receiver holds its copy stopped, and an
+ *                            exclusive lock on the file
+ *   committed PID START W    the copy runs (W "wake": it was held in a group
+ *                            stop and gets a SIGCONT; "stay": it stays stopped)
+ *   aborted                  no copy runs here
+ * START is the copy's start time (/proc/PID/stat), so that a PID used again
+ * by another process is never mistaken for the copy.  A pending record that
+ * nobody locks belonged to a receiver that died; the handoff settles it.
+ * Records are removed after an hour.  Functions return 0 or -errno and never
+ * print.
  */
 #ifndef CONTMIG_RECORD_H
 #define CONTMIG_RECORD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
 
 enum record_outcome {
-	RECORD_UNKNOWN,		/* no record, or still pending */
+	RECORD_UNKNOWN,		/* no record, or one still held by its receiver */
 	RECORD_COMMITTED,
 	RECORD_ABORTED,
+	RECORD_ORPHANED,	/* pending, but its receiver is gone */
+};
+
+/* What a record says. */
+struct record_state {
+	enum record_outcome outcome;
+	pid_t pid;			/* the copy, unless aborted */
+	unsigned long long start;	/* its start time, in clock ticks since boot */
+	bool wake;			/* committed: it must be sent SIGCONT */
 };
 
 struct record {
@@ -34,14 +51,23 @@ struct record {
 const char *record_dir(void);
 /* Can records be kept (the directory made, ours, closed to others)? */
 int record_check_dir(void) MUST_CHECK;
-/* A new pending record, locked. */
-int record_create(const uint8_t id[16], struct record *rec) MUST_CHECK;
-/* Write the outcome (the record stays locked). */
-int record_write(struct record *rec, enum record_outcome outcome, pid_t pid) MUST_CHECK;
+/* A new record "pending PID START", locked before anyone can see it. */
+int record_create(const uint8_t id[16], pid_t pid, unsigned long long start,
+		  struct record *rec) MUST_CHECK;
+/* Write what it says now (the record stays locked). */
+int record_write(struct record *rec, const struct record_state *st) MUST_CHECK;
 /* Let go of the record: what it says is final. */
 void record_close(struct record *rec);
-/* Read a record, waiting up to timeout_ms while it is pending. */
-int record_lookup(const uint8_t id[16], int timeout_ms, enum record_outcome *outcome,
-		  pid_t *pid) MUST_CHECK;
+/*
+ * Open the record of id and lock it, waiting up to timeout_ms while its
+ * receiver holds it: 0 with *st and rec locked (the caller may settle it and
+ * record_write), or 0 with st->outcome RECORD_UNKNOWN and rec->fd -1 when
+ * there is no record or it is still held; -errno on failure.
+ */
+int record_take(const uint8_t id[16], int timeout_ms, struct record *rec,
+		struct record_state *st) MUST_CHECK;
+/* Call fn for every record nobody holds, locked (as record_take gives it). */
+int record_each_unheld(void (*fn)(void *ctx, struct record *rec, const struct record_state *st),
+		       void *ctx) MUST_CHECK;
 
 #endif

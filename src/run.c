@@ -34,7 +34,9 @@
 #include "exitcode.h"
 #include "key.h"
 #include "ptrace.h"
-#include "send.h"
+#include "migrate.h"
+#include "route.h"
+#include "target.h"
 
 /* stub/continuum.inc's SYS_continuum_migrate. */
 #define SYS_CONTINUUM_MIGRATE	0x434d
@@ -145,6 +147,23 @@ static int read_dest(pid_t pid, unsigned long addr, char *dest, size_t len)
 	return memchr(dest, '\0', n) ? 0 : -ENAMETOOLONG;
 }
 
+/* Move PROG, stopped at its sys_migrate under our ptrace, to dest. */
+static int move(pid_t pid, const char *dest, const uint8_t *key, int timeout_ms,
+		pid_t *moved_to)
+{
+	struct route r = { .cmd = "run", .timeout_ms = timeout_ms, .key = key };
+	int status;
+
+	if (route_parse(&r, dest)) {
+		error_msg("run: sys_migrate(\"%.200s\"): not %s", dest, ROUTE_DEST_FORMS);
+		route_free(&r);
+		return EXIT_USAGE;
+	}
+	status = migrate_process(&r, pid, TARGET_ATTACHED | TARGET_SELF_MOVE, moved_to);
+	route_free(&r);
+	return status;
+}
+
 /*
  * PROG stopped at sys_migrate.  EXIT_OK: it moved and is gone here; another
  * exit status: run ends with it (the outcome is unknown); -1: the call was
@@ -172,7 +191,7 @@ static int migrate(pid_t pid, const uint8_t *key, int timeout_ms)
 			errno_msg(errno, "run: answering sys_migrate of PID %d", (int)pid);
 		return -1;
 	}
-	status = send_supervised(pid, dest, key, timeout_ms, PROGRESS_AUTO, &moved_to);
+	status = move(pid, dest, key, timeout_ms, &moved_to);
 	if (status == EXIT_OK) {
 		error_msg("run: PID %d moved to %s, where it runs as PID %d", (int)pid, dest,
 			  (int)moved_to);

@@ -1,0 +1,637 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "error.h"
+#include "exitcode.h"
+#include "handoff.h"
+#include "ptrace.h"
+#include "target.h"
+
+#ifndef PIDFD_SIGNAL_THREAD
+#define PIDFD_SIGNAL_THREAD	(1UL << 0)	/* Linux 6.9 */
+#endif
+
+void handoff_test_point(const char *name)
+{
+	const char *hook = getenv("CONTMIG_TEST_HOOK");
+	char line[128];
+	int n;
+
+	if (!hook || strcmp(hook, name))
+		return;
+	n = snprintf(line, sizeof(line), "contmig: test point %s reached\n", name);
+	if (write(STDERR_FILENO, line, n) != n)
+		(void)0;
+	for (;;)
+		pause();
+}
+
+/* ---- sender ------------------------------------------------------------ */
+
+enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid)
+{
+	int32_t p;
+
+	memcpy(&p, answer + 1, sizeof(p));
+	*pid = p;
+	if (answer[0] == RECORD_COMMITTED && p > 0)
+		return RECORD_COMMITTED;
+	if (answer[0] == RECORD_ABORTED)
+		return RECORD_ABORTED;
+	return RECORD_UNKNOWN;
+}
+
+/*
+ * DONE never came: ask the receiver how the migration ended, on a new
+ * connection.  It answers from its record once its own wait is over, which
+ * may take its --timeout; a busy receiver frees a slot within its handshake
+ * limit.  So keep asking for a good while before calling it unknown.
+ */
+static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
+				       pid_t *new_pid, char *why, size_t why_len)
+{
+	struct timespec pause = { 1, 0 }, start, now;
+	int patience_s = 2 * r->timeout_ms / 1000 + 10;
+
+	snprintf(why, why_len, "no answer");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (int attempt = 0;; attempt++) {
+		struct channel ch;
+		uint8_t answer[5];
+		enum record_outcome outcome;
+		int err;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (attempt && now.tv_sec - start.tv_sec >= patience_s)
+			return RECORD_UNKNOWN;
+		if (attempt)
+			nanosleep(&pause, NULL);
+		if (route_open(r, &ch, CHANNEL_QUERY, id, true) != EXIT_OK) {
+			snprintf(why, why_len, "%.*s", (int)why_len - 1, r->why);
+			continue;
+		}
+		err = channel_expect(&ch, MSG_OUTCOME, answer, sizeof(answer));
+		if (err)
+			snprintf(why, why_len, "%s", channel_why(&ch, err));
+		route_close(r, &ch);
+		if (err)
+			continue;
+		outcome = handoff_decode_outcome(answer, new_pid);
+		if (outcome == RECORD_UNKNOWN)
+			snprintf(why, why_len, answer[0] == RECORD_UNKNOWN ? "it has no settled "
+				 "record of the migration" : "it gave an answer this contmig does "
+				 "not know (%u)", answer[0]);
+		return outcome;
+	}
+}
+
+/* The source carries on: the queued SIGSTOP goes (a SIGCONT removes every
+ * pending stop signal), and we let go (run's source stays traced). */
+static void resume_source(const struct handoff_source *src)
+{
+	if (!src->was_stopped && kill(src->pid, SIGCONT) < 0)
+		errno_msg(errno, "send: letting PID %d carry on", (int)src->pid);
+	if (!src->supervised)
+		target_release("send", src->pid);
+}
+
+/* Leave the source stopped and untraced, for the user to decide: its queued
+ * SIGSTOP stops it as soon as we let go. */
+static void keep_stopped(const struct handoff_source *src)
+{
+	int err = ptrace_detach(src->pid, 0);
+
+	if (err)
+		errno_msg(-err, "send: leaving PID %d stopped", (int)src->pid);
+}
+
+/* Close every fd but 0-2 and those in keep (sorted). */
+static void close_all_but(const int *keep, int n)
+{
+	unsigned from = 3;
+
+	for (int i = 0; i < n; i++) {
+		if ((unsigned)keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			syscall(SYS_close_range, from, keep[i] - 1, 0);
+		from = keep[i] + 1;
+	}
+	syscall(SYS_close_range, from, ~0U, 0);
+}
+
+/*
+ * The guardian, in its own process: it waits for the sender to say how the
+ * handoff ended.  If the sender dies after arming the source instead, the
+ * kernel has let the source go and it has stopped on its queued SIGSTOP;
+ * the guardian asks the receiver and settles it.
+ */
+static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
+		  const struct handoff_source *src)
+{
+	char c, last = 0, why[300];
+	pid_t new_pid;
+	ssize_t n;
+
+	while ((n = read(fd, &c, 1)) != 0) {
+		if (n < 0 && errno != EINTR)
+			_exit(1);
+		if (n == 1)
+			last = c;
+	}
+	if (last != 'A')
+		_exit(0);	/* settled, or never armed: nothing to do */
+	switch (ask_outcome(r, id, &new_pid, why, sizeof(why))) {
+	case RECORD_COMMITTED:
+		if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGKILL, NULL, 0) < 0 &&
+		    errno != ESRCH)
+			errno_msg(errno, "send: %s: the sender died; its copy runs there as PID %d, "
+				  "but ending PID %d here", r->dest, (int)new_pid, (int)src->pid);
+		else
+			error_msg("send: %s: the sender died after COMMIT; the copy runs there as "
+				  "PID %d and PID %d has ended here", r->dest, (int)new_pid,
+				  (int)src->pid);
+		break;
+	case RECORD_ABORTED:
+		if (!src->was_stopped &&
+		    syscall(SYS_pidfd_send_signal, src->pidfd, SIGCONT, NULL, 0) < 0)
+			errno_msg(errno, "send: the sender died; letting PID %d carry on",
+				  (int)src->pid);
+		else
+			error_msg("send: %s: the sender died before COMMIT; PID %d carries on here",
+				  r->dest, (int)src->pid);
+		break;
+	default:
+		error_msg("send: %s: the sender died and the outcome is unknown (%s): PID %d is "
+			  "kept stopped here; if it does not run there, kill -CONT %d", r->dest,
+			  why, (int)src->pid, (int)src->pid);
+	}
+	_exit(0);
+}
+
+struct guardian {
+	pid_t pid;
+	int fd;			/* write 'A' once armed, 'S' once settled */
+};
+
+static int guardian_start(struct guardian *g, struct route *r,
+			  const uint8_t id[CHANNEL_ID_BYTES], const struct handoff_source *src)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	g->pid = fork();
+	if (g->pid < 0) {
+		int err = -errno;
+
+		close(p[0]);
+		close(p[1]);
+		return err;
+	}
+	if (g->pid == 0) {
+		int keep[2] = { p[0] < src->pidfd ? p[0] : src->pidfd,
+				p[0] < src->pidfd ? src->pidfd : p[0] };
+		sigset_t fatal;
+
+		/* Nothing aimed at the sender (a ^C, its group) is for us, and
+		 * the connection must close when the sender dies. */
+		setsid();
+		termination_signals(&fatal);
+		sigprocmask(SIG_BLOCK, &fatal, NULL);
+		close_all_but(keep, 2);
+		r->via_pid = 0;
+		guard(p[0], r, id, src);
+	}
+	close(p[0]);
+	g->fd = p[1];
+	return 0;
+}
+
+static void guardian_say(struct guardian *g, char c)
+{
+	if (g->fd >= 0 && write(g->fd, &c, 1) != 1)
+		(void)0;	/* a dead guardian has nothing to do anyway */
+}
+
+static void guardian_dismiss(struct guardian *g)
+{
+	guardian_say(g, 'S');
+	close(g->fd);
+	g->fd = -1;
+	while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* Signals queued for the source (shared: the process's) from index skip on. */
+static int send_late_signals(struct channel *ch, pid_t pid, bool shared, size_t skip, int *sent)
+{
+	for (size_t i = skip;; i++) {
+		struct __ptrace_peeksiginfo_args args = {
+			.off = i, .nr = 1, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
+		};
+		siginfo_t si;
+		struct channel_signal s;
+		long n = ptrace(PTRACE_PEEKSIGINFO, pid, &args, &si);
+		int err;
+
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		if (si.si_signo == SIGSTOP && !shared)
+			continue;	/* ours, the arming */
+		s = (struct channel_signal){
+			.signo = si.si_signo, .shared = shared, .code = si.si_code,
+			.pid = si.si_pid, .uid = si.si_uid,
+			.value = (uint64_t)(uintptr_t)si.si_value.sival_ptr,
+		};
+		err = channel_send(ch, MSG_SIGNAL, &s, sizeof(s));
+		if (err)
+			return err;
+		++*sent;
+	}
+}
+
+/* In run, the source stands at its sys_migrate with the image's "returned 0"
+ * in rax; should it carry on here without us (run died, the move aborted), it
+ * must not believe it moved. */
+static int mark_unmoved(const struct handoff_source *src)
+{
+	struct user_regs_struct regs;
+	int err = ptrace_get_regs(src->pid, &regs);
+
+	if (err)
+		return err;
+	regs.rax = -ECONNABORTED;
+	return ptrace_set_regs(src->pid, &regs);
+}
+
+int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
+		 pid_t new_pid)
+{
+	uint8_t id[CHANNEL_ID_BYTES];
+	struct guardian g = { .fd = -1 };
+	char why[300];
+	int32_t done;
+	int err, refusal, status, late = 0;
+
+	memcpy(id, ch->id, sizeof(id));
+	err = src->supervised ? mark_unmoved(src) : 0;
+	if (!err)
+		err = guardian_start(&g, r, id, src);
+	if (err) {
+		errno_msg(-err, "send: guarding PID %d for the handoff", (int)src->pid);
+		route_close(r, ch);
+		if (!src->supervised)
+			target_release("send", src->pid);
+		return EXIT_INTERNAL;
+	}
+	/* Armed: from here on, our death leaves the source stopped, untraced,
+	 * and the guardian settles it.  The SIGSTOP is the thread's, so that
+	 * one sent to the process meanwhile still reaches the copy. */
+	guardian_say(&g, 'A');
+	if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, PIDFD_SIGNAL_THREAD) < 0) {
+		errno_msg(errno, "send: holding PID %d for the handoff", (int)src->pid);
+		route_close(r, ch);
+		resume_source(src);
+		guardian_dismiss(&g);
+		return EXIT_INTERNAL;
+	}
+	handoff_test_point("send-armed");
+	err = send_late_signals(ch, src->pid, false, src->image_signals[0], &late);
+	if (!err)
+		err = send_late_signals(ch, src->pid, true, src->image_signals[1], &late);
+	if (!err)
+		err = channel_send(ch, MSG_COMMIT, NULL, 0);
+	if (err) {
+		/* Not all of COMMIT got out: the receiver discards its copy. */
+		error_msg("send: %s: lost before COMMIT: %s; PID %d carries on here", r->dest,
+			  err == -EIO || err == -ESRCH ? strerror(-err) : channel_why(ch, err),
+			  (int)src->pid);
+		route_close(r, ch);
+		resume_source(src);
+		guardian_dismiss(&g);
+		return EXIT_NETWORK;
+	}
+	handoff_test_point("send-committed");
+	err = channel_expect(ch, MSG_DONE, &done, sizeof(done));
+	refusal = ch->peer_refusal;
+	if (!err) {
+		route_close(r, ch);
+		handoff_test_point("send-done");
+		status = target_end("send", src->pid);
+		guardian_dismiss(&g);
+		return status;
+	}
+	if (err == -ECONNABORTED) {
+		/* The receiver could not start its copy, and says so. */
+		error_msg("send: %s: the receiver failed: %s; PID %d carries on here", r->dest,
+			  channel_why(ch, err), (int)src->pid);
+		route_close(r, ch);
+		resume_source(src);
+		guardian_dismiss(&g);
+		return exit_status_for_refusal(refusal);
+	}
+	error_msg("send: %s: no DONE after COMMIT (%s); asking the receiver how it ended",
+		  r->dest, channel_why(ch, err));
+	/* Closing first also tells a receiver still waiting for COMMIT to settle. */
+	route_close(r, ch);
+	switch (ask_outcome(r, id, &new_pid, why, sizeof(why))) {
+	case RECORD_COMMITTED:
+		status = target_end("send", src->pid);
+		break;
+	case RECORD_ABORTED:
+		error_msg("send: %s: the receiver never got COMMIT and discarded its copy; "
+			  "PID %d carries on here", r->dest, (int)src->pid);
+		resume_source(src);
+		status = EXIT_NETWORK;
+		break;
+	default:
+		keep_stopped(src);
+		error_msg("send: %s: outcome unknown (asking the receiver: %s): it runs PID %d only "
+			  "if it got COMMIT. PID %d is kept stopped here: if PID %d runs there, "
+			  "kill -9 %d; if not, kill -CONT %d", r->dest, why, (int)new_pid,
+			  (int)src->pid, (int)new_pid, (int)src->pid, (int)src->pid);
+		status = EXIT_UNKNOWN;
+	}
+	guardian_dismiss(&g);
+	return status;
+}
+
+/* ---- receiver ---------------------------------------------------------- */
+
+int handoff_hold(pid_t copy)
+{
+	siginfo_t si;
+	int status, err;
+
+	/* In place of the restorer's last signal, a SIGSTOP: the copy enters
+	 * a group stop, which outlasts our ptrace. */
+	if (ptrace(PTRACE_CONT, copy, 0, SIGSTOP) < 0)
+		return -errno;
+	err = ptrace_wait(copy, &status);
+	if (err)
+		return err;
+	/* A group stop has no siginfo; a signal-delivery stop has one. */
+	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP ||
+	    ptrace(PTRACE_GETSIGINFO, copy, 0, &si) == 0)
+		return -EPROTO;
+	return 0;
+}
+
+/* The start time of pid (field 22 of /proc/PID/stat) and its state. */
+static int proc_identity(pid_t pid, unsigned long long *start, char *state)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -ESRCH;
+	buf[n] = '\0';
+	/* The name may hold anything, ')' included: go by the last one. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+			 "%*d %*d %*d %*d %llu", state, start) != 2)
+		return -EPROTO;
+	return 0;
+}
+
+/* Is the copy the record names still there (not a process that took its PID
+ * since)?  1 yes, 0 gone, -errno. */
+static int copy_present(const struct record_state *st, char *state)
+{
+	unsigned long long start;
+	int err = proc_identity(st->pid, &start, state);
+
+	if (err == -ESRCH)
+		return 0;
+	if (err)
+		return err;
+	return start == st->start && *state != 'Z' && *state != 'X';
+}
+
+/* Settle a record whose receiver is gone; rec is locked by us. */
+static void settle(struct record *rec, struct record_state *st)
+{
+	struct record_state aborted = { .outcome = RECORD_ABORTED };
+	char state;
+	int present;
+
+	if (st->outcome != RECORD_ORPHANED && st->outcome != RECORD_COMMITTED)
+		return;
+	present = copy_present(st, &state);
+	if (present < 0) {
+		st->outcome = RECORD_UNKNOWN;
+		return;
+	}
+	if (st->outcome == RECORD_COMMITTED) {
+		/* Decided, but its receiver died before it could wake it. */
+		if (present && st->wake && (state == 'T' || state == 't'))
+			kill(st->pid, SIGCONT);
+		return;
+	}
+	/* Pending: the receiver died before the decision.  Never COMMITted,
+	 * then: the copy must go before anyone hears "aborted". */
+	if (present && kill(st->pid, SIGKILL) < 0 && errno != ESRCH) {
+		st->outcome = RECORD_UNKNOWN;
+		return;
+	}
+	st->outcome = record_write(rec, &aborted) ? RECORD_UNKNOWN : RECORD_ABORTED;
+}
+
+static void settle_one(void *ctx, struct record *rec, const struct record_state *st)
+{
+	struct record_state s = *st;
+
+	(void)ctx;
+	settle(rec, &s);
+}
+
+void handoff_settle_all(void)
+{
+	if (record_each_unheld(settle_one, NULL))
+		(void)0;	/* no records to settle: nothing was left half-way */
+}
+
+int handoff_answer_query(struct channel *ch, int timeout_ms, enum record_outcome *outcome)
+{
+	struct record_state st;
+	struct record rec;
+	uint8_t answer[5];
+	int32_t pid;
+	int err = record_take(ch->id, timeout_ms, &rec, &st);
+
+	if (!err && rec.fd >= 0)
+		settle(&rec, &st);
+	if (rec.fd >= 0)
+		close(rec.fd);
+	if (err || st.outcome == RECORD_ORPHANED)
+		st.outcome = RECORD_UNKNOWN;
+	*outcome = st.outcome;
+	pid = st.outcome == RECORD_COMMITTED ? st.pid : 0;
+	answer[0] = st.outcome;
+	memcpy(answer + 1, &pid, sizeof(pid));
+	if (err)
+		return err;
+	return channel_send(ch, MSG_OUTCOME, answer, sizeof(answer));
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* A signal that came for the source after its image: the copy gets it.
+ * The kernel lets a process queue to another one only what no kernel would
+ * send (si_code < 0); the rest goes as kill(2) does. */
+static void queue_signal(pid_t copy, const struct channel_signal *s, bool *wake)
+{
+	siginfo_t si = { .si_signo = s->signo, .si_code = s->code };
+
+	if (s->signo < 1 || s->signo >= NSIG || s->signo == SIGKILL)
+		return;
+	if (is_stop_signal(s->signo))
+		*wake = false;		/* it was stopped on its way here */
+	if (s->code < 0 && s->code != SI_TKILL) {
+		si.si_pid = s->pid;
+		si.si_uid = s->uid;
+		si.si_value.sival_ptr = (void *)(uintptr_t)s->value;
+		if (syscall(SYS_rt_sigqueueinfo, copy, s->signo, &si) == 0)
+			return;
+	}
+	if (kill(copy, s->signo) < 0)
+		(void)0;	/* the copy is ours and alive: this does not fail */
+}
+
+ATTR_PRINTF(2, 3)
+static void receipt(struct handoff_receipt *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->why, sizeof(res->why), fmt, ap);
+	va_end(ap);
+}
+
+/* After COMMIT: let the copy out of ptrace's hold, record the decision, wake
+ * it.  Termination signals wait, so that no death of ours comes between
+ * two of these steps but a SIGKILL, which the records settle. */
+static int start_copy(struct remote *r, struct record *rec, bool wake,
+		      struct handoff_receipt *res)
+{
+	struct record_state committed = { .outcome = RECORD_COMMITTED, .pid = r->pid,
+					  .wake = wake };
+	struct record_state aborted = { .outcome = RECORD_ABORTED };
+	char state;
+	sigset_t fatal, old;
+	int err;
+
+	termination_signals(&fatal);
+	sigprocmask(SIG_BLOCK, &fatal, &old);
+	err = proc_identity(r->pid, &committed.start, &state);
+	if (!err && ptrace(PTRACE_SETOPTIONS, r->pid, 0, 0) < 0)
+		err = -errno;
+	if (!err) {
+		handoff_test_point("receive-disarmed");
+		err = record_write(rec, &committed);
+	}
+	if (!err) {
+		handoff_test_point("receive-committed");
+		err = ptrace_detach(r->pid, 0);		/* it stays in its group stop */
+	}
+	if (!err && wake && kill(r->pid, SIGCONT) < 0)
+		err = -errno;
+	if (err) {
+		remote_kill(r);
+		if (record_write(rec, &aborted))
+			error_msg("thaw: cannot mark migration aborted in %s", record_dir());
+	}
+	r->pid = 0;		/* not ours any more: it runs, or it is gone */
+	record_close(rec);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		receipt(res, "cannot start PID %d: %s", (int)committed.pid, strerror(-err));
+	return err;
+}
+
+void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct handoff_receipt *res)
+{
+	struct record_state st = { .outcome = RECORD_ABORTED };
+	unsigned long long start;
+	struct record rec;
+	int32_t pid = r->pid;
+	char state;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	err = proc_identity(r->pid, &start, &state);
+	if (!err)
+		err = record_create(ch->id, r->pid, start, &rec);
+	if (err) {
+		remote_kill(r);
+		res->end = HANDOFF_FAILED;
+		receipt(res, "cannot keep a record of the migration in %s: %s", record_dir(),
+			strerror(-err));
+		if (channel_send_error(ch, REFUSAL_RESTORE, "%s", res->why))
+			(void)0;	/* it hears of it as a closed connection */
+		return;
+	}
+	err = channel_send(ch, MSG_READY, &pid, sizeof(pid));
+	handoff_test_point("receive-ready");
+	while (!err) {
+		struct channel_signal s;
+		uint8_t type;
+		size_t len;
+
+		err = channel_next(ch, &type, &s, sizeof(s), &len);
+		if (err || type == MSG_COMMIT)
+			break;
+		if (type != MSG_SIGNAL || len != sizeof(s)) {
+			err = -EPROTO;
+			break;
+		}
+		queue_signal(r->pid, &s, &wake);
+		res->signals++;
+	}
+	if (err) {
+		remote_kill(r);
+		if (record_write(&rec, &st))
+			error_msg("thaw: cannot mark migration aborted in %s", record_dir());
+		record_close(&rec);
+		res->end = HANDOFF_DISCARDED;
+		receipt(res, "%s", err == -EPROTO ? "protocol error: a message where COMMIT "
+			"belongs" : channel_why(ch, err));
+		return;
+	}
+	if (start_copy(r, &rec, wake, res)) {
+		res->end = HANDOFF_FAILED;
+		if (channel_send_error(ch, REFUSAL_RESTORE, "%s", res->why))
+			(void)0;
+		return;
+	}
+	res->end = HANDOFF_RUNNING;
+	handoff_test_point("receive-running");
+	res->done_sent = channel_send(ch, MSG_DONE, &pid, sizeof(pid)) == 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * handoff: the exactly-once protocol between a sender and a receiver, both
+ * sides, its messages and its records (contmig(1), THE HANDOFF).
+ *
+ *   sender                               receiver
+ *   DATA ... END                   --->  restore; hold the copy in a group
+ *                                        stop; record "pending"
+ *                                  <---  READY pid
+ *   arm: a guardian, then a SIGSTOP
+ *   queued to the source
+ *   SIGNAL ...                     --->  signals that came for the source
+ *                                        meanwhile, queued to the copy
+ *   COMMIT                         --->  record "committed"; the copy runs
+ *                                  <---  DONE pid
+ *   end the source
+ *
+ * Once the receiver holds a complete, verified copy it owns the decision, and
+ * its record says what it decided.  Neither side's death loses the process:
+ * - The source never dies with the sender.  From READY on it has a SIGSTOP
+ *   queued: if the sender dies, the kernel lets it go and it stops,
+ *   untraced, and the sender's guardian (a process of its own that outlives
+ *   the sender) asks the receiver, then ends it (committed) or lets it carry
+ *   on (aborted); if nobody can tell, it stays stopped.
+ * - The copy dies with its receiver only until COMMIT.  Then it leaves
+ *   ptrace's hold first, held by its group stop alone, and only then is
+ *   "committed" written; whoever next looks at a record its receiver no
+ *   longer holds (a sender's query, the listener) settles the copy as the
+ *   record says: "committed" wakes it, "pending" kills it and says aborted.
+ * - An answer that is not one of the known outcomes is unknown: the source
+ *   stays stopped, never resumed on a guess.
+ */
+#ifndef CONTMIG_HANDOFF_H
+#define CONTMIG_HANDOFF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "channel.h"
+#include "record.h"
+#include "remote.h"
+#include "route.h"
+
+/* ---- sender ------------------------------------------------------------ */
+
+/* The process being moved, stopped under our ptrace. */
+struct handoff_source {
+	pid_t pid;
+	int pidfd;
+	bool supervised;	/* contmig run's: it stays traced when it carries on */
+	bool was_stopped;	/* in a group stop before we came: it stays stopped */
+	/* How many signals were pending in the source (its thread's, the
+	 * process's) when its image was taken: those after them came later. */
+	size_t image_signals[2];
+};
+
+/*
+ * The receiver said READY: hand the source over (COMMIT, DONE) and settle it,
+ * whatever happens to the connection.  Says what fails; an exit status:
+ * EXIT_OK (the copy runs there as new_pid and the source has ended),
+ * EXIT_UNKNOWN (the source is left stopped and untraced), or another (the
+ * source carries on as before: untraced, or still traced if supervised).
+ * The connection is closed on return.
+ */
+int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
+		 pid_t new_pid);
+
+/* The outcome in a MSG_OUTCOME answer; anything unexpected is unknown. */
+enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid);
+
+/* ---- receiver ---------------------------------------------------------- */
+
+/* Turn the restorer's last stop into a group stop, so that the copy stays
+ * stopped even when nothing traces it any more. */
+int handoff_hold(pid_t copy) MUST_CHECK;
+
+enum handoff_end {
+	HANDOFF_RUNNING,	/* committed: the copy runs (or stays stopped, as its source was) */
+	HANDOFF_DISCARDED,	/* no COMMIT came: the copy is gone */
+	HANDOFF_FAILED,		/* this side failed: the copy is gone, the sender told */
+};
+
+struct handoff_receipt {
+	enum handoff_end end;
+	bool done_sent;
+	int signals;		/* late signals queued to the copy */
+	char why[256];
+};
+
+/* READY, COMMIT, DONE for the copy r holds (in a group stop, handoff_hold);
+ * wake: it runs once committed (its source was not stopped). */
+void handoff_receive(struct channel *ch, struct remote *r, bool wake,
+		     struct handoff_receipt *res);
+/* Answer a sender's query about migration ch->id, settling it first if its
+ * receiver is gone.  *outcome says what was answered. */
+int handoff_answer_query(struct channel *ch, int timeout_ms,
+			 enum record_outcome *outcome) MUST_CHECK;
+/* Settle every migration whose receiver died mid-handoff (the listener calls
+ * this when it starts and when a worker ends). */
+void handoff_settle_all(void);
+
+/* For tests: with CONTMIG_TEST_HOOK=NAME in the environment, stop for good
+ * at the point called NAME (saying so on stderr), to be killed there. */
+void handoff_test_point(const char *name);
+
+#endif

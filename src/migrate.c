@@ -1,0 +1,155 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "error.h"
+#include "exitcode.h"
+#include "handoff.h"
+#include "image.h"
+#include "migrate.h"
+#include "snapshot.h"
+#include "target.h"
+
+/* Sending failed: did the receiver refuse first, and say why? */
+static int pending_refusal(struct channel *ch, int err)
+{
+	char why[sizeof(ch->why)];
+	int read_err;
+
+	memcpy(why, ch->why, sizeof(why));
+	ch->timeout_ms = 1000;
+	read_err = channel_expect(ch, MSG_READY, NULL, 0);
+	if (read_err == -ECONNABORTED)
+		return read_err;
+	memcpy(ch->why, why, sizeof(why));
+	return err;
+}
+
+/* Stream the image of the stopped process into the connection; an exit
+ * status, said. */
+static int stream_image(struct route *r, struct channel *ch, int pid, struct image *im,
+			struct progress *progress)
+{
+	char what[64];
+	struct stream out;
+	bool output_failed;
+	int err;
+
+	channel_stream(ch, &out);
+	ch->watch_peer = true;
+	snprintf(what, sizeof(what), "%s PID %d", r->cmd, pid);
+	progress_start(progress, r->progress, what, im->size, &out);
+	err = snapshot_write(pid, im, &out, &output_failed);
+	progress_end(progress);
+	if (!err) {
+		err = channel_end_image(ch);
+		output_failed = true;
+	}
+	ch->watch_peer = false;
+	if (err && output_failed && err != -ECONNABORTED)
+		err = pending_refusal(ch, err);
+	if (!err)
+		return EXIT_OK;
+	if (err == -ECONNABORTED) {
+		error_msg("%s: %s: the receiver refused the process: %s; PID %d carries on here",
+			  r->cmd, r->dest, channel_why(ch, err), pid);
+		return exit_status_for_refusal(ch->peer_refusal);
+	}
+	if (output_failed) {
+		error_msg("%s: %s: sending the image: %s; PID %d carries on here", r->cmd,
+			  r->dest, channel_why(ch, err), pid);
+		return EXIT_NETWORK;
+	}
+	errno_msg(-err, "%s: reading the memory of PID %d", r->cmd, pid);
+	if (channel_send_error(ch, REFUSAL_INTERNAL, "the sender could not read the process: %s",
+			       strerror(-err)))
+		(void)0;	/* the receiver gives up on its own */
+	return EXIT_INTERNAL;
+}
+
+int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
+{
+	struct handoff_source src = { .pid = pid, .pidfd = -1,
+				      .supervised = flags & TARGET_ATTACHED };
+	uint8_t id[CHANNEL_ID_BYTES];
+	sigset_t fatal_signals, old_mask;
+	char comm[17], stored[32], mapped[32];
+	struct progress progress;
+	struct channel ch;
+	struct image im;
+	int32_t new_pid;
+	int status, err;
+
+	termination_signals(&fatal_signals);
+	status = target_preflight(r->cmd, pid, flags);
+	if (status != EXIT_OK)
+		return status;
+	/* The process we looked at, whatever its PID names later. */
+	src.pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (src.pidfd < 0) {
+		errno_msg(errno, "%s: PID %d", r->cmd, pid);
+		return errno == ESRCH ? EXIT_NOTARGET : EXIT_INTERNAL;
+	}
+	randombytes_buf(id, sizeof(id));
+	/* Reach the receiver before the process stops even for a moment. */
+	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
+	if (status != EXIT_OK)
+		goto close_pidfd;
+	status = target_capture(r->cmd, pid, flags, &im);
+	if (status != EXIT_OK)
+		goto close;
+	status = stream_image(r, &ch, pid, &im, &progress);
+	human_size(image_stored_bytes(&im), stored);
+	human_size(image_mapped_bytes(&im), mapped);
+	snprintf(comm, sizeof(comm), "%.16s", im.state.comm);
+	image_free(&im);
+	if (status != EXIT_OK)
+		goto release;
+
+	err = channel_expect(&ch, MSG_READY, &new_pid, sizeof(new_pid));
+	if (err) {
+		if (err == -ECONNABORTED)
+			error_msg("%s: %s: the receiver refused the process: %s; PID %d carries "
+				  "on here", r->cmd, r->dest, channel_why(&ch, err), pid);
+		else
+			error_msg("%s: %s: waiting for READY: %s; PID %d carries on here",
+				  r->cmd, r->dest, channel_why(&ch, err), pid);
+		status = err == -ECONNABORTED ? exit_status_for_refusal(ch.peer_refusal) :
+			err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
+		goto release;
+	}
+	/* From here until the outcome is settled a ^C or a lost terminal must
+	 * not come between two steps of the handoff: those signals wait. */
+	sigprocmask(SIG_BLOCK, &fatal_signals, &old_mask);
+	status = handoff_send(r, &ch, &src, new_pid);
+	if (status == EXIT_OK) {
+		progress_summary(&progress, "%s PID %d (%s) to %s: %s stored of %s mapped in "
+				 "%.2f s; it runs there as PID %d", flags & TARGET_ATTACHED ?
+				 "moved" : "sent", pid, comm, r->dest, stored, mapped,
+				 progress_seconds(&progress), (int)new_pid);
+		*moved_to = new_pid;
+	}
+	/* Settled: a signal that came meanwhile has nothing left to stop, and
+	 * the status must tell what happened, not 128+N. */
+	while (sigtimedwait(&fatal_signals, NULL, &(struct timespec){ 0 }) > 0)
+		;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	close(src.pidfd);
+	return status;
+
+release:
+	if (!src.supervised)
+		target_release(r->cmd, pid);
+close:
+	route_close(r, &ch);
+close_pidfd:
+	close(src.pidfd);
+	return status;
+}
