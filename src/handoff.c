@@ -27,7 +27,8 @@
 
 void handoff_test_point(const char *name)
 {
-	const char *hook = getenv("CONTMIG_TEST_HOOK");
+	const char *hook = getenv("CONTMIG_TEST_HOOK"), *until = getenv("CONTMIG_TEST_HOOK_UNTIL");
+	struct timespec nap = { 0, 10 * 1000 * 1000 };
 	char line[128];
 	int n;
 
@@ -36,6 +37,12 @@ void handoff_test_point(const char *name)
 	n = snprintf(line, sizeof(line), "contmig: test point %s reached\n", name);
 	if (write(STDERR_FILENO, line, n) != n)
 		(void)0;
+	/* Until the file appears (at most 20 s), or for good. */
+	for (int i = 0; until && i < 2000; i++) {
+		if (access(until, F_OK) == 0)
+			return;
+		nanosleep(&nap, NULL);
+	}
 	for (;;)
 		pause();
 }

@@ -99,8 +99,9 @@ int handoff_answer_query(struct channel *ch, int timeout_ms,
  * this when it starts and when a worker ends). */
 void handoff_settle_all(void);
 
-/* For tests: with CONTMIG_TEST_HOOK=NAME in the environment, stop for good
- * at the point called NAME (saying so on stderr), to be killed there. */
+/* For tests: with CONTMIG_TEST_HOOK=NAME in the environment, stop at the
+ * point called NAME (saying so on stderr), to be killed there; with
+ * CONTMIG_TEST_HOOK_UNTIL=FILE too, go on once FILE exists. */
 void handoff_test_point(const char *name);
 
 #endif

@@ -188,3 +188,67 @@ stop_()
 
 # has_workers_ PID: listener PID has a worker busy with a connection.
 has_workers_() { pgrep -P "$1" -x contmig > /dev/null; }
+
+# alive_ PID: the process exists and is not a zombie.
+alive_()
+{
+	local state
+	state=$(sed -n 's/^State:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+	[ -n "$state" ] && [ "${state%% *}" != Z ]
+}
+
+# copies_: this test's restored copies, not yet reaped ones, one PID a line.
+copies_()
+{
+	local p
+	for p in $(stub_pids_); do
+		alive_ "$p" && echo "$p"
+	done
+}
+
+# settled_ [SRC]: the source is gone or runs untraced, and each copy runs
+# untraced: nothing is half-way any more.
+settled_()
+{
+	local c
+	if [ -n "${1:-}" ] && alive_ "$1"; then
+		untraced_running_ "$1" || return 1
+	fi
+	for c in $(copies_); do
+		untraced_running_ "$c" || return 1
+	done
+}
+
+# states_ PID...: State and TracerPid of each, for failure messages.
+states_()
+{
+	local p
+	for p in "$@"; do
+		echo "PID $p: $(grep -h '^State\|^TracerPid' "/proc/$p/status" 2>/dev/null | tr '\n\t' '  ')"
+	done
+}
+
+# wait_settled_ WHAT [SRC]: settled_ within 10 s, or fail saying who is not.
+wait_settled_()
+{
+	local i=0
+	until settled_ "${2:-}"; do
+		i=$((i + 1))
+		[ "$i" -le 200 ] ||
+			fail_ "$1: not settled after 10 s: $(states_ ${2:-} $(copies_))"
+		sleep 0.05
+	done
+}
+
+# exactly_one_ WHAT SRC: once settled, exactly one of the source and its
+# copies runs.  Ends the survivor.
+exactly_one_()
+{
+	local what=$1 src=$2 n
+	wait_settled_ "$what" "$src"
+	n=$(copies_ | wc -l)
+	alive_ "$src" && n=$((n + 1))
+	[ "$n" -eq 1 ] || fail_ "$what: $n copies of the process run (source $src, copies $(copies_ | tr '\n' ' '))"
+	kill -9 "$src" $(copies_) 2>/dev/null
+	wait_for_ 5 eval '[ -z "$(copies_)" ]'
+}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "handoff.h"
 #include "unit.h"
 
 #define IMAGE_BYTES	(3 * CHANNEL_FRAME_MAX + 12345)
@@ -230,6 +231,27 @@ static void test_silent_peer(void)
 	close(sv[1]);
 }
 
+/* An answer to a query decides the source's fate: only the two known
+ * decisions count; any other byte is unknown, and unknown never resumes. */
+static void test_outcome_answers(void)
+{
+	uint8_t answer[5] = { RECORD_COMMITTED, 42, 0, 0, 0 };
+	pid_t pid;
+
+	CHECK(handoff_decode_outcome(answer, &pid) == RECORD_COMMITTED && pid == 42);
+	answer[0] = RECORD_ABORTED;
+	CHECK(handoff_decode_outcome(answer, &pid) == RECORD_ABORTED);
+	for (int b = 0; b < 256; b++) {
+		answer[0] = b;
+		if (b != RECORD_COMMITTED && b != RECORD_ABORTED)
+			CHECK(handoff_decode_outcome(answer, &pid) == RECORD_UNKNOWN);
+	}
+	/* Committed, yet no PID runs it there: not a decision we can act on. */
+	memset(answer, 0, sizeof(answer));
+	answer[0] = RECORD_COMMITTED;
+	CHECK(handoff_decode_outcome(answer, &pid) == RECORD_UNKNOWN);
+}
+
 int main(void)
 {
 	CHECK(sodium_init() >= 0);
@@ -242,5 +264,6 @@ int main(void)
 	test_key_mismatch();
 	test_forged_frame();
 	test_silent_peer();
+	test_outcome_answers();
 	return unit_result();
 }
