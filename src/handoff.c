@@ -454,9 +454,18 @@ static void settle(struct record *rec, struct record_state *st)
 		return;
 	}
 	if (st->outcome == RECORD_COMMITTED) {
-		/* Decided, but its receiver died before it could wake it. */
-		if (present && st->wake && (state == 'T' || state == 't'))
-			kill(st->pid, SIGCONT);
+		struct record_state woken = *st;
+
+		/* Decided, but its receiver died before it could wake it.  Once
+		 * woken the record says so: a copy its user stops later is not
+		 * ours to wake again. */
+		if (!st->wake)
+			return;
+		if (present && kill(st->pid, SIGCONT) < 0 && errno != ESRCH)
+			return;
+		woken.wake = false;
+		if (record_write(rec, &woken))
+			(void)0;	/* a second SIGCONT, at worst, to a copy just woken */
 		return;
 	}
 	/* Pending: the receiver died before the decision.  Never COMMITted,
@@ -570,6 +579,12 @@ static int start_copy(struct remote *r, struct record *rec, bool wake,
 	}
 	if (!err && wake && kill(r->pid, SIGCONT) < 0)
 		err = -errno;
+	if (!err && wake) {
+		/* Woken: nobody settling records later is to wake it again. */
+		committed.wake = false;
+		if (record_write(rec, &committed))
+			(void)0;	/* then a settler sends one more SIGCONT: harmless */
+	}
 	if (err) {
 		remote_kill(r);
 		if (record_write(rec, &aborted))

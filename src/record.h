@@ -9,8 +9,9 @@
  * migration's id:
  *   pending PID START        the receiver holds its copy stopped, and an
  *                            exclusive lock on the file
- *   committed PID START W    the copy runs (W "wake": it was held in a group
- *                            stop and gets a SIGCONT; "stay": it stays stopped)
+ *   committed PID START W    the copy runs (W "wake": it is held in a group
+ *                            stop and is still to get its SIGCONT; "stay":
+ *                            it got it, or stays stopped as its source was)
  *   aborted                  no copy runs here
  * START is the copy's start time (/proc/PID/stat), so that a PID used again
  * by another process is never mistaken for the copy.  A pending record that
@@ -39,7 +40,7 @@ struct record_state {
 	enum record_outcome outcome;
 	pid_t pid;			/* the copy, unless aborted */
 	unsigned long long start;	/* its start time, in clock ticks since boot */
-	bool wake;			/* committed: it must be sent SIGCONT */
+	bool wake;			/* committed: it is still to be sent SIGCONT */
 };
 
 struct record {
