@@ -718,8 +718,7 @@ uint64_t image_xstate_bv(const struct image *im)
 {
 	uint64_t bv = 0;
 
-	/* The XSAVE header follows the 512-byte legacy area. */
-	if (im->xstate_size >= 520)
-		memcpy(&bv, im->xstate + 512, sizeof(bv));
+	if (im->xstate_size >= XSAVE_XSTATE_BV_OFFSET + sizeof(bv))
+		memcpy(&bv, im->xstate + XSAVE_XSTATE_BV_OFFSET, sizeof(bv));
 	return bv;
 }

@@ -18,9 +18,12 @@
 
 #include "error.h"
 
+#include "arch-x86_64.h"
+
 /* Where the stub lives; an image may not map anything here. */
-#define STUB_TEXT_ADDR		0x7e0000000000UL
-#define STUB_GADGET_ADDR	(STUB_TEXT_ADDR + 16)
+#define STUB_TEXT_ADDR		CONTMIG_STUB_TEXT_ADDR
+#define STUB_GADGET_ADDR	(STUB_TEXT_ADDR + CONTMIG_STUB_GADGET_OFF)
+#define STUB_TRAP_ADDR		(STUB_TEXT_ADDR + CONTMIG_STUB_TRAP_OFF)
 #define STUB_AREA_START		(STUB_TEXT_ADDR - 0x1000UL)	/* its ELF headers */
 #define STUB_AREA_END		(STUB_TEXT_ADDR + 0x1000UL)
 

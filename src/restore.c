@@ -13,17 +13,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch-x86_64.h"
 #include "contract.h"
 #include "cpu.h"
 #include "procfs.h"
 #include "ptrace.h"
 #include "restore.h"
-
-/* Kernel-internal restart codes a syscall interrupted by a stop leaves in rax. */
-#define ERESTARTSYS		512
-#define ERESTARTNOINTR		513
-#define ERESTARTNOHAND		514
-#define ERESTART_RESTARTBLOCK	516
 
 ATTR_PRINTF(4, 5)
 static int fail(struct restore_result *res, enum restore_failure f, int err, const char *fmt, ...)
@@ -244,7 +239,7 @@ static void restart_syscall_regs(struct user_regs_struct *regs)
 	    (rax == -ERESTARTSYS || rax == -ERESTARTNOINTR || rax == -ERESTARTNOHAND ||
 	     rax == -ERESTART_RESTARTBLOCK)) {
 		regs->rax = regs->orig_rax;
-		regs->rip -= 2;		/* back onto the 2-byte syscall instruction */
+		regs->rip -= SYSCALL_INSN_LEN;	/* back onto the syscall instruction */
 	}
 	/* We have done the restart: the kernel must not do it again. */
 	regs->orig_rax = -1;
