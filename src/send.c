@@ -354,7 +354,10 @@ static int send_process(struct route *r, int pid, bool drop_fds, pid_t *moved_to
 				(r->supervised ? TARGET_ATTACHED | TARGET_SELF_MOVE : 0);
 
 	termination_signals(&fatal_signals);
-	status = target_preflight(route_cmd(r), pid, target_flags);
+	target_set_timeout(r->timeout_ms);
+	status = r->supervised ? EXIT_OK : target_open(route_cmd(r), pid);
+	if (status == EXIT_OK)
+		status = target_preflight(route_cmd(r), pid, target_flags);
 	if (status != EXIT_OK)
 		return status;
 	randombytes_buf(id, sizeof(id));
