@@ -168,7 +168,7 @@ static int start_copy(struct migration *m, struct record *rec)
 	sigprocmask(SIG_BLOCK, &fatal, &old);
 	err = record_write(rec, RECORD_COMMITTED, m->r.pid);
 	if (!err) {
-		err = ptrace_detach(m->r.pid, 0);
+		err = restore_release(&m->r, &m->im);
 		if (err && record_write(rec, RECORD_ABORTED, 0))
 			error_msg("thaw: %s: cannot mark the migration aborted in %s", m->peer,
 				  record_dir());

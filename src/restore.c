@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -264,14 +265,19 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	free(host);
 	if (err)
 		return err;
-	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
-	if (err)
-		return fail(res, RESTORE_CANNOT, err, "setting the signal mask: %s", strerror(-err));
-
 	err = remote_unmap_stub(r);
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "removing the restorer's code: %s",
 			    strerror(-err));
+	/*
+	 * The program's mask only now: with it, the signals pending for the
+	 * program that it does not block would be delivered at the stub's next
+	 * step.  (The fault that ends the stub unblocked SIGSEGV and reset its
+	 * action to the default: whoever restores handlers must do it after.)
+	 */
+	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "setting the signal mask: %s", strerror(-err));
 	restart_syscall_regs(&regs);
 	/* The selectors are the same on every x86-64 Linux; do not trust the image's. */
 	regs.cs = r->regs.cs;
@@ -279,6 +285,112 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	regs.ds = regs.es = regs.fs = regs.gs = 0;
 	err = ptrace_set_regs(r->pid, &regs);
 	return err ? fail(res, RESTORE_CANNOT, err, "setting the registers: %s", strerror(-err)) : 0;
+}
+
+/* Queue one signal in the process, from inside it (info is in page). */
+static long queue_signal(struct remote *r, unsigned long page, const void *info, bool shared)
+{
+	int32_t signo;
+	long ret;
+	int err;
+
+	memcpy(&signo, info, sizeof(signo));
+	/*
+	 * A SIGTRAP or SIGSEGV for the thread would merge with the one our own
+	 * int3 or the final fault raises there (a standard signal is queued
+	 * once per queue) and be taken for it: queue those for the process,
+	 * which in a single-threaded process is the same to the program.
+	 */
+	if (signo == SIGTRAP || signo == SIGSEGV)
+		shared = true;
+	err = remote_write(r, page, info, sizeof(siginfo_t));
+	if (err)
+		return err;
+	/* From the process itself any si_code is allowed, and si_pid, si_uid
+	 * and the value stay those of the sender. */
+	if (shared)
+		ret = remote_syscall(r, SYS_rt_sigqueueinfo, r->pid, signo, page, 0, 0, 0);
+	else
+		ret = remote_syscall(r, SYS_rt_tgsigqueueinfo, r->pid, r->pid, signo, page, 0, 0);
+	return ret;
+}
+
+/*
+ * Make the signals pending at the freeze pending again, and those that
+ * stopped the restorer on the way: every signal is blocked in the stub, so
+ * they wait there until the program runs with its own mask.
+ */
+static int queue_signals(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	long page, ret = 0;
+	size_t i;
+
+	if (!im->nsig && !r->nnoted)
+		return 0;
+	page = remote_mmap(r, 0, IMAGE_PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page < 0)
+		return fail(res, RESTORE_CANNOT, page, "scratch page: %s", strerror(-page));
+	for (i = 0; i < im->nsig && ret >= 0; i++)
+		ret = queue_signal(r, page, im->sig[i].info, im->sig[i].flags & IMAGE_SIGNAL_SHARED);
+	if (ret < 0)
+		return fail(res, RESTORE_CANNOT, ret, "queuing pending signal %zu: %s", i - 1,
+			    strerror(-ret));
+	/* Noting goes on while we queue: take them one at a time. */
+	while (r->nnoted && ret >= 0) {
+		siginfo_t si = r->noted[0];
+
+		memmove(r->noted, r->noted + 1, --r->nnoted * sizeof(si));
+		ret = queue_signal(r, page, &si, true);
+	}
+	if (ret < 0)
+		return fail(res, RESTORE_CANNOT, ret, "queuing a signal sent to the restorer: %s",
+			    strerror(-ret));
+	ret = remote_munmap(r, page, IMAGE_PAGE);
+	return ret < 0 ? fail(res, RESTORE_CANNOT, ret, "scratch page: %s", strerror(-ret)) : 0;
+}
+
+/* Is SIGCONT pending in pid (its thread's queue or its process's)? */
+static bool sigcont_pending(pid_t pid)
+{
+	char path[64], line[128];
+	bool pending = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long mask;
+
+		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 ||
+		     sscanf(line, "ShdPnd: %llx", &mask) == 1) && mask & (1ULL << (SIGCONT - 1)))
+			pending = true;
+	}
+	if (f)
+		fclose(f);
+	return pending;
+}
+
+int restore_release(struct remote *r, const struct image *im)
+{
+	bool stop = im->state.flags & IMAGE_STATE_STOPPED;
+	int sig = 0, err;
+
+	/* A SIGSTOP sent to the restorer was meant for the program, unless a
+	 * SIGCONT came after it (sending SIGSTOP discards a pending SIGCONT,
+	 * so one still pending came later). */
+	if (r->stop_wanted && !stop)
+		stop = !sigcont_pending(r->pid);
+	/* One that came after the others were queued goes in as we let go:
+	 * delivered, or pending if the program blocks it. */
+	if (r->nnoted && ptrace(PTRACE_SETSIGINFO, r->pid, 0, &r->noted[0]) == 0)
+		sig = r->noted[0].si_signo;
+	if (stop && kill(r->pid, SIGSTOP) < 0)
+		return -errno;
+	err = ptrace_detach(r->pid, sig);
+	if (!err)
+		r->nnoted = 0;
+	return err;
 }
 
 int restore_build(struct image *im, struct stream *in, struct remote *r,
@@ -317,6 +429,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 		err = protect_regions(im, r, res);
 	if (!err)
 		err = restore_name(im, r, res);
+	if (!err)
+		err = queue_signals(im, r, res);
 	if (!err)
 		err = set_cpu_state(im, r, res);
 	if (err)

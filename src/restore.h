@@ -34,5 +34,12 @@ struct restore_result {
 int restore_preflight(const struct image *im, struct restore_result *res) MUST_CHECK;
 int restore_build(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res) MUST_CHECK;
+/*
+ * Let the built process run: detach from it.  It is left stopped (SIGSTOP;
+ * kill -CONT resumes it) if the image says the source was stopped, or if a
+ * SIGSTOP reached the restorer and no SIGCONT after it; a signal that
+ * reached the restorer too late to be queued is delivered as it goes.
+ */
+int restore_release(struct remote *r, const struct image *im) MUST_CHECK;
 
 #endif
