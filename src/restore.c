@@ -381,12 +381,23 @@ int restore_release(struct remote *r, const struct image *im)
 	 * so one still pending came later). */
 	if (r->stop_wanted && !stop)
 		stop = !sigcont_pending(r->pid);
-	/* One that came after the others were queued goes in as we let go:
-	 * delivered, or pending if the program blocks it. */
-	if (r->nnoted && ptrace(PTRACE_SETSIGINFO, r->pid, 0, &r->noted[0]) == 0)
-		sig = r->noted[0].si_signo;
-	if (stop && kill(r->pid, SIGSTOP) < 0)
-		return -errno;
+	/*
+	 * It stops as we let go, before it takes any pending signal: a stopped
+	 * process with, say, a SIGTERM pending is stopped, and dies only when
+	 * continued.  (The signal we let go with is handled first: a SIGSTOP
+	 * sent instead would come after lower-numbered pending signals.)
+	 * A signal that reached the restorer after the others were queued goes
+	 * in as we let go (delivered, or pending if the program blocks it), or
+	 * by kill() when the SIGSTOP takes that place.
+	 */
+	if (stop)
+		sig = SIGSTOP;
+	for (size_t i = 0; i < r->nnoted; i++) {
+		if (!sig && ptrace(PTRACE_SETSIGINFO, r->pid, 0, &r->noted[i]) == 0)
+			sig = r->noted[i].si_signo;
+		else if (kill(r->pid, r->noted[i].si_signo) < 0)
+			return -errno;
+	}
 	err = ptrace_detach(r->pid, sig);
 	if (!err)
 		r->nnoted = 0;
