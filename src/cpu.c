@@ -5,10 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "arch-x86_64.h"
 #include "cpu.h"
-
-#define XSAVE_LEGACY	512		/* FXSAVE area */
-#define XSAVE_HEADER	64		/* XSTATE_BV, XCOMP_BV, reserved */
 
 uint64_t cpu_xcr0(void)
 {
@@ -38,12 +36,12 @@ int cpu_convert_xstate(const struct image *im, uint8_t *dst, size_t dst_len)
 
 	if (bv & ~xcr0)
 		return -EOPNOTSUPP;
-	if (dst_len < XSAVE_LEGACY + XSAVE_HEADER || im->xstate_size < XSAVE_LEGACY + XSAVE_HEADER)
+	if (dst_len < XSAVE_LEGACY_SIZE + XSAVE_HEADER_SIZE || im->xstate_size < XSAVE_LEGACY_SIZE + XSAVE_HEADER_SIZE)
 		return -EINVAL;
 	cpu_xstate_layout(&host);
-	memcpy(dst, im->xstate, XSAVE_LEGACY);
-	memset(dst + XSAVE_LEGACY, 0, XSAVE_HEADER);
-	memcpy(dst + XSAVE_LEGACY, &bv, sizeof(bv));	/* XCOMP_BV 0: standard format */
+	memcpy(dst, im->xstate, XSAVE_LEGACY_SIZE);
+	memset(dst + XSAVE_LEGACY_SIZE, 0, XSAVE_HEADER_SIZE);
+	memcpy(dst + XSAVE_XSTATE_BV_OFFSET, &bv, sizeof(bv));	/* XCOMP_BV 0: standard format */
 	/* Components 0 and 1 (x87, SSE) live in the legacy area. */
 	for (unsigned i = 2; i < IMAGE_XCOMPONENTS; i++) {
 		uint32_t so = im->state.xcomp[i].offset, ss = im->state.xcomp[i].size;

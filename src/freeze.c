@@ -24,17 +24,20 @@
 
 static const char usage[] =
 	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds]\n"
-	"                      [--quiet|--progress] PID\n"
+	"                      [--timeout SECS] [--quiet|--progress] PID\n"
 	"Snapshot a running process into an image (an ELF core file). Only once the\n"
 	"image is complete is the process ended (the default), resumed or left stopped;\n"
 	"on any failure before that it carries on untouched.\n"
 	"\n"
 	"  -o, --output IMAGE   write the image to IMAGE (default PID.contmig); '-' streams\n"
 	"                       it to standard output\n"
-	"  -r, --leave-running  let the process carry on after the snapshot\n"
+	"  -r, --leave-running  let the process carry on after the snapshot (a process\n"
+	"                       that was stopped stays stopped)\n"
 	"  -s, --leave-stopped  leave the process stopped (SIGSTOP) after the snapshot\n"
 	"      --drop-fds       freeze even with files open beyond 0-2; the restored\n"
 	"                       process finds them closed\n"
+	"  -t, --timeout SECS   give up if the process has not stopped after SECS\n"
+	"                       (default 30); it then carries on untouched\n"
 	PROGRESS_HELP
 	"  -h, --help           show this help\n";
 
@@ -158,26 +161,16 @@ static int commit_file(int fd, const char *path)
 
 static int finish(int pid, enum after after)
 {
-	int err;
-
 	switch (after) {
 	case AFTER_END:
 		return target_end("freeze", pid);
 	case AFTER_STOP:
-		if (kill(pid, SIGSTOP) < 0) {
-			errno_msg(errno, "freeze: stopping PID %d", pid);
-			return EXIT_INTERNAL;
-		}
-		/* The SIGSTOP takes effect once we let go. */
-		__attribute__((fallthrough));
+		return target_keep_stopped("freeze", pid);
 	case AFTER_RUN:
-		err = ptrace_detach(pid, 0);
-		if (err) {
-			errno_msg(-err, "freeze: detaching from PID %d", pid);
-			return EXIT_INTERNAL;
-		}
+		break;
 	}
-	return EXIT_OK;
+	/* Stopped before the freeze, it stays stopped. */
+	return target_release("freeze", pid);
 }
 
 static int run(int argc, char **argv)
@@ -187,6 +180,7 @@ static int run(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, 'r' },
 		{ "leave-stopped", no_argument, NULL, 's' },
 		{ "drop-fds", no_argument, NULL, 'D' },
+		{ "timeout", required_argument, NULL, 't' },
 		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -203,7 +197,7 @@ static int run(int argc, char **argv)
 	int opt, pid, status, err;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:o:rsqh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:o:rst:qh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
 			output = optarg;
@@ -217,6 +211,9 @@ static int run(int argc, char **argv)
 			break;
 		case 'D':
 			drop_fds = true;
+			break;
+		case 't':
+			target_set_timeout(parse_timeout("freeze", optarg));
 			break;
 		case 'q':
 			mode = PROGRESS_NEVER;
@@ -247,6 +244,9 @@ static int run(int argc, char **argv)
 		usage_error("freeze", "freeze: refusing to write an image to a terminal; "
 			    "redirect standard output or use -o IMAGE");
 
+	status = target_open("freeze", pid);
+	if (status != EXIT_OK)
+		return status;
 	status = target_preflight("freeze", pid, drop_fds ? TARGET_DROP_FDS : 0);
 	if (status != EXIT_OK)
 		return status;

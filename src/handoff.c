@@ -20,6 +20,7 @@
 #include "handoff.h"
 #include "ptrace.h"
 #include "target.h"
+#include "tracee.h"
 
 #ifndef PIDFD_SIGNAL_THREAD
 #define PIDFD_SIGNAL_THREAD	(1UL << 0)	/* Linux 6.9 */
@@ -120,10 +121,7 @@ static void resume_source(const struct handoff_source *src)
  * SIGSTOP stops it as soon as we let go. */
 static void keep_stopped(const struct handoff_source *src)
 {
-	int err = ptrace_detach(src->pid, 0);
-
-	if (err)
-		errno_msg(-err, "send: leaving PID %d stopped", (int)src->pid);
+	target_keep_stopped("send", src->pid);
 }
 
 /* Close every fd but 0-2 and those in keep (sorted). */
@@ -244,34 +242,32 @@ static void guardian_dismiss(struct guardian *g)
 		;
 }
 
-/* Signals queued for the source (shared: the process's) from index skip on. */
-static int send_late_signals(struct channel *ch, pid_t pid, bool shared, size_t skip, int *sent)
+/* Signals that came for the source after its image: those pending now
+ * beyond the ones the image holds (a queue only grows while it is stopped). */
+static int send_late_signals(struct channel *ch, const struct handoff_source *src, int *sent)
 {
-	for (size_t i = skip;; i++) {
-		struct __ptrace_peeksiginfo_args args = {
-			.off = i, .nr = 1, .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
-		};
-		siginfo_t si;
-		struct channel_signal s;
-		long n = ptrace(PTRACE_PEEKSIGINFO, pid, &args, &si);
-		int err;
+	struct tracee_signal *sigs;
+	size_t n, seen[2] = { 0, 0 };
+	int err = tracee_peek_signals(src->pid, &sigs, &n);
 
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		if (si.si_signo == SIGSTOP && !shared)
-			continue;	/* ours, the arming */
-		s = (struct channel_signal){
-			.signo = si.si_signo, .shared = shared, .code = si.si_code,
-			.pid = si.si_pid, .uid = si.si_uid,
-			.value = (uint64_t)(uintptr_t)si.si_value.sival_ptr,
+	for (size_t i = 0; !err && i < n; i++) {
+		const siginfo_t *si = &sigs[i].info;
+		struct channel_signal s = {
+			.signo = si->si_signo, .shared = sigs[i].shared, .code = si->si_code,
+			.pid = si->si_pid, .uid = si->si_uid,
+			.value = (uint64_t)(uintptr_t)si->si_value.sival_ptr,
 		};
+
+		if (seen[s.shared]++ < src->image_signals[s.shared])
+			continue;
+		if (si->si_signo == SIGSTOP && !s.shared)
+			continue;	/* ours, the arming */
 		err = channel_send(ch, MSG_SIGNAL, &s, sizeof(s));
-		if (err)
-			return err;
-		++*sent;
+		if (!err)
+			++*sent;
 	}
+	free(sigs);
+	return err;
 }
 
 /* In run, the source stands at its sys_migrate with the image's "returned 0"
@@ -320,9 +316,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		return EXIT_INTERNAL;
 	}
 	handoff_test_point("send-armed");
-	err = send_late_signals(ch, src->pid, false, src->image_signals[0], &late);
-	if (!err)
-		err = send_late_signals(ch, src->pid, true, src->image_signals[1], &late);
+	err = send_late_signals(ch, src, &late);
 	if (!err)
 		err = channel_send(ch, MSG_COMMIT, NULL, 0);
 	if (err) {
@@ -381,25 +375,6 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 }
 
 /* ---- receiver ---------------------------------------------------------- */
-
-int handoff_hold(pid_t copy)
-{
-	siginfo_t si;
-	int status, err;
-
-	/* In place of the restorer's last signal, a SIGSTOP: the copy enters
-	 * a group stop, which outlasts our ptrace. */
-	if (ptrace(PTRACE_CONT, copy, 0, SIGSTOP) < 0)
-		return -errno;
-	err = ptrace_wait(copy, &status);
-	if (err)
-		return err;
-	/* A group stop has no siginfo; a signal-delivery stop has one. */
-	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP ||
-	    ptrace(PTRACE_GETSIGINFO, copy, 0, &si) == 0)
-		return -EPROTO;
-	return 0;
-}
 
 /* The start time of pid (field 22 of /proc/PID/stat) and its state. */
 static int proc_identity(pid_t pid, unsigned long long *start, char *state)

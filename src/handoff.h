@@ -70,10 +70,6 @@ enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid);
 
 /* ---- receiver ---------------------------------------------------------- */
 
-/* Turn the restorer's last stop into a group stop, so that the copy stays
- * stopped even when nothing traces it any more. */
-int handoff_hold(pid_t copy) MUST_CHECK;
-
 enum handoff_end {
 	HANDOFF_RUNNING,	/* committed: the copy runs (or stays stopped, as its source was) */
 	HANDOFF_DISCARDED,	/* no COMMIT came: the copy is gone */
@@ -87,7 +83,7 @@ struct handoff_receipt {
 	char why[256];
 };
 
-/* READY, COMMIT, DONE for the copy r holds (in a group stop, handoff_hold);
+/* READY, COMMIT, DONE for the copy r holds (in a group stop, restore_hold);
  * wake: it runs once committed (its source was not stopped). */
 void handoff_receive(struct channel *ch, struct remote *r, bool wake,
 		     struct handoff_receipt *res);

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -135,6 +136,19 @@ static void put_symbols_note(struct buf *b, const struct symtab *st)
 	free(desc.data);
 }
 
+static void put_signals_note(struct buf *b, const struct image *im)
+{
+	struct buf desc = { 0 };
+	uint64_t count = im->nsig;
+
+	buf_put(&desc, &count, sizeof(count));
+	buf_put(&desc, im->sig, im->nsig * sizeof(*im->sig));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_SIGNALS, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -158,6 +172,8 @@ static void put_notes(struct buf *b, const struct image *im)
 	put_vmas_note(b, &im->vmas);
 	if (im->syms.count)
 		put_symbols_note(b, &im->syms);
+	if (im->nsig)
+		put_signals_note(b, im);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -395,6 +411,36 @@ static int read_symbols(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The signals note: its size says how many records it holds, exactly. */
+static int read_signals(struct image *im, const struct note *n)
+{
+	uint64_t count;
+
+	if (n->len < sizeof(count) || im->sig)
+		return refuse(im, "signals note of %zu bytes, or a second one", n->len);
+	memcpy(&count, n->desc, sizeof(count));
+	if (count != (n->len - sizeof(count)) / sizeof(*im->sig) ||
+	    (n->len - sizeof(count)) % sizeof(*im->sig))
+		return refuse(im, "%lu pending signals in a note of %zu bytes",
+			      (unsigned long)count, n->len);
+	im->sig = malloc(count ? count * sizeof(*im->sig) : 1);
+	if (!im->sig)
+		return -ENOMEM;
+	memcpy(im->sig, n->desc + sizeof(count), count * sizeof(*im->sig));
+	im->nsig = count;
+	for (size_t i = 0; i < count; i++) {
+		int32_t signo;
+
+		memcpy(&signo, im->sig[i].info, sizeof(signo));	/* si_signo comes first */
+		if (signo < 1 || signo > 64 || signo == SIGKILL || signo == SIGSTOP ||
+		    im->sig[i].flags & ~IMAGE_SIGNAL_SHARED)
+			return refuse(im, "pending signal %zu is not one a process can have "
+				      "pending (signal %d, flags %#x)", i, (int)signo,
+				      im->sig[i].flags);
+	}
+	return 0;
+}
+
 static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, size_t len)
 {
 	const uint8_t *notes = head + notes_at;
@@ -434,10 +480,13 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			memcpy(im->auxv, n.desc, n.len);
 			im->auxv_size = n.len;
 		} else if (ours && n.type == NT_CONTMIG_STATE) {
-			if (n.len != sizeof(im->state))
+			if (n.len != sizeof(im->state) && n.len != IMAGE_STATE_OLD_SIZE)
 				return refuse(im, "state note has %zu bytes, not %zu", n.len,
 					      sizeof(im->state));
-			memcpy(&im->state, n.desc, sizeof(im->state));
+			memset(&im->state, 0, sizeof(im->state));
+			memcpy(&im->state, n.desc, n.len);
+			if (im->state.flags & ~IMAGE_STATE_STOPPED)
+				return refuse(im, "unknown state flags %#x", im->state.flags);
 			if (im->state.version != IMAGE_VERSION)
 				return refuse(im, "image format version %u; this contmig reads "
 					      "version %d", im->state.version, IMAGE_VERSION);
@@ -451,6 +500,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			have_vmas = true;
 		} else if (ours && n.type == NT_CONTMIG_SYMBOLS) {
 			r = read_symbols(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_SIGNALS) {
+			r = read_signals(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
@@ -689,6 +742,7 @@ void image_free(struct image *im)
 {
 	free(im->xstate);
 	free(im->auxv);
+	free(im->sig);
 	free(im->seg);
 	free(im->head);
 	vma_list_free(&im->vmas);
@@ -718,8 +772,7 @@ uint64_t image_xstate_bv(const struct image *im)
 {
 	uint64_t bv = 0;
 
-	/* The XSAVE header follows the 512-byte legacy area. */
-	if (im->xstate_size >= 520)
-		memcpy(&bv, im->xstate + 512, sizeof(bv));
+	if (im->xstate_size >= XSAVE_XSTATE_BV_OFFSET + sizeof(bv))
+		memcpy(&bv, im->xstate + XSAVE_XSTATE_BV_OFFSET, sizeof(bv));
 	return bv;
 }

@@ -17,6 +17,7 @@
 #define CONTMIG_IMAGE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/user.h>
 
@@ -42,6 +43,7 @@ enum {
 	NT_CONTMIG_HEADSUM = 0x434d0003,	/* XXH3-64 of every byte before this note */
 	NT_CONTMIG_SEGSUMS = 0x434d0004,	/* XXH3-64 of each PT_LOAD's data, in order */
 	NT_CONTMIG_SYMBOLS = 0x434d0005,	/* u64 count, image_sym_rec[count], names */
+	NT_CONTMIG_SIGNALS = 0x434d0006,	/* u64 count, image_signal_rec[count] */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -58,7 +60,16 @@ struct image_state {
 	/* Where the source CPU put each XSAVE component (CPUID 0xD), so a CPU
 	 * with another layout can still load the state. */
 	struct { uint32_t offset, size; } xcomp[IMAGE_XCOMPONENTS];
+	/* Added after the first images were written: a state note that ends
+	 * before it (IMAGE_STATE_OLD_SIZE bytes) reads as flags 0. */
+	uint32_t flags;			/* IMAGE_STATE_* */
+	uint32_t reserved;		/* 0 */
 };
+
+#define IMAGE_STATE_OLD_SIZE	offsetof(struct image_state, flags)
+/* The process was stopped (SIGSTOP, ^Z: a group stop) when it was frozen;
+ * its copy is left stopped too. */
+#define IMAGE_STATE_STOPPED	1
 
 /* One mapping in the CONTMIG mappings note. */
 struct image_vma_rec {
@@ -77,6 +88,15 @@ struct image_sym_rec {
 	uint32_t name_off, name_len;	/* in the names after the records */
 };
 
+/* One pending signal in the CONTMIG signals note (optional). */
+struct image_signal_rec {
+	uint32_t flags;			/* IMAGE_SIGNAL_* */
+	uint32_t reserved;		/* 0 */
+	uint8_t info[128];		/* siginfo_t, as PTRACE_PEEKSIGINFO gave it */
+};
+
+#define IMAGE_SIGNAL_SHARED	1	/* pending for the process, not its thread */
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -93,6 +113,8 @@ struct image {
 	size_t auxv_size;
 	struct vma_list vmas;		/* every mapping, stored pages or not */
 	struct symtab syms;		/* the program's code symbols; may be empty */
+	struct image_signal_rec *sig;	/* signals pending at the freeze, in order */
+	size_t nsig;
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */

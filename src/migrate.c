@@ -16,6 +16,7 @@
 #include "migrate.h"
 #include "snapshot.h"
 #include "target.h"
+#include "tracee.h"
 
 /* Sending failed: did the receiver refuse first, and say why? */
 static int pending_refusal(struct channel *ch, int err)
@@ -88,23 +89,33 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	int status, err;
 
 	termination_signals(&fatal_signals);
-	status = target_preflight(r->cmd, pid, flags);
+	target_set_timeout(r->timeout_ms);
+	/* The first look takes a pidfd: the process we look at now is the one
+	 * we stop, whatever its PID names after a slow connect. */
+	status = src.supervised ? EXIT_OK : target_open(r->cmd, pid);
+	if (status == EXIT_OK)
+		status = target_preflight(r->cmd, pid, flags);
 	if (status != EXIT_OK)
-		return status;
-	/* The process we looked at, whatever its PID names later. */
-	src.pidfd = syscall(SYS_pidfd_open, pid, 0);
+		goto forget;
+	/* The guardian acts through a pidfd; run's own child has none yet. */
+	src.pidfd = src.supervised ? syscall(SYS_pidfd_open, pid, 0) :
+		    target_tracee(pid)->pidfd;
 	if (src.pidfd < 0) {
 		errno_msg(errno, "%s: PID %d", r->cmd, pid);
-		return errno == ESRCH ? EXIT_NOTARGET : EXIT_INTERNAL;
+		status = EXIT_INTERNAL;
+		goto forget;
 	}
 	randombytes_buf(id, sizeof(id));
 	/* Reach the receiver before the process stops even for a moment. */
 	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
 	if (status != EXIT_OK)
-		goto close_pidfd;
+		goto forget;
 	status = target_capture(r->cmd, pid, flags, &im);
 	if (status != EXIT_OK)
 		goto close;
+	src.was_stopped = im.state.flags & IMAGE_STATE_STOPPED;
+	for (size_t i = 0; i < im.nsig; i++)
+		src.image_signals[im.sig[i].flags & IMAGE_SIGNAL_SHARED ? 1 : 0]++;
 	status = stream_image(r, &ch, pid, &im, &progress);
 	human_size(image_stored_bytes(&im), stored);
 	human_size(image_mapped_bytes(&im), mapped);
@@ -141,15 +152,18 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	while (sigtimedwait(&fatal_signals, NULL, &(struct timespec){ 0 }) > 0)
 		;
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
-	close(src.pidfd);
+	if (src.supervised)
+		close(src.pidfd);
 	return status;
 
 release:
-	if (!src.supervised)
-		target_release(r->cmd, pid);
+	/* Failed with the process stopped for us: it carries on as it was. */
 close:
 	route_close(r, &ch);
-close_pidfd:
-	close(src.pidfd);
+forget:
+	if (src.supervised && src.pidfd >= 0)
+		close(src.pidfd);
+	if (!src.supervised)
+		target_release(r->cmd, pid);	/* and the pidfd with it */
 	return status;
 }

@@ -25,32 +25,6 @@ int ptrace_wait(pid_t pid, int *status)
 	}
 }
 
-int ptrace_seize_stop(pid_t pid)
-{
-	int status, err;
-
-	if (ptrace(PTRACE_SEIZE, pid, 0, 0) < 0)
-		return -errno;
-	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0)
-		goto fail;
-	for (;;) {
-		err = ptrace_wait(pid, &status);
-		if (err)
-			return err;
-		if (status >> 16 == PTRACE_EVENT_STOP)
-			return 0;
-		/* A signal-delivery-stop: deliver it as the kernel would have,
-		 * then ask for the stop again. */
-		if (ptrace(PTRACE_CONT, pid, 0, WSTOPSIG(status)) < 0 ||
-		    ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0)
-			goto fail;
-	}
-fail:
-	err = -errno;
-	ptrace(PTRACE_DETACH, pid, 0, 0);
-	return err;
-}
-
 int ptrace_detach(pid_t pid, int sig)
 {
 	return ptrace(PTRACE_DETACH, pid, 0, sig) < 0 ? -errno : 0;

@@ -12,12 +12,7 @@
 
 #include "error.h"
 
-/*
- * PTRACE_SEIZE pid (no options: if contmig dies, the kernel detaches and the
- * process runs on) and PTRACE_INTERRUPT it; wait until it is stopped.
- * Signals that arrive meanwhile are passed on, not lost.
- */
-int ptrace_seize_stop(pid_t pid) MUST_CHECK;
+/* Seizing and letting go of a process we move: tracee.h. */
 /* Wait for the next stop of a tracee: its waitpid status, or -errno;
  * -ESRCH if it exited or was killed instead. */
 int ptrace_wait(pid_t pid, int *status) MUST_CHECK;

@@ -32,6 +32,7 @@ struct migration {
 	struct image im;
 	bool have_image;
 	struct remote r;
+	bool wake;		/* the copy runs once committed (not stopped) */
 };
 
 static double seconds_since(const struct timespec *t)
@@ -149,7 +150,7 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 		return refuse(m, err == -EPROTO ? REFUSAL_IMAGE : REFUSAL_BUSY, "%s",
 			      channel_why(&m->ch, err));
 	}
-	err = handoff_hold(m->r.pid);
+	err = restore_hold(&m->r, &m->im, &m->wake);
 	if (err) {
 		remote_kill(&m->r);
 		return refuse(m, REFUSAL_RESTORE, "cannot hold the copy stopped: %s",
@@ -164,7 +165,7 @@ static int hand_over(struct migration *m)
 	struct handoff_receipt res;
 	pid_t pid = m->r.pid;
 
-	handoff_receive(&m->ch, &m->r, true, &res);
+	handoff_receive(&m->ch, &m->r, m->wake, &res);
 	switch (res.end) {
 	case HANDOFF_RUNNING:
 		log_line(m, " -> PID %d: running%s", (int)pid,

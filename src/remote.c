@@ -25,12 +25,21 @@ static void exec_stub(int memfd, const int *stdio, bool own_session, pid_t paren
 	static char *const argv[] = { name, NULL };
 	static char *const envp[] = { NULL };
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
+	sigset_t all;
 
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * Block every signal: one sent to the restorer must neither kill nor
+	 * disturb it, and waits, pending, for the program (the mask and the
+	 * pending signals survive exec).  All but SIGTRAP: the stop after exec
+	 * is an ordinary SIGTRAP (no PTRACE_O_TRACEEXEC under PTRACE_TRACEME),
+	 * which a blocked SIGTRAP would hold back for ever.  remote_spawn
+	 * blocks it too once that stop came.
+	 */
+	sigfillset(&all);
+	sigdelset(&all, SIGTRAP);
+	sigprocmask(SIG_SETMASK, &all, NULL);
 	if (own_session)
 		setsid();
 	for (int fd = 0; stdio && fd < 3; fd++)
@@ -77,19 +86,40 @@ int remote_spawn(struct remote *r)
 	close(memfd);
 	r->pid = pid;
 
-	/* The first stop is the SIGTRAP after a successful exec. */
-	err = ptrace_wait(pid, &status);
-	if (err) {
-		waitpid(pid, &status, 0);
-		return -ENOEXEC;
+	/* The first stop we want is the SIGTRAP after a successful exec, at
+	 * the stub's entry; a SIGSTOP may come first. */
+	for (;;) {
+		err = ptrace_wait(pid, &status);
+		if (err) {
+			waitpid(pid, &status, 0);
+			return -ENOEXEC;
+		}
+		err = ptrace_get_regs(pid, &r->regs);
+		if (err) {
+			remote_kill(r);
+			return err;
+		}
+		if (WSTOPSIG(status) == SIGTRAP && r->regs.rip == STUB_TEXT_ADDR)
+			break;
+		if (WSTOPSIG(status) == SIGSTOP) {
+			r->stop_wanted = true;
+		} else if (WSTOPSIG(status) != SIGTRAP) {
+			remote_kill(r);		/* exec failed: the child dies */
+			return -ENOEXEC;
+		}
+		if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) {
+			err = -errno;
+			remote_kill(r);
+			return err;
+		}
 	}
-	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
-		remote_kill(r);
-		return -ENOEXEC;
-	}
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL) < 0 ||
-	    ptrace_get_regs(pid, &r->regs) < 0) {
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL) < 0) {
 		err = -errno;
+		remote_kill(r);
+		return err;
+	}
+	err = ptrace_set_sigmask(pid, ~0ULL);
+	if (err) {
 		remote_kill(r);
 		return err;
 	}
@@ -122,38 +152,110 @@ static int start_syscall(struct remote *r, long nr, long a1, long a2, long a3, l
 	return 0;
 }
 
-/* Wait for the stub to stop with sig. */
-static int wait_signal(struct remote *r, int sig)
+/* Keep a signal that stopped the stub for the program. */
+static void note_signal(struct remote *r, int sig, const siginfo_t *si)
 {
-	int status, err = ptrace_wait(r->pid, &status);
+	if (sig == SIGSTOP) {
+		r->stop_wanted = true;
+		return;
+	}
+	if (r->nnoted < REMOTE_MAX_NOTED)
+		r->noted[r->nnoted++] = *si;
+	else
+		r->nlost++;
+}
 
+/* A fault of the stub itself: something is badly wrong, give up. */
+static bool is_fault(int sig, const siginfo_t *si)
+{
+	return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE) &&
+	       si->si_code > 0 && si->si_code != SI_KERNEL;
+}
+
+/*
+ * Wait for the stop that ends a step (done() says which), noting and
+ * suppressing every other one: the stub goes on from where it was, and an
+ * interrupted system call is restarted by the kernel as it would be after
+ * a signal with no handler.
+ */
+static int wait_step(struct remote *r, bool (*done)(int, const siginfo_t *, unsigned long),
+		     struct user_regs_struct *regs)
+{
+	for (;;) {
+		siginfo_t si;
+		int status, sig, err = ptrace_wait(r->pid, &status);
+
+		if (err)
+			return err;
+		sig = WSTOPSIG(status);
+		if (ptrace(PTRACE_GETSIGINFO, r->pid, 0, &si) < 0)
+			return -errno;
+		err = ptrace_get_regs(r->pid, regs);
+		if (err)
+			return err;
+		if (done(sig, &si, regs->rip))
+			return 0;
+		if (sig == SIGTRAP && regs->rip == STUB_TRAP_ADDR) {
+			/* Our int3 ran, but its SIGTRAP merged with one sent to
+			 * the stub (a standard signal is queued once): the call
+			 * is done, and this one was meant for the program. */
+			note_signal(r, sig, &si);
+			return 0;
+		}
+		if (is_fault(sig, &si))
+			return -EPROTO;
+		note_signal(r, sig, &si);
+		if (ptrace(PTRACE_CONT, r->pid, 0, 0) < 0)
+			return -errno;
+	}
+}
+
+static bool is_our_trap(int sig, const siginfo_t *si, unsigned long rip)
+{
+	return sig == SIGTRAP && si->si_code == SI_KERNEL && rip == STUB_TRAP_ADDR;
+}
+
+int remote_call(struct remote *r, long *ret, long nr, long a1, long a2, long a3, long a4,
+		long a5, long a6)
+{
+	struct user_regs_struct regs;
+	int err = start_syscall(r, nr, a1, a2, a3, a4, a5, a6);
+
+	if (!err)
+		err = wait_step(r, is_our_trap, &regs);
+	/* The int3 unblocked SIGTRAP (the kernel forces the signal of a
+	 * trap); block it again, so one sent to the stub waits. */
+	if (!err)
+		err = ptrace_set_sigmask(r->pid, ~0ULL);
 	if (err)
 		return err;
-	if (!WIFSTOPPED(status) || WSTOPSIG(status) != sig)
-		return -EPROTO;
+	*ret = (long)regs.rax;
 	return 0;
 }
 
 long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4, long a5,
 		    long a6)
 {
-	struct user_regs_struct regs;
-	int err = start_syscall(r, nr, a1, a2, a3, a4, a5, a6);
+	long ret;
+	int err = remote_call(r, &ret, nr, a1, a2, a3, a4, a5, a6);
 
-	if (!err)
-		err = wait_signal(r, SIGTRAP);
-	if (!err)
-		err = ptrace_get_regs(r->pid, &regs);
-	return err ? err : (long)regs.rax;
+	return err ? err : ret;
+}
+
+/* The fetch of the instruction after the syscall faults once its page is gone. */
+static bool is_stub_gone(int sig, const siginfo_t *si, unsigned long rip)
+{
+	return sig == SIGSEGV && si->si_code == SEGV_MAPERR && rip == STUB_GADGET_ADDR + 2;
 }
 
 int remote_unmap_stub(struct remote *r)
 {
+	struct user_regs_struct regs;
 	int err = start_syscall(r, SYS_munmap, STUB_TEXT_ADDR, STUB_AREA_END - STUB_TEXT_ADDR,
 				0, 0, 0, 0);
 
 	/* munmap succeeded if the very next instruction fetch faulted. */
-	return err ? err : wait_signal(r, SIGSEGV);
+	return err ? err : wait_step(r, is_stub_gone, &regs);
 }
 
 /* process_vm_readv and process_vm_writev share one signature. */
@@ -220,4 +322,6 @@ void remote_kill(struct remote *r)
 	while (waitpid(r->pid, &status, __WALL) < 0 && errno == EINTR)
 		;
 	r->pid = 0;
+	r->nnoted = r->nlost = 0;
+	r->stop_wanted = false;
 }

@@ -10,6 +10,7 @@
 #ifndef CONTMIG_REMOTE_H
 #define CONTMIG_REMOTE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -18,15 +19,31 @@
 
 #include "error.h"
 
+#include "arch-x86_64.h"
+
 /* Where the stub lives; an image may not map anything here. */
-#define STUB_TEXT_ADDR		0x7e0000000000UL
-#define STUB_GADGET_ADDR	(STUB_TEXT_ADDR + 16)
+#define STUB_TEXT_ADDR		CONTMIG_STUB_TEXT_ADDR
+#define STUB_GADGET_ADDR	(STUB_TEXT_ADDR + CONTMIG_STUB_GADGET_OFF)
+#define STUB_TRAP_ADDR		(STUB_TEXT_ADDR + CONTMIG_STUB_TRAP_OFF)
 #define STUB_AREA_START		(STUB_TEXT_ADDR - 0x1000UL)	/* its ELF headers */
 #define STUB_AREA_END		(STUB_TEXT_ADDR + 0x1000UL)
+
+/* Signals the restorer took out of the stub's way, for the program. */
+#define REMOTE_MAX_NOTED	8
 
 struct remote {
 	pid_t pid;
 	struct user_regs_struct regs;	/* the stub's registers at its first stop */
+	/*
+	 * The stub blocks every signal, so what is sent to it waits, pending,
+	 * for the program.  What cannot be blocked and stops it on the way is
+	 * noted here instead: a SIGSTOP (the program is to end up stopped), or
+	 * a SIGTRAP sent to it (which an int3 of the stub unblocks).
+	 */
+	bool stop_wanted;
+	siginfo_t noted[REMOTE_MAX_NOTED];
+	size_t nnoted;
+	size_t nlost;			/* noted beyond REMOTE_MAX_NOTED */
 	const int *stdio;		/* set before spawning: the process's fds 0-2,
 					 * or NULL for contmig's own */
 	bool own_session;		/* set before spawning: setsid(), so that
@@ -35,7 +52,17 @@ struct remote {
 
 /* Fork and exec the stub; it inherits stdin, stdout and stderr only. */
 int remote_spawn(struct remote *r) MUST_CHECK;
-/* Run one system call in the stub: its result, -errno on failure. */
+/*
+ * Run one system call in the stub.  0 when it ran, its result in *ret (which
+ * may be -errno: the call failed); -errno when it never ran or we cannot
+ * tell (the stub died: -ESRCH; an unexpected stop: -EPROTO).  Every stop on
+ * the way is checked with PTRACE_GETSIGINFO: only the int3 after the
+ * gadget's syscall (SIGTRAP, SI_KERNEL, rip just past the int3) ends it;
+ * other signals are noted (above) and the call goes on.
+ */
+int remote_call(struct remote *r, long *ret, long nr, long a1, long a2, long a3, long a4,
+		long a5, long a6) MUST_CHECK;
+/* The same, folded: the call's result, or remote_call's -errno. */
 long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4,
 		    long a5, long a6) MUST_CHECK;
 /* Remove the stub's own code page, the last piece of it; the process is then

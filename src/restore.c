@@ -10,20 +10,17 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "arch-x86_64.h"
 #include "contract.h"
 #include "cpu.h"
 #include "procfs.h"
 #include "ptrace.h"
 #include "restore.h"
-
-/* Kernel-internal restart codes a syscall interrupted by a stop leaves in rax. */
-#define ERESTARTSYS		512
-#define ERESTARTNOINTR		513
-#define ERESTARTNOHAND		514
-#define ERESTART_RESTARTBLOCK	516
 
 ATTR_PRINTF(4, 5)
 static int fail(struct restore_result *res, enum restore_failure f, int err, const char *fmt, ...)
@@ -244,7 +241,7 @@ static void restart_syscall_regs(struct user_regs_struct *regs)
 	    (rax == -ERESTARTSYS || rax == -ERESTARTNOINTR || rax == -ERESTARTNOHAND ||
 	     rax == -ERESTART_RESTARTBLOCK)) {
 		regs->rax = regs->orig_rax;
-		regs->rip -= 2;		/* back onto the 2-byte syscall instruction */
+		regs->rip -= SYSCALL_INSN_LEN;	/* back onto the syscall instruction */
 	}
 	/* We have done the restart: the kernel must not do it again. */
 	regs->orig_rax = -1;
@@ -269,14 +266,19 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	free(host);
 	if (err)
 		return err;
-	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
-	if (err)
-		return fail(res, RESTORE_CANNOT, err, "setting the signal mask: %s", strerror(-err));
-
 	err = remote_unmap_stub(r);
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "removing the restorer's code: %s",
 			    strerror(-err));
+	/*
+	 * The program's mask only now: with it, the signals pending for the
+	 * program that it does not block would be delivered at the stub's next
+	 * step.  (The fault that ends the stub unblocked SIGSEGV and reset its
+	 * action to the default: whoever restores handlers must do it after.)
+	 */
+	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "setting the signal mask: %s", strerror(-err));
 	restart_syscall_regs(&regs);
 	/* The selectors are the same on every x86-64 Linux; do not trust the image's. */
 	regs.cs = r->regs.cs;
@@ -284,6 +286,152 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	regs.ds = regs.es = regs.fs = regs.gs = 0;
 	err = ptrace_set_regs(r->pid, &regs);
 	return err ? fail(res, RESTORE_CANNOT, err, "setting the registers: %s", strerror(-err)) : 0;
+}
+
+/* Queue one signal in the process, from inside it (info is in page). */
+static long queue_signal(struct remote *r, unsigned long page, const void *info, bool shared)
+{
+	int32_t signo;
+	long ret;
+	int err;
+
+	memcpy(&signo, info, sizeof(signo));
+	/*
+	 * A SIGTRAP or SIGSEGV for the thread would merge with the one our own
+	 * int3 or the final fault raises there (a standard signal is queued
+	 * once per queue) and be taken for it: queue those for the process,
+	 * which in a single-threaded process is the same to the program.
+	 */
+	if (signo == SIGTRAP || signo == SIGSEGV)
+		shared = true;
+	err = remote_write(r, page, info, sizeof(siginfo_t));
+	if (err)
+		return err;
+	/* From the process itself any si_code is allowed, and si_pid, si_uid
+	 * and the value stay those of the sender. */
+	if (shared)
+		ret = remote_syscall(r, SYS_rt_sigqueueinfo, r->pid, signo, page, 0, 0, 0);
+	else
+		ret = remote_syscall(r, SYS_rt_tgsigqueueinfo, r->pid, r->pid, signo, page, 0, 0);
+	return ret;
+}
+
+/*
+ * Make the signals pending at the freeze pending again, and those that
+ * stopped the restorer on the way: every signal is blocked in the stub, so
+ * they wait there until the program runs with its own mask.
+ */
+static int queue_signals(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	long page, ret = 0;
+	size_t i;
+
+	if (!im->nsig && !r->nnoted)
+		return 0;
+	page = remote_mmap(r, 0, IMAGE_PAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page < 0)
+		return fail(res, RESTORE_CANNOT, page, "scratch page: %s", strerror(-page));
+	for (i = 0; i < im->nsig && ret >= 0; i++)
+		ret = queue_signal(r, page, im->sig[i].info, im->sig[i].flags & IMAGE_SIGNAL_SHARED);
+	if (ret < 0)
+		return fail(res, RESTORE_CANNOT, ret, "queuing pending signal %zu: %s", i - 1,
+			    strerror(-ret));
+	/* Noting goes on while we queue: take them one at a time. */
+	while (r->nnoted && ret >= 0) {
+		siginfo_t si = r->noted[0];
+
+		memmove(r->noted, r->noted + 1, --r->nnoted * sizeof(si));
+		ret = queue_signal(r, page, &si, true);
+	}
+	if (ret < 0)
+		return fail(res, RESTORE_CANNOT, ret, "queuing a signal sent to the restorer: %s",
+			    strerror(-ret));
+	ret = remote_munmap(r, page, IMAGE_PAGE);
+	return ret < 0 ? fail(res, RESTORE_CANNOT, ret, "scratch page: %s", strerror(-ret)) : 0;
+}
+
+/* Is SIGCONT pending in pid (its thread's queue or its process's)? */
+static bool sigcont_pending(pid_t pid)
+{
+	char path[64], line[128];
+	bool pending = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long long mask;
+
+		if ((sscanf(line, "SigPnd: %llx", &mask) == 1 ||
+		     sscanf(line, "ShdPnd: %llx", &mask) == 1) && mask & (1ULL << (SIGCONT - 1)))
+			pending = true;
+	}
+	if (f)
+		fclose(f);
+	return pending;
+}
+
+int restore_release(struct remote *r, const struct image *im)
+{
+	bool stop = im->state.flags & IMAGE_STATE_STOPPED;
+	int sig = 0, err;
+
+	/* A SIGSTOP sent to the restorer was meant for the program, unless a
+	 * SIGCONT came after it (sending SIGSTOP discards a pending SIGCONT,
+	 * so one still pending came later). */
+	if (r->stop_wanted && !stop)
+		stop = !sigcont_pending(r->pid);
+	/*
+	 * It stops as we let go, before it takes any pending signal: a stopped
+	 * process with, say, a SIGTERM pending is stopped, and dies only when
+	 * continued.  (The signal we let go with is handled first: a SIGSTOP
+	 * sent instead would come after lower-numbered pending signals.)
+	 * A signal that reached the restorer after the others were queued goes
+	 * in as we let go (delivered, or pending if the program blocks it), or
+	 * by kill() when the SIGSTOP takes that place.
+	 */
+	if (stop)
+		sig = SIGSTOP;
+	for (size_t i = 0; i < r->nnoted; i++) {
+		if (!sig && ptrace(PTRACE_SETSIGINFO, r->pid, 0, &r->noted[i]) == 0)
+			sig = r->noted[i].si_signo;
+		else if (kill(r->pid, r->noted[i].si_signo) < 0)
+			return -errno;
+	}
+	err = ptrace_detach(r->pid, sig);
+	if (!err)
+		r->nnoted = 0;
+	return err;
+}
+
+int restore_hold(struct remote *r, const struct image *im, bool *wake)
+{
+	bool stop = im->state.flags & IMAGE_STATE_STOPPED;
+	siginfo_t si;
+	int status, err;
+
+	if (r->stop_wanted && !stop)
+		stop = !sigcont_pending(r->pid);
+	/* Signals that reached the restorer too late to be queued inside wait
+	 * in the copy's queue while it is held. */
+	for (size_t i = 0; i < r->nnoted; i++)
+		if (kill(r->pid, r->noted[i].si_signo) < 0)
+			return -errno;
+	r->nnoted = 0;
+	/* In place of the restorer's last signal, a SIGSTOP: the copy enters a
+	 * group stop, which outlasts our ptrace. */
+	if (ptrace(PTRACE_CONT, r->pid, 0, SIGSTOP) < 0)
+		return -errno;
+	err = ptrace_wait(r->pid, &status);
+	if (err)
+		return err;
+	/* A group stop has no siginfo; a signal-delivery stop has one. */
+	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGSTOP ||
+	    ptrace(PTRACE_GETSIGINFO, r->pid, 0, &si) == 0)
+		return -EPROTO;
+	*wake = !stop;
+	return 0;
 }
 
 int restore_build(struct image *im, struct stream *in, struct remote *r,
@@ -322,6 +470,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 		err = protect_regions(im, r, res);
 	if (!err)
 		err = restore_name(im, r, res);
+	if (!err)
+		err = queue_signals(im, r, res);
 	if (!err)
 		err = set_cpu_state(im, r, res);
 	if (err)

@@ -12,6 +12,8 @@
 #ifndef CONTMIG_RESTORE_H
 #define CONTMIG_RESTORE_H
 
+#include <stdbool.h>
+
 #include "error.h"
 #include "image.h"
 #include "remote.h"
@@ -34,5 +36,16 @@ struct restore_result {
 int restore_preflight(const struct image *im, struct restore_result *res) MUST_CHECK;
 int restore_build(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res) MUST_CHECK;
+/*
+ * Let the built process run: detach from it.  It is left stopped (SIGSTOP;
+ * kill -CONT resumes it) if the image says the source was stopped, or if a
+ * SIGSTOP reached the restorer and no SIGCONT after it; a signal that
+ * reached the restorer too late to be queued is delivered as it goes.
+ */
+/* For a handoff: hold the restored copy in a group stop (as SIGSTOP would),
+ * which outlasts our ptrace; *wake says whether it is to run once let go
+ * (not if its source was stopped, or a SIGSTOP meant for it came). */
+int restore_hold(struct remote *r, const struct image *im, bool *wake) MUST_CHECK;
+int restore_release(struct remote *r, const struct image *im) MUST_CHECK;
 
 #endif

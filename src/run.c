@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arch-x86_64.h"
 #include "commands.h"
 #include "error.h"
 #include "exitcode.h"
@@ -39,7 +40,7 @@
 #include "target.h"
 
 /* stub/continuum.inc's SYS_continuum_migrate. */
-#define SYS_CONTINUUM_MIGRATE	0x434d
+#define SYS_CONTINUUM_MIGRATE	CONTMIG_SYS_MIGRATE
 
 static const char usage[] =
 	"Usage: contmig run [--key FILE] [--timeout SECS] [--] PROG [ARGS...]\n"

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "cpu.h"
 #include "ptrace.h"
 #include "snapshot.h"
+#include "tracee.h"
 
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAPPED	(1ULL << 62)
@@ -147,6 +149,36 @@ static void read_symbols(pid_t pid, struct image *im)
 	close(fd);
 }
 
+/* Signals pending for it, the thread's and the process's, in the order the
+ * kernel would deliver them within each queue. */
+static int collect_signals(pid_t pid, struct image *im)
+{
+	struct tracee_signal *sigs;
+	size_t n;
+	int err = tracee_peek_signals(pid, &sigs, &n);
+
+	if (err || !n)
+		return err;
+	im->sig = calloc(n, sizeof(*im->sig));
+	if (!im->sig) {
+		free(sigs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct image_signal_rec *rec = &im->sig[im->nsig];
+
+		/* Neither can wait in a queue for the copy: SIGKILL ends the
+		 * process, a stop is its state (IMAGE_STATE_STOPPED). */
+		if (sigs[i].info.si_signo == SIGKILL || sigs[i].info.si_signo == SIGSTOP)
+			continue;
+		rec->flags = sigs[i].shared ? IMAGE_SIGNAL_SHARED : 0;
+		memcpy(rec->info, &sigs[i].info, sizeof(rec->info));
+		im->nsig++;
+	}
+	free(sigs);
+	return 0;
+}
+
 int snapshot_collect(pid_t pid, struct image *im)
 {
 	struct proc_status st;
@@ -172,6 +204,8 @@ int snapshot_collect(pid_t pid, struct image *im)
 		err = ptrace_get_xstate(pid, &im->xstate, &im->xstate_size);
 	if (!err)
 		err = ptrace_get_sigmask(pid, &im->state.sigmask);
+	if (!err)
+		err = collect_signals(pid, im);
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)

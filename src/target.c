@@ -2,8 +2,10 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <unistd.h>
 
 #include "contract.h"
 #include "error.h"
@@ -11,6 +13,7 @@
 #include "ptrace.h"
 #include "snapshot.h"
 #include "target.h"
+#include "tracee.h"
 
 int target_preflight(const char *cmd, int pid, unsigned flags)
 {
@@ -52,34 +55,123 @@ int target_preflight(const char *cmd, int pid, unsigned flags)
 	return EXIT_OK;
 }
 
+/*
+ * The processes this command holds, from the first look to the end: a
+ * command moves one at a time, but nothing here depends on that.
+ */
+#define TARGET_SLOTS	4
+static struct tracee held[TARGET_SLOTS];
+static int seize_timeout_ms = TARGET_DEFAULT_TIMEOUT_MS;
+
+void target_set_timeout(int timeout_ms)
+{
+	seize_timeout_ms = timeout_ms;
+}
+
+struct tracee *target_tracee(int pid)
+{
+	for (size_t i = 0; i < TARGET_SLOTS; i++)
+		if (held[i].pid == pid)
+			return &held[i];
+	return NULL;
+}
+
+static struct tracee *free_slot(void)
+{
+	return target_tracee(0);
+}
+
+static void forget(struct tracee *t)
+{
+	tracee_close(t);
+	memset(t, 0, sizeof(*t));
+}
+
+int target_open(const char *cmd, int pid)
+{
+	struct tracee *t = target_tracee(pid);
+	int err;
+
+	if (t)
+		return EXIT_OK;
+	t = free_slot();
+	if (!t) {
+		error_msg("%s PID %d: too many processes held at once", cmd, pid);
+		return EXIT_INTERNAL;
+	}
+	err = tracee_open(t, pid);
+	if (err) {
+		memset(t, 0, sizeof(*t));
+		if (err == -ESRCH)
+			error_msg("%s PID %d: no such process", cmd, pid);
+		else
+			errno_msg(-err, "%s: looking at PID %d", cmd, pid);
+		return EXIT_NOTARGET;
+	}
+	return EXIT_OK;
+}
+
 int target_attach(const char *cmd, int pid)
 {
-	int err = ptrace_seize_stop(pid);
+	struct tracee *t;
+	char state[160];
+	int status = target_open(cmd, pid), err;
 
+	if (status != EXIT_OK)
+		return status;
+	t = target_tracee(pid);
+	err = tracee_seize(t, 0, seize_timeout_ms);
 	if (!err)
 		return EXIT_OK;
-	if (err == -ESRCH) {
-		error_msg("%s PID %d: no such process", cmd, pid);
+	if (err == -ETIMEDOUT) {
+		tracee_describe_state(pid, state, sizeof(state));
+		error_msg("%s: PID %d did not stop within %d s (%s); it carries on untouched",
+			  cmd, pid, (seize_timeout_ms + 999) / 1000, state);
+	} else if (err == -ESRCH) {
+		error_msg("%s PID %d: no such process (it ended after the first look)", cmd, pid);
 	} else if (err == -EPERM) {
 		errno_msg(EPERM, "%s: cannot attach to PID %d (another user's process, already "
 			  "traced, or ptrace restricted by Yama's ptrace_scope or a container)", cmd, pid);
 	} else {
 		errno_msg(-err, "%s: cannot attach to PID %d", cmd, pid);
 	}
+	forget(t);
 	return EXIT_NOTARGET;
 }
 
 int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 {
 	bool attached = flags & TARGET_ATTACHED;
-	int status = attached ? EXIT_OK : target_attach(cmd, pid), err;
+	struct tracee *t;
+	int status = EXIT_OK, err;
 
 	memset(im, 0, sizeof(*im));
-	if (status != EXIT_OK)
-		return status;
+	if (attached) {
+		t = target_tracee(pid);
+		if (!t && (t = free_slot()))
+			tracee_adopt(t, pid, PTRACE_O_TRACESECCOMP);
+		if (!t) {
+			error_msg("%s PID %d: too many processes held at once", cmd, pid);
+			return EXIT_INTERNAL;
+		}
+	} else {
+		status = target_attach(cmd, pid);
+		if (status != EXIT_OK)
+			return status;
+		t = target_tracee(pid);
+	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK && (err = snapshot_collect(pid, im))) {
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
+		status = EXIT_INTERNAL;
+	}
+	/* Lay the image out again: the state note changed. */
+	if (status == EXIT_OK && t->was_stopped) {
+		im->state.flags |= IMAGE_STATE_STOPPED;
+		err = image_layout(im);
+	}
+	if (status == EXIT_OK && t->was_stopped && err) {
+		errno_msg(-err, "%s: laying out the image of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;
 	}
 	if (status != EXIT_OK) {
@@ -92,24 +184,53 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 
 int target_end(const char *cmd, int pid)
 {
-	int status;
+	struct tracee *t = target_tracee(pid);
+	int err;
 
-	if (kill(pid, SIGKILL) < 0) {
-		errno_msg(errno, "%s: ending PID %d", cmd, pid);
+	if (!t) {
+		if (kill(pid, SIGKILL) < 0) {
+			errno_msg(errno, "%s: ending PID %d", cmd, pid);
+			return EXIT_INTERNAL;
+		}
+		return EXIT_OK;
+	}
+	err = tracee_end(t);
+	forget(t);
+	if (err) {
+		errno_msg(-err, "%s: ending PID %d", cmd, pid);
 		return EXIT_INTERNAL;
 	}
-	while (ptrace_wait(pid, &status) == 0)
-		ptrace(PTRACE_CONT, pid, 0, 0);	/* let it die */
+	return EXIT_OK;
+}
+
+/* Let go of it one way or the other, and forget it. */
+static int let_go(const char *cmd, int pid, bool stopped)
+{
+	struct tracee *t = target_tracee(pid);
+	struct tracee gone;
+	int err;
+
+	if (!t) {
+		/* Not held by this layer (run's child): as before. */
+		t = &gone;
+		tracee_adopt(t, pid, 0);
+	}
+	err = stopped ? tracee_keep_stopped(t) : tracee_detach(t);
+	forget(t);
+	if (err && err != -ESRCH) {
+		errno_msg(-err, stopped ? "%s: leaving PID %d stopped" : "%s: letting PID %d go on",
+			  cmd, pid);
+		return EXIT_INTERNAL;
+	}
 	return EXIT_OK;
 }
 
 int target_release(const char *cmd, int pid)
 {
-	int err = ptrace_detach(pid, 0);
+	return let_go(cmd, pid, false);
+}
 
-	if (err && err != -ESRCH) {
-		errno_msg(-err, "%s: letting PID %d go on", cmd, pid);
-		return EXIT_INTERNAL;
-	}
-	return EXIT_OK;
+int target_keep_stopped(const char *cmd, int pid)
+{
+	return let_go(cmd, pid, true);
 }

@@ -19,10 +19,24 @@ enum {
 					 * missing fixed stack is refused, not warned of */
 };
 
+/* How long target_attach waits for a process to stop, unless told. */
+#define TARGET_DEFAULT_TIMEOUT_MS	30000
+
+/* The first look: take a pidfd, so that a PID reused later (a slow connect
+ * before the freeze) is never stopped by mistake.  target_capture does it
+ * if nobody did before. */
+int target_open(const char *cmd, int pid);
+/* How long target_attach waits for the process to stop (< 0: for ever). */
+void target_set_timeout(int timeout_ms);
+/* The tracee layer's handle on a process held here (NULL if none), for the
+ * handoff: exit-kill, pending signals. */
+struct tracee *target_tracee(int pid);
+
 /* Refuse what cannot move (threads, a tracer, open files); warn about what
  * may not work.  flags: TARGET_*. */
 int target_preflight(const char *cmd, int pid, unsigned flags);
-/* Seize and stop it, explaining the usual reasons it cannot be done. */
+/* Seize and stop it within the timeout, explaining the usual reasons it
+ * cannot be done; one that never stops is left running. */
 int target_attach(const char *cmd, int pid);
 /* Stop it (unless TARGET_ATTACHED: it is stopped under our ptrace already),
  * check it again (threads or files may have come since the first check) and
@@ -30,9 +44,12 @@ int target_attach(const char *cmd, int pid);
  * anything else has let it go untouched (or, attached, left it stopped),
  * im freed. */
 int target_capture(const char *cmd, int pid, unsigned flags, struct image *im);
-/* Kill the stopped process and wait until it is gone. */
+/* Kill the stopped process (through its pidfd) and wait until it is gone. */
 int target_end(const char *cmd, int pid);
-/* Let it go: it carries on where it stopped. */
+/* Let go: it carries on where it stopped, or stays stopped if it was
+ * stopped (SIGSTOP, ^Z) before we came. */
 int target_release(const char *cmd, int pid);
+/* Let go, leaving it stopped (SIGSTOP). */
+int target_keep_stopped(const char *cmd, int pid);
 
 #endif

@@ -264,7 +264,7 @@ static int run(int argc, char **argv)
 	/* Forward signals from before the process runs, so none is lost. */
 	if (!detach)
 		forward_signals(r.pid);
-	err = ptrace_detach(r.pid, 0);
+	err = restore_release(&r, &im);
 	if (err) {
 		errno_msg(-err, "thaw: starting PID %d", (int)r.pid);
 		remote_kill(&r);

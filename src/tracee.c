@@ -1,0 +1,356 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ptrace.h"
+#include "tracee.h"
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_signal(int pidfd, int sig)
+{
+	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
+int tracee_open(struct tracee *t, pid_t pid)
+{
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	t->pidfd = pidfd_open_(pid);
+	return t->pidfd < 0 ? -errno : 0;
+}
+
+void tracee_adopt(struct tracee *t, pid_t pid, long options)
+{
+	memset(t, 0, sizeof(*t));
+	t->pid = pid;
+	/* Our own child: its PID cannot be reused while we have not reaped it. */
+	t->pidfd = pidfd_open_(pid);
+	t->seized = t->stopped = true;
+	t->options = options;
+}
+
+int tracee_alive(const struct tracee *t)
+{
+	if (t->pidfd < 0)
+		return kill(t->pid, 0) < 0 ? -errno : 0;
+	return pidfd_signal(t->pidfd, 0);
+}
+
+static long ms_between(const struct timespec *from, const struct timespec *to)
+{
+	return (to->tv_sec - from->tv_sec) * 1000L + (to->tv_nsec - from->tv_nsec) / 1000000L;
+}
+
+/*
+ * The next stop (or death) of pid, waiting until deadline at most (NULL: for
+ * ever).  SIGCHLD, which the kernel sends the tracer at each stop, wakes us:
+ * no polling interval.  It is blocked meanwhile so that it is queued even
+ * when ignored, and the old mask is put back after.
+ */
+static int wait_until(pid_t pid, int *status, const struct timespec *deadline)
+{
+	sigset_t chld, old;
+	int err;
+
+	if (!deadline)
+		return ptrace_wait(pid, status);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &chld, &old) < 0)
+		return -errno;
+	for (;;) {
+		struct timespec now, left;
+		pid_t r = waitpid(pid, status, __WALL | WNOHANG);
+		long ms;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			break;
+		}
+		if (r > 0) {
+			err = WIFEXITED(*status) || WIFSIGNALED(*status) ? -ESRCH : 0;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = ms_between(&now, deadline);
+		if (ms <= 0) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		/* At most a second at a time: a SIGCHLD someone else consumed
+		 * (a handler in another thread) costs no more than that. */
+		if (ms > 1000)
+			ms = 1000;
+		left = (struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L };
+		if (sigtimedwait(&chld, NULL, &left) < 0 && errno != EAGAIN && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* We seized a process that is not the one we looked at: let it go as
+ * untouched as we can (it must stop before PTRACE_DETACH works). */
+static void release_stranger(pid_t pid)
+{
+	struct timespec deadline;
+	int status;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += 1;
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0 &&
+	    wait_until(pid, &status, &deadline) == 0) {
+		if (status >> 16 != PTRACE_EVENT_STOP)	/* a signal: not ours to drop */
+			ptrace(PTRACE_CONT, pid, 0, WSTOPSIG(status));
+		else
+			ptrace(PTRACE_DETACH, pid, 0, 0);
+	}
+	/* Still running and seized: the kernel detaches it when we exit. */
+}
+
+int tracee_seize(struct tracee *t, long options, int timeout_ms)
+{
+	struct timespec deadline;
+	int status, err;
+
+	err = tracee_alive(t);
+	if (err)
+		return err;
+	if (ptrace(PTRACE_SEIZE, t->pid, 0, options) < 0)
+		return -errno;
+	t->seized = t->ours = true;
+	t->options = options;
+	/* The PID might have been reused between the first look and the
+	 * seize: if the process the pidfd names still lives, its PID cannot
+	 * have been given to another, so the one we seized is it. */
+	err = tracee_alive(t);
+	if (err) {
+		release_stranger(t->pid);
+		t->seized = false;
+		return -ESRCH;
+	}
+	if (timeout_ms >= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += timeout_ms % 1000 * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	if (ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
+		goto fail;
+	for (;;) {
+		err = wait_until(t->pid, &status, timeout_ms >= 0 ? &deadline : NULL);
+		if (err == -ETIMEDOUT)
+			return err;	/* still seized, still asked to stop */
+		if (err) {
+			t->seized = false;
+			return err;
+		}
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			/* A group stop reports its stop signal, our interrupt
+			 * SIGTRAP (ptrace(2), "Group-stop" under PTRACE_SEIZE). */
+			t->was_stopped = is_stop_signal(WSTOPSIG(status));
+			break;
+		}
+		/* A signal-delivery-stop: deliver it as the kernel would have,
+		 * then ask for the stop again.  A stop signal puts it in a group
+		 * stop, which we then see and keep. */
+		if (ptrace(PTRACE_CONT, t->pid, 0, WSTOPSIG(status)) < 0 ||
+		    ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
+			goto fail;
+	}
+	t->stopped = true;
+	err = ptrace_get_sigmask(t->pid, &t->saved_mask);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	return 0;
+fail:
+	err = -errno;
+	if (ptrace(PTRACE_DETACH, t->pid, 0, 0) == 0 || errno == ESRCH)
+		t->seized = t->stopped = false;
+	return err;
+}
+
+void tracee_describe_state(pid_t pid, char *buf, size_t len)
+{
+	char path[64], line[256], wchan[128] = "";
+	char state[64] = "?";
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "State: %63[^\n]", state) == 1)
+			break;
+	if (f)
+		fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, wchan, sizeof(wchan) - 1);
+
+		wchan[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	if (*wchan && strcmp(wchan, "0"))
+		snprintf(buf, len, "state %s, waiting in %s", state, wchan);
+	else
+		snprintf(buf, len, "state %s", state);
+}
+
+int tracee_set_options(struct tracee *t, long options)
+{
+	if (ptrace(PTRACE_SETOPTIONS, t->pid, 0, options) < 0)
+		return -errno;
+	t->options = options;
+	return 0;
+}
+
+int tracee_exit_kill(struct tracee *t, bool on)
+{
+	return tracee_set_options(t, on ? t->options | PTRACE_O_EXITKILL :
+				  t->options & ~(long)PTRACE_O_EXITKILL);
+}
+
+/* Append the queue PTRACE_PEEKSIGINFO shows with flags to *sigs. */
+static int peek_queue(pid_t pid, unsigned flags, struct tracee_signal **sigs, size_t *n,
+		      size_t *cap)
+{
+	siginfo_t batch[32];
+	struct __ptrace_peeksiginfo_args args = { .flags = flags, .nr = 32 };
+
+	for (;;) {
+		long got = ptrace(PTRACE_PEEKSIGINFO, pid, &args, batch);
+
+		if (got < 0)
+			return -errno;
+		if (got == 0)
+			return 0;
+		for (long i = 0; i < got; i++) {
+			if (*n == *cap) {
+				size_t c = *cap ? *cap * 2 : 16;
+				struct tracee_signal *s = realloc(*sigs, c * sizeof(*s));
+
+				if (!s)
+					return -ENOMEM;
+				*sigs = s;
+				*cap = c;
+			}
+			(*sigs)[(*n)++] = (struct tracee_signal){
+				.info = batch[i],
+				.shared = flags & PTRACE_PEEKSIGINFO_SHARED,
+			};
+		}
+		args.off += got;
+	}
+}
+
+int tracee_peek_signals(pid_t pid, struct tracee_signal **sigs, size_t *n)
+{
+	size_t cap = 0;
+	int err;
+
+	*sigs = NULL;
+	*n = 0;
+	err = peek_queue(pid, 0, sigs, n, &cap);
+	if (!err)
+		err = peek_queue(pid, PTRACE_PEEKSIGINFO_SHARED, sigs, n, &cap);
+	if (err) {
+		free(*sigs);
+		*sigs = NULL;
+		*n = 0;
+	}
+	return err;
+}
+
+int tracee_pending_signals(const struct tracee *t, struct tracee_signal **sigs, size_t *n)
+{
+	return tracee_peek_signals(t->pid, sigs, n);
+}
+
+static int detach(struct tracee *t)
+{
+	if (ptrace(PTRACE_DETACH, t->pid, 0, 0) < 0)
+		return -errno;
+	t->seized = t->stopped = false;
+	return 0;
+}
+
+int tracee_detach(struct tracee *t)
+{
+	/* Detaching from a group stop leaves it stopped by itself (the kernel
+	 * re-arms the stop, kernel/ptrace.c __ptrace_unlink); the SIGSTOP makes
+	 * sure, even if the stop ended while we held it. */
+	if (t->was_stopped)
+		return tracee_keep_stopped(t);
+	return detach(t);
+}
+
+int tracee_keep_stopped(struct tracee *t)
+{
+	int err = tracee_alive(t);
+
+	/* Stopped under our ptrace it cannot act on the SIGSTOP before we let
+	 * go; then it stops at once. */
+	if (!err)
+		err = t->pidfd >= 0 ? pidfd_signal(t->pidfd, SIGSTOP) :
+		      kill(t->pid, SIGSTOP) < 0 ? -errno : 0;
+	if (!err)
+		err = detach(t);
+	if (!err)
+		t->was_stopped = true;
+	return err;
+}
+
+int tracee_end(struct tracee *t)
+{
+	int status, err;
+
+	err = t->pidfd >= 0 ? pidfd_signal(t->pidfd, SIGKILL) :
+	      kill(t->pid, SIGKILL) < 0 ? -errno : 0;
+	if (err)
+		return err;
+	/* A tracee reports its death to us: wait for it, letting each stop
+	 * it passes through go on (there are none after SIGKILL but exit). */
+	while (t->seized && ptrace_wait(t->pid, &status) == 0)
+		ptrace(PTRACE_CONT, t->pid, 0, 0);
+	t->seized = t->stopped = false;
+	return 0;
+}
+
+void tracee_close(struct tracee *t)
+{
+	if (t->seized && t->stopped && t->ours && tracee_detach(t))
+		(void)0;	/* gone meanwhile: nothing left to let go */
+	if (t->pidfd >= 0)
+		close(t->pidfd);
+	t->pidfd = -1;
+}
