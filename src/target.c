@@ -57,9 +57,11 @@ int target_preflight(const char *cmd, int pid, unsigned flags)
 		if (it->ok || (drop_fds && !strcmp(it->check, "fds")) ||
 		    (attached && !strcmp(it->check, "tracer")))
 			continue;
+		/* No fixed stack says "not a Continuum program" best: it
+		 * goes first, whatever the binary rules add. */
 		if (first)
 			more++;
-		else
+		if (!first || !strcmp(it->check, "stack"))
 			first = it;
 	}
 	if (!first)
