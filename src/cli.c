@@ -8,9 +8,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include "commands.h"
 #include "error.h"
+#include "procfs.h"
 
 const char *human_size(uint64_t bytes, char buf[32])
 {
@@ -111,4 +114,43 @@ int parse_timeout(const char *cmd, const char *s)
 		usage_error(cmd, "%s: --timeout '%s' is not a number of seconds from 1 to 86400",
 			    cmd, s);
 	return (int)v * 1000;
+}
+
+pid_t wait_child(pid_t pid, int options, int *status, char *comm, size_t commsz)
+{
+	siginfo_t si = { 0 };
+	struct proc_status st;
+
+	/* Look first without reaping (WNOWAIT): a zombie still has its name. */
+	while (waitid(pid > 0 ? P_PID : P_ALL, pid > 0 ? (id_t)pid : 0, &si,
+		      WEXITED | WNOWAIT | (options & WNOHANG)) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (!si.si_pid)
+		return 0;	/* WNOHANG, and none has ended */
+	snprintf(comm, commsz, "?");
+	if (procfs_read_status(si.si_pid, &st) == 0)
+		snprintf(comm, commsz, "%s", st.name);
+	/* The program (or an image from a peer) chose that name: nothing
+	 * in it may act on a terminal or split a log line. */
+	for (char *c = comm; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	while (waitpid(si.si_pid, status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return si.si_pid;
+}
+
+const char *wait_status_text(int status, char *buf, size_t size)
+{
+	if (WIFSIGNALED(status)) {
+		const char *abbrev = sigabbrev_np(WTERMSIG(status));
+
+		snprintf(buf, size, "died of signal %d (SIG%s)%s", WTERMSIG(status),
+			 abbrev ? abbrev : "?", WCOREDUMP(status) ? ", core dumped" : "");
+	} else {
+		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+	}
+	return buf;
 }

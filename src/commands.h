@@ -48,6 +48,15 @@ const char *human_size(uint64_t bytes, char buf[32]);
  * on to pid (thaw's and run's child). */
 void forward_signals(pid_t pid);
 
+/* Wait for the child pid (-1: any child) to end and reap it, retrying on
+ * EINTR; options may hold WNOHANG.  Its command name, read while it is a
+ * zombie, goes to comm ("?" when it cannot be read), any byte that is not
+ * printable ASCII replaced by '?'.  Returns the PID
+ * reaped, 0 (WNOHANG: none has ended) or -errno. */
+pid_t wait_child(pid_t pid, int options, int *status, char *comm, size_t commsz);
+/* "exited with status 3", "died of signal 11 (SIGSEGV)", for a message. */
+const char *wait_status_text(int status, char *buf, size_t size);
+
 /* Parse a decimal PID; 0 when s is not one. */
 int parse_pid(const char *s);
 

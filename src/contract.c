@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "contract.h"
@@ -179,6 +181,89 @@ static void check_stack(const struct vma_list *maps, struct contract_report *r)
 		add_item(r, "stack", true, "fixed stack mapped at 0x%lx-0x%lx", v->start, v->end);
 }
 
+/*
+ * crt0 pushes the canary just below the top of the fixed stack, and thaw
+ * refuses an image without it; a program whose own _start skipped it would
+ * be frozen, ended, and then never thawed.  process_vm_readv reads it
+ * without stopping the process (the same permission as ptrace, no more).
+ * 0, or -errno when the memory cannot be read at all.
+ */
+static int check_canary(pid_t pid, struct contract_report *r)
+{
+	uint64_t canary = 0;
+	struct iovec local = { .iov_base = &canary, .iov_len = sizeof(canary) };
+	struct iovec remote = { .iov_base = (void *)CONTRACT_CANARY_ADDR,
+				.iov_len = sizeof(canary) };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+
+	if (n < 0 && errno != EFAULT)
+		return -errno;
+	if (n != (ssize_t)sizeof(canary))
+		add_item(r, "canary", false, "nothing readable at 0x%lx, where _start pushes "
+			 "the canary 0x%lx", CONTRACT_CANARY_ADDR, CONTRACT_CANARY);
+	else if (canary != CONTRACT_CANARY)
+		add_item(r, "canary", false, "the canary at 0x%lx is 0x%lx, not 0x%lx: its _start "
+			 "did not push it (link with crt0, or push it as continuum(7) says)",
+			 CONTRACT_CANARY_ADDR, (unsigned long)canary, CONTRACT_CANARY);
+	else
+		add_item(r, "canary", true, "canary 0x%lx at 0x%lx", CONTRACT_CANARY,
+			 CONTRACT_CANARY_ADDR);
+	return 0;
+}
+
+/*
+ * Memory from brk() is restored like any other, but the kernel's idea of
+ * where the heap ends is not carried yet: the copy's next brk() would
+ * start somewhere else, and an allocator that grows the heap in place
+ * would write past its end.
+ */
+static void check_heap(const struct vma_list *maps, struct contract_report *r)
+{
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct vma *v = &maps->vma[i];
+
+		if (v->name && !strcmp(v->name, "[heap]")) {
+			add_item(r, "heap", false, "a brk heap at 0x%lx-0x%lx: brk is not carried "
+				 "yet, the copy's next brk() would fail or land elsewhere; "
+				 "allocate with mmap", v->start, v->end);
+			return;
+		}
+	}
+	add_item(r, "heap", true, "no brk heap");
+}
+
+/*
+ * A process that contmig restored runs from the restore stub, so its
+ * /proc/PID/exe is the stub, not the program (remote.c names the stub's
+ * memfd "contmig-stub").  Its binary was checked when it was first frozen;
+ * what can still be judged is its memory: the code at 0x400000.
+ */
+static bool restored_by_contmig(pid_t pid)
+{
+	static const char stub[] = "/memfd:contmig-stub";
+	char path[64], exe[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return false;	/* contract_check_binary says why */
+	exe[n] = '\0';
+	return !strncmp(exe, stub, sizeof(stub) - 1);
+}
+
+static void check_restored_text(const struct vma_list *maps, struct contract_report *r)
+{
+	const struct vma *v = vma_list_find(maps, CONTRACT_TEXT_ADDR);
+
+	if (v && (v->prot & PROT_EXEC))
+		add_item(r, "text", true, "restored by contmig (its program was checked when "
+			 "first frozen): code mapped at 0x%lx", CONTRACT_TEXT_ADDR);
+	else
+		add_item(r, "text", false, "restored by contmig, but no code is mapped at 0x%lx",
+			 CONTRACT_TEXT_ADDR);
+}
+
 static void check_fds(const struct fd_list *fds, struct contract_report *r)
 {
 	char list[sizeof(r->item[0].detail)] = "";
@@ -216,6 +301,7 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	struct vma_list maps;
 	struct fd_list fds;
 	char exe[64];
+	bool restored;
 	int err;
 
 	memset(r, 0, sizeof(*r));
@@ -226,18 +312,32 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	if (st.state == 'Z' || st.state == 'X')
 		return -ESRCH;
 
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
-	err = contract_check_binary(exe, r);
-	if (err)
-		return err;
+	restored = restored_by_contmig(pid);
+	if (restored) {
+		r->keeps = true;
+	} else {
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+		err = contract_check_binary(exe, r);
+		if (err)
+			return err;
+	}
 	snprintf(r->name, sizeof(r->name), "%s", st.name);
 
 	snprintf(r->where, sizeof(r->where), "/proc/%d/maps", (int)pid);
 	err = procfs_read_maps(pid, &maps);
 	if (err)
 		return err;
+	if (restored)
+		check_restored_text(&maps, r);
 	check_stack(&maps, r);
+	snprintf(r->where, sizeof(r->where), "/proc/%d/mem at 0x%lx", (int)pid,
+		 CONTRACT_CANARY_ADDR);
+	err = check_canary(pid, r);
+	if (!err)
+		check_heap(&maps, r);
 	vma_list_free(&maps);
+	if (err)
+		return err;
 
 	if (st.threads == 1)
 		add_item(r, "threads", true, "single-threaded");

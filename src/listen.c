@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,21 +104,24 @@ static void accept_one(struct listener *l)
 }
 
 /* Reap every child that ended: workers, and the restored processes that
- * came to us when their workers exited.  Returns the first status of a
- * worker that carried a migration, or -1. */
+ * came to us when their workers exited.  How each copy ended goes to the
+ * log: a copy that dies as soon as it runs must not pass for a success.
+ * Returns the first status of a worker that carried a migration, or -1. */
 static int reap(struct listener *l)
 {
 	int status, first = -1;
-	bool worker_ended = false;
+	char comm[64], how[64];
+	bool worker, worker_ended = false;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	while ((pid = wait_child(-1, WNOHANG, &status, comm, sizeof(comm))) > 0) {
+		worker = false;
 		for (unsigned i = 0; i < l->nworkers; i++) {
 			int code = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INTERNAL;
 
 			if (l->workers[i] != pid)
 				continue;
-			worker_ended = true;
+			worker = worker_ended = true;
 			l->workers[i] = l->workers[--l->nworkers];
 			if (WIFSIGNALED(status))
 				error_msg("thaw: a worker (PID %d) died of signal %d", (int)pid,
@@ -126,6 +130,9 @@ static int reap(struct listener *l)
 				first = code;
 			break;
 		}
+		if (!worker)
+			error_msg("thaw: PID %d (%s) %s", (int)pid, comm,
+				  wait_status_text(status, how, sizeof(how)));
 	}
 	/* A worker that died mid-handoff leaves its copy to the records. */
 	if (worker_ended)

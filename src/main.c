@@ -56,6 +56,11 @@ static int help(int argc, char **argv)
 	}
 	if (argc > 2)
 		usage_error(NULL, "help: give one command");
+	if (!strcmp(argv[1], "help")) {
+		printf("Usage: contmig help [COMMAND]\n"
+		       "Show contmig's commands, or the options of COMMAND.\n");
+		return EXIT_OK;
+	}
 	c = find_command(argv[1]);
 	if (!c)
 		usage_error(NULL, "help: unknown command '%s'", argv[1]);

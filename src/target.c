@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -15,12 +16,35 @@
 #include "target.h"
 #include "tracee.h"
 
+/* The rules about the program itself rather than its present state. */
+static bool binary_rule(const char *check)
+{
+	static const char *const rules[] = { "elf", "type", "static", "text", "stack-free",
+					     "stack" };
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (!strcmp(check, rules[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Whatever `contmig check PID` says breaks the contract is refused here,
+ * before the process stops even for a moment: freezing it would end a
+ * process whose copy thaw then refuses, or one that crashes as soon as it
+ * runs (an ordinary program jumps into the vDSO it had, or grows its heap
+ * past what was carried).  Two exceptions, both asked for: files beyond
+ * 0-2 with --drop-fds, and the tracer that is us.
+ */
 int target_preflight(const char *cmd, int pid, unsigned flags)
 {
 	bool drop_fds = flags & TARGET_DROP_FDS, attached = flags & TARGET_ATTACHED;
 	bool self = flags & TARGET_SELF_MOVE;
+	const struct contract_item *first = NULL;
 	struct contract_report r;
 	int err = contract_check_pid(pid, &r);
+	char rest[96] = "";
+	unsigned more = 0;
 
 	if (err == -ESRCH) {
 		error_msg("%s PID %d: no such process", cmd, pid);
@@ -32,27 +56,28 @@ int target_preflight(const char *cmd, int pid, unsigned flags)
 	}
 	for (size_t i = 0; i < r.count; i++) {
 		const struct contract_item *it = &r.item[i];
-		bool fatal = !strcmp(it->check, "threads") || !strcmp(it->check, "tracer") ||
-			     (!strcmp(it->check, "fds") && !drop_fds) ||
-			     (self && !strcmp(it->check, "stack"));
 
-		if (it->ok || (!fatal && !strcmp(it->check, "fds")))
+		if (it->ok || (drop_fds && !strcmp(it->check, "fds")) ||
+		    (attached && !strcmp(it->check, "tracer")))
 			continue;
-		if (attached && !strcmp(it->check, "tracer"))
-			continue;	/* that is us now */
-		/* Of the rest only a missing fixed stack matters: the binary rules
-		 * judge /proc/PID/exe, which after a thaw is contmig's stub. */
-		if (!fatal && (attached || strcmp(it->check, "stack")))
-			continue;
-		if (fatal) {
-			error_msg("%s PID %d (%s): %s%s", cmd, pid, r.name, it->detail,
-				  strcmp(it->check, "fds") ? "" : self ? "; close them before sys_migrate" :
-				  "; close them first, or use --drop-fds");
-			return EXIT_CONTRACT;
-		}
-		error_msg("warning: PID %d (%s) breaks the contract: %s", pid, r.name, it->detail);
+		/* No fixed stack says "not a Continuum program" best: it
+		 * goes first, whatever the binary rules add. */
+		if (first)
+			more++;
+		if (!first || !strcmp(it->check, "stack"))
+			first = it;
 	}
-	return EXIT_OK;
+	if (!first)
+		return EXIT_OK;
+	if (more)
+		snprintf(rest, sizeof(rest), "; %u more rule%s broken ('contmig check %d' lists "
+			 "them)", more, more == 1 ? "" : "s", pid);
+	error_msg("%s PID %d (%s): %s%s%s%s", cmd, pid, r.name,
+		  binary_rule(first->check) ? "not a Continuum program (ordinary programs do "
+		  "not move yet): " : "", first->detail,
+		  strcmp(first->check, "fds") ? "" : self ? "; close them before sys_migrate" :
+		  "; close them first, or use --drop-fds", rest);
+	return EXIT_CONTRACT;
 }
 
 /*

@@ -15,8 +15,8 @@
 enum {
 	TARGET_DROP_FDS = 1,		/* files open beyond 0-2 are dropped, not refused */
 	TARGET_ATTACHED = 2,		/* we are its tracer already */
-	TARGET_SELF_MOVE = 4,		/* it moves itself (run): it sees no warning, so a
-					 * missing fixed stack is refused, not warned of */
+	TARGET_SELF_MOVE = 4,		/* it moves itself (run): the refusal's advice
+					 * speaks of sys_migrate */
 };
 
 /* How long target_attach waits for a process to stop, unless told. */
@@ -32,8 +32,9 @@ void target_set_timeout(int timeout_ms);
  * handoff: exit-kill, pending signals. */
 struct tracee *target_tracee(int pid);
 
-/* Refuse what cannot move (threads, a tracer, open files); warn about what
- * may not work.  flags: TARGET_*. */
+/* Refuse, before it stops, whatever `contmig check PID` says breaks the
+ * contract (but files beyond 0-2 with TARGET_DROP_FDS, and our own trace
+ * with TARGET_ATTACHED).  flags: TARGET_*. */
 int target_preflight(const char *cmd, int pid, unsigned flags);
 /* Seize and stop it within the timeout, explaining the usual reasons it
  * cannot be done; one that never stops is left running. */

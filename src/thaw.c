@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -25,22 +26,32 @@
 #include "restore.h"
 
 static const char usage[] =
-	"Usage: contmig thaw [--detach] [--quiet|--progress] IMAGE|-\n"
-	"       contmig thaw --listen [ADDR:]PORT [--key FILE] [--once] [LIMITS]\n"
+	"Usage: contmig thaw [--detach] [--stdin FILE] [--stdout FILE] [--stderr FILE]\n"
+	"                    [--pid-file FILE] [--quiet|--progress] IMAGE|-\n"
+	"       contmig thaw --listen [ADDR:]PORT [--key FILE] [--once] [--stdin FILE]\n"
+	"                    [--stdout FILE] [--stderr FILE] [LIMITS]\n"
 	"       contmig thaw --stdio [--key FILE] [LIMITS]\n"
 	"Bring a frozen process back to life on this machine, at the same addresses.\n"
 	"The whole image is checked (headers, notes, every segment's checksum, the\n"
 	"canary) before the process runs; a bad image starts nothing.\n"
 	"By default thaw stays in the foreground as the process's parent: the process\n"
 	"has thaw's stdin, stdout and stderr, gets the SIGINT, SIGTERM, SIGHUP and\n"
-	"SIGQUIT sent to thaw, and thaw exits with its status (128+N for signal N).\n"
+	"SIGQUIT sent to thaw, and thaw exits with its status (128+N for signal N,\n"
+	"saying on stderr which signal it died of).\n"
 	"'-' reads the image from standard input.\n"
 	"\n"
-	"  -d, --detach          print the new PID on standard output and exit once it runs\n"
+	"  -d, --detach          print the new PID on standard output and exit once it\n"
+	"                        runs; the process reads and writes /dev/null unless\n"
+	"                        told otherwise, so P=$(contmig thaw -d IMAGE) returns\n"
+	"      --stdin FILE      the process reads FILE\n"
+	"      --stdout FILE     the process writes to FILE (created, or appended to)\n"
+	"      --stderr FILE     the same for its standard error\n"
+	"      --pid-file FILE   write its PID to FILE once it runs\n"
 	"\n"
 	"Receiving migrations from 'contmig send' (see contmig(1), THE HANDOFF):\n"
 	"  -l, --listen [ADDR:]PORT  accept them on ADDR (default 127.0.0.1), PORT (" NET_DEFAULT_PORT ");\n"
 	"                        the processes get the listener's stdin, stdout and stderr\n"
+	"                        (or --stdin, --stdout, --stderr)\n"
 	"      --stdio           one migration on stdin and stdout (behind ssh, inetd,\n"
 	"                        systemd); the process reads /dev/null, writes to\n"
 	"                        /dev/null or --output\n"
@@ -57,19 +68,128 @@ static const char usage[] =
 	PROGRESS_HELP
 	"  -h, --help            show this help\n";
 
+/* A foreground thaw ends as its process does, and says so when a signal
+ * killed it: a copy that crashes as soon as it runs must not pass in
+ * silence.  Like a shell, it keeps quiet about SIGINT and SIGPIPE, the
+ * usual ways a foreground program is ended on purpose. */
 static int wait_for_child(pid_t pid)
 {
+	char comm[64], how[64];
 	int status;
+	pid_t got = wait_child(pid, 0, &status, comm, sizeof(comm));
 
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			errno_msg(errno, "thaw: waiting for PID %d", (int)pid);
-			return EXIT_INTERNAL;
-		}
+	if (got < 0) {
+		errno_msg(-got, "thaw: waiting for PID %d", (int)pid);
+		return EXIT_INTERNAL;
 	}
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	if (!WIFSIGNALED(status))
+		return WEXITSTATUS(status);
+	if (WTERMSIG(status) != SIGINT && WTERMSIG(status) != SIGPIPE)
+		error_msg("thaw: PID %d (%s) %s", (int)pid, comm,
+			  wait_status_text(status, how, sizeof(how)));
+	return 128 + WTERMSIG(status);
+}
+
+static void close_stdio(int fds[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	fds[0] = fds[1] = fds[2] = -1;
+}
+
+/*
+ * The process's fds 0-2: FILE where one was given (stdin read, output
+ * created or appended to, as a shell's < and >> do), else /dev/null when
+ * it is detached (it must not hold the terminal or the pipe of whoever ran
+ * thaw: P=$(contmig thaw -d IMAGE) would never return), else ours.
+ * EXIT_OK with fds[i] set (-1: ours), or an exit status, said.
+ */
+static int open_stdio(const char *const path[3], bool detach, int fds[3])
+{
+	for (int i = 0; i < 3; i++) {
+		const char *p = path[i] ? path[i] : detach ? "/dev/null" : NULL;
+		int fd;
+
+		fds[i] = -1;
+		if (!p)
+			continue;
+		fd = i == 0 ? open(p, O_RDONLY | O_CLOEXEC) :
+			open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+		/* With our own 0-2 closed, open may hand out one of them: the
+		 * stub's exec would then close it (O_CLOEXEC, and no dup2 on
+		 * itself).  Keep every one above 2. */
+		if (fd >= 0 && fd < 3) {
+			int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+			close(fd);
+			fd = high;
+		}
+		if (fd < 0) {
+			errno_msg(errno, "thaw: %s", p);
+			close_stdio(fds);
+			return path[i] ? EXIT_IO : EXIT_INTERNAL;
+		}
+		fds[i] = fd;
+	}
+	return EXIT_OK;
+}
+
+/*
+ * --pid-file: made as a temporary next to FILE before the restore (a
+ * directory we cannot write in is said before anything runs), renamed over
+ * FILE once the process runs, so a reader never sees it half written.
+ */
+struct pid_file {
+	const char *path;
+	char tmp[4096];
+	int fd;
+};
+
+static int pid_file_prepare(struct pid_file *pf)
+{
+	pf->fd = -1;
+	if (!pf->path)
+		return EXIT_OK;
+	if (snprintf(pf->tmp, sizeof(pf->tmp), "%s.XXXXXX", pf->path) >= (int)sizeof(pf->tmp)) {
+		errno_msg(ENAMETOOLONG, "thaw: %s", pf->path);
+		return EXIT_USAGE;
+	}
+	pf->fd = mkostemp(pf->tmp, O_CLOEXEC);
+	if (pf->fd < 0) {
+		errno_msg(errno, "thaw: creating the PID file %s", pf->path);
+		return EXIT_IO;
+	}
+	return EXIT_OK;
+}
+
+static void pid_file_discard(struct pid_file *pf)
+{
+	if (pf->fd < 0)
+		return;
+	close(pf->fd);
+	unlink(pf->tmp);
+	pf->fd = -1;
+}
+
+static int pid_file_commit(struct pid_file *pf, pid_t pid)
+{
+	char line[16];
+	int len = snprintf(line, sizeof(line), "%d\n", (int)pid);
+
+	if (pf->fd < 0)
+		return EXIT_OK;
+	errno = 0;	/* a short write sets none */
+	if (write(pf->fd, line, len) != len || fchmod(pf->fd, 0644) < 0 ||
+	    close(pf->fd) < 0 || rename(pf->tmp, pf->path) < 0) {
+		errno_msg(errno ? errno : EIO, "thaw: writing the PID file %s (PID %d runs)",
+			  pf->path, (int)pid);
+		pf->fd = -1;
+		unlink(pf->tmp);
+		return EXIT_IO;
+	}
+	pf->fd = -1;
+	return EXIT_OK;
 }
 
 static int exit_status_for(enum restore_failure f)
@@ -119,7 +239,8 @@ static unsigned parse_count(const char *opt, const char *s)
 
 static int run(int argc, char **argv)
 {
-	enum { OPT_STDIO = 256, OPT_ONCE, OPT_MAX_SIZE, OPT_MAX_REGIONS, OPT_MAX_CLIENTS };
+	enum { OPT_STDIO = 256, OPT_ONCE, OPT_MAX_SIZE, OPT_MAX_REGIONS, OPT_MAX_CLIENTS,
+	       OPT_STDIN, OPT_STDOUT, OPT_STDERR, OPT_PID_FILE };
 	static const struct option longopts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -131,6 +252,10 @@ static int run(int argc, char **argv)
 		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 		{ "max-regions", required_argument, NULL, OPT_MAX_REGIONS },
 		{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+		{ "stdin", required_argument, NULL, OPT_STDIN },
+		{ "stdout", required_argument, NULL, OPT_STDOUT },
+		{ "stderr", required_argument, NULL, OPT_STDERR },
+		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -141,6 +266,10 @@ static int run(int argc, char **argv)
 		.max_regions = 1024,
 	};
 	const char *listen = NULL, *key_path = NULL, *output = NULL;
+	const char *stdio_path[3] = { NULL, NULL, NULL };
+	int stdio_fds[3] = { -1, -1, -1 }, child_stdio[3];
+	struct pid_file pid_file = { .fd = -1 };
+	bool stdio_given = false;
 	unsigned max_clients = 4;
 	bool receiving_opt = false, stdio = false, once = false;
 	struct restore_result res;
@@ -156,8 +285,21 @@ static int run(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:dl:k:t:O:qh", longopts, NULL)) != -1) {
 		receiving_opt |= opt != 'd' && opt != 'l' && opt != OPT_STDIO && opt != 'q' &&
-				 opt != OPT_PROGRESS;
+				 opt != OPT_PROGRESS && (opt < OPT_STDIN || opt > OPT_PID_FILE);
 		switch (opt) {
+		case OPT_STDIN:
+		case OPT_STDOUT:
+		case OPT_STDERR:
+			if (!*optarg)
+				usage_error("thaw", "thaw: %s needs a FILE", argv[optind - 1]);
+			stdio_path[opt - OPT_STDIN] = optarg;
+			stdio_given = true;
+			break;
+		case OPT_PID_FILE:
+			if (!*optarg)
+				usage_error("thaw", "thaw: --pid-file needs a FILE");
+			pid_file.path = optarg;
+			break;
 		case 'd':
 			detach = true;
 			break;
@@ -215,9 +357,25 @@ static int run(int argc, char **argv)
 		if (once && !listen)
 			usage_error("thaw", "thaw: --once goes with --listen");
 		if (output && !stdio)
-			usage_error("thaw", "thaw: --output goes with --stdio (a listener's processes "
-				    "write to its own stdout)");
-		return receive(listen, stdio, output, key_path, once, &ro, max_clients);
+			usage_error("thaw", "thaw: --output goes with --stdio (with --listen, use "
+				    "--stdout and --stderr)");
+		if (stdio && stdio_given)
+			usage_error("thaw", "thaw: with --stdio the process reads /dev/null and "
+				    "writes to --output");
+		if (pid_file.path)
+			usage_error("thaw", "thaw: --pid-file goes with an IMAGE (a listener "
+				    "starts many processes)");
+		if (stdio_given) {
+			status = open_stdio(stdio_path, false, stdio_fds);
+			if (status != EXIT_OK)
+				return status;
+			for (int i = 0; i < 3; i++)
+				child_stdio[i] = stdio_fds[i] >= 0 ? stdio_fds[i] : i;
+			ro.stdio = child_stdio;
+		}
+		status = receive(listen, stdio, output, key_path, once, &ro, max_clients);
+		close_stdio(stdio_fds);
+		return status;
 	}
 	if (receiving_opt)
 		usage_error("thaw", "thaw: --key, --once, --output, --timeout and the limits go "
@@ -237,6 +395,18 @@ static int run(int argc, char **argv)
 			return errno == ENOENT || errno == EACCES ? EXIT_NOTARGET : EXIT_IO;
 		}
 	}
+	memset(&im, 0, sizeof(im));	/* out: frees it */
+	/* Said before anything is read, let alone restored. */
+	status = open_stdio(stdio_path, detach, stdio_fds);
+	if (status != EXIT_OK)
+		goto out;
+	for (int i = 0; i < 3; i++)
+		child_stdio[i] = stdio_fds[i] >= 0 ? stdio_fds[i] : i;
+	if (stdio_given || detach)
+		r.stdio = child_stdio;
+	status = pid_file_prepare(&pid_file);
+	if (status != EXIT_OK)
+		goto out;
 
 	err = image_read_head(&im, &in);
 	if (err == -EBADMSG) {
@@ -274,18 +444,23 @@ static int run(int argc, char **argv)
 	progress_summary(&progress, "thawed PID %d (%.16s) as PID %d: %s in %.2f s",
 			 im.state.source_pid, im.state.comm, (int)r.pid,
 			 human_size(image_stored_bytes(&im), size), progress_seconds(&progress));
+	close_stdio(stdio_fds);		/* it has its own now */
+	status = pid_file_commit(&pid_file, r.pid);
 	if (!detach) {
 		image_free(&im);
 		if (in.fd != STDIN_FILENO)
 			close(in.fd);
-		return wait_for_child(r.pid);
+		err = wait_for_child(r.pid);
+		/* A PID file we could not write was said and is our status. */
+		return status != EXIT_OK ? status : err;
 	}
 	printf("%d\n", (int)r.pid);
-	status = EXIT_OK;
 out:
 	image_free(&im);
 	if (in.fd >= 0 && in.fd != STDIN_FILENO)
 		close(in.fd);
+	close_stdio(stdio_fds);
+	pid_file_discard(&pid_file);
 	return status;
 }
 

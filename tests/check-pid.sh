@@ -1,6 +1,8 @@
 #!/bin/bash
-# contmig check PID: a running contract process passes; threads, open files
-# and a tracer are named; checking never disturbs the process.
+# contmig check PID: a running contract process passes, and so does its copy
+# after a thaw (judged by its memory: it runs from contmig's restore stub);
+# threads, open files, a tracer and a missing canary are named; checking
+# never disturbs the process.
 . "$srcdir/tests/init.sh"
 
 # A contract process, checked over and over while it runs, keeps the contract
@@ -9,7 +11,7 @@ start_ "$builddir/tests/counter" 20 > counter.out
 wait_for_ 5 file_has_lines_ counter.out 1
 expect_status_ 0 "$CONTMIG" check "$pid"
 grep -qx "PID $pid (counter): keeps the Continuum contract" out || fail_ "$(cat out)"
-for rule in elf type static text stack-free stack threads fds tracer; do
+for rule in elf type static text stack-free stack canary heap threads fds tracer; do
 	grep -q "^  ok    $rule " out || fail_ "rule $rule missing or failed: $(cat out)"
 done
 for i in $(seq 10); do
@@ -18,6 +20,27 @@ for i in $(seq 10); do
 done
 wait "$pid" || fail_ "the counter exited $? while being checked"
 seq 20 | compare_ - counter.out
+
+# Its copy after a thaw runs from contmig's restore stub: the rules about the
+# binary cannot look at it, the ones about its memory can (tests/golden).
+start_ "$builddir/tests/counter" > before
+wait_for_ 5 file_has_lines_ before 1
+expect_status_ 0 "$CONTMIG" freeze -o counter.img "$pid"
+new=$("$CONTMIG" thaw --detach --stdout after counter.img) || fail_ "thaw --detach exited $?"
+started_pids="$started_pids $new"
+wait_for_ 5 file_has_lines_ after 1
+expect_status_ 0 "$CONTMIG" check "$new"
+sed "s/^PID $new /PID NEW /" out > restored.out
+compare_ "$srcdir/tests/golden/check-restored.txt" restored.out
+kill "$new"
+
+# No canary where crt0 pushes it: named (tests/refuse.sh has the rest).
+start_ "$builddir/tests/nocanary" > /dev/null
+wait_for_ 5 grep -q '^Name:[[:space:]]*nocanary' "/proc/$pid/status"
+expect_status_ 65 "$CONTMIG" check "$pid"
+grep -q '^  FAIL  canary      the canary at 0x5000ffff0 is 0x0, not 0xcafebabe' out ||
+	fail_ "$(cat out)"
+kill "$pid"
 
 # An extra open file: refused, and the fd and its file are named.
 echo data > extra

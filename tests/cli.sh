@@ -11,6 +11,8 @@ grep -Eqx 'contmig [0-9]+\.[0-9]+\.[0-9]+' out || fail_ "--version printed: $(ca
 
 expect_status_ 0 "$CONTMIG" help check
 grep -q '^Usage: contmig check' out || fail_ "help check printed: $(cat out)"
+expect_status_ 0 "$CONTMIG" help help
+grep -q '^Usage: contmig help' out || fail_ "help help printed: $(cat out)"
 expect_status_ 0 "$CONTMIG" check --help
 grep -q '^Usage: contmig check' out || fail_ "check --help printed: $(cat out)"
 

@@ -26,7 +26,7 @@ send_some_ "$pid"
 expect_status_ 0 "$CONTMIG" freeze -o sig.img "$pid"
 "$CONTMIG" inspect sig.img > /dev/null || fail_ "inspect refuses the image"
 readelf -n sig.img | grep -q 0x434d0006 || fail_ "no signals note in sig.img"
-"$CONTMIG" thaw --detach sig.img > copy.out || fail_ "thaw exited $?"
+"$CONTMIG" thaw --detach --stdout copy.out sig.img >> copy.out || fail_ "thaw exited $?"
 copy=$(head -n 1 copy.out)
 started_pids="$started_pids $copy"
 touch go
@@ -54,7 +54,7 @@ wait_for_ 5 grep -qx ready src3.out
 kill -STOP "$pid"
 send_some_ "$pid"
 expect_status_ 0 "$CONTMIG" freeze -o stopped.img "$pid"
-"$CONTMIG" thaw --detach stopped.img > copy3.out || fail_ "thaw exited $?"
+"$CONTMIG" thaw --detach --stdout copy3.out stopped.img >> copy3.out || fail_ "thaw exited $?"
 copy=$(head -n 1 copy3.out)
 started_pids="$started_pids $copy"
 wait_for_ 5 grep -q '^State:[[:space:]]*T' "/proc/$copy/status"

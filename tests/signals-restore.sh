@@ -14,7 +14,7 @@ expect_status_ 0 "$CONTMIG" freeze -o big.img "$pid"
 
 for round in 1 2 3; do
 	rm -f go copy.out
-	"$CONTMIG" thaw --detach big.img > copy.out 2> thaw.err &
+	"$CONTMIG" thaw --detach --stdout copy.out big.img >> copy.out 2> thaw.err &
 	thaw=$!
 	started_pids="$started_pids $thaw"
 	# Until thaw prints the copy's PID, the restore is under way.

@@ -28,7 +28,7 @@ stopped_ "$pid" || fail_ "freeze --leave-running resumed a stopped process: " \
 
 # The default: it ends here, and its copy is stopped there.
 expect_status_ 0 "$CONTMIG" freeze -o stopped.img "$pid"
-"$CONTMIG" thaw --detach stopped.img > after || fail_ "thaw exited $?"
+"$CONTMIG" thaw --detach --stdout after stopped.img >> after || fail_ "thaw exited $?"
 copy=$(head -n 1 after)
 started_pids="$started_pids $copy"
 wait_for_ 5 stopped_ "$copy"

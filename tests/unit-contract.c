@@ -48,6 +48,9 @@ int main(void)
 	/* This test program itself is an ordinary process: no fixed stack. */
 	CHECK(contract_check_pid(getpid(), &r) == 0);
 	CHECK(!r.keeps && rule_is(&r, "stack", false) && rule_is(&r, "threads", true));
+	/* ... so no canary either, read without stopping anything. */
+	CHECK(rule_is(&r, "canary", false));
+	CHECK(rule_is(&r, "heap", true) || rule_is(&r, "heap", false));
 	CHECK(contract_check_pid(999999999, &r) == -ESRCH);
 	return unit_result();
 }
