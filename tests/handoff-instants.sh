@@ -54,6 +54,18 @@ for case in send-armed:source send-committed:copy send-done:copy; do
 	esac
 	wait_for_ 5 grep -q "$want" send.err
 done
+
+# contmig run killed after arming the program it supervises: the guardian
+# lets it carry on here, and its sys_migrate says the move failed (it must
+# not believe the image's "returned 0").
+CONTMIG_TEST_HOOK=send-armed start_ "$CONTMIG" run "$builddir/tests/selfmig" 127.0.0.1:7742 \
+	"$tmp/self.txt" > self.out 2> self.err
+runner=$pid
+wait_for_ 20 reached_ self.err send-armed
+kill -9 "$runner"
+wait_for_ 10 grep -qx 'after -103' self.txt
+grep -qx 'sys_migrate returned -103' self.out || fail_ "run killed: the program says: $(cat self.out)"
+[ -z "$(copies_)" ] || fail_ "run killed before COMMIT: a copy runs there too"
 stop_ "$listener"
 
 # The receiver's worker killed at each of its points; the listener, or the
