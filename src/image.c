@@ -647,9 +647,11 @@ int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 	/* Each segment holds a page at least: the count alone bounds the size. */
 	notes_at = phoff + phnum * sizeof(Elf64_Phdr);
 	declared = notes_at + (phnum - 2) * IMAGE_PAGE;
-	if (declared > max_size)
+	if (declared > max_size) {
+		im->size = declared;
 		return too_big(im, max_size, "%lu program headers make an image of %lu bytes or "
 			       "more", (unsigned long)phnum, (unsigned long)declared);
+	}
 	err = read_growing(in, &im->head, eh.e_phoff, notes_at - eh.e_phoff);
 	if (err)
 		return err == -ENODATA ? refuse(im, "truncated in the program headers") : err;
