@@ -23,20 +23,33 @@ int fuzz_fd(const uint8_t *data, size_t size)
 	return fd;
 }
 
-void fuzz_repair_head_sum(uint8_t *d, size_t len)
+size_t fuzz_phnum(const uint8_t *d, size_t len, size_t *phoff)
 {
 	Elf64_Ehdr eh;
+	Elf64_Shdr sh;
+
+	if (len < sizeof(eh))
+		return 0;
+	memcpy(&eh, d, sizeof(eh));
+	*phoff = eh.e_phoff;
+	if (eh.e_phnum != PN_XNUM)
+		return eh.e_phnum;
+	if (eh.e_shoff > len || len - eh.e_shoff < sizeof(sh))
+		return 0;
+	memcpy(&sh, d + eh.e_shoff, sizeof(sh));
+	return sh.sh_info;
+}
+
+void fuzz_repair_head_sum(uint8_t *d, size_t len)
+{
 	Elf64_Phdr ph;
 	Elf64_Nhdr nh;
-	size_t at, end, last = 0;
+	size_t at, end, last = 0, phoff;
 	bool found = false;
 
-	if (len < sizeof(eh) + sizeof(ph))
+	if (!fuzz_phnum(d, len, &phoff) || phoff > len || len - phoff < sizeof(ph))
 		return;
-	memcpy(&eh, d, sizeof(eh));
-	if (eh.e_phoff != sizeof(eh) || eh.e_phnum == 0)
-		return;
-	memcpy(&ph, d + sizeof(eh), sizeof(ph));
+	memcpy(&ph, d + phoff, sizeof(ph));
 	at = ph.p_offset;
 	if (at > len || ph.p_filesz > len - at)
 		return;

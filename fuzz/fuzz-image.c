@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fd < 0)
 		return 0;
 	in.fd = fd;
-	err = image_read_head(&im, &in);
+	err = image_read_head(&im, &in, size);
 	if (!err) {
 		struct restore_result res;
 		uint64_t *got = calloc(im.nseg ? im.nseg : 1, sizeof(*got)), bytes = 0;

@@ -30,7 +30,9 @@ static void receiver(struct channel *ch)
 	if (channel_accept(ch))
 		return;
 	channel_stream(ch, &in);
-	if (!image_read_head(&im, &in)) {
+	/* The peer sent no more than the input: the limit a receiver's
+	 * --max-size would be. */
+	if (!image_read_head(&im, &in, 128 << 10)) {
 		uint64_t got[64];
 		bool visit_failed;
 

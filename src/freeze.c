@@ -159,6 +159,38 @@ static int commit_file(int fd, const char *path)
 	return 0;
 }
 
+/*
+ * Read back what was written, as thaw will read it, before the process may
+ * end: a file from its first byte (every rule, every segment summed again,
+ * from the page cache), a pipe's head and sums note rebuilt in memory
+ * (image_verify).  An exit status, said.
+ */
+static int verify(int pid, struct image *im, struct stream *out, const char *output)
+{
+	struct stream back = { .fd = -1 };
+	int err;
+
+	if (out) {
+		if (lseek(out->fd, 0, SEEK_SET) < 0) {
+			errno_msg(errno, "freeze: reading back %s", unnamed ? output : tmp_path);
+			return EXIT_IO;
+		}
+		back.fd = out->fd;
+	}
+	err = image_verify(im, out ? &back : NULL);
+	if (err == -EBADMSG) {
+		error_msg("freeze PID %d: the image does not read back as written: %s; the "
+			  "process carries on", pid, im->why);
+		return EXIT_IMAGE;
+	}
+	if (err) {
+		errno_msg(-err, "freeze: reading back %s", !out ? "the image's head" :
+			  unnamed ? output : tmp_path);
+		return err == -ENOMEM ? EXIT_INTERNAL : EXIT_IO;
+	}
+	return EXIT_OK;
+}
+
 static int finish(int pid, enum after after)
 {
 	switch (after) {
@@ -265,6 +297,10 @@ static int run(int argc, char **argv)
 	status = target_capture("freeze", pid, drop_fds ? TARGET_DROP_FDS : 0, &im);
 	if (status != EXIT_OK)
 		goto remove_tmp;
+	/* What goes down a pipe cannot be taken back: its head is read back
+	 * before the first byte leaves. */
+	if (to_stdout && (status = verify(pid, &im, NULL, output)) != EXIT_OK)
+		goto free_image;
 	snprintf(what, sizeof(what), "freeze PID %d", pid);
 	progress_start(&progress, mode, what, im.size, &out);
 	err = snapshot_write(pid, &im, &out, &output_failed);
@@ -278,6 +314,9 @@ static int run(int argc, char **argv)
 		status = output_failed ? EXIT_IO : EXIT_INTERNAL;
 		goto free_image;
 	}
+	status = verify(pid, &im, to_stdout ? NULL : &out, output);
+	if (status != EXIT_OK)
+		goto free_image;
 	if (!to_stdout) {
 		err = commit_file(out.fd, output);
 		out.fd = -1;

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -181,15 +182,28 @@ static size_t sums_note_size(size_t nseg)
 	return note_size(IMAGE_NOTE_OWNER, nseg * sizeof(uint64_t));
 }
 
+/*
+ * Where the program headers go.  With PN_XNUM or more of them e_phnum cannot
+ * hold the count: as in the kernel's core dumps (fs/binfmt_elf.c,
+ * fill_extnum_info), e_phnum is PN_XNUM and section header 0's sh_info has
+ * the count.  That section header sits right after the ELF header, so a
+ * reader going front to back meets it before the table it counts.
+ */
+static uint64_t phdrs_offset(size_t phnum)
+{
+	return sizeof(Elf64_Ehdr) + (phnum >= PN_XNUM ? sizeof(Elf64_Shdr) : 0);
+}
+
 int image_layout(struct image *im)
 {
 	struct buf notes = { 0 }, head = { 0 };
 	size_t phnum = im->nseg + 2;
-	uint64_t notes_offset = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
+	uint64_t notes_offset = phdrs_offset(phnum) + phnum * sizeof(Elf64_Phdr);
 	uint64_t notes_len, off;
 	Elf64_Ehdr eh = { 0 };
 	Elf64_Phdr ph;
 	uint64_t sum;
+	int err;
 
 	put_notes(&notes, im);
 	notes_len = notes.len + note_size(IMAGE_NOTE_OWNER, sizeof(uint64_t));
@@ -201,6 +215,12 @@ int image_layout(struct image *im)
 	}
 	im->sums_offset = off;
 	im->size = off + sums_note_size(im->nseg);
+	/* What the reader would refuse is never written. */
+	err = notes.failed ? -ENOMEM : image_check(im);
+	if (err) {
+		free(notes.data);
+		return err;
+	}
 
 	memcpy(eh.e_ident, ELFMAG, SELFMAG);
 	eh.e_ident[EI_CLASS] = ELFCLASS64;
@@ -210,11 +230,27 @@ int image_layout(struct image *im)
 	eh.e_type = ET_CORE;
 	eh.e_machine = EM_X86_64;
 	eh.e_version = EV_CURRENT;
-	eh.e_phoff = sizeof(Elf64_Ehdr);
+	eh.e_phoff = phdrs_offset(phnum);
 	eh.e_ehsize = sizeof(Elf64_Ehdr);
 	eh.e_phentsize = sizeof(Elf64_Phdr);
 	eh.e_phnum = phnum < PN_XNUM ? phnum : PN_XNUM;
+	if (phnum >= PN_XNUM) {
+		eh.e_shoff = sizeof(Elf64_Ehdr);
+		eh.e_shentsize = sizeof(Elf64_Shdr);
+		eh.e_shnum = 1;
+		eh.e_shstrndx = SHN_UNDEF;
+	}
 	buf_put(&head, &eh, sizeof(eh));
+	if (phnum >= PN_XNUM) {
+		Elf64_Shdr sh = {
+			.sh_type = SHT_NULL,
+			.sh_size = eh.e_shnum,
+			.sh_link = eh.e_shstrndx,
+			.sh_info = phnum,
+		};
+
+		buf_put(&head, &sh, sizeof(sh));
+	}
 
 	ph = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = notes_offset,
 			   .p_filesz = notes_len, .p_align = 4 };
@@ -241,7 +277,7 @@ int image_layout(struct image *im)
 	if (notes.data)
 		buf_put(&head, notes.data, notes.len);
 	free(notes.data);
-	if (head.failed || notes.failed) {
+	if (head.failed) {
 		free(head.data);
 		return -ENOMEM;
 	}
@@ -340,14 +376,14 @@ static int read_vmas(struct image *im, const struct note *n)
 	size_t names_len;
 	uint64_t count;
 	const char *names;
-	unsigned long prev_end = 0;
 
 	if (n->len < sizeof(count))
 		return refuse(im, "mappings note of %zu bytes", n->len);
 	memcpy(&count, n->desc, sizeof(count));
-	if (count > IMAGE_MAX_VMAS || count * sizeof(*rec) > n->len - sizeof(count))
-		return refuse(im, "%lu mappings in a note of %zu bytes (at most %d mappings)",
-			      (unsigned long)count, n->len, IMAGE_MAX_VMAS);
+	/* The note's own length bounds the count, and so what it costs. */
+	if (count > (n->len - sizeof(count)) / sizeof(*rec))
+		return refuse(im, "%lu mappings in a note of %zu bytes", (unsigned long)count,
+			      n->len);
 	names = (const char *)(rec + count);
 	names_len = n->len - sizeof(count) - count * sizeof(*rec);
 	im->vmas.vma = calloc(count ? count : 1, sizeof(struct vma));
@@ -359,14 +395,8 @@ static int read_vmas(struct image *im, const struct note *n)
 		struct vma *v = &im->vmas.vma[i];
 
 		memcpy(&r, rec + i, sizeof(r));
-		if (r.start >= r.end || r.start % IMAGE_PAGE || r.end % IMAGE_PAGE ||
-		    r.end > USER_SPACE_END || r.start < prev_end)
-			return refuse(im, "mapping %zu (%#lx-%#lx) is not page-aligned user space "
-				      "in address order", i, (unsigned long)r.start,
-				      (unsigned long)r.end);
-		if (r.name_off > names_len || r.name_len > names_len - r.name_off ||
-		    r.prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
-			return refuse(im, "mapping %zu has a bad name or protection", i);
+		if (r.name_off > names_len || r.name_len > names_len - r.name_off)
+			return refuse(im, "mapping %zu has a bad name", i);
 		v->name = strndup(names + r.name_off, r.name_len);
 		if (!v->name)
 			return -ENOMEM;
@@ -374,9 +404,9 @@ static int read_vmas(struct image *im, const struct note *n)
 		v->start = r.start;
 		v->end = r.end;
 		v->offset = r.offset;
-		v->prot = r.prot;
+		/* Kept whole, so that image_check sees a bad bit. */
+		v->prot = r.prot > INT_MAX ? -1 : (int)r.prot;
 		v->shared = r.flags & IMAGE_VMA_SHARED;
-		prev_end = r.end;
 	}
 	return 0;
 }
@@ -391,9 +421,9 @@ static int read_symbols(struct image *im, const struct note *n)
 	if (n->len < sizeof(count) || im->syms.count)
 		return refuse(im, "symbols note of %zu bytes, or a second one", n->len);
 	memcpy(&count, n->desc, sizeof(count));
-	if (count > SYMTAB_MAX || count * sizeof(*rec) > n->len - sizeof(count))
-		return refuse(im, "%lu symbols in a note of %zu bytes (at most %d)",
-			      (unsigned long)count, n->len, SYMTAB_MAX);
+	if (count > (n->len - sizeof(count)) / sizeof(*rec))
+		return refuse(im, "%lu symbols in a note of %zu bytes", (unsigned long)count,
+			      n->len);
 	names = (const char *)(rec + count);
 	names_len = n->len - sizeof(count) - count * sizeof(*rec);
 	for (size_t i = 0; i < count; i++) {
@@ -530,33 +560,50 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 	return 0;
 }
 
-/* Each segment lies inside one mapping, with its protection, in order. */
-static int check_segments(struct image *im)
+int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
+	unsigned long prev_end = 0;
 	size_t v = 0;
 
+	/* Section header 0's sh_info holds the program header count. */
+	if (im->nseg > UINT32_MAX - 2)
+		return refuse(im, "%zu segments: more than an ELF file can count", im->nseg);
+	for (size_t i = 0; i < im->vmas.count; i++) {
+		const struct vma *m = &im->vmas.vma[i];
+
+		if (m->start >= m->end || m->start % IMAGE_PAGE || m->end % IMAGE_PAGE ||
+		    m->end > USER_SPACE_END || m->start < prev_end)
+			return refuse(im, "mapping %zu (%#lx-%#lx) is not page-aligned user space "
+				      "in address order", i, m->start, m->end);
+		if (m->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
+			return refuse(im, "mapping %zu (%#lx) has a bad protection %#x", i, m->start,
+				      (unsigned)m->prot);
+		prev_end = m->end;
+	}
 	for (size_t i = 0; i < im->nseg; i++) {
 		const struct image_segment *s = &im->seg[i];
 
 		if (!s->size || s->vaddr % IMAGE_PAGE || s->size % IMAGE_PAGE ||
-		    s->offset != off || s->vaddr > USER_SPACE_END - s->size)
+		    s->offset != off || s->size > USER_SPACE_END ||
+		    s->vaddr > USER_SPACE_END - s->size)
 			return refuse(im, "segment %zu (%#lx, %lu bytes at offset %lu) is not a "
 				      "page-aligned run of user space in file order", i,
 				      (unsigned long)s->vaddr, (unsigned long)s->size,
 				      (unsigned long)s->offset);
+		if (i && s->vaddr < im->seg[i - 1].vaddr + im->seg[i - 1].size)
+			return refuse(im, "segment %zu (%#lx) overlaps the one before or is out of "
+				      "order", i, (unsigned long)s->vaddr);
 		while (v < im->vmas.count && im->vmas.vma[v].end <= s->vaddr)
 			v++;
 		if (v == im->vmas.count || s->vaddr < im->vmas.vma[v].start ||
 		    s->vaddr + s->size > im->vmas.vma[v].end)
-			return refuse(im, "segment %zu (%#lx) lies outside the mappings or overlaps "
-				      "another", i, (unsigned long)s->vaddr);
+			return refuse(im, "segment %zu (%#lx) does not lie inside one mapping", i,
+				      (unsigned long)s->vaddr);
 		if ((int)s->prot != im->vmas.vma[v].prot)
 			return refuse(im, "segment %zu (%#lx) has another protection than its "
 				      "mapping", i, (unsigned long)s->vaddr);
-		if (i && s->vaddr < im->seg[i - 1].vaddr + im->seg[i - 1].size)
-			return refuse(im, "segment %zu (%#lx) overlaps the one before", i,
-				      (unsigned long)s->vaddr);
+		/* In order, apart, in user space: together under 2^47 bytes. */
 		off += s->size;
 	}
 	if (im->sums_offset != off)
@@ -564,12 +611,53 @@ static int check_segments(struct image *im)
 	return 0;
 }
 
-int image_read_head(struct image *im, struct stream *in)
+ATTR_PRINTF(3, 4)
+static int too_big(struct image *im, uint64_t max_size, const char *fmt, ...)
+{
+	char what[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(im->why, sizeof(im->why), "%s; at most %lu bytes are taken", what,
+		 (unsigned long)max_size);
+	return -EFBIG;
+}
+
+/*
+ * Read len more bytes into *buf (which holds have bytes), growing it as the
+ * bytes arrive: a size an image declares costs memory only once the stream
+ * really holds that much (twice at most).
+ */
+static int read_growing(struct stream *in, uint8_t **buf, size_t have, size_t len)
+{
+	size_t total = have + len;
+
+	while (have < total) {
+		size_t step = have > (1UL << 20) ? have : 1UL << 20;
+		uint8_t *b;
+		int err;
+
+		if (step > total - have)
+			step = total - have;
+		b = realloc(*buf, have + step);
+		if (!b)
+			return -ENOMEM;
+		*buf = b;
+		err = stream_read(in, *buf + have, step);
+		if (err)
+			return err;
+		have += step;
+	}
+	return 0;
+}
+
+int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr *ph;
-	size_t phnum, notes_at, notes_len;
-	uint8_t *head;
+	uint64_t phnum, phoff, notes_at, notes_len, declared;
 	int err;
 
 	memset(im, 0, sizeof(*im));
@@ -581,26 +669,63 @@ int image_read_head(struct image *im, struct stream *in)
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_type != ET_CORE || eh.e_machine != EM_X86_64)
 		return refuse(im, "not an x86-64 ELF core file");
-	phnum = eh.e_phnum;
-	if (eh.e_phoff != sizeof(eh) || eh.e_phentsize != sizeof(Elf64_Phdr) || phnum < 2 ||
-	    phnum >= PN_XNUM || phnum - 2 > IMAGE_MAX_SEGMENTS)
-		return refuse(im, "bad program header table (%zu entries at %lu)", phnum,
-			      (unsigned long)eh.e_phoff);
-	notes_at = sizeof(eh) + phnum * sizeof(Elf64_Phdr);
-	head = malloc(notes_at);
-	if (!head)
+	im->head = malloc(sizeof(eh));
+	if (!im->head)
 		return -ENOMEM;
-	im->head = head;
-	memcpy(head, &eh, sizeof(eh));
-	err = stream_read(in, head + sizeof(eh), notes_at - sizeof(eh));
+	memcpy(im->head, &eh, sizeof(eh));
+	phnum = eh.e_phnum;
+	if (eh.e_phnum == PN_XNUM) {
+		Elf64_Shdr sh;
+
+		/* Extended numbering: the count is in section header 0. */
+		if (eh.e_shoff != sizeof(eh) || eh.e_shentsize != sizeof(sh) || eh.e_shnum != 1)
+			return refuse(im, "PN_XNUM program headers without section header 0 "
+				      "right after the ELF header");
+		err = read_growing(in, &im->head, sizeof(eh), sizeof(sh));
+		if (err)
+			return err == -ENODATA ? refuse(im, "truncated in section header 0") : err;
+		memcpy(&sh, im->head + sizeof(eh), sizeof(sh));
+		phnum = sh.sh_info;
+		if (sh.sh_type != SHT_NULL || phnum < PN_XNUM)
+			return refuse(im, "section header 0 counts %lu program headers; extended "
+				      "numbering is for %d or more", (unsigned long)phnum, PN_XNUM);
+	} else if (eh.e_shoff || eh.e_shnum) {
+		return refuse(im, "section headers in an image of %lu program headers",
+			      (unsigned long)phnum);
+	}
+	phoff = phdrs_offset(phnum);
+	if (eh.e_phoff != phoff || eh.e_phentsize != sizeof(Elf64_Phdr) || phnum < 2)
+		return refuse(im, "bad program header table (%lu entries at %lu)",
+			      (unsigned long)phnum, (unsigned long)eh.e_phoff);
+	/* Each segment holds a page at least: the count alone bounds the size. */
+	notes_at = phoff + phnum * sizeof(Elf64_Phdr);
+	declared = notes_at + (phnum - 2) * IMAGE_PAGE;
+	if (declared > max_size) {
+		im->size = declared;
+		return too_big(im, max_size, "%lu program headers make an image of %lu bytes or "
+			       "more", (unsigned long)phnum, (unsigned long)declared);
+	}
+	err = read_growing(in, &im->head, eh.e_phoff, notes_at - eh.e_phoff);
 	if (err)
 		return err == -ENODATA ? refuse(im, "truncated in the program headers") : err;
-	ph = (Elf64_Phdr *)(head + sizeof(eh));
+	ph = (Elf64_Phdr *)(im->head + phoff);
 	if (ph[0].p_type != PT_NOTE || ph[0].p_offset != notes_at || ph[0].p_filesz == 0 ||
-	    ph[0].p_filesz > IMAGE_MAX_NOTES || ph[phnum - 1].p_type != PT_NOTE)
+	    ph[phnum - 1].p_type != PT_NOTE)
 		return refuse(im, "the program headers do not start and end with the notes");
 	notes_len = ph[0].p_filesz;
 	im->nseg = phnum - 2;
+	im->sums_offset = ph[phnum - 1].p_offset;
+	if (ph[phnum - 1].p_filesz != sums_note_size(im->nseg))
+		return refuse(im, "the segment sums note has the wrong size");
+	if (notes_len > max_size - notes_at || im->sums_offset > max_size ||
+	    sums_note_size(im->nseg) > max_size - im->sums_offset) {
+		im->size = notes_len > max_size - notes_at ? notes_at + notes_len :
+			   im->sums_offset + sums_note_size(im->nseg);
+		return too_big(im, max_size, "the image declares %lu bytes",
+			       (unsigned long)im->size);
+	}
+	im->size = im->sums_offset + sums_note_size(im->nseg);
+	im->data_offset = PAGE_ALIGN(notes_at + notes_len);
 	im->seg = calloc(im->nseg ? im->nseg : 1, sizeof(*im->seg));
 	if (!im->seg)
 		return -ENOMEM;
@@ -618,24 +743,15 @@ int image_read_head(struct image *im, struct stream *in)
 				((p->p_flags & PF_X) ? PROT_EXEC : 0),
 		};
 	}
-	im->data_offset = PAGE_ALIGN(notes_at + notes_len);
-	im->sums_offset = ph[phnum - 1].p_offset;
-	if (ph[phnum - 1].p_filesz != sums_note_size(im->nseg))
-		return refuse(im, "the segment sums note has the wrong size");
-	im->size = im->sums_offset + sums_note_size(im->nseg);
 
-	head = realloc(im->head, notes_at + notes_len);
-	if (!head)
-		return -ENOMEM;
-	im->head = head;
-	im->head_size = notes_at + notes_len;
-	err = stream_read(in, head + notes_at, notes_len);
+	err = read_growing(in, &im->head, notes_at, notes_len);
 	if (err)
 		return err == -ENODATA ? refuse(im, "truncated in the notes") : err;
-	err = read_notes(im, head, notes_at, notes_len);
+	im->head_size = notes_at + notes_len;
+	err = read_notes(im, im->head, notes_at, notes_len);
 	if (err)
 		return err;
-	err = check_segments(im);
+	err = image_check(im);
 	if (err)
 		return err;
 	err = stream_skip_to(in, im->data_offset);
@@ -735,6 +851,115 @@ out:
 	free(buf);
 	free(pieces);
 	XXH3_freeState(state);
+	return err;
+}
+
+/* Does the image read back say what the written one does? */
+static int same_image(struct image *im, const struct image *back)
+{
+	if (memcmp(&back->regs, &im->regs, sizeof(im->regs)) ||
+	    memcmp(&back->state, &im->state, sizeof(im->state)) ||
+	    back->xstate_size != im->xstate_size ||
+	    memcmp(back->xstate, im->xstate, im->xstate_size) ||
+	    back->auxv_size != im->auxv_size ||
+	    (im->auxv_size && memcmp(back->auxv, im->auxv, im->auxv_size)) ||
+	    back->syms.count != im->syms.count)
+		return refuse(im, "the image read back holds other registers, state or symbols");
+	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||
+	    back->data_offset != im->data_offset || back->size != im->size)
+		return refuse(im, "the image read back has %zu mappings and %zu segments, not "
+			      "%zu and %zu", back->vmas.count, back->nseg, im->vmas.count,
+			      im->nseg);
+	for (size_t i = 0; i < im->vmas.count; i++) {
+		const struct vma *a = &im->vmas.vma[i], *b = &back->vmas.vma[i];
+
+		if (a->start != b->start || a->end != b->end || a->prot != b->prot ||
+		    a->offset != b->offset || a->shared != b->shared || strcmp(a->name, b->name))
+			return refuse(im, "mapping %zu (%#lx) reads back otherwise", i, a->start);
+	}
+	for (size_t i = 0; i < im->nseg; i++) {
+		const struct image_segment *a = &im->seg[i], *b = &back->seg[i];
+
+		if (a->vaddr != b->vaddr || a->size != b->size || a->offset != b->offset ||
+		    a->prot != b->prot)
+			return refuse(im, "segment %zu (%#lx) reads back otherwise", i,
+				      (unsigned long)a->vaddr);
+	}
+	return 0;
+}
+
+/* The written file, front to back: every rule, every byte summed again. */
+static int verify_stream(struct image *im, struct image *back, struct stream *in)
+{
+	uint64_t *got = calloc(im->nseg ? im->nseg : 1, sizeof(*got));
+	bool visit_failed;
+	char extra;
+	int err;
+
+	if (!got)
+		return -ENOMEM;
+	err = image_read_head(back, in, im->size);
+	if (!err)
+		err = same_image(im, back);
+	if (!err)
+		err = image_read_data(back, in, NULL, NULL, got, &visit_failed);
+	for (size_t i = 0; !err && i < im->nseg; i++)
+		if (got[i] != im->seg[i].sum || back->seg[i].sum != im->seg[i].sum)
+			err = refuse(im, "segment %zu (%#lx) reads back with another checksum", i,
+				     (unsigned long)im->seg[i].vaddr);
+	/* Nothing else wrote into it: it ends where the image does. */
+	if (!err && stream_read(in, &extra, 1) != -ENODATA)
+		err = refuse(im, "the image file holds more bytes than were written");
+	free(got);
+	return err;
+}
+
+/* No bytes to read again (a pipe): rebuild the head and the sums note as
+ * they were written, and read those. */
+static int verify_memory(struct image *im, struct image *back)
+{
+	struct stream_mem mem = { 0 };
+	struct stream s;
+	int err;
+
+	stream_mem_writer(&s, &mem);
+	err = image_write_head(im, &s);
+	if (!err) {
+		/* The sums note stands after the data, which is not kept. */
+		s.pos = im->sums_offset;
+		err = image_write_tail(im, &s);
+	}
+	if (!err) {
+		stream_mem_reader(&s, &mem);
+		err = image_read_head(back, &s, im->size);
+	}
+	if (!err)
+		err = same_image(im, back);
+	if (!err) {
+		s.pos = im->sums_offset;
+		err = image_read_tail(back, &s);
+	}
+	for (size_t i = 0; !err && i < im->nseg; i++)
+		if (back->seg[i].sum != im->seg[i].sum)
+			err = refuse(im, "segment %zu's checksum reads back otherwise", i);
+	free(mem.data);
+	return err;
+}
+
+int image_verify(struct image *im, struct stream *in)
+{
+	struct image back = { 0 };
+	int err;
+
+	im->why[0] = '\0';
+	err = in ? verify_stream(im, &back, in) : verify_memory(im, &back);
+
+	/* The reader's refusal is the one to tell. */
+	if ((err == -EBADMSG || err == -EFBIG) && back.why[0] && !im->why[0])
+		snprintf(im->why, sizeof(im->why), "%s", back.why);
+	if (err == -EFBIG)
+		err = -EBADMSG;
+	image_free(&back);
 	return err;
 }
 

@@ -2,7 +2,9 @@
  * image: the contmig image, an ELF core file read and written as a byte
  * stream (contmig-image(5) describes every byte).
  *
- *   ELF header | program headers: PT_NOTE, PT_LOAD..., PT_NOTE (sums)
+ *   ELF header | [section header 0: the real program header count, when
+ *   there are PN_XNUM or more] | program headers: PT_NOTE, PT_LOAD...,
+ *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, CONTMIG mappings, CONTMIG head sum (last)
  *   zero padding to a page boundary
@@ -30,10 +32,12 @@
 #define IMAGE_NOTE_OWNER	"CONTMIG"
 #define IMAGE_PAGE		4096UL
 
-/* Bounds a reader enforces before it allocates anything. */
-#define IMAGE_MAX_SEGMENTS	65536
-#define IMAGE_MAX_VMAS		4096
-#define IMAGE_MAX_NOTES		(4UL << 20)
+/*
+ * A reader's limits come from the image's own declared sizes, bounded by the
+ * largest image its caller takes (max_size): the count of mappings, segments
+ * and symbols and the size of the notes are only as large as a process
+ * needs.  These two are the hardware's and the kernel's own bounds.
+ */
 #define IMAGE_MAX_XSTATE	(64UL << 10)
 #define IMAGE_MAX_AUXV		4096
 
@@ -124,8 +128,20 @@ struct image {
 	char why[256];			/* why an image was refused */
 };
 
+/*
+ * The rules every image keeps, checked by the writer (image_layout) before a
+ * byte is written and by the reader (image_read_head) before any data is
+ * read, so whatever the one emits the other accepts: mappings page-aligned,
+ * in address order, not overlapping, in user space, with valid protection;
+ * segments page-aligned, not empty, each inside one mapping and with its
+ * protection, in address order, their data one after another from
+ * data_offset up to sums_offset.  0, or -EBADMSG with im->why.
+ */
+int image_check(struct image *im) MUST_CHECK;
+
 /* Lay the image out: set every offset from vmas and seg (vaddr, size and
- * prot set by the caller) and build the head.  0 or -ENOMEM. */
+ * prot set by the caller), check it (image_check) and build the head.
+ * 0, -EBADMSG (im->why: a process no image can carry) or -ENOMEM. */
 int image_layout(struct image *im) MUST_CHECK;
 /* Write the head and the padding up to the segment data. */
 int image_write_head(const struct image *im, struct stream *out) MUST_CHECK;
@@ -133,12 +149,16 @@ int image_write_head(const struct image *im, struct stream *out) MUST_CHECK;
 int image_write_tail(const struct image *im, struct stream *out) MUST_CHECK;
 
 /*
- * Read and validate everything before the segment data.  -EBADMSG (with
- * im->why saying what is wrong), -ENODATA for a stream that ends early, or
- * another -errno from reading.  On success the stream stands at
- * im->data_offset and seg[].sum are still to be read.
+ * Read and validate everything before the segment data.  max_size is the
+ * largest image the caller takes (the size of an image file, the memory of
+ * this machine, --max-size): every size the image declares is checked
+ * against it before the reader allocates for it, and memory grows only as
+ * the bytes really arrive.  Returns 0; -EBADMSG (with im->why saying what
+ * is wrong); -EFBIG when the image declares more than max_size bytes (im->size
+ * and im->why say how many); or a -errno from reading.  On success the stream
+ * stands at im->data_offset and seg[].sum are still to be read.
  */
-int image_read_head(struct image *im, struct stream *in) MUST_CHECK;
+int image_read_head(struct image *im, struct stream *in, uint64_t max_size) MUST_CHECK;
 /* Read the segment sums into seg[].sum; in must stand at im->sums_offset. */
 int image_read_tail(struct image *im, struct stream *in) MUST_CHECK;
 
@@ -165,6 +185,17 @@ typedef int (*image_visit_fn)(void *ctx, const struct image_piece *p, size_t n);
  */
 int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, void *ctx,
 		    uint64_t *got, bool *visit_failed) MUST_CHECK;
+
+/*
+ * Read back the image just written from im and check it is the one im
+ * describes: the head parses with image_read_head and says the same
+ * (registers, state, mappings, segments), and the segment sums are im's.
+ * in: the written image from its first byte (a file), read to its end and
+ * every segment summed again; NULL where the bytes are gone (a pipe): the
+ * head and the sums note are rebuilt in memory and read back instead.
+ * 0, -EBADMSG (im->why), or a -errno from reading.
+ */
+int image_verify(struct image *im, struct stream *in) MUST_CHECK;
 
 void image_free(struct image *im);
 

@@ -34,9 +34,11 @@ static const char usage[] =
 	"  -b, --backtrace     the frozen call stack, unwound from the image and named\n"
 	"                      with the symbols it carries\n"
 	"      --binary PROG   name frames with PROG's symbols instead\n"
-	"      --verify        check every checksum and rule: print one line, exit 0\n"
-	"                      only for a sound image (67 otherwise)\n"
-	"  -h, --help          show this help\n";
+	"      --verify        check every checksum and rule and print one line only\n"
+	"  -h, --help          show this help\n"
+	"\n"
+	"Exits 0 only for a sound image; a damaged one is shown as far as it can be\n"
+	"read, the problem is said on standard error, and inspect exits 67.\n";
 
 /* What reading the whole image found. */
 struct findings {
@@ -493,8 +495,8 @@ static int run(int argc, char **argv)
 		}
 	}
 
-	err = image_read_head(&im, &in);
-	if (err == -EBADMSG) {
+	err = image_read_head(&im, &in, stream_max_size());
+	if (err == -EBADMSG || err == -EFBIG) {
 		error_msg("inspect %s: invalid image: %s", path, im.why);
 		if (json) {	/* still one document, saying so */
 			printf("{\"image\": {\"path\": ");
@@ -540,12 +542,17 @@ static int run(int argc, char **argv)
 			       im.nseg, canary_status(&im, &f));
 		else
 			error_msg("inspect %s: unsound: %s", path, f.problem);
-	} else if (json) {
-		print_json(path, &im, &f, frames, nframes, syms, backtrace, sound);
 	} else {
-		print_text(path, &im, &f, frames, nframes, syms, backtrace);
+		if (json)
+			print_json(path, &im, &f, frames, nframes, syms, backtrace, sound);
+		else
+			print_text(path, &im, &f, frames, nframes, syms, backtrace);
+		/* All that could be read is shown; the status still says it is
+		 * damaged, so a script never takes it for a sound image. */
+		if (!sound)
+			error_msg("inspect %s: unsound: %s", path, f.problem);
 	}
-	if (verify && !sound)
+	if (!sound)
 		status = EXIT_IMAGE;
 out:
 	free(f.got);

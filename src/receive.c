@@ -114,17 +114,17 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	int err;
 
 	channel_stream(&m->ch, &in);
-	err = image_read_head(&m->im, &in);
+	err = image_read_head(&m->im, &in, o->max_size);
+	if (err == -EFBIG)
+		return refuse(m, REFUSAL_RESTORE, "the image is %s; this receiver takes at most "
+			      "%s (--max-size)", human_size(m->im.size, size),
+			      human_size(o->max_size, max));
 	if (err == -EBADMSG)
 		return refuse(m, REFUSAL_IMAGE, "invalid image: %s", m->im.why);
 	if (err)
 		return refuse(m, input_refusal(err), "receiving the image: %s",
 			      channel_why(&m->ch, err));
 	m->have_image = true;
-	if (m->im.size > o->max_size)
-		return refuse(m, REFUSAL_RESTORE, "the image is %s; this receiver takes at most "
-			      "%s (--max-size)", human_size(m->im.size, size),
-			      human_size(o->max_size, max));
 	if (m->im.vmas.count > o->max_regions)
 		return refuse(m, REFUSAL_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);

@@ -40,6 +40,44 @@ static bool store_every_page(const struct vma *v)
 	return v->inode != 0;
 }
 
+/* Can the page at addr be read?  A file mapping's pages past the end of its
+ * file cannot (the process itself would get SIGBUS there). */
+static bool page_readable(int mem, unsigned long addr)
+{
+	char c;
+
+	return pread(mem, &c, 1, addr) == 1;
+}
+
+/*
+ * How many pages of file mapping v lie within its file: every page not yet
+ * present is readable below the file's end and not past it, so a binary
+ * search over those pages finds it with a few one-byte reads, whatever the
+ * file is now (truncated, grown, replaced).  Present pages (copied on write)
+ * are readable anywhere and do not count.
+ */
+static size_t pages_in_file(int mem, const struct vma *v, const uint64_t *pm, size_t npages)
+{
+	size_t lo = 0, hi = npages;	/* the first page past the end is in [lo, hi] */
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2, probe = mid;
+
+		/* The next page that is not present says where the end is. */
+		while (probe < hi && pm[probe] & (PM_PRESENT | PM_SWAPPED))
+			probe++;
+		if (probe == hi) {
+			hi = mid;
+			continue;
+		}
+		if (page_readable(mem, v->start + probe * IMAGE_PAGE))
+			lo = probe + 1;
+		else
+			hi = probe;
+	}
+	return lo;
+}
+
 /* One segment: [start, end) of mapping v.  Segments never join across
  * mappings, even adjacent ones with the same protection (a .data and the
  * .bss after it): a reader checks each segment against its mapping. */
@@ -53,27 +91,32 @@ static int add_segment(struct image *im, size_t *cap, const struct vma *v, unsig
 	return 0;
 }
 
-/* One segment per run of present pages of v. */
-static int plan_vma(struct image *im, size_t *cap, int pagemap, const struct vma *v)
+/*
+ * One segment per run of stored pages of v: the present ones, and for a file
+ * mapping every page within the file too.  Pages of a file mapping past the
+ * end of its file hold nothing to store (contmig-image(5)).
+ */
+static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const struct vma *v)
 {
-	size_t npages = (v->end - v->start) / IMAGE_PAGE;
+	size_t npages = (v->end - v->start) / IMAGE_PAGE, in_file = 0;
 	uint64_t *pm;
 	unsigned long run = 0;
 	int err = 0;
 
-	if (store_every_page(v))
-		return add_segment(im, cap, v, v->start, v->end);
 	pm = malloc(npages * sizeof(*pm));
 	if (!pm)
 		return -ENOMEM;
+	errno = 0;
 	if (pread(pagemap, pm, npages * sizeof(*pm), v->start / IMAGE_PAGE * sizeof(*pm)) !=
 	    (ssize_t)(npages * sizeof(*pm))) {
 		err = errno ? -errno : -EIO;
 		goto out;
 	}
+	if (store_every_page(v))
+		in_file = pages_in_file(mem, v, pm, npages);
 	for (size_t i = 0; i <= npages && !err; i++) {
 		unsigned long addr = v->start + i * IMAGE_PAGE;
-		bool present = i < npages && (pm[i] & (PM_PRESENT | PM_SWAPPED));
+		bool present = i < npages && (i < in_file || (pm[i] & (PM_PRESENT | PM_SWAPPED)));
 
 		if (present && !run)
 			run = addr;
@@ -92,15 +135,19 @@ static int plan_segments(pid_t pid, struct image *im)
 	struct vma_list all;
 	size_t cap = 0, vcap = 0;
 	char path[64];
-	int pagemap, err;
+	int pagemap, mem, err;
 
 	err = procfs_read_maps(pid, &all);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
 	pagemap = open(path, O_RDONLY | O_CLOEXEC);
-	if (pagemap < 0) {
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	mem = pagemap < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	if (mem < 0) {
 		err = -errno;
+		if (pagemap >= 0)
+			close(pagemap);
 		vma_list_free(&all);
 		return err;
 	}
@@ -109,7 +156,7 @@ static int plan_segments(pid_t pid, struct image *im)
 
 		if (is_kernel_mapping(v))
 			continue;
-		err = plan_vma(im, &cap, pagemap, v);
+		err = plan_vma(im, &cap, pagemap, mem, v);
 		if (!err)
 			err = array_reserve((void **)&im->vmas.vma, &vcap, im->vmas.count,
 					    sizeof(*v));
@@ -120,6 +167,7 @@ static int plan_segments(pid_t pid, struct image *im)
 		}
 	}
 	im->vmas.capacity = vcap;
+	close(mem);
 	close(pagemap);
 	vma_list_free(&all);
 	return err;

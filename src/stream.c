@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,63 @@
 #include "stream.h"
 
 #define PIPE_SIZE	(1 << 20)
+
+static int mem_write(void *ctx, const void *buf, size_t len)
+{
+	struct stream_mem *m = ctx;
+
+	if (len > m->cap - m->len) {
+		size_t cap = m->cap ? m->cap : 4096;
+		uint8_t *d;
+
+		while (cap - m->len < len)
+			cap *= 2;
+		d = realloc(m->data, cap);
+		if (!d)
+			return -ENOMEM;
+		m->data = d;
+		m->cap = cap;
+	}
+	memcpy(m->data + m->len, buf, len);
+	m->len += len;
+	return 0;
+}
+
+static ssize_t mem_view(void *ctx, const void **p, size_t len)
+{
+	struct stream_mem *m = ctx;
+	size_t n = m->len - m->at < len ? m->len - m->at : len;
+
+	*p = m->data + m->at;
+	m->at += n;
+	return n;
+}
+
+static ssize_t mem_read(void *ctx, void *buf, size_t len)
+{
+	const void *p;
+	ssize_t n = mem_view(ctx, &p, len);
+
+	if (n)
+		memcpy(buf, p, n);
+	return n;
+}
+
+static const struct stream_ops mem_ops = {
+	.read = mem_read,
+	.write = mem_write,
+	.view = mem_view,
+};
+
+void stream_mem_writer(struct stream *s, struct stream_mem *m)
+{
+	*s = (struct stream){ .fd = -1, .ops = &mem_ops, .ctx = m };
+}
+
+void stream_mem_reader(struct stream *s, struct stream_mem *m)
+{
+	*s = (struct stream){ .fd = -1, .ops = &mem_ops, .ctx = m };
+}
 
 void stream_widen_pipe(int fd)
 {
@@ -18,6 +76,11 @@ void stream_widen_pipe(int fd)
 	 * means the image flows slower. */
 	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && fcntl(fd, F_GETPIPE_SZ) < PIPE_SIZE)
 		fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
+}
+
+uint64_t stream_max_size(void)
+{
+	return (uint64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
 }
 
 int stream_write(struct stream *s, const void *buf, size_t len)

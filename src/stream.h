@@ -33,9 +33,29 @@ struct stream {
 	void *progress_ctx;
 };
 
+/*
+ * Bytes in memory as a stream: written ones are appended to data (grown as
+ * needed); read ones come from data[at..len) without a copy.
+ */
+struct stream_mem {
+	uint8_t *data;
+	size_t len, cap, at;
+};
+
+/* s reads from or writes to m (pos starts at 0; a caller may set it).
+ * free(m->data) when done. */
+void stream_mem_writer(struct stream *s, struct stream_mem *m);
+void stream_mem_reader(struct stream *s, struct stream_mem *m);
+
 /* If fd is a pipe, widen it to 1 MiB (best effort): a default 64 KiB pipe
  * makes every chunk of an image a dozen trips through the scheduler. */
 void stream_widen_pipe(int fd);
+
+/* This machine's memory: the largest image that can be thawed here, and so
+ * the most a reader takes from a file or a pipe when it is told no less.
+ * (The image reader's memory grows only as bytes arrive, so a file cut
+ * short costs no more than it holds, and is refused as truncated.) */
+uint64_t stream_max_size(void);
 
 /* Write all of buf; 0 or -errno. */
 int stream_write(struct stream *s, const void *buf, size_t len) MUST_CHECK;

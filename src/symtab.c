@@ -12,8 +12,6 @@ int symtab_add(struct symtab *st, uint64_t addr, uint64_t size, const char *name
 {
 	struct symbol *s;
 
-	if (st->count >= SYMTAB_MAX)
-		return 0;
 	if (st->count == st->capacity) {
 		size_t cap = st->capacity ? 2 * st->capacity : 64;
 

@@ -11,9 +11,6 @@
 
 #include "error.h"
 
-/* At most this many symbols are kept (the rest of a huge table is dropped). */
-#define SYMTAB_MAX	65536
-
 struct symbol {
 	uint64_t addr, size;		/* size 0: unknown (NASM labels) */
 	char *name;

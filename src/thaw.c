@@ -62,7 +62,8 @@ static const char usage[] =
 	"  -t, --timeout SECS    give up on a silent sender after SECS (default 30)\n"
 	"      --max-size SIZE   refuse larger images (K, M, G suffixes; default: this\n"
 	"                        machine's memory)\n"
-	"      --max-regions N   refuse images with more mappings (default 1024)\n"
+	"      --max-regions N   refuse images with more mappings (default: the kernel's\n"
+	"                        vm.max_map_count)\n"
 	"      --max-clients N   migrations at the same time (default 4)\n"
 	"\n"
 	PROGRESS_HELP
@@ -228,6 +229,21 @@ static int receive(const char *listen, bool stdio, const char *output, const cha
 	return status;
 }
 
+/* As many mappings as this kernel lets one process have: any process that
+ * runs here may come here.  65530 is the kernel's own default. */
+static unsigned default_max_regions(void)
+{
+	unsigned long n = 0;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n < 65530 ? 65530 : n > 1000000 ? 1000000 : n;
+}
+
 static unsigned parse_count(const char *opt, const char *s)
 {
 	uint64_t v;
@@ -263,7 +279,7 @@ static int run(int argc, char **argv)
 	struct receive_opts ro = {
 		.timeout_ms = DEFAULT_TIMEOUT_S * 1000,
 		.max_size = (uint64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE),
-		.max_regions = 1024,
+		.max_regions = default_max_regions(),
 	};
 	const char *listen = NULL, *key_path = NULL, *output = NULL;
 	const char *stdio_path[3] = { NULL, NULL, NULL };
@@ -408,8 +424,9 @@ static int run(int argc, char **argv)
 	if (status != EXIT_OK)
 		goto out;
 
-	err = image_read_head(&im, &in);
-	if (err == -EBADMSG) {
+	/* What is thawed here must fit here. */
+	err = image_read_head(&im, &in, stream_max_size());
+	if (err == -EBADMSG || err == -EFBIG) {
 		error_msg("thaw %s: invalid image: %s", path, im.why);
 		status = EXIT_IMAGE;
 		goto out;

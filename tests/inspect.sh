@@ -66,9 +66,15 @@ grep -q '^counter.img: sound: [0-9]* segments, every checksum matches; canary ok
 data_at=$(( $(readelf -lW counter.img | awk '$1 == "LOAD" { print $2; exit }') ))
 cp counter.img bad.img
 printf 'X' | dd of=bad.img bs=1 seek=$((data_at + 100)) conv=notrunc status=none
-expect_status_ 0 "$CONTMIG" inspect bad.img
+# Shown as far as it reads, and still a failure: 67, the problem on stderr.
+expect_status_ 67 "$CONTMIG" inspect bad.img
 grep -q 'checksum mismatch' out && grep -q '^problem:    checksum mismatch in segment 0' out ||
 	fail_ "a damaged segment: $(cat out)"
+one_error_line_
+grep -q 'unsound: checksum mismatch in segment 0' err || fail_ "inspect of a damaged image: $(cat err)"
+expect_status_ 67 "$CONTMIG" inspect --json bad.img
+python3 -c 'import json, sys; d = json.load(open("out")); assert d["sound"] is False and d["problem"]' ||
+	fail_ "--json of a damaged image: $(cat out)"
 expect_status_ 67 "$CONTMIG" inspect --verify bad.img
 one_error_line_
 grep -q 'unsound: checksum mismatch in segment 0' err || fail_ "--verify: $(cat err)"
@@ -81,7 +87,7 @@ expect_status_ 67 "$CONTMIG" inspect --verify short.img
 grep -q 'truncated in segment' err || fail_ "a truncated image: $(cat err)"
 # Its summary tells the segments read whole (but unverified: the sums are
 # gone), the one cut, and those never reached.
-expect_status_ 0 "$CONTMIG" inspect short.img
+expect_status_ 67 "$CONTMIG" inspect short.img
 grep -q 'checksum unverified' out && grep -q 'checksum truncated' out &&
 	! grep -q 'checksum ok\|checksum mismatch' out || fail_ "a truncated image's segments: $(cat out)"
 head -c 3000 /dev/urandom > random.img

@@ -27,10 +27,11 @@ static uint64_t rnd(void)
 
 static Elf64_Phdr *phdr(uint8_t *d, size_t len, size_t i)
 {
-	Elf64_Ehdr *eh = (Elf64_Ehdr *)d;
-	size_t at = sizeof(*eh) + i * sizeof(Elf64_Phdr);
+	size_t phoff, n = fuzz_phnum(d, len, &phoff);
+	size_t at = phoff + i * sizeof(Elf64_Phdr);
 
-	return i < eh->e_phnum && at + sizeof(Elf64_Phdr) <= len ? (Elf64_Phdr *)(d + at) : NULL;
+	return i < n && phoff < len && at + sizeof(Elf64_Phdr) <= len ?
+	       (Elf64_Phdr *)(d + at) : NULL;
 }
 
 static const uint64_t huge[] = { 0, 1, 4095, 4096, 0x7fffffff, 0xffffffff, 1ULL << 47,
@@ -43,6 +44,7 @@ int main(int argc, char **argv)
 	size_t len, cap = 64 << 20;
 	Elf64_Ehdr *eh;
 	Elf64_Phdr *p, *q;
+	size_t phnum, phoff;
 	unsigned kind;
 
 	if (argc != 4) {
@@ -59,7 +61,8 @@ int main(int argc, char **argv)
 	if (len < sizeof(Elf64_Ehdr))
 		return 1;
 	eh = (Elf64_Ehdr *)d;
-	if (eh->e_phnum < 2)
+	phnum = fuzz_phnum(d, len, &phoff);
+	if (phnum < 2)
 		return 1;
 	kind = rnd() % 7;
 	switch (kind) {
@@ -74,7 +77,7 @@ int main(int argc, char **argv)
 		len = rnd() % len;
 		break;
 	case 2:		/* a program header with a huge offset, size or address */
-		if ((p = phdr(d, len, rnd() % eh->e_phnum))) {
+		if ((p = phdr(d, len, rnd() % phnum))) {
 			uint64_t v = huge[rnd() % (sizeof(huge) / sizeof(huge[0]))];
 
 			switch (rnd() % 4) {
@@ -86,16 +89,28 @@ int main(int argc, char **argv)
 		}
 		break;
 	case 3:		/* a huge count of program headers */
-		eh->e_phnum = huge[rnd() % 6];
+		if (rnd() % 2) {
+			eh->e_phnum = huge[rnd() % 6];
+		} else {
+			/* In section header 0 (extended numbering). */
+			Elf64_Shdr sh = { .sh_size = 1, .sh_info = huge[rnd() % 6] + rnd() % 3 };
+
+			eh->e_phnum = PN_XNUM;
+			eh->e_shoff = sizeof(*eh);
+			eh->e_shnum = 1;
+			eh->e_shentsize = sizeof(sh);
+			if (len >= sizeof(*eh) + sizeof(sh))
+				memcpy(d + sizeof(*eh), &sh, sizeof(sh));
+		}
 		break;
 	case 4:		/* two segments at the same place */
-		p = phdr(d, len, 1 + rnd() % (eh->e_phnum - 1));
-		q = phdr(d, len, 1 + rnd() % (eh->e_phnum - 1));
+		p = phdr(d, len, 1 + rnd() % (phnum - 1));
+		q = phdr(d, len, 1 + rnd() % (phnum - 1));
 		if (p && q && p != q)
 			q->p_vaddr = p->p_vaddr + (rnd() % 2) * 4096;
 		break;
 	case 5:		/* a segment in kernel space */
-		if ((p = phdr(d, len, 1 + rnd() % (eh->e_phnum - 1))))
+		if ((p = phdr(d, len, 1 + rnd() % (phnum - 1))))
 			p->p_vaddr = 0xffff800000000000ULL + (rnd() % 16) * 4096;
 		break;
 	default:	/* a note with a bogus length */
