@@ -21,6 +21,7 @@
 #include "ptrace.h"
 #include "snapshot.h"
 #include "target.h"
+#include "testpoint.h"
 
 static const char usage[] =
 	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds]\n"
@@ -191,6 +192,72 @@ static int verify(int pid, struct image *im, struct stream *out, const char *out
 	return EXIT_OK;
 }
 
+/*
+ * Signals that came while the image was written would die with the process:
+ * they go into the image.  A file's head is written again, in place: the
+ * signals note grows into the padding before the data, which is there for
+ * it (a page's worth).  A pipe's head has gone; then, or if the padding is
+ * too small, say which signal the copy will not get.  An exit status, said.
+ */
+static int add_late_signals(int pid, struct image *im, struct stream *out, const char *output)
+{
+	uint64_t data_offset = im->data_offset;
+	struct tracee_signal *late;
+	struct image_signal_rec *sig;
+	size_t n, added = 0;
+	int err = snapshot_late_signals(pid, im, &late, &n);
+
+	if (err || !n)
+		return EXIT_OK;		/* nothing to add, or no way to tell */
+	sig = realloc(im->sig, (im->nsig + n) * sizeof(*sig));
+	if (!sig) {
+		free(late);
+		error_msg("freeze: out of memory");
+		return EXIT_INTERNAL;
+	}
+	im->sig = sig;
+	for (size_t i = 0; i < n; i++) {
+		int signo = late[i].info.si_signo;
+
+		if (signo == SIGKILL)
+			continue;	/* it ends anyway */
+		if (signo == SIGSTOP) {
+			im->state.flags |= IMAGE_STATE_STOPPED;
+			added++;
+			continue;
+		}
+		im->sig[im->nsig] = (struct image_signal_rec){
+			.flags = late[i].shared ? IMAGE_SIGNAL_SHARED : 0 };
+		memcpy(im->sig[im->nsig++].info, &late[i].info, sizeof(im->sig[0].info));
+		added++;
+	}
+	if (!added || out->fd < 0) {
+		if (added)
+			error_msg("warning: freeze PID %d: %zu signal%s (SIG%s first) came while the "
+				  "image was streamed, and the copy will not get %s", pid, added,
+				  added == 1 ? "" : "s", sigabbrev_np(late[0].info.si_signo),
+				  added == 1 ? "it" : "them");
+		free(late);
+		return EXIT_OK;
+	}
+	free(late);
+	err = image_layout(im);
+	if (!err && im->data_offset != data_offset) {
+		error_msg("warning: freeze PID %d: %zu signals came while the image was written, "
+			  "more than its head has room for; the copy will not get them", pid, added);
+		return EXIT_OK;
+	}
+	if (!err && pwrite(out->fd, im->head, im->head_size, 0) != (ssize_t)im->head_size)
+		err = errno ? -errno : -EIO;
+	if (err) {
+		errno_msg(-err, "freeze: adding the signals that came meanwhile to %s",
+			  unnamed ? output : tmp_path);
+		return EXIT_IO;
+	}
+	/* The head as it now stands reads back as thaw will read it. */
+	return verify(pid, im, NULL, output);
+}
+
 static int finish(int pid, enum after after)
 {
 	switch (after) {
@@ -314,7 +381,11 @@ static int run(int argc, char **argv)
 		status = output_failed ? EXIT_IO : EXIT_INTERNAL;
 		goto free_image;
 	}
+	test_point("freeze-written");
 	status = verify(pid, &im, to_stdout ? NULL : &out, output);
+	if (status == EXIT_OK && after == AFTER_END)
+		status = add_late_signals(pid, &im, to_stdout ? &(struct stream){ .fd = -1 } : &out,
+					  output);
 	if (status != EXIT_OK)
 		goto free_image;
 	if (!to_stdout) {

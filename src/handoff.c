@@ -19,34 +19,14 @@
 #include "exitcode.h"
 #include "handoff.h"
 #include "ptrace.h"
+#include "snapshot.h"
 #include "target.h"
+#include "testpoint.h"
 #include "tracee.h"
 
 #ifndef PIDFD_SIGNAL_THREAD
 #define PIDFD_SIGNAL_THREAD	(1UL << 0)	/* Linux 6.9 */
 #endif
-
-void handoff_test_point(const char *name)
-{
-	const char *hook = getenv("CONTMIG_TEST_HOOK"), *until = getenv("CONTMIG_TEST_HOOK_UNTIL");
-	struct timespec nap = { 0, 10 * 1000 * 1000 };
-	char line[128];
-	int n;
-
-	if (!hook || strcmp(hook, name))
-		return;
-	n = snprintf(line, sizeof(line), "contmig: test point %s reached\n", name);
-	if (write(STDERR_FILENO, line, n) != n)
-		(void)0;
-	/* Until the file appears (at most 20 s), or for good. */
-	for (int i = 0; until && i < 2000; i++) {
-		if (access(until, F_OK) == 0)
-			return;
-		nanosleep(&nap, NULL);
-	}
-	for (;;)
-		pause();
-}
 
 /* ---- sender ------------------------------------------------------------ */
 
@@ -242,13 +222,12 @@ static void guardian_dismiss(struct guardian *g)
 		;
 }
 
-/* Signals that came for the source after its image: those pending now
- * beyond the ones the image holds (a queue only grows while it is stopped). */
+/* Signals that came for the source after its image go to the copy. */
 static int send_late_signals(struct channel *ch, const struct handoff_source *src, int *sent)
 {
 	struct tracee_signal *sigs;
-	size_t n, seen[2] = { 0, 0 };
-	int err = tracee_peek_signals(src->pid, &sigs, &n);
+	size_t n;
+	int err = snapshot_late_signals(src->pid, src->image, &sigs, &n);
 
 	for (size_t i = 0; !err && i < n; i++) {
 		const siginfo_t *si = &sigs[i].info;
@@ -258,10 +237,8 @@ static int send_late_signals(struct channel *ch, const struct handoff_source *sr
 			.value = (uint64_t)(uintptr_t)si->si_value.sival_ptr,
 		};
 
-		if (seen[s.shared]++ < src->image_signals[s.shared])
-			continue;
-		if (si->si_signo == SIGSTOP && !s.shared)
-			continue;	/* ours, the arming */
+		if (si->si_signo == SIGKILL || (si->si_signo == SIGSTOP && !s.shared))
+			continue;	/* the end of the source anyway; ours, the arming */
 		err = channel_send(ch, MSG_SIGNAL, &s, sizeof(s));
 		if (!err)
 			++*sent;
@@ -315,7 +292,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		guardian_dismiss(&g);
 		return EXIT_INTERNAL;
 	}
-	handoff_test_point("send-armed");
+	test_point("send-armed");
 	err = send_late_signals(ch, src, &late);
 	if (!err)
 		err = channel_send(ch, MSG_COMMIT, NULL, 0);
@@ -329,12 +306,12 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		guardian_dismiss(&g);
 		return EXIT_NETWORK;
 	}
-	handoff_test_point("send-committed");
+	test_point("send-committed");
 	err = channel_expect(ch, MSG_DONE, &done, sizeof(done));
 	refusal = ch->peer_refusal;
 	if (!err) {
 		route_close(r, ch);
-		handoff_test_point("send-done");
+		test_point("send-done");
 		status = target_end("send", src->pid);
 		guardian_dismiss(&g);
 		return status;
@@ -545,11 +522,11 @@ static int start_copy(struct remote *r, struct record *rec, bool wake,
 	if (!err && ptrace(PTRACE_SETOPTIONS, r->pid, 0, 0) < 0)
 		err = -errno;
 	if (!err) {
-		handoff_test_point("receive-disarmed");
+		test_point("receive-disarmed");
 		err = record_write(rec, &committed);
 	}
 	if (!err) {
-		handoff_test_point("receive-committed");
+		test_point("receive-committed");
 		err = ptrace_detach(r->pid, 0);		/* it stays in its group stop */
 	}
 	if (!err && wake && kill(r->pid, SIGCONT) < 0)
@@ -596,7 +573,7 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct han
 		return;
 	}
 	err = channel_send(ch, MSG_READY, &pid, sizeof(pid));
-	handoff_test_point("receive-ready");
+	test_point("receive-ready");
 	while (!err) {
 		struct channel_signal s;
 		uint8_t type;
@@ -629,6 +606,6 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct han
 		return;
 	}
 	res->end = HANDOFF_RUNNING;
-	handoff_test_point("receive-running");
+	test_point("receive-running");
 	res->done_sent = channel_send(ch, MSG_DONE, &pid, sizeof(pid)) == 0;
 }

@@ -37,6 +37,7 @@
 #include <sys/types.h>
 
 #include "channel.h"
+#include "image.h"
 #include "record.h"
 #include "remote.h"
 #include "route.h"
@@ -49,9 +50,8 @@ struct handoff_source {
 	int pidfd;
 	bool supervised;	/* contmig run's: it stays traced when it carries on */
 	bool was_stopped;	/* in a group stop before we came: it stays stopped */
-	/* How many signals were pending in the source (its thread's, the
-	 * process's) when its image was taken: those after them came later. */
-	size_t image_signals[2];
+	/* Its image, as sent: signals pending beyond those it holds came later. */
+	const struct image *image;
 };
 
 /*
@@ -94,10 +94,5 @@ int handoff_answer_query(struct channel *ch, int timeout_ms,
 /* Settle every migration whose receiver died mid-handoff (the listener calls
  * this when it starts and when a worker ends). */
 void handoff_settle_all(void);
-
-/* For tests: with CONTMIG_TEST_HOOK=NAME in the environment, stop at the
- * point called NAME (saying so on stderr), to be killed there; with
- * CONTMIG_TEST_HOOK_UNTIL=FILE too, go on once FILE exists. */
-void handoff_test_point(const char *name);
 
 #endif

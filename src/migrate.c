@@ -114,13 +114,11 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	if (status != EXIT_OK)
 		goto close;
 	src.was_stopped = im.state.flags & IMAGE_STATE_STOPPED;
-	for (size_t i = 0; i < im.nsig; i++)
-		src.image_signals[im.sig[i].flags & IMAGE_SIGNAL_SHARED ? 1 : 0]++;
+	src.image = &im;
 	status = stream_image(r, &ch, pid, &im, &progress);
 	human_size(image_stored_bytes(&im), stored);
 	human_size(image_mapped_bytes(&im), mapped);
 	snprintf(comm, sizeof(comm), "%.16s", im.state.comm);
-	image_free(&im);
 	if (status != EXIT_OK)
 		goto release;
 
@@ -140,6 +138,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	 * not come between two steps of the handoff: those signals wait. */
 	sigprocmask(SIG_BLOCK, &fatal_signals, &old_mask);
 	status = handoff_send(r, &ch, &src, new_pid);
+	image_free(&im);
 	if (status == EXIT_OK) {
 		progress_summary(&progress, "%s PID %d (%s) to %s: %s stored of %s mapped in "
 				 "%.2f s; it runs there as PID %d", flags & TARGET_ATTACHED ?
@@ -158,6 +157,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 
 release:
 	/* Failed with the process stopped for us: it carries on as it was. */
+	image_free(&im);
 close:
 	route_close(r, &ch);
 forget:

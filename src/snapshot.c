@@ -227,6 +227,37 @@ static int collect_signals(pid_t pid, struct image *im)
 	return 0;
 }
 
+int snapshot_late_signals(pid_t pid, const struct image *im, struct tracee_signal **late,
+			  size_t *n)
+{
+	struct tracee_signal *sigs;
+	size_t count, k = 0;
+	int err = tracee_peek_signals(pid, &sigs, &count);
+
+	*late = NULL;
+	*n = 0;
+	if (err)
+		return err;
+	/* The image holds a prefix of each queue (less SIGKILL and SIGSTOP),
+	 * in the same order: what does not match it came later. */
+	for (size_t i = 0; i < count; i++) {
+		const struct image_signal_rec *rec = k < im->nsig ? &im->sig[k] : NULL;
+
+		if (rec && sigs[i].info.si_signo != SIGKILL && sigs[i].info.si_signo != SIGSTOP &&
+		    !(rec->flags & IMAGE_SIGNAL_SHARED) == !sigs[i].shared &&
+		    !memcmp(rec->info, &sigs[i].info, sizeof(rec->info))) {
+			k++;
+			continue;
+		}
+		sigs[(*n)++] = sigs[i];
+	}
+	if (*n)
+		*late = sigs;
+	else
+		free(sigs);
+	return 0;
+}
+
 int snapshot_collect(pid_t pid, struct image *im)
 {
 	struct proc_status st;

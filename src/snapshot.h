@@ -14,11 +14,18 @@
 #include "error.h"
 #include "image.h"
 #include "stream.h"
+#include "tracee.h"
 
 /* pid must be stopped under our ptrace. */
 int snapshot_collect(pid_t pid, struct image *im) MUST_CHECK;
 /* Write the whole image; *output_failed tells a failed write (disk full, a
  * closed pipe) from a failure to read the process. */
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed) MUST_CHECK;
+
+/* Signals pending in pid (stopped under our ptrace) that came after its image
+ * was collected: a malloc'd array of *n (NULL when none), each queue's in
+ * order.  SIGKILL and SIGSTOP are among them if pending, whenever they came. */
+int snapshot_late_signals(pid_t pid, const struct image *im, struct tracee_signal **late,
+			  size_t *n) MUST_CHECK;
 
 #endif

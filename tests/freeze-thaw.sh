@@ -61,7 +61,7 @@ start_ "$builddir/tests/avxsum" "$rounds" > first
 for i in 1 2 3 4 5; do
 	sleep 0.2
 	expect_status_ 0 "$CONTMIG" freeze -o "avx$i" "$pid"
-	"$CONTMIG" thaw --detach "avx$i" > "avx$i.out" || fail_ "thaw $i exited $?"
+	"$CONTMIG" thaw --detach --stdout "avx$i.out" "avx$i" >> "avx$i.out" || fail_ "thaw $i exited $?"
 	pid=$(head -n 1 "avx$i.out")
 	started_pids="$started_pids $pid"
 done

@@ -12,7 +12,9 @@ script_=$(readlink -f "$0")
 : "${builddir:?run the tests through make check}"
 : "${CONTMIG:=$builddir/contmig}"
 
-fail_() { echo "$me: FAIL: $*" >&2; exit 1; }
+# fail_ may run in a subshell (`... | compare_ want -`), where its exit ends
+# only that: it leaves a mark that fails the test when it ends.
+fail_() { echo "$me: FAIL: $*" >&2; : > "$tmp/.failed"; exit 1; }
 skip_() { echo "$me: SKIP: $*" >&2; exit 77; }
 framework_failure_() { echo "$me: FRAMEWORK FAILURE: $*" >&2; exit 99; }
 
@@ -26,7 +28,8 @@ extra_cleanup_=
 
 cleanup_()
 {
-	local p
+	local p status=$?
+	[ -e "$tmp/.failed" ] && [ "$status" -eq 0 ] && status=1
 	eval "$extra_cleanup_"
 	for p in $started_pids; do
 		kill -9 "$p" 2>/dev/null
@@ -40,6 +43,7 @@ cleanup_()
 	done
 	wait 2>/dev/null
 	cd / && rm -rf "$tmp"
+	exit "$status"
 }
 trap cleanup_ EXIT
 trap 'exit 99' HUP INT TERM

@@ -66,4 +66,23 @@ printf '%s\n' 'signal 10 code 0 value 0' 'signal 15 code 0 value 0' \
 	'signal 18 code 0 value 0' 'signal 35 code -1 value 42' \
 	'signal 35 code -1 value 43' done > expected3
 tail -n +2 copy3.out | compare_ expected3 -
+rm go
+
+# Signals sent while freeze writes the image (it stands still after the
+# data, before reading it back) are in the image all the same: the process
+# ends here, its copy gets them.
+start_ "$sigwait" > src4.out
+wait_for_ 5 grep -qx ready src4.out
+CONTMIG_TEST_HOOK=freeze-written CONTMIG_TEST_HOOK_UNTIL=$tmp/written \
+	"$CONTMIG" freeze -o late.img "$pid" 2> freeze.err &
+freezer=$!
+wait_for_ 10 grep -qs 'test point freeze-written reached' freeze.err
+send_some_ "$pid"
+touch written
+wait "$freezer" || fail_ "freeze with signals on the way exited $?: $(cat freeze.err)"
+"$CONTMIG" thaw --detach --stdout copy4.out late.img >> copy4.out || fail_ "thaw exited $?"
+started_pids="$started_pids $(head -n 1 copy4.out)"
+touch go
+wait_for_ 5 grep -qx done copy4.out
+tail -n +2 copy4.out | compare_ expected -
 exit 0
