@@ -101,6 +101,15 @@ stats()
 
 # One run of each operation; each adds "SECONDS DOWNTIME" (or "SECONDS -")
 # to OPERATION.times.
+# A detached copy writes to /dev/null unless told (--stdout); a contmig
+# from before that option shares thaw's stdout.
+detached_out()
+{
+	if "$contmig" thaw --help | grep -q -- --stdout; then
+		echo "--stdout $1"
+	fi
+}
+
 run_freeze_thaw()
 {
 	local t0 t1 t2 new down
@@ -109,7 +118,8 @@ run_freeze_thaw()
 	"$contmig" freeze -q -o img "$tpid"
 	t1=$(now)
 	stored=$(stat -c %s img)
-	"$contmig" thaw -q -d img > thaw.out
+	: > thaw.out
+	"$contmig" thaw -q -d $(detached_out thaw.out) img >> thaw.out
 	t2=$(now)
 	new=$(grep -m 1 -x '[0-9]*' thaw.out)
 	down=$(downtime thaw.out "$new")
@@ -122,8 +132,9 @@ run_pipe()
 {
 	local t0 t1 new down
 	start_target "$@"
+	: > pipe.out
 	t0=$(now)
-	"$contmig" freeze -q -o - "$tpid" | "$contmig" thaw -q -d - > pipe.out
+	"$contmig" freeze -q -o - "$tpid" | "$contmig" thaw -q -d $(detached_out pipe.out) - >> pipe.out
 	t1=$(now)
 	new=$(grep -m 1 -x '[0-9]*' pipe.out)
 	down=$(downtime pipe.out "$new")
