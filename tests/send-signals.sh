@@ -40,6 +40,26 @@ wait_for_ 5 eval '[ "$(wc -l < l.out)" -gt '"$lines"' ]'
 kill -9 "$copy"
 wait_for_ 5 eval '[ -z "$(copies_)" ]'
 
+# A process stopped before the send (kill -STOP) is stopped after it too:
+# the receiver holds its copy and never wakes it.
+start_ "$bigmem" 8 > src.out
+wait_for_ 10 grep -q '^ready' src.out
+kill -STOP "$pid"
+wait_for_ 5 grep -q '^State:[[:space:]]*T' "/proc/$pid/status"
+"$CONTMIG" send -q "$pid" 127.0.0.1:7742 > send.out 2> send.err ||
+	fail_ "send of a stopped process exited $?: $(cat send.err)"
+! alive_ "$pid" || fail_ "the stopped source is still here after its move"
+wait_for_ 5 eval '[ -n "$(copies_)" ]'
+copy=$(copies_)
+sleep 0.3
+grep -q '^State:[[:space:]]*T' "/proc/$copy/status" ||
+	fail_ "the copy of a stopped process runs: $(grep State "/proc/$copy/status")"
+grep -q '^TracerPid:[[:space:]]*0$' "/proc/$copy/status" || fail_ "the stopped copy is traced"
+kill -CONT "$copy"
+wait_for_ 5 eval 'grep -q "^State:[[:space:]]*[RS]" /proc/'"$copy"'/status'
+kill -9 "$copy"
+wait_for_ 5 eval '[ -z "$(copies_)" ]'
+
 # A SIGTERM on the way: the copy gets it, and ends there as the source would
 # have here.
 send_with_signal_ TERM
