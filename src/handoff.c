@@ -43,17 +43,22 @@ enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid)
 	return RECORD_UNKNOWN;
 }
 
+/* How long a guardian keeps asking a receiver that cannot tell, or cannot
+ * be reached, before it leaves the source stopped for good. */
+#define GUARD_PATIENCE_S	600
+
 /*
  * DONE never came: ask the receiver how the migration ended, on a new
- * connection.  It answers from its record once its own wait is over, which
- * may take its --timeout; a busy receiver frees a slot within its handshake
- * limit.  So keep asking for a good while before calling it unknown.
+ * connection, for patience_s seconds.  It answers from its record once its
+ * own wait is over, which may take its --timeout; a busy receiver frees a
+ * slot within its handshake limit.  An answer "unknown" (the record still
+ * held, or none) ends the asking unless persist: a guardian asks on.
  */
 static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
-				       pid_t *new_pid, char *why, size_t why_len)
+				       int patience_s, bool persist, pid_t *new_pid, char *why,
+				       size_t why_len)
 {
 	struct timespec pause = { 1, 0 }, start, now;
-	int patience_s = 2 * r->timeout_ms / 1000 + 10;
 
 	snprintf(why, why_len, "no answer");
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -66,8 +71,12 @@ static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (attempt && now.tv_sec - start.tv_sec >= patience_s)
 			return RECORD_UNKNOWN;
-		if (attempt)
+		if (attempt) {
 			nanosleep(&pause, NULL);
+			/* Asking for long, ask less often: at most every 10 s. */
+			if (persist && pause.tv_sec < 10)
+				pause.tv_sec++;
+		}
 		if (route_open(r, &ch, CHANNEL_QUERY, id, true) != EXIT_OK) {
 			snprintf(why, why_len, "%.*s", (int)why_len - 1, r->why);
 			continue;
@@ -79,11 +88,13 @@ static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL
 		if (err)
 			continue;
 		outcome = handoff_decode_outcome(answer, new_pid);
-		if (outcome == RECORD_UNKNOWN)
-			snprintf(why, why_len, answer[0] == RECORD_UNKNOWN ? "it has no settled "
-				 "record of the migration" : "it gave an answer this contmig does "
-				 "not know (%u)", answer[0]);
-		return outcome;
+		if (outcome != RECORD_UNKNOWN)
+			return outcome;
+		snprintf(why, why_len, answer[0] == RECORD_UNKNOWN ? "it has no settled record of "
+			 "the migration" : "it gave an answer this contmig does not know (%u)",
+			 answer[0]);
+		if (!persist)
+			return outcome;
 	}
 }
 
@@ -123,11 +134,15 @@ static void close_all_but(const int *keep, int n)
  * The guardian, in its own process: it waits for the sender to say how the
  * handoff ended.  If the sender dies after arming the source instead, the
  * kernel has let the source go and it has stopped on its queued SIGSTOP;
- * the guardian asks the receiver and settles it.
+ * the guardian asks the receiver and settles it.  If the sender gave up
+ * asking ('U': the outcome unknown, the source left stopped), the guardian
+ * asks on, in the background, for GUARD_PATIENCE_S.  It acts only through
+ * the pidfd: a PID used again meanwhile is never touched.
  */
 static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 		  const struct handoff_source *src)
 {
+	const char *who;
 	char c, last = 0, why[300];
 	pid_t new_pid;
 	ssize_t n;
@@ -137,33 +152,36 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 			_exit(1);
 		if (n == 1)
 			last = c;
+		if (last == 'U')
+			break;	/* the sender goes; we take over */
 	}
-	if (last != 'A')
+	if (last != 'A' && last != 'U')
 		_exit(0);	/* settled, or never armed: nothing to do */
-	switch (ask_outcome(r, id, &new_pid, why, sizeof(why))) {
+	who = last == 'A' ? "the sender died, and " : "";
+	switch (ask_outcome(r, id, GUARD_PATIENCE_S, true, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
 		if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGKILL, NULL, 0) < 0 &&
 		    errno != ESRCH)
-			errno_msg(errno, "send: %s: the sender died; its copy runs there as PID %d, "
-				  "but ending PID %d here", r->dest, (int)new_pid, (int)src->pid);
+			errno_msg(errno, "send: %s: %sthe copy runs there as PID %d, but ending PID "
+				  "%d here", r->dest, who, (int)new_pid, (int)src->pid);
 		else
-			error_msg("send: %s: the sender died after COMMIT; the copy runs there as "
-				  "PID %d and PID %d has ended here", r->dest, (int)new_pid,
-				  (int)src->pid);
+			error_msg("send: %s: %sthe receiver says COMMIT arrived: the copy runs "
+				  "there as PID %d and PID %d has ended here", r->dest, who,
+				  (int)new_pid, (int)src->pid);
 		break;
 	case RECORD_ABORTED:
 		if (!src->was_stopped &&
-		    syscall(SYS_pidfd_send_signal, src->pidfd, SIGCONT, NULL, 0) < 0)
-			errno_msg(errno, "send: the sender died; letting PID %d carry on",
-				  (int)src->pid);
+		    syscall(SYS_pidfd_send_signal, src->pidfd, SIGCONT, NULL, 0) < 0 &&
+		    errno != ESRCH)
+			errno_msg(errno, "send: %s: letting PID %d carry on", r->dest, (int)src->pid);
 		else
-			error_msg("send: %s: the sender died before COMMIT; PID %d carries on here",
-				  r->dest, (int)src->pid);
+			error_msg("send: %s: %sthe receiver says COMMIT never arrived: PID %d "
+				  "carries on here", r->dest, who, (int)src->pid);
 		break;
 	default:
-		error_msg("send: %s: the sender died and the outcome is unknown (%s): PID %d is "
-			  "kept stopped here; if it does not run there, kill -CONT %d", r->dest,
-			  why, (int)src->pid, (int)src->pid);
+		error_msg("send: %s: %sthe outcome is still unknown after %d s (%s): PID %d stays "
+			  "stopped here; if it does not run there, kill -CONT %d", r->dest, who,
+			  GUARD_PATIENCE_S, why, (int)src->pid, (int)src->pid);
 	}
 	_exit(0);
 }
@@ -329,7 +347,8 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		  r->dest, channel_why(ch, err));
 	/* Closing first also tells a receiver still waiting for COMMIT to settle. */
 	route_close(r, ch);
-	switch (ask_outcome(r, id, &new_pid, why, sizeof(why))) {
+	switch (ask_outcome(r, id, 2 * r->timeout_ms / 1000 + 10, false, &new_pid, why,
+			    sizeof(why))) {
 	case RECORD_COMMITTED:
 		status = target_end("send", src->pid);
 		break;
@@ -342,10 +361,14 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	default:
 		keep_stopped(src);
 		error_msg("send: %s: outcome unknown (asking the receiver: %s): it runs PID %d only "
-			  "if it got COMMIT. PID %d is kept stopped here: if PID %d runs there, "
-			  "kill -9 %d; if not, kill -CONT %d", r->dest, why, (int)new_pid,
-			  (int)src->pid, (int)new_pid, (int)src->pid, (int)src->pid);
-		status = EXIT_UNKNOWN;
+			  "if it got COMMIT. PID %d is kept stopped here, and contmig (PID %d) asks on "
+			  "for %d s and settles it; or, if PID %d runs there, kill -9 %d; if not, "
+			  "kill -CONT %d", r->dest, why, (int)new_pid, (int)src->pid, (int)g.pid,
+			  GUARD_PATIENCE_S, (int)new_pid, (int)src->pid, (int)src->pid);
+		/* The guardian takes over; it is not ours to wait for. */
+		guardian_say(&g, 'U');
+		close(g.fd);
+		return EXIT_UNKNOWN;
 	}
 	guardian_dismiss(&g);
 	return status;

@@ -49,8 +49,8 @@ for case in send-armed:source send-committed:copy send-done:copy; do
 	survivor_ "send killed at $point" "$pid" "${case#*:}"
 	# The guardian said what it did, on send's stderr.
 	case ${case#*:} in
-	source) want='the sender died before COMMIT; PID [0-9]* carries on here' ;;
-	copy) want='the sender died after COMMIT; the copy runs there as PID [0-9]* and PID [0-9]* has ended here' ;;
+	source) want='the sender died, and the receiver says COMMIT never arrived: PID [0-9]* carries on here' ;;
+	copy) want='the sender died, and the receiver says COMMIT arrived: the copy runs there as PID [0-9]* and PID [0-9]* has ended here' ;;
 	esac
 	wait_for_ 5 grep -q "$want" send.err
 done

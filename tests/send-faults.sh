@@ -139,7 +139,17 @@ wait_for_ 5 grep -q '^State:[[:space:]]*T (stopped)' "/proc/$pid/status"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || fail_ "the source is still traced"
 new=$(sed -n 's/.*: it runs PID \([0-9]*\).*/\1/p' err)
 kill -0 "$new" || fail_ "unknown outcome: the receiver's copy (PID $new) does not run"
-kill -9 "$pid" "$new"
+# send's guardian asks on in the background: once the receiver can be
+# reached again, it settles the source as the receiver decided (committed:
+# the source ends here, the copy runs on there).
+stop_ "$relay_pid"
+python3 "$relay" --listen 127.0.0.1:$relay_port --to 127.0.0.1:$port >> relay.out 2>> relay.err &
+relay_pid=$!
+started_pids="$started_pids $relay_pid"
+wait_for_ 30 eval '! alive_ '"$pid"
+grep -q 'the receiver says COMMIT arrived' err || fail_ "the guardian said: $(cat err)"
+kill -0 "$new" || fail_ "the guardian settled the source, and the copy (PID $new) is gone"
+kill -9 "$new"
 
 # The receiver killed mid-stream: its half-built copy dies with it, the
 # process carries on here, and the listener serves the next migration.
