@@ -144,13 +144,16 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 {
 	const char *who;
 	char c, last = 0, why[300];
+	bool was_stopped = false;
 	pid_t new_pid;
 	ssize_t n;
 
 	while ((n = read(fd, &c, 1)) != 0) {
 		if (n < 0 && errno != EINTR)
 			_exit(1);
-		if (n == 1)
+		if (n == 1 && c == 'W')
+			was_stopped = true;
+		else if (n == 1)
 			last = c;
 		if (last == 'U')
 			break;	/* the sender goes; we take over */
@@ -170,7 +173,7 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 				  (int)new_pid, (int)src->pid);
 		break;
 	case RECORD_ABORTED:
-		if (!src->was_stopped &&
+		if (!was_stopped &&
 		    syscall(SYS_pidfd_send_signal, src->pidfd, SIGCONT, NULL, 0) < 0 &&
 		    errno != ESRCH)
 			errno_msg(errno, "send: %s: letting PID %d carry on", r->dest, (int)src->pid);
@@ -186,13 +189,8 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 	_exit(0);
 }
 
-struct guardian {
-	pid_t pid;
-	int fd;			/* write 'A' once armed, 'S' once settled */
-};
-
-static int guardian_start(struct guardian *g, struct route *r,
-			  const uint8_t id[CHANNEL_ID_BYTES], const struct handoff_source *src)
+int handoff_guard(struct handoff_guardian *g, struct route *r,
+		  const uint8_t id[CHANNEL_ID_BYTES], const struct handoff_source *src)
 {
 	int p[2];
 
@@ -225,14 +223,16 @@ static int guardian_start(struct guardian *g, struct route *r,
 	return 0;
 }
 
-static void guardian_say(struct guardian *g, char c)
+static void guardian_say(struct handoff_guardian *g, char c)
 {
 	if (g->fd >= 0 && write(g->fd, &c, 1) != 1)
 		(void)0;	/* a dead guardian has nothing to do anyway */
 }
 
-static void guardian_dismiss(struct guardian *g)
+void handoff_unguard(struct handoff_guardian *g)
 {
+	if (g->fd < 0)
+		return;
 	guardian_say(g, 'S');
 	close(g->fd);
 	g->fd = -1;
@@ -280,34 +280,32 @@ static int mark_unmoved(const struct handoff_source *src)
 }
 
 int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
-		 pid_t new_pid)
+		 struct handoff_guardian *g, pid_t new_pid)
 {
 	uint8_t id[CHANNEL_ID_BYTES];
-	struct guardian g = { .fd = -1 };
 	char why[300];
 	int32_t done;
 	int err, refusal, status, late = 0;
 
 	memcpy(id, ch->id, sizeof(id));
 	err = src->supervised ? mark_unmoved(src) : 0;
-	if (!err)
-		err = guardian_start(&g, r, id, src);
 	if (err) {
 		errno_msg(-err, "send: guarding PID %d for the handoff", (int)src->pid);
 		route_close(r, ch);
-		if (!src->supervised)
-			target_release("send", src->pid);
+		handoff_unguard(g);
 		return EXIT_INTERNAL;
 	}
+	if (src->was_stopped)
+		guardian_say(g, 'W');
 	/* Armed: from here on, our death leaves the source stopped, untraced,
 	 * and the guardian settles it.  The SIGSTOP is the thread's, so that
 	 * one sent to the process meanwhile still reaches the copy. */
-	guardian_say(&g, 'A');
+	guardian_say(g, 'A');
 	if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, PIDFD_SIGNAL_THREAD) < 0) {
 		errno_msg(errno, "send: holding PID %d for the handoff", (int)src->pid);
 		route_close(r, ch);
 		resume_source(src);
-		guardian_dismiss(&g);
+		handoff_unguard(g);
 		return EXIT_INTERNAL;
 	}
 	test_point("send-armed");
@@ -321,7 +319,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 			  (int)src->pid);
 		route_close(r, ch);
 		resume_source(src);
-		guardian_dismiss(&g);
+		handoff_unguard(g);
 		return EXIT_NETWORK;
 	}
 	test_point("send-committed");
@@ -331,7 +329,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		route_close(r, ch);
 		test_point("send-done");
 		status = target_end("send", src->pid);
-		guardian_dismiss(&g);
+		handoff_unguard(g);
 		return status;
 	}
 	if (err == -ECONNABORTED) {
@@ -340,7 +338,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 			  channel_why(ch, err), (int)src->pid);
 		route_close(r, ch);
 		resume_source(src);
-		guardian_dismiss(&g);
+		handoff_unguard(g);
 		return exit_status_for_refusal(refusal);
 	}
 	error_msg("send: %s: no DONE after COMMIT (%s); asking the receiver how it ended",
@@ -363,14 +361,15 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		error_msg("send: %s: outcome unknown (asking the receiver: %s): it runs PID %d only "
 			  "if it got COMMIT. PID %d is kept stopped here, and contmig (PID %d) asks on "
 			  "for %d s and settles it; or, if PID %d runs there, kill -9 %d; if not, "
-			  "kill -CONT %d", r->dest, why, (int)new_pid, (int)src->pid, (int)g.pid,
+			  "kill -CONT %d", r->dest, why, (int)new_pid, (int)src->pid, (int)g->pid,
 			  GUARD_PATIENCE_S, (int)new_pid, (int)src->pid, (int)src->pid);
 		/* The guardian takes over; it is not ours to wait for. */
-		guardian_say(&g, 'U');
-		close(g.fd);
+		guardian_say(g, 'U');
+		close(g->fd);
+		g->fd = -1;
 		return EXIT_UNKNOWN;
 	}
-	guardian_dismiss(&g);
+	handoff_unguard(g);
 	return status;
 }
 

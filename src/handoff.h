@@ -54,6 +54,21 @@ struct handoff_source {
 	const struct image *image;
 };
 
+/* A process of its own that outlives the sender and settles the source if
+ * the sender dies once the source is armed (handoff_send). */
+struct handoff_guardian {
+	pid_t pid;
+	int fd;			/* to it: 'W' was stopped, 'A' armed, 'U' take over,
+				 * 'S' settled; -1 once dismissed */
+};
+
+/* Start the guardian of the migration id along r, before the source stops
+ * (a fork is no part of the pause).  0 or -errno. */
+int handoff_guard(struct handoff_guardian *g, struct route *r,
+		  const uint8_t id[CHANNEL_ID_BYTES], const struct handoff_source *src) MUST_CHECK;
+/* Nothing for it to do (the migration ended before READY, or is settled). */
+void handoff_unguard(struct handoff_guardian *g);
+
 /*
  * The receiver said READY: hand the source over (COMMIT, DONE) and settle it,
  * whatever happens to the connection.  Says what fails; an exit status:
@@ -63,7 +78,7 @@ struct handoff_source {
  * The connection is closed on return.
  */
 int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
-		 pid_t new_pid);
+		 struct handoff_guardian *g, pid_t new_pid);
 
 /* The outcome in a MSG_OUTCOME answer; anything unexpected is unknown. */
 enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid);

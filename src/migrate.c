@@ -82,6 +82,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	uint8_t id[CHANNEL_ID_BYTES];
 	sigset_t fatal_signals, old_mask;
 	char comm[17], stored[32], mapped[32];
+	struct handoff_guardian guardian = { .fd = -1 };
 	struct progress progress;
 	struct channel ch;
 	struct image im;
@@ -110,6 +111,12 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	status = route_open(r, &ch, CHANNEL_MIGRATE, id, false);
 	if (status != EXIT_OK)
 		goto forget;
+	err = handoff_guard(&guardian, r, id, &src);
+	if (err) {
+		errno_msg(-err, "%s: starting the guardian of PID %d", r->cmd, pid);
+		status = EXIT_INTERNAL;
+		goto close;
+	}
 	status = target_capture(r->cmd, pid, flags, &im);
 	if (status != EXIT_OK)
 		goto close;
@@ -137,7 +144,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	/* From here until the outcome is settled a ^C or a lost terminal must
 	 * not come between two steps of the handoff: those signals wait. */
 	sigprocmask(SIG_BLOCK, &fatal_signals, &old_mask);
-	status = handoff_send(r, &ch, &src, new_pid);
+	status = handoff_send(r, &ch, &src, &guardian, new_pid);
 	image_free(&im);
 	if (status == EXIT_OK) {
 		progress_summary(&progress, "%s PID %d (%s) to %s: %s stored of %s mapped in "
@@ -160,6 +167,7 @@ release:
 	image_free(&im);
 close:
 	route_close(r, &ch);
+	handoff_unguard(&guardian);
 forget:
 	if (src.supervised && src.pidfd >= 0)
 		close(src.pidfd);
