@@ -168,6 +168,17 @@ static int wait_fd(struct channel *ch, int fd, short events)
 			"the peer took nothing");
 }
 
+/*
+ * An errno of the socket as this module returns it.  -ECONNABORTED means one
+ * thing only, that the peer sent MSG_ERROR: a connection the kernel aborted
+ * (ss -K, a socket destroyed by a load balancer) is a reset like any other,
+ * or a sender would take it for a receiver that said it failed.
+ */
+static int io_errno(int e)
+{
+	return e == ECONNABORTED ? -ECONNRESET : -e;
+}
+
 static int read_all(struct channel *ch, void *buf, size_t len)
 {
 	uint8_t *p = buf;
@@ -185,7 +196,7 @@ static int read_all(struct channel *ch, void *buf, size_t len)
 			continue;
 		}
 		if (n < 0)
-			return why(ch, -errno, "reading from the peer: %s", strerror(errno));
+			return why(ch, io_errno(errno), "reading from the peer: %s", strerror(errno));
 		if (n == 0)
 			return why(ch, -ECONNRESET, "the peer closed the connection");
 		p += n;
@@ -244,7 +255,7 @@ static int write_all(struct channel *ch, struct iovec *iov, int iovcnt)
 			continue;
 		}
 		if (n < 0)
-			return why(ch, -errno, "sending to the peer: %s",
+			return why(ch, io_errno(errno), "sending to the peer: %s",
 				   errno == EPIPE ? "the peer closed the connection" :
 				   strerror(errno));
 		ch->wire_out += n;

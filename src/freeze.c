@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -258,6 +262,48 @@ static int add_late_signals(int pid, struct image *im, struct stream *out, const
 	return verify(pid, im, NULL, output);
 }
 
+/*
+ * Into a pipe (-o -), the process may end only once its reader has taken the
+ * whole image: a reader that goes away first (thaw killed, `| head`) would
+ * otherwise leave it running nowhere.  More a pipe cannot tell: a reader
+ * that dies after the last byte, before its copy runs, still loses it
+ * (contmig(1)); send --via is the way with a handoff.  EXIT_OK once the pipe
+ * is empty (or it is no pipe); EXIT_IO if the reader left first; EXIT_UNKNOWN
+ * if it took nothing for timeout_ms.  Said.
+ */
+static int wait_taken(int pid, int fd, int timeout_ms)
+{
+	struct timespec nap = { 0, 1000 * 1000 };
+	int left, last = -1, still_ms = 0;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return EXIT_OK;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+		if (ioctl(fd, FIONREAD, &left) < 0 || left == 0)
+			return EXIT_OK;
+		if (poll(&p, 1, 0) == 1 && p.revents & POLLERR) {
+			error_msg("freeze PID %d: the image's reader closed the pipe with %d bytes "
+				  "of it not taken; the process carries on", pid, left);
+			return EXIT_IO;
+		}
+		still_ms = left == last ? still_ms + (int)(nap.tv_nsec / 1000000) : 0;
+		last = left;
+		if (still_ms >= timeout_ms) {
+			error_msg("freeze PID %d: the image's reader took nothing for %d s (%d bytes "
+				  "left in the pipe); the process is kept stopped: if its copy runs, "
+				  "kill -9 %d; if not, kill -CONT %d", pid, timeout_ms / 1000, left,
+				  pid, pid);
+			return EXIT_UNKNOWN;
+		}
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 10 * 1000 * 1000)
+			nap.tv_nsec += 1000 * 1000;
+	}
+}
+
 static int finish(int pid, enum after after)
 {
 	switch (after) {
@@ -293,7 +339,7 @@ static int run(int argc, char **argv)
 	char what[64], stored[32], mapped[32];
 	struct stream out = { .fd = -1 };
 	struct image im;
-	int opt, pid, status, err;
+	int opt, pid, status, err, timeout_ms = DEFAULT_TIMEOUT_S * 1000;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:o:rst:qh", longopts, NULL)) != -1) {
@@ -312,7 +358,8 @@ static int run(int argc, char **argv)
 			drop_fds = true;
 			break;
 		case 't':
-			target_set_timeout(parse_timeout("freeze", optarg));
+			timeout_ms = parse_timeout("freeze", optarg);
+			target_set_timeout(timeout_ms);
 			break;
 		case 'q':
 			mode = PROGRESS_NEVER;
@@ -386,6 +433,13 @@ static int run(int argc, char **argv)
 	if (status == EXIT_OK && after == AFTER_END)
 		status = add_late_signals(pid, &im, to_stdout ? &(struct stream){ .fd = -1 } : &out,
 					  output);
+	if (status == EXIT_OK && to_stdout && after == AFTER_END)
+		status = wait_taken(pid, out.fd, timeout_ms);
+	if (status == EXIT_UNKNOWN) {
+		image_free(&im);
+		target_keep_stopped("freeze", pid);
+		return status;
+	}
 	if (status != EXIT_OK)
 		goto free_image;
 	if (!to_stdout) {

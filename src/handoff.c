@@ -51,12 +51,12 @@ enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid)
  * DONE never came: ask the receiver how the migration ended, on a new
  * connection, for patience_s seconds.  It answers from its record once its
  * own wait is over, which may take its --timeout; a busy receiver frees a
- * slot within its handshake limit.  An answer "unknown" (the record still
- * held, or none) ends the asking unless persist: a guardian asks on.
+ * slot within its handshake limit.  An answer "unknown" (a record locked for
+ * long, or none) is asked again too.  *new_pid is set only from an answer
+ * "committed".
  */
 static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
-				       int patience_s, bool persist, pid_t *new_pid, char *why,
-				       size_t why_len)
+				       int patience_s, pid_t *new_pid, char *why, size_t why_len)
 {
 	struct timespec pause = { 1, 0 }, start, now;
 
@@ -66,6 +66,7 @@ static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL
 		struct channel ch;
 		uint8_t answer[5];
 		enum record_outcome outcome;
+		pid_t answered_pid;
 		int err;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -74,7 +75,7 @@ static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL
 		if (attempt) {
 			nanosleep(&pause, NULL);
 			/* Asking for long, ask less often: at most every 10 s. */
-			if (persist && pause.tv_sec < 10)
+			if (pause.tv_sec < 10)
 				pause.tv_sec++;
 		}
 		if (route_open(r, &ch, CHANNEL_QUERY, id, true) != EXIT_OK) {
@@ -87,22 +88,43 @@ static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL
 		route_close(r, &ch);
 		if (err)
 			continue;
-		outcome = handoff_decode_outcome(answer, new_pid);
+		outcome = handoff_decode_outcome(answer, &answered_pid);
+		if (outcome == RECORD_COMMITTED)
+			*new_pid = answered_pid;
 		if (outcome != RECORD_UNKNOWN)
 			return outcome;
 		snprintf(why, why_len, answer[0] == RECORD_UNKNOWN ? "it has no settled record of "
 			 "the migration" : "it gave an answer this contmig does not know (%u)",
 			 answer[0]);
-		if (!persist)
-			return outcome;
 	}
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* Did someone send the source a stop signal during the move?  (Ours is its
+ * thread's; theirs, kill(2)'s, the process's.)  Then it stays stopped. */
+static bool stop_sent(const struct handoff_source *src)
+{
+	struct tracee_signal *sigs;
+	bool stop = false;
+	size_t n;
+
+	if (tracee_peek_signals(src->pid, &sigs, &n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		stop |= sigs[i].shared && is_stop_signal(sigs[i].info.si_signo);
+	free(sigs);
+	return stop;
 }
 
 /* The source carries on: the queued SIGSTOP goes (a SIGCONT removes every
  * pending stop signal), and we let go (run's source stays traced). */
 static void resume_source(const struct handoff_source *src)
 {
-	if (!src->was_stopped && kill(src->pid, SIGCONT) < 0)
+	if (!src->was_stopped && !stop_sent(src) && kill(src->pid, SIGCONT) < 0)
 		errno_msg(errno, "send: letting PID %d carry on", (int)src->pid);
 	if (!src->supervised)
 		target_release("send", src->pid);
@@ -160,8 +182,13 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 	}
 	if (last != 'A' && last != 'U')
 		_exit(0);	/* settled, or never armed: nothing to do */
+	/* A SIGCONT that reached the source meanwhile took its queued SIGSTOP
+	 * away: queue another at once, before it runs for long. */
+	if (last == 'A' && syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, 0) < 0 &&
+	    errno != ESRCH)
+		errno_msg(errno, "send: %s: keeping PID %d stopped", r->dest, (int)src->pid);
 	who = last == 'A' ? "the sender died, and " : "";
-	switch (ask_outcome(r, id, GUARD_PATIENCE_S, true, &new_pid, why, sizeof(why))) {
+	switch (ask_outcome(r, id, GUARD_PATIENCE_S, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
 		if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGKILL, NULL, 0) < 0 &&
 		    errno != ESRCH)
@@ -265,20 +292,6 @@ static int send_late_signals(struct channel *ch, const struct handoff_source *sr
 	return err;
 }
 
-/* In run, the source stands at its sys_migrate with the image's "returned 0"
- * in rax; should it carry on here without us (run died, the move aborted), it
- * must not believe it moved. */
-static int mark_unmoved(const struct handoff_source *src)
-{
-	struct user_regs_struct regs;
-	int err = ptrace_get_regs(src->pid, &regs);
-
-	if (err)
-		return err;
-	regs.rax = -ECONNABORTED;
-	return ptrace_set_regs(src->pid, &regs);
-}
-
 int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
 		 struct handoff_guardian *g, pid_t new_pid)
 {
@@ -286,15 +299,9 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	char why[300];
 	int32_t done;
 	int err, refusal, status, late = 0;
+	bool refused;
 
 	memcpy(id, ch->id, sizeof(id));
-	err = src->supervised ? mark_unmoved(src) : 0;
-	if (err) {
-		errno_msg(-err, "send: guarding PID %d for the handoff", (int)src->pid);
-		route_close(r, ch);
-		handoff_unguard(g);
-		return EXIT_INTERNAL;
-	}
 	if (src->was_stopped)
 		guardian_say(g, 'W');
 	/* Armed: from here on, our death leaves the source stopped, untraced,
@@ -325,6 +332,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	test_point("send-committed");
 	err = channel_expect(ch, MSG_DONE, &done, sizeof(done));
 	refusal = ch->peer_refusal;
+	refused = err == -ECONNABORTED;
 	if (!err) {
 		route_close(r, ch);
 		test_point("send-done");
@@ -332,29 +340,21 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		handoff_unguard(g);
 		return status;
 	}
-	if (err == -ECONNABORTED) {
-		/* The receiver could not start its copy, and says so. */
-		error_msg("send: %s: the receiver failed: %s; PID %d carries on here", r->dest,
-			  channel_why(ch, err), (int)src->pid);
-		route_close(r, ch);
-		resume_source(src);
-		handoff_unguard(g);
-		return exit_status_for_refusal(refusal);
-	}
-	error_msg("send: %s: no DONE after COMMIT (%s); asking the receiver how it ended",
-		  r->dest, channel_why(ch, err));
+	/* Whatever came instead of DONE (an error the receiver sent, a reset,
+	 * silence), its record alone says whether the copy runs. */
+	error_msg("send: %s: %s after COMMIT (%s); asking the receiver how it ended", r->dest,
+		  err == -ECONNABORTED ? "an error" : "no DONE", channel_why(ch, err));
 	/* Closing first also tells a receiver still waiting for COMMIT to settle. */
 	route_close(r, ch);
-	switch (ask_outcome(r, id, 2 * r->timeout_ms / 1000 + 10, false, &new_pid, why,
-			    sizeof(why))) {
+	switch (ask_outcome(r, id, 2 * r->timeout_ms / 1000 + 10, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
 		status = target_end("send", src->pid);
 		break;
 	case RECORD_ABORTED:
-		error_msg("send: %s: the receiver never got COMMIT and discarded its copy; "
-			  "PID %d carries on here", r->dest, (int)src->pid);
+		error_msg("send: %s: the receiver discarded its copy; PID %d carries on here",
+			  r->dest, (int)src->pid);
 		resume_source(src);
-		status = EXIT_NETWORK;
+		status = refused ? exit_status_for_refusal(refusal) : EXIT_NETWORK;
 		break;
 	default:
 		keep_stopped(src);
@@ -399,52 +399,54 @@ static int proc_identity(pid_t pid, unsigned long long *start, char *state)
 	return 0;
 }
 
-/* Is the copy the record names still there (not a process that took its PID
- * since)?  1 yes, 0 gone, -errno. */
-static int copy_present(const struct record_state *st, char *state)
+/* Is the process pid, started at start, still there (not one that took its
+ * PID since)?  1 yes, 0 gone, -errno; *state is its state. */
+static int still_there(pid_t pid, unsigned long long start, char *state)
 {
-	unsigned long long start;
-	int err = proc_identity(st->pid, &start, state);
+	unsigned long long now_start;
+	int err = proc_identity(pid, &now_start, state);
 
 	if (err == -ESRCH)
 		return 0;
 	if (err)
 		return err;
-	return start == st->start && *state != 'Z' && *state != 'X';
+	return now_start == start && *state != 'Z' && *state != 'X';
 }
 
-/* Settle a record whose receiver is gone; rec is locked by us. */
-static void settle(struct record *rec, struct record_state *st)
+/*
+ * Settle a record (locked by us).  A committed copy its receiver could not
+ * wake is woken.  A pending one is decided "aborted" (its copy killed first)
+ * when decide is set (a sender asks: it lost the connection, so the first
+ * decision written stands) or when its receiver is gone.
+ */
+static void settle(struct record *rec, struct record_state *st, bool decide)
 {
 	struct record_state aborted = { .outcome = RECORD_ABORTED };
 	char state;
 	int present;
 
-	if (st->outcome != RECORD_ORPHANED && st->outcome != RECORD_COMMITTED)
-		return;
-	present = copy_present(st, &state);
-	if (present < 0) {
-		st->outcome = RECORD_UNKNOWN;
-		return;
-	}
 	if (st->outcome == RECORD_COMMITTED) {
 		struct record_state woken = *st;
 
-		/* Decided, but its receiver died before it could wake it.  Once
-		 * woken the record says so: a copy its user stops later is not
-		 * ours to wake again. */
+		/* Once woken the record says so: a copy its user stops later
+		 * is not ours to wake again. */
 		if (!st->wake)
 			return;
-		if (present && kill(st->pid, SIGCONT) < 0 && errno != ESRCH)
+		present = still_there(st->pid, st->start, &state);
+		if (present < 0 || (present && kill(st->pid, SIGCONT) < 0 && errno != ESRCH))
 			return;
 		woken.wake = false;
 		if (record_write(rec, &woken))
 			(void)0;	/* a second SIGCONT, at worst, to a copy just woken */
 		return;
 	}
-	/* Pending: the receiver died before the decision.  Never COMMITted,
-	 * then: the copy must go before anyone hears "aborted". */
-	if (present && kill(st->pid, SIGKILL) < 0 && errno != ESRCH) {
+	if (st->outcome != RECORD_PENDING)
+		return;
+	if (!decide && still_there(st->receiver, st->receiver_start, &state) != 0)
+		return;		/* its receiver is alive (or cannot be told): its call */
+	/* Never committed, then: the copy goes before anyone hears "aborted". */
+	present = still_there(st->pid, st->start, &state);
+	if (present < 0 || (present && kill(st->pid, SIGKILL) < 0 && errno != ESRCH)) {
 		st->outcome = RECORD_UNKNOWN;
 		return;
 	}
@@ -456,7 +458,7 @@ static void settle_one(void *ctx, struct record *rec, const struct record_state 
 	struct record_state s = *st;
 
 	(void)ctx;
-	settle(rec, &s);
+	settle(rec, &s, false);
 }
 
 void handoff_settle_all(void)
@@ -474,10 +476,10 @@ int handoff_answer_query(struct channel *ch, int timeout_ms, enum record_outcome
 	int err = record_take(ch->id, timeout_ms, &rec, &st);
 
 	if (!err && rec.fd >= 0)
-		settle(&rec, &st);
+		settle(&rec, &st, true);
 	if (rec.fd >= 0)
 		close(rec.fd);
-	if (err || st.outcome == RECORD_ORPHANED)
+	if (err || st.outcome == RECORD_PENDING)
 		st.outcome = RECORD_UNKNOWN;
 	*outcome = st.outcome;
 	pid = st.outcome == RECORD_COMMITTED ? st.pid : 0;
@@ -488,10 +490,6 @@ int handoff_answer_query(struct channel *ch, int timeout_ms, enum record_outcome
 	return channel_send(ch, MSG_OUTCOME, answer, sizeof(answer));
 }
 
-static bool is_stop_signal(int sig)
-{
-	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-}
 
 /* A signal that came for the source after its image: the copy gets it.
  * The kernel lets a process queue to another one only what no kernel would
@@ -525,14 +523,32 @@ static void receipt(struct handoff_receipt *res, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* After COMMIT: let the copy out of ptrace's hold, record the decision, wake
- * it.  Termination signals wait, so that no death of ours comes between
- * two of these steps but a SIGKILL, which the records settle. */
-static int start_copy(struct remote *r, struct record *rec, bool wake,
+/* No COMMIT, or a sender's query decided first: the copy goes, and the
+ * record says aborted unless someone decided it already. */
+static void discard(struct remote *r, struct record *rec, int timeout_ms)
+{
+	struct record_state st, aborted = { .outcome = RECORD_ABORTED };
+
+	remote_kill(r);
+	if (record_lock(rec, timeout_ms, &st) == 0 && st.outcome == RECORD_PENDING &&
+	    record_write(rec, &aborted))
+		error_msg("thaw: cannot mark migration aborted in %s", record_dir());
+	/* Not locked for that long: whoever holds it finds the copy gone. */
+	record_close(rec);
+}
+
+/*
+ * After COMMIT: decide, under the record's lock, unless a sender's query
+ * decided first; let the copy out of ptrace's hold, record the decision,
+ * wake it.  Termination signals wait, so that no death of ours comes between
+ * two of these steps but a SIGKILL, which the records settle.  0, or -errno
+ * with the copy gone (-ECANCELED: the query decided "aborted").
+ */
+static int start_copy(struct remote *r, struct record *rec, bool wake, int timeout_ms,
 		      struct handoff_receipt *res)
 {
-	struct record_state committed = { .outcome = RECORD_COMMITTED, .pid = r->pid,
-					  .wake = wake };
+	struct record_state now, committed = { .outcome = RECORD_COMMITTED, .pid = r->pid,
+					       .wake = wake };
 	struct record_state aborted = { .outcome = RECORD_ABORTED };
 	char state;
 	sigset_t fatal, old;
@@ -540,7 +556,11 @@ static int start_copy(struct remote *r, struct record *rec, bool wake,
 
 	termination_signals(&fatal);
 	sigprocmask(SIG_BLOCK, &fatal, &old);
-	err = proc_identity(r->pid, &committed.start, &state);
+	err = record_lock(rec, timeout_ms, &now);
+	if (!err && now.outcome != RECORD_PENDING)
+		err = -ECANCELED;
+	if (!err)
+		err = proc_identity(r->pid, &committed.start, &state);
 	if (!err && ptrace(PTRACE_SETOPTIONS, r->pid, 0, 0) < 0)
 		err = -errno;
 	if (!err) {
@@ -561,30 +581,37 @@ static int start_copy(struct remote *r, struct record *rec, bool wake,
 	}
 	if (err) {
 		remote_kill(r);
-		if (record_write(rec, &aborted))
+		/* Ours to undo only if we decided it (a query's "aborted", or a
+		 * lock we never got, is someone else's word). */
+		if (err != -ECANCELED && err != -EWOULDBLOCK && record_write(rec, &aborted))
 			error_msg("thaw: cannot mark migration aborted in %s", record_dir());
 	}
 	r->pid = 0;		/* not ours any more: it runs, or it is gone */
 	record_close(rec);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (err)
+	if (err == -ECANCELED)
+		receipt(res, "the sender asked how it ended before COMMIT was acted on; its "
+			"answer, aborted, stands");
+	else if (err)
 		receipt(res, "cannot start PID %d: %s", (int)committed.pid, strerror(-err));
 	return err;
 }
 
 void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct handoff_receipt *res)
 {
-	struct record_state st = { .outcome = RECORD_ABORTED };
-	unsigned long long start;
+	struct record_state pending = { .outcome = RECORD_PENDING, .pid = r->pid,
+					.receiver = getpid() };
 	struct record rec;
 	int32_t pid = r->pid;
 	char state;
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	err = proc_identity(r->pid, &start, &state);
+	err = proc_identity(r->pid, &pending.start, &state);
 	if (!err)
-		err = record_create(ch->id, r->pid, start, &rec);
+		err = proc_identity(getpid(), &pending.receiver_start, &state);
+	if (!err)
+		err = record_create(ch->id, &pending, &rec);
 	if (err) {
 		remote_kill(r);
 		res->end = HANDOFF_FAILED;
@@ -612,17 +639,15 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct han
 		res->signals++;
 	}
 	if (err) {
-		remote_kill(r);
-		if (record_write(&rec, &st))
-			error_msg("thaw: cannot mark migration aborted in %s", record_dir());
-		record_close(&rec);
+		discard(r, &rec, ch->timeout_ms);
 		res->end = HANDOFF_DISCARDED;
 		receipt(res, "%s", err == -EPROTO ? "protocol error: a message where COMMIT "
 			"belongs" : channel_why(ch, err));
 		return;
 	}
-	if (start_copy(r, &rec, wake, res)) {
-		res->end = HANDOFF_FAILED;
+	err = start_copy(r, &rec, wake, ch->timeout_ms, res);
+	if (err) {
+		res->end = err == -ECANCELED ? HANDOFF_DISCARDED : HANDOFF_FAILED;
 		if (channel_send_error(ch, REFUSAL_RESTORE, "%s", res->why))
 			(void)0;
 		return;

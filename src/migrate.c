@@ -14,9 +14,26 @@
 #include "handoff.h"
 #include "image.h"
 #include "migrate.h"
+#include "ptrace.h"
 #include "snapshot.h"
 #include "target.h"
+#include "testpoint.h"
 #include "tracee.h"
+
+/* In run, the source stands at its sys_migrate with "returned 0" in rax for
+ * its image; the process itself must not believe it moved should it carry on
+ * here without us (run died, the move failed): run answers with the real
+ * error when it can. */
+static int mark_unmoved(int pid)
+{
+	struct user_regs_struct regs;
+	int err = ptrace_get_regs(pid, &regs);
+
+	if (err)
+		return err;
+	regs.rax = -ECONNABORTED;
+	return ptrace_set_regs(pid, &regs);
+}
 
 /* Sending failed: did the receiver refuse first, and say why? */
 static int pending_refusal(struct channel *ch, int err)
@@ -120,6 +137,11 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	status = target_capture(r->cmd, pid, flags, &im);
 	if (status != EXIT_OK)
 		goto close;
+	if (src.supervised && (err = mark_unmoved(pid))) {
+		errno_msg(-err, "%s: PID %d", r->cmd, pid);
+		status = EXIT_INTERNAL;
+		goto release;
+	}
 	src.was_stopped = im.state.flags & IMAGE_STATE_STOPPED;
 	src.image = &im;
 	status = stream_image(r, &ch, pid, &im, &progress);
@@ -128,6 +150,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	snprintf(comm, sizeof(comm), "%.16s", im.state.comm);
 	if (status != EXIT_OK)
 		goto release;
+	test_point("send-imaged");
 
 	err = channel_expect(&ch, MSG_READY, &new_pid, sizeof(new_pid));
 	if (err) {

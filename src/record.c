@@ -122,7 +122,8 @@ static void format_state(const struct record_state *st, char *text, size_t len)
 		snprintf(text, len, "aborted\n");
 		break;
 	default:
-		snprintf(text, len, "pending %d %llu\n", (int)st->pid, st->start);
+		snprintf(text, len, "pending %d %llu %d %llu\n", (int)st->pid, st->start,
+			 (int)st->receiver, st->receiver_start);
 	}
 }
 
@@ -138,34 +139,31 @@ static void parse_state(const char *text, struct record_state *st)
 		st->outcome = RECORD_COMMITTED;
 		st->pid = pid;
 		st->wake = !strcmp(wake, "wake");
-	} else if (sscanf(text, "pending %d %llu", &pid, &st->start) == 2 && pid > 0) {
-		st->outcome = RECORD_ORPHANED;	/* we only read it unlocked */
+	} else if (sscanf(text, "pending %d %llu %d %llu", &pid, &st->start, &st->receiver,
+			  &st->receiver_start) == 4 && pid > 0) {
+		st->outcome = RECORD_PENDING;
 		st->pid = pid;
 	} else if (!strcmp(text, "aborted\n")) {
 		st->outcome = RECORD_ABORTED;
 	}
 }
 
-int record_create(const uint8_t id[16], pid_t pid, unsigned long long start,
-		  struct record *rec)
+int record_create(const uint8_t id[16], const struct record_state *pending, struct record *rec)
 {
-	struct record_state st = { .outcome = RECORD_UNKNOWN, .pid = pid, .start = start };
-	char name[33], tmp[48], text[64];
+	char name[33], tmp[48], text[96];
 	int dfd = open_dir(), err = 0;
 
 	rec->fd = -1;
 	if (dfd < 0)
 		return dfd;
 	id_name(id, name);
-	/* Written and locked under another name, then renamed: nobody ever
-	 * sees a pending record that its receiver does not hold. */
+	/* Written under another name, then renamed: nobody ever reads half of
+	 * it. */
 	snprintf(tmp, sizeof(tmp), ".%s.new", name);
 	rec->fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (rec->fd < 0)
 		err = -errno;
-	if (!err && flock(rec->fd, LOCK_EX) < 0)
-		err = -errno;
-	format_state(&st, text, sizeof(text));
+	format_state(pending, text, sizeof(text));
 	if (!err)
 		err = write_text(rec->fd, text);
 	if (!err && renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0)
@@ -181,7 +179,7 @@ int record_create(const uint8_t id[16], pid_t pid, unsigned long long start,
 
 int record_write(struct record *rec, const struct record_state *st)
 {
-	char text[64];
+	char text[96];
 
 	if (rec->fd < 0)
 		return -EBADF;
@@ -207,7 +205,7 @@ void record_close(struct record *rec)
 
 static int read_state(int fd, struct record_state *st)
 {
-	char text[64];
+	char text[96];
 	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
 
 	if (n < 0)
@@ -231,6 +229,13 @@ static int lock_record(int fd, int timeout_ms)
 		waited += 50;
 	}
 	return 0;
+}
+
+int record_lock(struct record *rec, int timeout_ms, struct record_state *st)
+{
+	int err = lock_record(rec->fd, timeout_ms);
+
+	return err ? err : read_state(rec->fd, st);
 }
 
 int record_take(const uint8_t id[16], int timeout_ms, struct record *rec,

@@ -98,7 +98,7 @@ for i in 1 2 3; do
 		kill -0 "$new" || fail_ "cut after READY: send said 0, PID $new does not run"
 		kill "$new"
 	else
-		grep -q 'never got COMMIT\|lost before COMMIT' err ||
+		grep -q 'discarded its copy\|lost before COMMIT' err ||
 			fail_ "a cut right after READY: $(cat err)"
 		stays_here_ "cut after READY"
 	fi
