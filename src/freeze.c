@@ -166,9 +166,8 @@ static int commit_file(int fd, const char *path)
 
 /*
  * Read back what was written, as thaw will read it, before the process may
- * end: a file from its first byte (every rule, every segment summed again,
- * from the page cache), a pipe's head and sums note rebuilt in memory
- * (image_verify).  An exit status, said.
+ * end: a file's head, notes, sums and size, a pipe's head and sums note
+ * rebuilt in memory (image_verify).  An exit status, said.
  */
 static int verify(int pid, struct image *im, struct stream *out, const char *output)
 {

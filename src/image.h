@@ -190,9 +190,10 @@ int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, v
  * Read back the image just written from im and check it is the one im
  * describes: the head parses with image_read_head and says the same
  * (registers, state, mappings, segments), and the segment sums are im's.
- * in: the written image from its first byte (a file), read to its end and
- * every segment summed again; NULL where the bytes are gone (a pipe): the
- * head and the sums note are rebuilt in memory and read back instead.
+ * in: the written image from its first byte (a file): its head, its sums
+ * note and its size are read back (the data were summed on their way to
+ * write(2)); NULL where the bytes are gone (a pipe): the head and the sums
+ * note are rebuilt in memory and read back instead.
  * 0, -EBADMSG (im->why), or a -errno from reading.
  */
 int image_verify(struct image *im, struct stream *in) MUST_CHECK;
