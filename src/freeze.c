@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -200,18 +201,21 @@ static int verify(int pid, struct image *im, struct stream *out, const char *out
  * they go into the image.  A file's head is written again, in place: the
  * signals note grows into the padding before the data, which is there for
  * it (a page's worth).  A pipe's head has gone; then, or if the padding is
- * too small, say which signal the copy will not get.  An exit status, said.
+ * too small, they are left out, and say_lost_signals names them at the end.
+ * An exit status, said.
  */
 static int add_late_signals(int pid, struct image *im, struct stream *out, const char *output)
 {
 	uint64_t data_offset = im->data_offset;
+	uint32_t flags = im->state.flags;
+	size_t nsig = im->nsig, n;
 	struct tracee_signal *late;
 	struct image_signal_rec *sig;
-	size_t n, added = 0;
-	int err = snapshot_late_signals(pid, im, &late, &n);
+	int err;
 
-	if (err || !n)
-		return EXIT_OK;		/* nothing to add, or no way to tell */
+	/* What cannot go in (a pipe's head has gone) is named at the end. */
+	if (out->fd < 0 || snapshot_late_signals(pid, im, &late, &n) || !n)
+		return EXIT_OK;
 	sig = realloc(im->sig, (im->nsig + n) * sizeof(*sig));
 	if (!sig) {
 		free(late);
@@ -226,29 +230,21 @@ static int add_late_signals(int pid, struct image *im, struct stream *out, const
 			continue;	/* it ends anyway */
 		if (signo == SIGSTOP) {
 			im->state.flags |= IMAGE_STATE_STOPPED;
-			added++;
 			continue;
 		}
 		im->sig[im->nsig] = (struct image_signal_rec){
 			.flags = late[i].shared ? IMAGE_SIGNAL_SHARED : 0 };
 		memcpy(im->sig[im->nsig++].info, &late[i].info, sizeof(im->sig[0].info));
-		added++;
-	}
-	if (!added || out->fd < 0) {
-		if (added)
-			error_msg("warning: freeze PID %d: %zu signal%s (SIG%s first) came while the "
-				  "image was streamed, and the copy will not get %s", pid, added,
-				  added == 1 ? "" : "s", sigabbrev_np(late[0].info.si_signo),
-				  added == 1 ? "it" : "them");
-		free(late);
-		return EXIT_OK;
 	}
 	free(late);
+	if (im->nsig == nsig && im->state.flags == flags)
+		return EXIT_OK;
 	err = image_layout(im);
 	if (!err && im->data_offset != data_offset) {
-		error_msg("warning: freeze PID %d: %zu signals came while the image was written, "
-			  "more than its head has room for; the copy will not get them", pid, added);
-		return EXIT_OK;
+		/* More than the head has room for: left out, and named at the end. */
+		im->nsig = nsig;
+		im->state.flags = flags;
+		return image_layout(im) ? EXIT_INTERNAL : EXIT_OK;
 	}
 	if (!err && pwrite(out->fd, im->head, im->head_size, 0) != (ssize_t)im->head_size)
 		err = errno ? -errno : -EIO;
@@ -262,29 +258,32 @@ static int add_late_signals(int pid, struct image *im, struct stream *out, const
 }
 
 /*
- * Into a pipe (-o -), the process may end only once its reader has taken the
- * whole image: a reader that goes away first (thaw killed, `| head`) would
- * otherwise leave it running nowhere.  More a pipe cannot tell: a reader
- * that dies after the last byte, before its copy runs, still loses it
- * (contmig(1)); send --via is the way with a handoff.  EXIT_OK once the pipe
- * is empty (or it is no pipe); EXIT_IO if the reader left first; EXIT_UNKNOWN
+ * Into a pipe or a socket (-o -), the process may end only once its reader
+ * has taken the whole image: a reader that goes away first (thaw killed,
+ * `| head`) would otherwise leave it running nowhere.  More they cannot tell:
+ * a reader that dies after the last byte, before its copy runs, still loses
+ * it (contmig(1)); send --via is the way with a handoff.  EXIT_OK once all is
+ * taken (or stdout is a file); EXIT_IO if the reader left first; EXIT_UNKNOWN
  * if it took nothing for timeout_ms.  Said.
  */
 static int wait_taken(int pid, int fd, int timeout_ms)
 {
 	struct timespec nap = { 0, 1000 * 1000 };
 	int left, last = -1, still_ms = 0;
+	unsigned long queued;
 	struct stat st;
 
-	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode))
+	if (fstat(fd, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
 		return EXIT_OK;
+	/* A pipe's unread bytes; a socket's not yet taken by the other side. */
+	queued = S_ISFIFO(st.st_mode) ? FIONREAD : SIOCOUTQ;
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
 
-		if (ioctl(fd, FIONREAD, &left) < 0 || left == 0)
+		if (ioctl(fd, queued, &left) < 0 || left == 0)
 			return EXIT_OK;
-		if (poll(&p, 1, 0) == 1 && p.revents & POLLERR) {
-			error_msg("freeze PID %d: the image's reader closed the pipe with %d bytes "
+		if (poll(&p, 1, 0) == 1 && p.revents & (POLLERR | POLLHUP)) {
+			error_msg("freeze PID %d: the image's reader went away with %d bytes "
 				  "of it not taken; the process carries on", pid, left);
 			return EXIT_IO;
 		}
@@ -292,7 +291,7 @@ static int wait_taken(int pid, int fd, int timeout_ms)
 		last = left;
 		if (still_ms >= timeout_ms) {
 			error_msg("freeze PID %d: the image's reader took nothing for %d s (%d bytes "
-				  "left in the pipe); the process is kept stopped: if its copy runs, "
+				  "not taken); the process is kept stopped: if its copy runs, "
 				  "kill -9 %d; if not, kill -CONT %d", pid, timeout_ms / 1000, left,
 				  pid, pid);
 			return EXIT_UNKNOWN;
@@ -301,6 +300,32 @@ static int wait_taken(int pid, int fd, int timeout_ms)
 		if (nap.tv_nsec < 10 * 1000 * 1000)
 			nap.tv_nsec += 1000 * 1000;
 	}
+}
+
+/* Signals that came after the image was complete die with the process:
+ * say so. */
+static void say_lost_signals(int pid, const struct image *im)
+{
+	struct tracee_signal *late;
+	size_t n, lost = 0;
+	int first = 0;
+
+	if (snapshot_late_signals(pid, im, &late, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		int signo = late[i].info.si_signo;
+
+		/* A SIGSTOP is in the image as its stopped state, when it is. */
+		if (signo == SIGKILL || (signo == SIGSTOP && im->state.flags & IMAGE_STATE_STOPPED))
+			continue;
+		if (!lost++)
+			first = signo;
+	}
+	free(late);
+	if (lost)
+		error_msg("warning: freeze PID %d: %zu signal%s (SIG%s first) came after the image "
+			  "was complete; the copy will not get %s", pid, lost, lost == 1 ? "" : "s",
+			  sigabbrev_np(first), lost == 1 ? "it" : "them");
 }
 
 static int finish(int pid, enum after after)
@@ -339,6 +364,7 @@ static int run(int argc, char **argv)
 	struct stream out = { .fd = -1 };
 	struct image im;
 	int opt, pid, status, err, timeout_ms = DEFAULT_TIMEOUT_S * 1000;
+	struct stat out_st;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:o:rst:qh", longopts, NULL)) != -1) {
@@ -388,6 +414,10 @@ static int run(int argc, char **argv)
 	if (to_stdout && isatty(STDOUT_FILENO))
 		usage_error("freeze", "freeze: refusing to write an image to a terminal; "
 			    "redirect standard output or use -o IMAGE");
+	/* /dev/null and its kind: the process would end with its image nowhere. */
+	if (to_stdout && fstat(STDOUT_FILENO, &out_st) == 0 && S_ISCHR(out_st.st_mode))
+		usage_error("freeze", "freeze: standard output is a device, not a file, pipe or "
+			    "socket: the image would go nowhere");
 
 	status = target_open("freeze", pid);
 	if (status != EXIT_OK)
@@ -454,6 +484,8 @@ static int run(int argc, char **argv)
 			 human_size(image_stored_bytes(&im), stored),
 			 human_size(image_mapped_bytes(&im), mapped), progress_seconds(&progress),
 			 im.size / 1048576.0 / progress_seconds(&progress));
+	if (after == AFTER_END)
+		say_lost_signals(pid, &im);
 	image_free(&im);
 	return finish(pid, after);
 

@@ -43,6 +43,14 @@ enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid)
 	return RECORD_UNKNOWN;
 }
 
+/* The migration's id as its record is named. */
+static const char *hex_id(const uint8_t id[CHANNEL_ID_BYTES], char hex[2 * CHANNEL_ID_BYTES + 1])
+{
+	for (int i = 0; i < CHANNEL_ID_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	return hex;
+}
+
 /* How long a guardian keeps asking a receiver that cannot tell, or cannot
  * be reached, before it leaves the source stopped for good. */
 #define GUARD_PATIENCE_S	600
@@ -104,28 +112,48 @@ static bool is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-/* Did someone send the source a stop signal during the move?  (Ours is its
- * thread's; theirs, kill(2)'s, the process's.)  Then it stays stopped. */
-static bool stop_sent(const struct handoff_source *src)
+/*
+ * Was the source sent a stop signal (kill(2)'s, the process's; ours is its
+ * thread's) or a SIGCONT during the move?  The kernel keeps one or the
+ * other pending, never both: the last sent.  -1 stop, 1 continue, 0 none
+ * (or sent: what was seen before our own SIGSTOP, which takes a pending
+ * SIGCONT away).
+ */
+static int job_control_sent(const struct handoff_source *src, int sent)
 {
 	struct tracee_signal *sigs;
-	bool stop = false;
 	size_t n;
 
 	if (tracee_peek_signals(src->pid, &sigs, &n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		stop |= sigs[i].shared && is_stop_signal(sigs[i].info.si_signo);
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (sigs[i].shared && is_stop_signal(sigs[i].info.si_signo))
+			sent = -1;
+		else if (sigs[i].info.si_signo == SIGCONT)
+			sent = 1;
+	}
 	free(sigs);
-	return stop;
+	return sent;
 }
 
 /* The source carries on: the queued SIGSTOP goes (a SIGCONT removes every
- * pending stop signal), and we let go (run's source stays traced). */
-static void resume_source(const struct handoff_source *src)
+ * pending stop signal), and we let go (run's source stays traced).  It stays
+ * stopped if it was stopped before, or was sent a stop signal meanwhile,
+ * unless a SIGCONT came after. */
+static void resume_source(const struct handoff_source *src, int seen)
 {
-	if (!src->was_stopped && !stop_sent(src) && kill(src->pid, SIGCONT) < 0)
+	int sent = job_control_sent(src, seen);
+	struct tracee *t = target_tracee(src->pid);
+
+	if ((src->was_stopped && sent <= 0) || sent < 0) {
+		if (!src->supervised)
+			target_keep_stopped("send", src->pid);
+		return;
+	}
+	if (kill(src->pid, SIGCONT) < 0)
 		errno_msg(errno, "send: letting PID %d carry on", (int)src->pid);
+	if (t)
+		t->was_stopped = false;	/* continued meanwhile: it runs */
 	if (!src->supervised)
 		target_release("send", src->pid);
 }
@@ -165,7 +193,7 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 		  const struct handoff_source *src)
 {
 	const char *who;
-	char c, last = 0, why[300];
+	char c, last = 0, why[300], idhex[2 * CHANNEL_ID_BYTES + 1];
 	bool was_stopped = false;
 	pid_t new_pid;
 	ssize_t n;
@@ -210,8 +238,10 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 		break;
 	default:
 		error_msg("send: %s: %sthe outcome is still unknown after %d s (%s): PID %d stays "
-			  "stopped here; if it does not run there, kill -CONT %d", r->dest, who,
-			  GUARD_PATIENCE_S, why, (int)src->pid, (int)src->pid);
+			  "stopped here; the receiver's state directory holds %s.decision: if it "
+			  "says aborted, kill -CONT %d; if committed, kill -9 %d", r->dest, who,
+			  GUARD_PATIENCE_S, why, (int)src->pid, hex_id(id, idhex), (int)src->pid,
+			  (int)src->pid);
 	}
 	_exit(0);
 }
@@ -267,11 +297,24 @@ void handoff_unguard(struct handoff_guardian *g)
 		;
 }
 
-/* Signals that came for the source after its image go to the copy. */
-static int send_late_signals(struct channel *ch, const struct handoff_source *src, int *sent)
+/* The same signal, as the kernel keeps it? */
+static bool same_signal(const struct tracee_signal *a, const struct tracee_signal *b)
+{
+	return a->shared == b->shared && !memcmp(&a->info, &b->info, sizeof(a->info));
+}
+
+/*
+ * Signals that came for the source after its image go to the copy, but for
+ * those in *sent already (the queues in order; some may have gone since,
+ * as a stop signal takes a pending SIGCONT away, and the reverse).  *sent
+ * becomes what is pending beyond the image now; *job the last job-control
+ * signal among them (-1 a stop, 1 SIGCONT), if any.
+ */
+static int send_late_signals(struct channel *ch, const struct handoff_source *src,
+			     struct tracee_signal **sent, size_t *nsent, int *job)
 {
 	struct tracee_signal *sigs;
-	size_t n;
+	size_t n, k = 0;
 	int err = snapshot_late_signals(src->pid, src->image, &sigs, &n);
 
 	for (size_t i = 0; !err && i < n; i++) {
@@ -281,15 +324,59 @@ static int send_late_signals(struct channel *ch, const struct handoff_source *sr
 			.pid = si->si_pid, .uid = si->si_uid,
 			.value = (uint64_t)(uintptr_t)si->si_value.sival_ptr,
 		};
+		size_t m = k;
 
+		while (m < *nsent && !same_signal(&(*sent)[m], &sigs[i]))
+			m++;
+		if (m < *nsent) {
+			k = m + 1;	/* sent already */
+			continue;
+		}
 		if (si->si_signo == SIGKILL || (si->si_signo == SIGSTOP && !s.shared))
 			continue;	/* the end of the source anyway; ours, the arming */
+		if (is_stop_signal(si->si_signo))
+			*job = -1;
+		else if (si->si_signo == SIGCONT)
+			*job = 1;
 		err = channel_send(ch, MSG_SIGNAL, &s, sizeof(s));
-		if (!err)
-			++*sent;
+	}
+	free(*sent);
+	*sent = err ? NULL : sigs;
+	*nsent = err ? 0 : n;
+	if (err)
+		free(sigs);
+	return err;
+}
+
+/* Signals that came after those sent with COMMIT die with the source: say
+ * so (sent: what was pending beyond the image then). */
+static void say_lost_signals(const struct route *r, const struct handoff_source *src,
+			     const struct tracee_signal *sent, size_t nsent)
+{
+	struct tracee_signal *sigs;
+	size_t n, lost = 0, k = 0;
+	int first = 0;
+
+	if (snapshot_late_signals(src->pid, src->image, &sigs, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		size_t m = k;
+
+		while (m < nsent && !same_signal(&sent[m], &sigs[i]))
+			m++;
+		if (m < nsent) {
+			k = m + 1;
+			continue;
+		}
+		if (sigs[i].info.si_signo != SIGKILL && sigs[i].info.si_signo != SIGSTOP &&
+		    !lost++)
+			first = sigs[i].info.si_signo;
 	}
 	free(sigs);
-	return err;
+	if (lost)
+		error_msg("warning: send PID %d: %zu signal%s (SIG%s first) came after COMMIT; its "
+			  "copy on %s does not get %s", (int)src->pid, lost, lost == 1 ? "" : "s",
+			  sigabbrev_np(first), r->dest, lost == 1 ? "it" : "them");
 }
 
 int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
@@ -298,12 +385,18 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	uint8_t id[CHANNEL_ID_BYTES];
 	char why[300];
 	int32_t done;
-	int err, refusal, status, late = 0;
+	struct tracee_signal *sent = NULL;
+	char idhex[2 * CHANNEL_ID_BYTES + 1];
+	size_t nsent = 0;
+	int err, refusal, status, job = 0;
 	bool refused;
 
 	memcpy(id, ch->id, sizeof(id));
 	if (src->was_stopped)
 		guardian_say(g, 'W');
+	/* Signals that came meanwhile first: our SIGSTOP takes a pending
+	 * SIGCONT away. */
+	err = send_late_signals(ch, src, &sent, &nsent, &job);
 	/* Armed: from here on, our death leaves the source stopped, untraced,
 	 * and the guardian settles it.  The SIGSTOP is the thread's, so that
 	 * one sent to the process meanwhile still reaches the copy. */
@@ -311,12 +404,15 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, PIDFD_SIGNAL_THREAD) < 0) {
 		errno_msg(errno, "send: holding PID %d for the handoff", (int)src->pid);
 		route_close(r, ch);
-		resume_source(src);
-		handoff_unguard(g);
-		return EXIT_INTERNAL;
+		resume_source(src, job);
+		status = EXIT_INTERNAL;
+		goto unguard;
 	}
 	test_point("send-armed");
-	err = send_late_signals(ch, src, &late);
+	/* And those that came since, a stop signal in the arming's place among
+	 * them. */
+	if (!err)
+		err = send_late_signals(ch, src, &sent, &nsent, &job);
 	if (!err)
 		err = channel_send(ch, MSG_COMMIT, NULL, 0);
 	if (err) {
@@ -325,9 +421,9 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 			  err == -EIO || err == -ESRCH ? strerror(-err) : channel_why(ch, err),
 			  (int)src->pid);
 		route_close(r, ch);
-		resume_source(src);
-		handoff_unguard(g);
-		return EXIT_NETWORK;
+		resume_source(src, job);
+		status = EXIT_NETWORK;
+		goto unguard;
 	}
 	test_point("send-committed");
 	err = channel_expect(ch, MSG_DONE, &done, sizeof(done));
@@ -336,9 +432,9 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	if (!err) {
 		route_close(r, ch);
 		test_point("send-done");
+		say_lost_signals(r, src, sent, nsent);
 		status = target_end("send", src->pid);
-		handoff_unguard(g);
-		return status;
+		goto unguard;
 	}
 	/* Whatever came instead of DONE (an error the receiver sent, a reset,
 	 * silence), its record alone says whether the copy runs. */
@@ -348,28 +444,32 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	route_close(r, ch);
 	switch (ask_outcome(r, id, 2 * r->timeout_ms / 1000 + 10, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
+		say_lost_signals(r, src, sent, nsent);
 		status = target_end("send", src->pid);
 		break;
 	case RECORD_ABORTED:
 		error_msg("send: %s: the receiver discarded its copy; PID %d carries on here",
 			  r->dest, (int)src->pid);
-		resume_source(src);
+		resume_source(src, job);
 		status = refused ? exit_status_for_refusal(refusal) : EXIT_NETWORK;
 		break;
 	default:
 		keep_stopped(src);
-		error_msg("send: %s: outcome unknown (asking the receiver: %s): it runs PID %d only "
-			  "if it got COMMIT. PID %d is kept stopped here, and contmig (PID %d) asks on "
-			  "for %d s and settles it; or, if PID %d runs there, kill -9 %d; if not, "
-			  "kill -CONT %d", r->dest, why, (int)new_pid, (int)src->pid, (int)g->pid,
-			  GUARD_PATIENCE_S, (int)new_pid, (int)src->pid, (int)src->pid);
+		error_msg("send: %s: outcome unknown (asking the receiver: %s). PID %d is kept "
+			  "stopped here, and contmig (PID %d) asks on for %d s and settles it; by "
+			  "hand: the receiver's state directory holds %s.decision: if it says "
+			  "committed (its copy is PID %d), kill -9 %d; if aborted, kill -CONT %d",
+			  r->dest, why, (int)src->pid, (int)g->pid, GUARD_PATIENCE_S, hex_id(id, idhex),
+			  (int)new_pid, (int)src->pid, (int)src->pid);
 		/* The guardian takes over; it is not ours to wait for. */
 		guardian_say(g, 'U');
 		close(g->fd);
 		g->fd = -1;
-		return EXIT_UNKNOWN;
+		status = EXIT_UNKNOWN;
 	}
-	handoff_unguard(g);
+unguard:
+	handoff_unguard(g);	/* nothing left to do if it took over */
+	free(sent);
 	return status;
 }
 
@@ -413,72 +513,92 @@ static int still_there(pid_t pid, unsigned long long start, char *state)
 	return now_start == start && *state != 'Z' && *state != 'X';
 }
 
-/*
- * Settle a record (locked by us).  A committed copy its receiver could not
- * wake is woken.  A pending one is decided "aborted" (its copy killed first)
- * when decide is set (a sender asks: it lost the connection, so the first
- * decision written stands) or when its receiver is gone.
- */
-static void settle(struct record *rec, struct record_state *st, bool decide)
+/* Wake a committed copy that has not had its SIGCONT (its receiver died or
+ * stalled after deciding), and say it has. */
+static void wake_copy(const uint8_t id[16], const struct record_state *st)
 {
-	struct record_state aborted = { .outcome = RECORD_ABORTED };
 	char state;
 	int present;
 
-	if (st->outcome == RECORD_COMMITTED) {
-		struct record_state woken = *st;
-
-		/* Once woken the record says so: a copy its user stops later
-		 * is not ours to wake again. */
-		if (!st->wake)
-			return;
-		present = still_there(st->pid, st->start, &state);
-		if (present < 0 || (present && kill(st->pid, SIGCONT) < 0 && errno != ESRCH))
-			return;
-		woken.wake = false;
-		if (record_write(rec, &woken))
-			(void)0;	/* a second SIGCONT, at worst, to a copy just woken */
+	if (st->outcome != RECORD_COMMITTED || !st->wake || st->woken)
 		return;
-	}
-	if (st->outcome != RECORD_PENDING)
-		return;
-	if (!decide && still_there(st->receiver, st->receiver_start, &state) != 0)
-		return;		/* its receiver is alive (or cannot be told): its call */
-	/* Never committed, then: the copy goes before anyone hears "aborted". */
 	present = still_there(st->pid, st->start, &state);
-	if (present < 0 || (present && kill(st->pid, SIGKILL) < 0 && errno != ESRCH)) {
+	/* Its receiver let it go before deciding: it is held in its group
+	 * stop, untraced, for a SIGCONT. */
+	if (present < 0 || (present && kill(st->pid, SIGCONT) < 0 && errno != ESRCH))
+		return;
+	if (record_mark_woken(id))
+		(void)0;	/* then a later look sends one more SIGCONT: harmless */
+}
+
+/*
+ * Decide a pending migration "aborted", unless a decision stands already,
+ * and see to its copy as the decision that stands says.  The decision comes
+ * first, the kill after: the receiver wakes its copy only once it decided
+ * "committed" itself.  *st becomes what stands (RECORD_UNKNOWN if no
+ * decision could be written).
+ */
+static void abort_pending(const uint8_t id[16], struct record_state *st)
+{
+	struct record_state aborted = { .outcome = RECORD_ABORTED }, stands;
+	char state;
+	int err = record_decide(id, &aborted, &stands);
+
+	if (err == -EEXIST) {
+		stands.pid = st->pid;
+		*st = stands;
+		wake_copy(id, st);
+		if (st->outcome != RECORD_ABORTED)
+			return;
+	} else if (err) {
 		st->outcome = RECORD_UNKNOWN;
 		return;
 	}
-	st->outcome = record_write(rec, &aborted) ? RECORD_UNKNOWN : RECORD_ABORTED;
+	st->outcome = RECORD_ABORTED;
+	if (still_there(st->pid, st->start, &state) > 0)
+		kill(st->pid, SIGKILL);
 }
 
-static void settle_one(void *ctx, struct record *rec, const struct record_state *st)
+/*
+ * Settle a record: a committed copy not yet woken is woken; a pending one
+ * is decided "aborted" when decide is set (a sender asks: it lost the
+ * connection, and the first decision stands) or when its receiver is gone.
+ */
+static void settle(const uint8_t id[16], struct record_state *st, bool decide)
+{
+	char state;
+
+	if (st->outcome == RECORD_COMMITTED)
+		wake_copy(id, st);
+	else if (st->outcome == RECORD_PENDING &&
+		 (decide || still_there(st->receiver, st->receiver_start, &state) == 0))
+		abort_pending(id, st);
+}
+
+static void settle_one(void *ctx, const uint8_t id[16], const struct record_state *st)
 {
 	struct record_state s = *st;
 
 	(void)ctx;
-	settle(rec, &s, false);
+	settle(id, &s, false);
 }
 
 void handoff_settle_all(void)
 {
-	if (record_each_unheld(settle_one, NULL))
+	if (record_each(settle_one, NULL))
 		(void)0;	/* no records to settle: nothing was left half-way */
 }
 
 int handoff_answer_query(struct channel *ch, int timeout_ms, enum record_outcome *outcome)
 {
 	struct record_state st;
-	struct record rec;
 	uint8_t answer[5];
 	int32_t pid;
-	int err = record_take(ch->id, timeout_ms, &rec, &st);
+	int err = record_read(ch->id, &st);
 
-	if (!err && rec.fd >= 0)
-		settle(&rec, &st, true);
-	if (rec.fd >= 0)
-		close(rec.fd);
+	(void)timeout_ms;	/* nobody waits on anybody: decisions are made at once */
+	if (!err)
+		settle(ch->id, &st, true);
 	if (err || st.outcome == RECORD_PENDING)
 		st.outcome = RECORD_UNKNOWN;
 	*outcome = st.outcome;
@@ -502,6 +622,8 @@ static void queue_signal(pid_t copy, const struct channel_signal *s, bool *wake)
 		return;
 	if (is_stop_signal(s->signo))
 		*wake = false;		/* it was stopped on its way here */
+	else if (s->signo == SIGCONT)
+		*wake = true;		/* or continued (the kernel keeps one or the other) */
 	if (s->code < 0 && s->code != SI_TKILL) {
 		si.si_pid = s->pid;
 		si.si_uid = s->uid;
@@ -523,77 +645,73 @@ static void receipt(struct handoff_receipt *res, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* No COMMIT, or a sender's query decided first: the copy goes, and the
- * record says aborted unless someone decided it already. */
-static void discard(struct remote *r, struct record *rec, int timeout_ms)
+/* No COMMIT: decide "aborted" (unless a sender's question did first) and
+ * let the copy go. */
+static void discard(const uint8_t id[16], struct remote *r)
 {
-	struct record_state st, aborted = { .outcome = RECORD_ABORTED };
+	struct record_state aborted = { .outcome = RECORD_ABORTED }, stands;
+	int err = record_decide(id, &aborted, &stands);
 
 	remote_kill(r);
-	if (record_lock(rec, timeout_ms, &st) == 0 && st.outcome == RECORD_PENDING &&
-	    record_write(rec, &aborted))
-		error_msg("thaw: cannot mark migration aborted in %s", record_dir());
-	/* Not locked for that long: whoever holds it finds the copy gone. */
-	record_close(rec);
+	if (err && err != -EEXIST)
+		error_msg("thaw: cannot record migration as aborted in %s: %s", record_dir(),
+			  strerror(-err));
 }
 
 /*
- * After COMMIT: decide, under the record's lock, unless a sender's query
- * decided first; let the copy out of ptrace's hold, record the decision,
- * wake it.  Termination signals wait, so that no death of ours comes between
- * two of these steps but a SIGKILL, which the records settle.  0, or -errno
- * with the copy gone (-ECANCELED: the query decided "aborted").
+ * After COMMIT: let the copy out of ptrace first (held by its group stop
+ * alone, it no longer dies with us), then decide "committed", unless a
+ * sender's question decided "aborted" first, then wake it.  Termination
+ * signals wait meanwhile.  Whatever we die or stall at, the record tells
+ * whoever looks next what to do with the held copy.  0, or -errno with the
+ * copy gone (-ECANCELED: the question decided first).
  */
-static int start_copy(struct remote *r, struct record *rec, bool wake, int timeout_ms,
+static int start_copy(const uint8_t id[16], struct remote *r, bool wake,
 		      struct handoff_receipt *res)
 {
-	struct record_state now, committed = { .outcome = RECORD_COMMITTED, .pid = r->pid,
-					       .wake = wake };
-	struct record_state aborted = { .outcome = RECORD_ABORTED };
+	struct record_state committed = { .outcome = RECORD_COMMITTED, .pid = r->pid,
+					  .wake = wake }, stands;
+	pid_t pid = r->pid;
 	char state;
 	sigset_t fatal, old;
 	int err;
 
 	termination_signals(&fatal);
 	sigprocmask(SIG_BLOCK, &fatal, &old);
-	err = record_lock(rec, timeout_ms, &now);
-	if (!err && now.outcome != RECORD_PENDING)
+	/* A question that came first has decided, and killed the copy. */
+	err = record_read(id, &stands);
+	if (!err && stands.outcome != RECORD_PENDING)
 		err = -ECANCELED;
 	if (!err)
-		err = proc_identity(r->pid, &committed.start, &state);
-	if (!err && ptrace(PTRACE_SETOPTIONS, r->pid, 0, 0) < 0)
+		err = proc_identity(pid, &committed.start, &state);
+	if (!err && ptrace(PTRACE_SETOPTIONS, pid, 0, 0) < 0)
 		err = -errno;
+	if (!err)
+		err = ptrace_detach(pid, 0);	/* it stays in its group stop */
 	if (!err) {
 		test_point("receive-disarmed");
-		err = record_write(rec, &committed);
+		err = record_decide(id, &committed, &stands);
+		if (err == -EEXIST)
+			err = stands.outcome == RECORD_COMMITTED ? 0 : -ECANCELED;
 	}
 	if (!err) {
 		test_point("receive-committed");
-		err = ptrace_detach(r->pid, 0);		/* it stays in its group stop */
+		if (wake && kill(pid, SIGCONT) < 0)
+			err = -errno;	/* gone: killed by someone */
+		else if (wake && record_mark_woken(id))
+			(void)0;	/* then a later look sends one more SIGCONT: harmless */
 	}
-	if (!err && wake && kill(r->pid, SIGCONT) < 0)
-		err = -errno;
-	if (!err && wake) {
-		/* Woken: nobody settling records later is to wake it again. */
-		committed.wake = false;
-		if (record_write(rec, &committed))
-			(void)0;	/* then a settler sends one more SIGCONT: harmless */
-	}
-	if (err) {
-		remote_kill(r);
-		/* Ours to undo only if we decided it (a query's "aborted", or a
-		 * lock we never got, is someone else's word). */
-		if (err != -ECANCELED && err != -EWOULDBLOCK && record_write(rec, &aborted))
-			error_msg("thaw: cannot mark migration aborted in %s", record_dir());
-	}
+	if (err == -ECANCELED)
+		remote_kill(r);		/* killed already by the question's "aborted" */
+	else if (err)
+		discard(id, r);		/* "aborted", unless it was decided otherwise */
 	r->pid = 0;		/* not ours any more: it runs, or it is gone */
-	record_close(rec);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (err == -ECANCELED)
 		receipt(res, "the sender asked how it ended before COMMIT was acted on; its "
 			"answer, aborted, stands");
 	else if (err)
-		receipt(res, "cannot start PID %d: %s", (int)committed.pid, strerror(-err));
+		receipt(res, "cannot start PID %d: %s", (int)pid, strerror(-err));
 	return err;
 }
 
@@ -601,7 +719,6 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct han
 {
 	struct record_state pending = { .outcome = RECORD_PENDING, .pid = r->pid,
 					.receiver = getpid() };
-	struct record rec;
 	int32_t pid = r->pid;
 	char state;
 	int err;
@@ -611,7 +728,7 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct han
 	if (!err)
 		err = proc_identity(getpid(), &pending.receiver_start, &state);
 	if (!err)
-		err = record_create(ch->id, &pending, &rec);
+		err = record_create(ch->id, &pending);
 	if (err) {
 		remote_kill(r);
 		res->end = HANDOFF_FAILED;
@@ -639,16 +756,21 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct han
 		res->signals++;
 	}
 	if (err) {
-		discard(r, &rec, ch->timeout_ms);
+		discard(ch->id, r);
 		res->end = HANDOFF_DISCARDED;
 		receipt(res, "%s", err == -EPROTO ? "protocol error: a message where COMMIT "
 			"belongs" : channel_why(ch, err));
 		return;
 	}
-	err = start_copy(r, &rec, wake, ch->timeout_ms, res);
+	err = start_copy(ch->id, r, wake, res);
 	if (err) {
+		struct record_state st;
+
 		res->end = err == -ECANCELED ? HANDOFF_DISCARDED : HANDOFF_FAILED;
-		if (channel_send_error(ch, REFUSAL_RESTORE, "%s", res->why))
+		/* An error after COMMIT is a promise that the copy is gone: only
+		 * when "aborted" stands. */
+		if (record_read(ch->id, &st) == 0 && st.outcome == RECORD_ABORTED &&
+		    channel_send_error(ch, REFUSAL_RESTORE, "%s", res->why))
 			(void)0;
 		return;
 	}

@@ -248,6 +248,9 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	for (unsigned i = 0; i < l.nworkers; i++)
 		while (waitpid(l.workers[i], NULL, 0) < 0 && errno == EINTR)
 			;
+	/* What they held is decided before we go: a sender that asks a later
+	 * listener on this state directory hears "aborted", not nothing. */
+	handoff_settle_all();
 	close(l.sigfd);
 	free(l.workers);
 	return status;

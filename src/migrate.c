@@ -177,9 +177,11 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 		*moved_to = new_pid;
 	}
 	/* Settled: a signal that came meanwhile has nothing left to stop, and
-	 * the status must tell what happened, not 128+N. */
-	while (sigtimedwait(&fatal_signals, NULL, &(struct timespec){ 0 }) > 0)
-		;
+	 * the status must tell what happened, not 128+N.  Run's program, when
+	 * it stays here, gets what was meant for it (run passes those on). */
+	for (int sig; (sig = sigtimedwait(&fatal_signals, NULL, &(struct timespec){ 0 })) > 0;)
+		if (src.supervised && status != EXIT_OK && status != EXIT_UNKNOWN)
+			kill(pid, sig);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	if (src.supervised)
 		close(src.pidfd);

@@ -1,13 +1,12 @@
 #include "config.h"
 
 #include <dirent.h>
-#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +66,18 @@ static void id_name(const uint8_t id[16], char name[33])
 		snprintf(name + 2 * i, 3, "%02x", id[i]);
 }
 
+static bool id_parse(const char *name, uint8_t id[16])
+{
+	for (int i = 0; i < 16; i++) {
+		unsigned v;
+
+		if (sscanf(name + 2 * i, "%2x", &v) != 1)
+			return false;
+		id[i] = v;
+	}
+	return strspn(name, "0123456789abcdef") == 32 && name[32] == '\0';
+}
+
 /* Remove records older than RECORD_KEEP_SECONDS. */
 static void remove_old(int dfd)
 {
@@ -82,194 +93,178 @@ static void remove_old(int dfd)
 	}
 	while ((e = readdir(d))) {
 		struct stat st;
-
-		/* Records, and the new ones a crash left unnamed. */
-		bool ours = strlen(e->d_name) == 32 ||
+		/* Records, their decisions, and what a crash left unnamed. */
+		bool ours = strspn(e->d_name, "0123456789abcdef") >= 32 ||
 			    (e->d_name[0] == '.' && strstr(e->d_name, ".new"));
 
-		if (ours &&
-		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		if (ours && fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && now - st.st_mtime > RECORD_KEEP_SECONDS)
 			unlinkat(dfd, e->d_name, 0);
 	}
 	closedir(d);
 }
 
-static int write_text(int fd, const char *text)
+/*
+ * Make the file dir/name hold text, all or nothing: written under a fresh
+ * name, then renamed over nothing (-EEXIST if name exists: the first one
+ * made stands).  No fsync: records must outlive the receiver, not the
+ * machine; a crash of the machine kills the copy too, and a record lost with
+ * it makes the sender keep the original, where "committed" would have it end.
+ */
+static int make_file(int dfd, const char *name, const char *text)
 {
+	char tmp[64];
 	size_t len = strlen(text);
+	unsigned nonce;
+	ssize_t n;
+	int fd, err = 0;
+
+	if (getentropy(&nonce, sizeof(nonce)) < 0)
+		nonce = (unsigned)getpid() * 2654435761U ^ (unsigned)time(NULL);
+	snprintf(tmp, sizeof(tmp), ".%.40s.%08x.new", name, nonce);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	if (n != (ssize_t)len)
+		err = n < 0 ? -errno : -ENOSPC;
+	if (close(fd) < 0 && !err)
+		err = -errno;
+	if (!err && renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0)
+		err = -errno;
+	if (err)
+		unlinkat(dfd, tmp, 0);
+	return err;
+}
+
+/* The text of dir/name (NUL-terminated, at most len - 1 bytes): 0, -ENOENT. */
+static int read_file(int dfd, const char *name, char *text, size_t len)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	ssize_t n;
 
-	if (ftruncate(fd, 0) < 0)
+	if (fd < 0)
 		return -errno;
-	n = pwrite(fd, text, len, 0);
-	if (n != (ssize_t)len)
-		return n < 0 ? -errno : -EIO;
-	/* No fsync: the record must outlive the receiver, not the machine.  A
-	 * crash of the machine kills the copy too; a record lost with it makes
-	 * the sender keep the original, where "committed" would have it end. */
+	n = read(fd, text, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	text[n] = '\0';
 	return 0;
 }
 
-static void format_state(const struct record_state *st, char *text, size_t len)
+int record_create(const uint8_t id[16], const struct record_state *st)
 {
-	switch (st->outcome) {
-	case RECORD_COMMITTED:
-		snprintf(text, len, "committed %d %llu %s\n", (int)st->pid, st->start,
-			 st->wake ? "wake" : "stay");
-		break;
-	case RECORD_ABORTED:
-		snprintf(text, len, "aborted\n");
-		break;
-	default:
-		snprintf(text, len, "pending %d %llu %d %llu\n", (int)st->pid, st->start,
-			 (int)st->receiver, st->receiver_start);
-	}
-}
+	char name[33], text[128];
+	int dfd = open_dir(), err;
 
-/* Anything but the three forms is unknown: never guess a decision. */
-static void parse_state(const char *text, struct record_state *st)
-{
-	char wake[8] = "";
-	int pid;
-
-	memset(st, 0, sizeof(*st));
-	if (sscanf(text, "committed %d %llu %7s", &pid, &st->start, wake) == 3 && pid > 0 &&
-	    (!strcmp(wake, "wake") || !strcmp(wake, "stay"))) {
-		st->outcome = RECORD_COMMITTED;
-		st->pid = pid;
-		st->wake = !strcmp(wake, "wake");
-	} else if (sscanf(text, "pending %d %llu %d %llu", &pid, &st->start, &st->receiver,
-			  &st->receiver_start) == 4 && pid > 0) {
-		st->outcome = RECORD_PENDING;
-		st->pid = pid;
-	} else if (!strcmp(text, "aborted\n")) {
-		st->outcome = RECORD_ABORTED;
-	}
-}
-
-int record_create(const uint8_t id[16], const struct record_state *pending, struct record *rec)
-{
-	char name[33], tmp[48], text[96];
-	int dfd = open_dir(), err = 0;
-
-	rec->fd = -1;
 	if (dfd < 0)
 		return dfd;
 	id_name(id, name);
-	/* Written under another name, then renamed: nobody ever reads half of
-	 * it. */
-	snprintf(tmp, sizeof(tmp), ".%s.new", name);
-	rec->fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (rec->fd < 0)
-		err = -errno;
-	format_state(pending, text, sizeof(text));
-	if (!err)
-		err = write_text(rec->fd, text);
-	if (!err && renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0)
-		err = -errno;
-	if (err && rec->fd >= 0) {
-		unlinkat(dfd, tmp, 0);
-		close(rec->fd);
-		rec->fd = -1;
-	}
+	snprintf(text, sizeof(text), "pending %d %llu %d %llu\n", (int)st->pid, st->start,
+		 (int)st->receiver, st->receiver_start);
+	err = make_file(dfd, name, text);
 	close(dfd);
 	return err;
 }
 
-int record_write(struct record *rec, const struct record_state *st)
+/* Read id's files into st, from dfd. */
+static int read_state(int dfd, const char *name, struct record_state *st)
 {
-	char text[96];
+	char file[48], text[128], wake[8] = "";
+	int pid, err;
 
-	if (rec->fd < 0)
-		return -EBADF;
-	format_state(st, text, sizeof(text));
-	return write_text(rec->fd, text);
-}
-
-void record_close(struct record *rec)
-{
-	int dfd;
-
-	if (rec->fd < 0)
-		return;
-	close(rec->fd);		/* and with it the lock */
-	rec->fd = -1;
-	/* Tidy up here, once the process runs, not while it waits. */
-	dfd = open_dir();
-	if (dfd >= 0) {
-		remove_old(dfd);
-		close(dfd);
-	}
-}
-
-static int read_state(int fd, struct record_state *st)
-{
-	char text[96];
-	ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
-
-	if (n < 0)
-		return -errno;
-	text[n] = '\0';
-	parse_state(text, st);
-	return 0;
-}
-
-/* Lock the record open at fd, waiting up to timeout_ms: 0, -EWOULDBLOCK
- * when its receiver still holds it, or -errno. */
-static int lock_record(int fd, int timeout_ms)
-{
-	struct timespec nap = { 0, 50 * 1000 * 1000 };
-	int waited = 0;
-
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || waited >= timeout_ms)
-			return -errno;
-		nanosleep(&nap, NULL);
-		waited += 50;
+	memset(st, 0, sizeof(*st));
+	err = read_file(dfd, name, text, sizeof(text));
+	if (err == -ENOENT)
+		return 0;	/* no record: unknown */
+	if (err)
+		return err;
+	/* Anything but the forms written is unknown: never guess a decision. */
+	if (sscanf(text, "pending %d %llu %d %llu", &st->pid, &st->start, &st->receiver,
+		   &st->receiver_start) != 4 || st->pid <= 0)
+		return 0;
+	st->outcome = RECORD_PENDING;
+	snprintf(file, sizeof(file), "%s.decision", name);
+	err = read_file(dfd, file, text, sizeof(text));
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	if (sscanf(text, "committed %d %llu %7s", &pid, &st->start, wake) == 3 &&
+	    pid == st->pid && (!strcmp(wake, "wake") || !strcmp(wake, "stay"))) {
+		st->outcome = RECORD_COMMITTED;
+		st->wake = !strcmp(wake, "wake");
+		snprintf(file, sizeof(file), "%s.woken", name);
+		st->woken = faccessat(dfd, file, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	} else if (!strcmp(text, "aborted\n")) {
+		st->outcome = RECORD_ABORTED;
+	} else {
+		st->outcome = RECORD_UNKNOWN;
 	}
 	return 0;
 }
 
-int record_lock(struct record *rec, int timeout_ms, struct record_state *st)
-{
-	int err = lock_record(rec->fd, timeout_ms);
-
-	return err ? err : read_state(rec->fd, st);
-}
-
-int record_take(const uint8_t id[16], int timeout_ms, struct record *rec,
-		struct record_state *st)
+int record_read(const uint8_t id[16], struct record_state *st)
 {
 	char name[33];
 	int dfd = open_dir(), err;
 
 	memset(st, 0, sizeof(*st));
-	rec->fd = -1;
 	if (dfd < 0)
 		return dfd;
 	id_name(id, name);
-	rec->fd = openat(dfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	err = read_state(dfd, name, st);
 	close(dfd);
-	if (rec->fd < 0)
-		return errno == ENOENT ? 0 : -errno;
-	err = lock_record(rec->fd, timeout_ms);
-	if (!err)
-		err = read_state(rec->fd, st);
-	if (err) {
-		close(rec->fd);
-		rec->fd = -1;
-		memset(st, 0, sizeof(*st));
-	}
-	return err == -EWOULDBLOCK ? 0 : err;	/* still held: unknown */
+	return err;
 }
 
-int record_each_unheld(void (*fn)(void *ctx, struct record *rec, const struct record_state *st),
-		       void *ctx)
+int record_decide(const uint8_t id[16], const struct record_state *st,
+		  struct record_state *stands)
+{
+	char name[33], file[48], text[128];
+	int dfd = open_dir(), err;
+
+	if (dfd < 0)
+		return dfd;
+	id_name(id, name);
+	snprintf(file, sizeof(file), "%s.decision", name);
+	if (st->outcome == RECORD_COMMITTED)
+		snprintf(text, sizeof(text), "committed %d %llu %s\n", (int)st->pid, st->start,
+			 st->wake ? "wake" : "stay");
+	else
+		snprintf(text, sizeof(text), "aborted\n");
+	err = make_file(dfd, file, text);
+	if (err == -EEXIST) {
+		int read_err = read_state(dfd, name, stands);
+
+		if (read_err)
+			err = read_err;
+	}
+	close(dfd);
+	return err;
+}
+
+int record_mark_woken(const uint8_t id[16])
+{
+	char name[33], file[48];
+	int dfd = open_dir(), err;
+
+	if (dfd < 0)
+		return dfd;
+	id_name(id, name);
+	snprintf(file, sizeof(file), "%s.woken", name);
+	err = make_file(dfd, file, "woken\n");
+	close(dfd);
+	return err == -EEXIST ? 0 : err;
+}
+
+int record_each(void (*fn)(void *ctx, const uint8_t id[16], const struct record_state *st),
+		void *ctx)
 {
 	int dfd = open_dir(), fd;
-	DIR *d;
 	struct dirent *e;
+	DIR *d;
 
 	if (dfd < 0)
 		return dfd;
@@ -284,20 +279,14 @@ int record_each_unheld(void (*fn)(void *ctx, struct record *rec, const struct re
 		return err;
 	}
 	while ((e = readdir(d))) {
-		struct record rec;
 		struct record_state st;
+		uint8_t id[16];
 
-		if (strlen(e->d_name) != 32)
-			continue;
-		rec.fd = openat(dfd, e->d_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-		if (rec.fd < 0)
-			continue;
-		if (lock_record(rec.fd, 0) == 0 && read_state(rec.fd, &st) == 0)
-			fn(ctx, &rec, &st);
-		if (rec.fd >= 0)
-			close(rec.fd);
+		if (id_parse(e->d_name, id) && read_state(dfd, e->d_name, &st) == 0)
+			fn(ctx, id, &st);
 	}
 	closedir(d);
+	remove_old(dfd);
 	close(dfd);
 	return 0;
 }

@@ -1,27 +1,25 @@
 /*
  * record: how each migration this node received stands, so that a sender
  * that lost its connection after COMMIT can reconnect and ask (contmig(1),
- * THE HANDOFF), and so that a copy whose receiver died half-way through the
- * handoff is settled by whoever looks next.  Without it, the sender could
- * only guess, and a guess either loses the process or runs it twice.
+ * THE HANDOFF), and so that a copy whose receiver died or stalled half-way
+ * through the handoff is settled by whoever looks next.  Without it, the
+ * sender could only guess, and a guess either loses the process or runs it
+ * twice.
  *
- * One small file per migration in the state directory, named by the
- * migration's id:
- *   pending PID START R RSTART
- *                            the receiver R (started at RSTART) holds its
- *                            copy stopped, waiting for COMMIT
- *   committed PID START W    the copy runs (W "wake": it is held in a group
- *                            stop and is still to get its SIGCONT; "stay":
- *                            it got it, or stays stopped as its source was)
- *   aborted                  no copy runs here
- * START is the copy's start time (/proc/PID/stat), so that a PID used again
- * by another process is never mistaken for the copy.  Whoever decides locks
- * the record first (flock), and the first decision written stands: the
- * receiver commits only a record still pending, and a sender's query finds
- * a pending record aborted (it asks because it lost the connection: the
- * handoff settles it so, and the receiver then discards its copy).
- * Records are removed after an hour.  Functions return 0 or -errno and never
- * print.
+ * Files in the state directory, named by the migration's id (32 hex digits):
+ *   ID           "pending COPY START RECEIVER RSTART": the receiver RECEIVER
+ *                holds the copy COPY stopped, waiting for COMMIT
+ *   ID.decision  "committed COPY START wake|stay" or "aborted": made once,
+ *                atomically (renameat2 RENAME_NOREPLACE), never rewritten:
+ *                the first decision made stands, whoever makes it (the
+ *                receiver on COMMIT, or a sender's question, or whoever
+ *                finds the receiver gone), and no one waits on another
+ *   ID.woken     the committed copy has had its SIGCONT
+ * START is a start time from /proc/PID/stat, so that a PID used again by
+ * another process is never mistaken for the copy or the receiver.  Every
+ * file is written under a temporary name and renamed, so a full disk or a
+ * death half-way leaves no half-written record.  Records go after an hour.
+ * Functions return 0 or -errno and never print.
  */
 #ifndef CONTMIG_RECORD_H
 #define CONTMIG_RECORD_H
@@ -33,24 +31,21 @@
 #include "error.h"
 
 enum record_outcome {
-	RECORD_UNKNOWN,		/* no record, or one locked for too long */
+	RECORD_UNKNOWN,		/* no record (on the wire: cannot tell) */
 	RECORD_COMMITTED,
 	RECORD_ABORTED,
-	RECORD_PENDING,		/* undecided (never sent on the wire) */
+	RECORD_PENDING,		/* not decided yet (never sent on the wire) */
 };
 
-/* What a record says. */
+/* What a migration's record says. */
 struct record_state {
 	enum record_outcome outcome;
-	pid_t pid;			/* the copy, unless aborted */
+	pid_t pid;			/* the copy */
 	unsigned long long start;	/* its start time, in clock ticks since boot */
-	bool wake;			/* committed: it is still to be sent SIGCONT */
-	pid_t receiver;			/* pending: the process that holds the copy */
+	pid_t receiver;			/* the process that holds it, until decided */
 	unsigned long long receiver_start;
-};
-
-struct record {
-	int fd;
+	bool wake;			/* committed: it is to get a SIGCONT */
+	bool woken;			/* ... and has had it */
 };
 
 /* $CONTMIG_STATE_DIR, else /run/contmig for root, else
@@ -58,27 +53,22 @@ struct record {
 const char *record_dir(void);
 /* Can records be kept (the directory made, ours, closed to others)? */
 int record_check_dir(void) MUST_CHECK;
-/* A new record saying pending (RECORD_PENDING, its copy and receiver), open
- * in rec and not locked. */
-int record_create(const uint8_t id[16], const struct record_state *pending,
-		  struct record *rec) MUST_CHECK;
-/* Lock the record, waiting up to timeout_ms, and read what it says now.
- * -EWOULDBLOCK if someone holds it that long. */
-int record_lock(struct record *rec, int timeout_ms, struct record_state *st) MUST_CHECK;
-/* Write what it says now (locked: the lock stays). */
-int record_write(struct record *rec, const struct record_state *st) MUST_CHECK;
-/* Let go of the record (and of its lock). */
-void record_close(struct record *rec);
+/* The record of a new migration, pending (st: pid, start, receiver,
+ * receiver_start). */
+int record_create(const uint8_t id[16], const struct record_state *st) MUST_CHECK;
 /*
- * Open the record of id and lock it, waiting up to timeout_ms while someone
- * holds it: 0 with *st and rec locked (the caller may settle it and
- * record_write), or 0 with st->outcome RECORD_UNKNOWN and rec->fd -1 when
- * there is no record or it stayed locked; -errno on failure.
+ * Decide (st->outcome RECORD_COMMITTED, with pid, start and wake; or
+ * RECORD_ABORTED), unless a decision was made already: 0 when ours stands,
+ * -EEXIST when another does (then *stands says which), or -errno.
  */
-int record_take(const uint8_t id[16], int timeout_ms, struct record *rec,
-		struct record_state *st) MUST_CHECK;
-/* Call fn for every record nobody holds now, locked (as record_take gives it). */
-int record_each_unheld(void (*fn)(void *ctx, struct record *rec, const struct record_state *st),
-		       void *ctx) MUST_CHECK;
+int record_decide(const uint8_t id[16], const struct record_state *st,
+		  struct record_state *stands) MUST_CHECK;
+/* The committed copy has had its SIGCONT. */
+int record_mark_woken(const uint8_t id[16]) MUST_CHECK;
+/* What the record of id says: RECORD_UNKNOWN when there is none. */
+int record_read(const uint8_t id[16], struct record_state *st) MUST_CHECK;
+/* Call fn for every record there is; then remove those over an hour old. */
+int record_each(void (*fn)(void *ctx, const uint8_t id[16], const struct record_state *st),
+		void *ctx) MUST_CHECK;
 
 #endif

@@ -8,7 +8,8 @@
 # - a SIGCONT to the source during the move, then send killed: the source
 #   does not run on beside its copy;
 # - contmig run killed before READY: its program does not believe it moved;
-# - freeze -o - into a pipe whose reader leaves: the process carries on.
+# - freeze -o - into a pipe or socket whose reader leaves: the process
+#   carries on (and into /dev/null it is refused).
 . "$srcdir/tests/init.sh"
 private_net_
 
@@ -75,23 +76,49 @@ wait_for_ 10 grep -q 'asked how it ended before COMMIT was acted on' l
 only_source_ "a stalled worker"
 stop_ "$listener"
 
+# 2b. The same stall later on: after the copy left ptrace, before the
+# decision (the question decides "aborted", the worker then finds so), and
+# after the decision "committed", before the copy was woken (the question
+# wakes it).  No lock anywhere: nobody waits on a stalled worker.
+for case in receive-disarmed:69 receive-committed:0; do
+	point=${case%%:*}
+	rm -f go
+	CONTMIG_TEST_HOOK=$point CONTMIG_TEST_HOOK_UNTIL=$tmp/go listen_ l 7742 --timeout 60
+	src_
+	"$CONTMIG" send --timeout 2 "$pid" 127.0.0.1:7742 > send.out 2> send.err
+	status=$?
+	[ "$status" -eq "${case#*:}" ] ||
+		fail_ "send to a worker stalled at $point exited $status: $(cat send.err)"
+	touch go
+	if [ "$status" -eq 0 ]; then
+		only_copy_ "a worker stalled at $point"
+	else
+		wait_for_ 10 grep -q 'asked how it ended before COMMIT was acted on' l
+		only_source_ "a worker stalled at $point"
+	fi
+	stop_ "$listener"
+done
+
 # 3. A SIGCONT to the source while it is armed takes its SIGSTOP away; send
-# killed then: the guardian stops it again and settles it by the record.
+# killed then, with no receiver to answer for a while (the listener stopped):
+# the guardian stops the source again at once, and it stays stopped until
+# the receiver answers; then exactly one of the two runs.
 rm -f go
-CONTMIG_TEST_HOOK=receive-committed CONTMIG_TEST_HOOK_UNTIL=$tmp/go listen_ l 7742
+CONTMIG_TEST_HOOK=receive-ready CONTMIG_TEST_HOOK_UNTIL=$tmp/go listen_ l 7742
 src_
 CONTMIG_TEST_HOOK=send-committed "$CONTMIG" send "$pid" 127.0.0.1:7742 > send.out 2> send.err &
 sender=$!
 wait_for_ 20 reached_ send.err send-committed
-wait_for_ 20 reached_ l receive-committed
+kill -STOP "$listener"
 kill -CONT "$pid"
 kill -9 "$sender"
 wait_for_ 5 grep -q '^State:[[:space:]]*T' "/proc/$pid/status"
 lines=$(wc -l < src.out)
-sleep 0.5
+sleep 1
 [ "$(wc -l < src.out)" -eq "$lines" ] || fail_ "the source counts on while its move settles"
+kill -CONT "$listener"
 touch go
-only_copy_ "a SIGCONT, then send killed"
+exactly_one_ "a SIGCONT, then send killed" "$pid"
 stop_ "$listener"
 
 # 4. contmig run killed after the image went, before READY: its program
@@ -110,8 +137,25 @@ stop_ "$listener"
 src_
 { "$CONTMIG" freeze -o - "$pid" 2> freeze.err; echo $? > freeze.status; } | { sleep 1; exit 1; }
 [ "$(cat freeze.status)" -eq 68 ] || fail_ "freeze into a reader that left: $(cat freeze.status): $(cat freeze.err)"
-grep -q 'closed the pipe with [0-9]* bytes of it not taken; the process carries on' freeze.err ||
+grep -q 'went away with [0-9]* bytes of it not taken; the process carries on' freeze.err ||
 	fail_ "$(cat freeze.err)"
+running_untraced_ "$pid"
+# ... into a socket whose reader takes 4 KiB and leaves (socat EXEC:, inetd).
+python3 - "$CONTMIG" "$pid" <<'PY' > sock.status 2> freeze.err
+import socket, subprocess, sys
+a, b = socket.socketpair()
+p = subprocess.Popen([sys.argv[1], "freeze", "-o", "-", sys.argv[2]], stdout=a.fileno())
+a.close()
+b.recv(4096)
+b.close()
+print(p.wait())
+PY
+[ "$(cat sock.status)" -eq 68 ] || fail_ "freeze into a socket whose reader left: $(cat sock.status): $(cat freeze.err)"
+running_untraced_ "$pid"
+# ... and into /dev/null: refused before the process stops.
+"$CONTMIG" freeze -o - "$pid" > /dev/null 2> freeze.err
+status=$?
+[ "$status" -eq 64 ] || fail_ "freeze -o - > /dev/null exited $status: $(cat freeze.err)"
 running_untraced_ "$pid"
 kill -9 "$pid"
 exit 0

@@ -137,7 +137,11 @@ read -r new dest < out
 [ -z "${new:-}" ] || fail_ "unknown outcome, yet send printed a PID: $new"
 wait_for_ 5 grep -q '^State:[[:space:]]*T (stopped)' "/proc/$pid/status"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || fail_ "the source is still traced"
-new=$(sed -n 's/.*: it runs PID \([0-9]*\).*/\1/p' err)
+new=$(sed -n 's/.*its copy is PID \([0-9]*\).*/\1/p' err)
+# It names the decision to look at by hand, and that says committed.
+id=$(sed -n 's/.*holds \([0-9a-f]*\)\.decision.*/\1/p' err)
+grep -q '^committed ' "${CONTMIG_STATE_DIR:-/run/contmig}/$id.decision" ||
+	fail_ "the decision file named ($id) does not say committed: $(cat err)"
 kill -0 "$new" || fail_ "unknown outcome: the receiver's copy (PID $new) does not run"
 # send's guardian asks on in the background: once the receiver can be
 # reached again, it settles the source as the receiver decided (committed:

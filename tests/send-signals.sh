@@ -60,6 +60,25 @@ wait_for_ 5 eval 'grep -q "^State:[[:space:]]*[RS]" /proc/'"$copy"'/status'
 kill -9 "$copy"
 wait_for_ 5 eval '[ -z "$(copies_)" ]'
 
+# A stopped process continued (SIGCONT) while send moves it runs there.
+rm -f go
+start_ "$bigmem" 8 > src.out
+wait_for_ 10 grep -q '^ready' src.out
+kill -STOP "$pid"
+wait_for_ 5 grep -q '^State:[[:space:]]*T' "/proc/$pid/status"
+CONTMIG_TEST_HOOK=send-imaged CONTMIG_TEST_HOOK_UNTIL=$tmp/go \
+	"$CONTMIG" send -q "$pid" 127.0.0.1:7742 > send.out 2> send.err &
+sender=$!
+wait_for_ 20 grep -qs 'test point send-imaged reached' send.err
+kill -CONT "$pid"
+touch go
+wait "$sender" || fail_ "send of a process continued on the way exited $?: $(cat send.err)"
+wait_for_ 5 eval '[ -n "$(copies_)" ]'
+copy=$(copies_)
+wait_for_ 5 eval 'grep -q "^State:[[:space:]]*[RS]" /proc/'"$copy"'/status'
+kill -9 "$copy"
+wait_for_ 5 eval '[ -z "$(copies_)" ]'
+
 # A SIGTERM on the way: the copy gets it, and ends there as the source would
 # have here.
 send_with_signal_ TERM
