@@ -5,13 +5,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <linux/sockios.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
