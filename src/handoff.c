@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -125,7 +126,7 @@ static int job_control_sent(const struct handoff_source *src, int sent)
 	size_t n;
 
 	if (tracee_peek_signals(src->pid, &sigs, &n))
-		return 0;
+		return sent;
 	for (size_t i = 0; i < n; i++) {
 		if (sigs[i].shared && is_stop_signal(sigs[i].info.si_signo))
 			sent = -1;
@@ -165,19 +166,37 @@ static void keep_stopped(const struct handoff_source *src)
 	target_keep_stopped("send", src->pid);
 }
 
-/* Close every fd but 0-2 and those in keep (sorted). */
-static void close_all_but(const int *keep, int n)
+/* Close every fd but 0-2 and those in keep (sorted): 0, or -errno. */
+static int close_all_but(const int *keep, int n)
 {
 	unsigned from = 3;
+	DIR *d;
 
 	for (int i = 0; i < n; i++) {
 		if ((unsigned)keep[i] < from)
 			continue;
-		if ((unsigned)keep[i] > from)
-			syscall(SYS_close_range, from, keep[i] - 1, 0);
+		if ((unsigned)keep[i] > from && syscall(SYS_close_range, from, keep[i] - 1, 0) < 0)
+			goto one_by_one;
 		from = keep[i] + 1;
 	}
-	syscall(SYS_close_range, from, ~0U, 0);
+	if (syscall(SYS_close_range, from, ~0U, 0) == 0)
+		return 0;
+one_by_one:
+	/* No close_range (a seccomp profile that refuses it): what is open. */
+	d = opendir("/proc/self/fd");
+	if (!d)
+		return -errno;
+	for (struct dirent *e; (e = readdir(d));) {
+		int fd = atoi(e->d_name);
+		bool kept = fd <= 2 || fd == dirfd(d);
+
+		for (int i = 0; i < n; i++)
+			kept |= fd == keep[i];
+		if (!kept && e->d_name[0] != '.')
+			close(fd);
+	}
+	closedir(d);
+	return 0;
 }
 
 /*
@@ -194,27 +213,36 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 {
 	const char *who;
 	char c, last = 0, why[300], idhex[2 * CHANNEL_ID_BYTES + 1];
-	bool was_stopped = false;
+	bool was_stopped = false, stays_stopped;
+	int job = 0;
 	pid_t new_pid;
 	ssize_t n;
 
+	/* What the sender says: 'W' it was stopped before; 'T', 'C', 'N' a stop
+	 * signal, a SIGCONT or neither came during the move (the last word
+	 * counts); 'A' armed; 'U' take over; 'S' settled. */
 	while ((n = read(fd, &c, 1)) != 0) {
 		if (n < 0 && errno != EINTR)
 			_exit(1);
-		if (n == 1 && c == 'W')
+		if (n != 1)
+			continue;
+		if (c == 'W')
 			was_stopped = true;
-		else if (n == 1)
+		else if (c == 'T' || c == 'C' || c == 'N')
+			job = c == 'T' ? -1 : c == 'C' ? 1 : 0;
+		else
 			last = c;
 		if (last == 'U')
 			break;	/* the sender goes; we take over */
 	}
 	if (last != 'A' && last != 'U')
 		_exit(0);	/* settled, or never armed: nothing to do */
+	stays_stopped = (was_stopped && job <= 0) || job < 0;
 	/* A SIGCONT that reached the source meanwhile took its queued SIGSTOP
 	 * away: queue another at once, before it runs for long. */
 	if (last == 'A' && syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, 0) < 0 &&
 	    errno != ESRCH)
-		errno_msg(errno, "send: %s: keeping PID %d stopped", r->dest, (int)src->pid);
+		errno_msg(errno, "%s: %s: keeping PID %d stopped", r->cmd, r->dest, (int)src->pid);
 	who = last == 'A' ? "the sender died, and " : "";
 	switch (ask_outcome(r, id, GUARD_PATIENCE_S, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
@@ -228,13 +256,15 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 				  (int)new_pid, (int)src->pid);
 		break;
 	case RECORD_ABORTED:
-		if (!was_stopped &&
+		if (!stays_stopped &&
 		    syscall(SYS_pidfd_send_signal, src->pidfd, SIGCONT, NULL, 0) < 0 &&
 		    errno != ESRCH)
-			errno_msg(errno, "send: %s: letting PID %d carry on", r->dest, (int)src->pid);
+			errno_msg(errno, "%s: %s: letting PID %d carry on", r->cmd, r->dest,
+				  (int)src->pid);
 		else
-			error_msg("send: %s: %sthe receiver says COMMIT never arrived: PID %d "
-				  "carries on here", r->dest, who, (int)src->pid);
+			error_msg("%s: %s: %sthe receiver says COMMIT never arrived: PID %d %s here",
+				  r->cmd, r->dest, who, (int)src->pid,
+				  stays_stopped ? "stays stopped, as it was" : "carries on");
 		break;
 	default:
 		error_msg("send: %s: %sthe outcome is still unknown after %d s (%s): PID %d stays "
@@ -264,14 +294,22 @@ int handoff_guard(struct handoff_guardian *g, struct route *r,
 	if (g->pid == 0) {
 		int keep[2] = { p[0] < src->pidfd ? p[0] : src->pidfd,
 				p[0] < src->pidfd ? src->pidfd : p[0] };
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		sigset_t fatal;
 
-		/* Nothing aimed at the sender (a ^C, its group) is for us, and
-		 * the connection must close when the sender dies. */
+		/* The write end first: while we hold it, the sender's death
+		 * would never show. */
+		close(p[1]);
+		/* Nothing aimed at the sender (a ^C, its group) is for us, the
+		 * connection must close when the sender dies, and its stdout
+		 * too (P=$(contmig send ...) must not wait for us): we keep
+		 * stderr alone, for our word. */
 		setsid();
 		termination_signals(&fatal);
 		sigprocmask(SIG_BLOCK, &fatal, NULL);
-		close_all_but(keep, 2);
+		if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+		    close_all_but(keep, 2) < 0)
+			_exit(1);	/* the sender finds us gone at 'A' */
 		r->via_pid = 0;
 		guard(p[0], r, id, src);
 	}
@@ -280,17 +318,19 @@ int handoff_guard(struct handoff_guardian *g, struct route *r,
 	return 0;
 }
 
-static void guardian_say(struct handoff_guardian *g, char c)
+static int guardian_say(struct handoff_guardian *g, char c)
 {
-	if (g->fd >= 0 && write(g->fd, &c, 1) != 1)
-		(void)0;	/* a dead guardian has nothing to do anyway */
+	if (g->fd < 0)
+		return -EBADF;
+	return write(g->fd, &c, 1) == 1 ? 0 : errno ? -errno : -EIO;
 }
 
 void handoff_unguard(struct handoff_guardian *g)
 {
 	if (g->fd < 0)
 		return;
-	guardian_say(g, 'S');
+	if (guardian_say(g, 'S'))
+		(void)0;	/* gone: nothing to tell */
 	close(g->fd);
 	g->fd = -1;
 	while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
@@ -348,6 +388,19 @@ static int send_late_signals(struct channel *ch, const struct handoff_source *sr
 	return err;
 }
 
+/* Queue the source's own thread a SIGSTOP: a stop signal sent to the process
+ * meanwhile then stays apart and reaches the copy.  Before Linux 6.9 a pidfd
+ * cannot aim at a thread: tgkill, safe while we trace it (no one else can
+ * reap it, so its PID is its own). */
+static int arm(const struct handoff_source *src)
+{
+	if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, PIDFD_SIGNAL_THREAD) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	return syscall(SYS_tgkill, src->pid, src->pid, SIGSTOP) < 0 ? -errno : 0;
+}
+
 /* Signals that came after those sent with COMMIT die with the source: say
  * so (sent: what was pending beyond the image then). */
 static void say_lost_signals(const struct route *r, const struct handoff_source *src,
@@ -392,17 +445,24 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	bool refused;
 
 	memcpy(id, ch->id, sizeof(id));
-	if (src->was_stopped)
-		guardian_say(g, 'W');
+	if (src->was_stopped && guardian_say(g, 'W'))
+		(void)0;	/* a guardian gone is found out at 'A' */
 	/* Signals that came meanwhile first: our SIGSTOP takes a pending
 	 * SIGCONT away. */
 	err = send_late_signals(ch, src, &sent, &nsent, &job);
+	if (!err)
+		err = guardian_say(g, job < 0 ? 'T' : job > 0 ? 'C' : 'N');
 	/* Armed: from here on, our death leaves the source stopped, untraced,
-	 * and the guardian settles it.  The SIGSTOP is the thread's, so that
-	 * one sent to the process meanwhile still reaches the copy. */
-	guardian_say(g, 'A');
-	if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, PIDFD_SIGNAL_THREAD) < 0) {
-		errno_msg(errno, "send: holding PID %d for the handoff", (int)src->pid);
+	 * and the guardian settles it.  The guardian hears of it first: the
+	 * other way round, a death between the two would leave the source
+	 * stopped with nobody to settle it. */
+	if (!err)
+		err = guardian_say(g, 'A');
+	if (!err)
+		err = arm(src);
+	if (err) {
+		errno_msg(-err, "%s: holding PID %d for the handoff (its guardian, its "
+			  "pending signals, a SIGSTOP)", r->cmd, (int)src->pid);
 		route_close(r, ch);
 		resume_source(src, job);
 		status = EXIT_INTERNAL;
@@ -411,8 +471,9 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	test_point("send-armed");
 	/* And those that came since, a stop signal in the arming's place among
 	 * them. */
+	err = send_late_signals(ch, src, &sent, &nsent, &job);
 	if (!err)
-		err = send_late_signals(ch, src, &sent, &nsent, &job);
+		err = guardian_say(g, job < 0 ? 'T' : job > 0 ? 'C' : 'N');
 	if (!err)
 		err = channel_send(ch, MSG_COMMIT, NULL, 0);
 	if (err) {
@@ -462,7 +523,8 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 			  r->dest, why, (int)src->pid, (int)g->pid, GUARD_PATIENCE_S, hex_id(id, idhex),
 			  (int)new_pid, (int)src->pid, (int)src->pid);
 		/* The guardian takes over; it is not ours to wait for. */
-		guardian_say(g, 'U');
+		if (guardian_say(g, 'U'))
+			(void)0;	/* gone: the message above is all there is */
 		close(g->fd);
 		g->fd = -1;
 		status = EXIT_UNKNOWN;
@@ -513,22 +575,39 @@ static int still_there(pid_t pid, unsigned long long start, char *state)
 	return now_start == start && *state != 'Z' && *state != 'X';
 }
 
+/* Send sig to pid if it is still the process started at start: through a
+ * pidfd taken before the check, so that what was checked is what gets it.
+ * 0 (sent, or gone), -errno. */
+static int signal_if_same(pid_t pid, unsigned long long start, int sig)
+{
+	int fd = syscall(SYS_pidfd_open, pid, 0), err = 0;
+	char state;
+
+	if (fd < 0)
+		return errno == ESRCH ? 0 : -errno;
+	if (still_there(pid, start, &state) > 0 &&
+	    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 && errno != ESRCH)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 /* Wake a committed copy that has not had its SIGCONT (its receiver died or
  * stalled after deciding), and say it has. */
 static void wake_copy(const uint8_t id[16], const struct record_state *st)
 {
-	char state;
-	int present;
+	int err;
 
 	if (st->outcome != RECORD_COMMITTED || !st->wake || st->woken)
 		return;
-	present = still_there(st->pid, st->start, &state);
 	/* Its receiver let it go before deciding: it is held in its group
 	 * stop, untraced, for a SIGCONT. */
-	if (present < 0 || (present && kill(st->pid, SIGCONT) < 0 && errno != ESRCH))
+	if (signal_if_same(st->pid, st->start, SIGCONT))
 		return;
-	if (record_mark_woken(id))
-		(void)0;	/* then a later look sends one more SIGCONT: harmless */
+	err = record_mark_woken(id);
+	if (err)
+		errno_msg(-err, "thaw: marking PID %d woken in %s (a later look wakes it "
+			  "again)", (int)st->pid, record_dir());
 }
 
 /*
@@ -541,7 +620,6 @@ static void wake_copy(const uint8_t id[16], const struct record_state *st)
 static void abort_pending(const uint8_t id[16], struct record_state *st)
 {
 	struct record_state aborted = { .outcome = RECORD_ABORTED }, stands;
-	char state;
 	int err = record_decide(id, &aborted, &stands);
 
 	if (err == -EEXIST) {
@@ -555,8 +633,9 @@ static void abort_pending(const uint8_t id[16], struct record_state *st)
 		return;
 	}
 	st->outcome = RECORD_ABORTED;
-	if (still_there(st->pid, st->start, &state) > 0)
-		kill(st->pid, SIGKILL);
+	err = signal_if_same(st->pid, st->start, SIGKILL);
+	if (err)
+		errno_msg(-err, "thaw: ending PID %d, a copy decided aborted", (int)st->pid);
 }
 
 /*
@@ -622,8 +701,14 @@ static void queue_signal(pid_t copy, const struct channel_signal *s, bool *wake)
 		return;
 	if (is_stop_signal(s->signo))
 		*wake = false;		/* it was stopped on its way here */
-	else if (s->signo == SIGCONT)
-		*wake = true;		/* or continued (the kernel keeps one or the other) */
+	if (s->signo == SIGCONT) {
+		/* Continued on its way here: the SIGCONT that wakes it once
+		 * "committed" stands is this one.  Sent now, it would end the
+		 * group stop that holds it, and it would run, undecided, as soon
+		 * as it left ptrace. */
+		*wake = true;
+		return;
+	}
 	if (s->code < 0 && s->code != SI_TKILL) {
 		si.si_pid = s->pid;
 		si.si_uid = s->uid;
@@ -671,6 +756,7 @@ static int start_copy(const uint8_t id[16], struct remote *r, bool wake,
 {
 	struct record_state committed = { .outcome = RECORD_COMMITTED, .pid = r->pid,
 					  .wake = wake }, stands;
+	const char *step = "reading its record";
 	pid_t pid = r->pid;
 	char state;
 	sigset_t fatal, old;
@@ -682,37 +768,47 @@ static int start_copy(const uint8_t id[16], struct remote *r, bool wake,
 	err = record_read(id, &stands);
 	if (!err && stands.outcome != RECORD_PENDING)
 		err = -ECANCELED;
-	if (!err)
+	if (!err) {
+		step = "reading its start time";
 		err = proc_identity(pid, &committed.start, &state);
-	if (!err && ptrace(PTRACE_SETOPTIONS, pid, 0, 0) < 0)
-		err = -errno;
-	if (!err)
-		err = ptrace_detach(pid, 0);	/* it stays in its group stop */
+	}
+	if (!err) {
+		step = "letting it out of ptrace";
+		if (ptrace(PTRACE_SETOPTIONS, pid, 0, 0) < 0)
+			err = -errno;
+		else
+			err = ptrace_detach(pid, 0);	/* it stays in its group stop */
+	}
 	if (!err) {
 		test_point("receive-disarmed");
+		step = "recording the decision";
 		err = record_decide(id, &committed, &stands);
 		if (err == -EEXIST)
 			err = stands.outcome == RECORD_COMMITTED ? 0 : -ECANCELED;
 	}
-	if (!err) {
-		test_point("receive-committed");
-		if (wake && kill(pid, SIGCONT) < 0)
-			err = -errno;	/* gone: killed by someone */
-		else if (wake && record_mark_woken(id))
-			(void)0;	/* then a later look sends one more SIGCONT: harmless */
+	if (err) {
+		if (err == -ECANCELED)
+			remote_kill(r);		/* killed already by the question's "aborted" */
+		else
+			discard(id, r);		/* "aborted", unless decided otherwise */
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (err == -ECANCELED)
+			receipt(res, "the sender asked how it ended before COMMIT was acted on; "
+				"its answer, aborted, stands");
+		else
+			receipt(res, "cannot start PID %d: %s: %s", (int)pid, step, strerror(-err));
+		return err;
 	}
-	if (err == -ECANCELED)
-		remote_kill(r);		/* killed already by the question's "aborted" */
-	else if (err)
-		discard(id, r);		/* "aborted", unless it was decided otherwise */
-	r->pid = 0;		/* not ours any more: it runs, or it is gone */
+	/* "committed" stands: from here on nothing of ours may end the copy. */
+	test_point("receive-committed");
+	r->pid = 0;
+	if (wake && kill(pid, SIGCONT) < 0)
+		error_msg("thaw: waking PID %d, committed: %s", (int)pid, strerror(errno));
+	else if (wake && (err = record_mark_woken(id)))
+		errno_msg(-err, "thaw: marking PID %d woken in %s (a later look wakes it again)",
+			  (int)pid, record_dir());
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (err == -ECANCELED)
-		receipt(res, "the sender asked how it ended before COMMIT was acted on; its "
-			"answer, aborted, stands");
-	else if (err)
-		receipt(res, "cannot start PID %d: %s", (int)pid, strerror(-err));
-	return err;
+	return 0;
 }
 
 void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct handoff_receipt *res)

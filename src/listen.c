@@ -5,13 +5,16 @@
  * A worker per connection keeps the listener out of harm's way: a slow or
  * hostile peer only ever holds its own worker (and every wait there has a
  * timeout), and a worker that dies takes only its half-built copy with it
- * (PTRACE_O_EXITKILL).  The listener is a child subreaper, so the processes
- * it restored become its children when their workers exit, and it reaps them.
+ * (PTRACE_O_EXITKILL), or leaves a copy it held for the handoff to the
+ * records, which the listener settles as soon as the worker is gone.  The
+ * listener is a child subreaper, so the processes it restored become its
+ * children when their workers exit, and it reaps them.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -186,6 +189,32 @@ static bool records_ok(void)
 	return err == 0;
 }
 
+/* Wait up to ms for the workers to end, then kill what is left (a worker
+ * stopped or frozen never acts on SIGTERM) and reap it. */
+static void end_workers(struct listener *l, int ms)
+{
+	struct timespec nap = { 0, 20 * 1000 * 1000 };
+
+	for (int waited = 0; l->nworkers; waited += 20) {
+		for (unsigned i = 0; i < l->nworkers;) {
+			pid_t r = waitpid(l->workers[i], NULL, WNOHANG);
+
+			if (r == l->workers[i] || (r < 0 && errno == ECHILD))
+				l->workers[i] = l->workers[--l->nworkers];
+			else
+				i++;
+		}
+		if (!l->nworkers)
+			break;
+		if (waited >= ms) {
+			for (unsigned i = 0; i < l->nworkers; i++)
+				kill(l->workers[i], SIGKILL);
+			ms = INT_MAX;	/* now they go at once */
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
 int listen_serve(const char *where, const struct receive_opts *o, bool once,
 		 unsigned max_clients)
 {
@@ -237,17 +266,16 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	status = serve(&l, once);
 	close(l.fd);
 
-	/* Migrations in progress are abandoned: their workers end, their
-	 * unfinished copies die with them (PTRACE_O_EXITKILL) and their senders
-	 * resume.  The processes received before run on, without us. */
+	/* Migrations in progress are abandoned: their workers end (one that is
+	 * stopped or frozen too, after a moment), their unfinished copies die
+	 * with them or are decided "aborted" below, and their senders resume.
+	 * The processes received before run on, without us. */
 	if (l.nworkers)
 		error_msg("thaw: abandoning %u migration%s in progress", l.nworkers,
 			  l.nworkers == 1 ? "" : "s");
 	for (unsigned i = 0; i < l.nworkers; i++)
 		kill(l.workers[i], SIGTERM);
-	for (unsigned i = 0; i < l.nworkers; i++)
-		while (waitpid(l.workers[i], NULL, 0) < 0 && errno == EINTR)
-			;
+	end_workers(&l, 2000);
 	/* What they held is decided before we go: a sender that asks a later
 	 * listener on this state directory hears "aborted", not nothing. */
 	handoff_settle_all();

@@ -106,8 +106,8 @@ static void remove_old(int dfd)
 
 /*
  * Make the file dir/name hold text, all or nothing: written under a fresh
- * name, then renamed over nothing (-EEXIST if name exists: the first one
- * made stands).  No fsync: records must outlive the receiver, not the
+ * name, then linked as name (-EEXIST if name exists: the first one made
+ * stands).  No fsync: records must outlive the receiver, not the
  * machine; a crash of the machine kills the copy too, and a record lost with
  * it makes the sender keep the original, where "committed" would have it end.
  */
@@ -130,10 +130,11 @@ static int make_file(int dfd, const char *name, const char *text)
 		err = n < 0 ? -errno : -ENOSPC;
 	if (close(fd) < 0 && !err)
 		err = -errno;
-	if (!err && renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) < 0)
+	/* link(2) fails with EEXIST, all or nothing, on every filesystem
+	 * (renameat2's RENAME_NOREPLACE is missing on some, NFS among them). */
+	if (!err && linkat(dfd, tmp, dfd, name, 0) < 0)
 		err = -errno;
-	if (err)
-		unlinkat(dfd, tmp, 0);
+	unlinkat(dfd, tmp, 0);
 	return err;
 }
 

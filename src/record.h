@@ -10,7 +10,7 @@
  *   ID           "pending COPY START RECEIVER RSTART": the receiver RECEIVER
  *                holds the copy COPY stopped, waiting for COMMIT
  *   ID.decision  "committed COPY START wake|stay" or "aborted": made once,
- *                atomically (renameat2 RENAME_NOREPLACE), never rewritten:
+ *                atomically (link(2) of a file written whole), never rewritten:
  *                the first decision made stands, whoever makes it (the
  *                receiver on COMMIT, or a sender's question, or whoever
  *                finds the receiver gone), and no one waits on another

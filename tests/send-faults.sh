@@ -138,6 +138,11 @@ read -r new dest < out
 wait_for_ 5 grep -q '^State:[[:space:]]*T (stopped)' "/proc/$pid/status"
 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$pid/status" || fail_ "the source is still traced"
 new=$(sed -n 's/.*its copy is PID \([0-9]*\).*/\1/p' err)
+# Its guardian asks on, holding neither send's stdin nor its stdout (so
+# that P=$(contmig send ...) returns with send).
+guardian=$(sed -n 's/.*contmig (PID \([0-9]*\)) asks on.*/\1/p' err)
+[ "$(readlink "/proc/$guardian/fd/1")" = /dev/null ] && [ "$(readlink "/proc/$guardian/fd/0")" = /dev/null ] ||
+	fail_ "the guardian ($guardian) holds send's stdin or stdout: $(ls -l /proc/$guardian/fd 2>&1)"
 # It names the decision to look at by hand, and that says committed.
 id=$(sed -n 's/.*holds \([0-9a-f]*\)\.decision.*/\1/p' err)
 grep -q '^committed ' "${CONTMIG_STATE_DIR:-/run/contmig}/$id.decision" ||

@@ -60,18 +60,29 @@ wait_for_ 5 eval 'grep -q "^State:[[:space:]]*[RS]" /proc/'"$copy"'/status'
 kill -9 "$copy"
 wait_for_ 5 eval '[ -z "$(copies_)" ]'
 
-# A stopped process continued (SIGCONT) while send moves it runs there.
-rm -f go
+# A stopped process continued (SIGCONT) while send moves it runs there, but
+# only once its move is decided: the receiver, stopped between letting the
+# copy out of ptrace and deciding, holds it stopped.
+rm -f go go2
+CONTMIG_TEST_HOOK=receive-disarmed CONTMIG_TEST_HOOK_UNTIL=$tmp/go2 listen_ l2 7743
 start_ "$bigmem" 8 > src.out
 wait_for_ 10 grep -q '^ready' src.out
 kill -STOP "$pid"
 wait_for_ 5 grep -q '^State:[[:space:]]*T' "/proc/$pid/status"
 CONTMIG_TEST_HOOK=send-imaged CONTMIG_TEST_HOOK_UNTIL=$tmp/go \
-	"$CONTMIG" send -q "$pid" 127.0.0.1:7742 > send.out 2> send.err &
+	"$CONTMIG" send -q "$pid" 127.0.0.1:7743 > send.out 2> send.err &
 sender=$!
 wait_for_ 20 grep -qs 'test point send-imaged reached' send.err
 kill -CONT "$pid"
 touch go
+wait_for_ 20 grep -qs 'test point receive-disarmed reached' l2
+copy=$(copies_)
+grep -q '^State:[[:space:]]*T' "/proc/$copy/status" ||
+	fail_ "the copy runs before its move is decided: $(grep State "/proc/$copy/status")"
+lines=$(wc -l < l2.out)
+sleep 0.5
+[ "$(wc -l < l2.out)" -eq "$lines" ] || fail_ "the copy runs before its move is decided"
+touch go2
 wait "$sender" || fail_ "send of a process continued on the way exited $?: $(cat send.err)"
 wait_for_ 5 eval '[ -n "$(copies_)" ]'
 copy=$(copies_)
