@@ -53,6 +53,14 @@ enum channel_msg {
 				 * after its image (struct channel_signal) */
 };
 
+/* MSG_OUTCOME's payload: u8 outcome, then i32 PID (the copy, if committed). */
+#define CHANNEL_OUTCOME_BYTES	5
+enum channel_outcome {
+	OUTCOME_UNKNOWN = 0,	/* no decision it can tell */
+	OUTCOME_COMMITTED = 1,
+	OUTCOME_ABORTED = 2,
+};
+
 /* MSG_SIGNAL's payload, little-endian. */
 struct channel_signal {
 	uint8_t signo;

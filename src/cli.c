@@ -131,15 +131,20 @@ pid_t wait_child(pid_t pid, int options, int *status, char *comm, size_t commsz)
 	snprintf(comm, commsz, "?");
 	if (procfs_read_status(si.si_pid, &st) == 0)
 		snprintf(comm, commsz, "%s", st.name);
-	/* The program (or an image from a peer) chose that name: nothing
-	 * in it may act on a terminal or split a log line. */
-	for (char *c = comm; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-			*c = '?';
+	/* The program (or an image from a peer) chose that name. */
+	printable(comm);
 	while (waitpid(si.si_pid, status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
 	return si.si_pid;
+}
+
+char *printable(char *s)
+{
+	for (char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	return s;
 }
 
 const char *wait_status_text(int status, char *buf, size_t size)

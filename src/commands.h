@@ -69,4 +69,9 @@ int parse_timeout(const char *cmd, const char *s);
  * starting with "+:") and exit with EXIT_USAGE. */
 void option_error(const char *cmd, int opt, char **argv) __attribute__((noreturn));
 
+/* Replace in s what is not printable ASCII with '?', so that a name a
+ * program or a peer chose can neither act on a terminal nor split a log
+ * line.  Returns s. */
+char *printable(char *s);
+
 #endif

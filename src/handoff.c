@@ -31,26 +31,20 @@
 
 /* ---- sender ------------------------------------------------------------ */
 
-enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid)
+enum record_outcome handoff_decode_outcome(const uint8_t answer[CHANNEL_OUTCOME_BYTES],
+					   pid_t *pid)
 {
 	int32_t p;
 
 	memcpy(&p, answer + 1, sizeof(p));
 	*pid = p;
-	if (answer[0] == RECORD_COMMITTED && p > 0)
+	if (answer[0] == OUTCOME_COMMITTED && p > 0)
 		return RECORD_COMMITTED;
-	if (answer[0] == RECORD_ABORTED)
+	if (answer[0] == OUTCOME_ABORTED)
 		return RECORD_ABORTED;
 	return RECORD_UNKNOWN;
 }
 
-/* The migration's id as its record is named. */
-static const char *hex_id(const uint8_t id[CHANNEL_ID_BYTES], char hex[2 * CHANNEL_ID_BYTES + 1])
-{
-	for (int i = 0; i < CHANNEL_ID_BYTES; i++)
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
-	return hex;
-}
 
 /* How long a guardian keeps asking a receiver that cannot tell, or cannot
  * be reached, before it leaves the source stopped for good. */
@@ -73,7 +67,7 @@ static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (int attempt = 0;; attempt++) {
 		struct channel ch;
-		uint8_t answer[5];
+		uint8_t answer[CHANNEL_OUTCOME_BYTES];
 		enum record_outcome outcome;
 		pid_t answered_pid;
 		int err;
@@ -102,15 +96,10 @@ static enum record_outcome ask_outcome(struct route *r, const uint8_t id[CHANNEL
 			*new_pid = answered_pid;
 		if (outcome != RECORD_UNKNOWN)
 			return outcome;
-		snprintf(why, why_len, answer[0] == RECORD_UNKNOWN ? "it has no settled record of "
+		snprintf(why, why_len, answer[0] == OUTCOME_UNKNOWN ? "it has no settled record of "
 			 "the migration" : "it gave an answer this contmig does not know (%u)",
 			 answer[0]);
 	}
-}
-
-static bool is_stop_signal(int sig)
-{
-	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
 /*
@@ -128,7 +117,7 @@ static int job_control_sent(const struct handoff_source *src, int sent)
 	if (tracee_peek_signals(src->pid, &sigs, &n))
 		return sent;
 	for (size_t i = 0; i < n; i++) {
-		if (sigs[i].shared && is_stop_signal(sigs[i].info.si_signo))
+		if (sigs[i].shared && signal_is_stop(sigs[i].info.si_signo))
 			sent = -1;
 		else if (sigs[i].info.si_signo == SIGCONT)
 			sent = 1;
@@ -148,22 +137,22 @@ static void resume_source(const struct handoff_source *src, int seen)
 
 	if ((src->was_stopped && sent <= 0) || sent < 0) {
 		if (!src->supervised)
-			target_keep_stopped("send", src->pid);
+			target_keep_stopped(src->cmd, src->pid);
 		return;
 	}
 	if (kill(src->pid, SIGCONT) < 0)
-		errno_msg(errno, "send: letting PID %d carry on", (int)src->pid);
+		errno_msg(errno, "%s: letting PID %d carry on", src->cmd, (int)src->pid);
 	if (t)
 		t->was_stopped = false;	/* continued meanwhile: it runs */
 	if (!src->supervised)
-		target_release("send", src->pid);
+		target_release(src->cmd, src->pid);
 }
 
 /* Leave the source stopped and untraced, for the user to decide: its queued
  * SIGSTOP stops it as soon as we let go. */
 static void keep_stopped(const struct handoff_source *src)
 {
-	target_keep_stopped("send", src->pid);
+	target_keep_stopped(src->cmd, src->pid);
 }
 
 /* Close every fd but 0-2 and those in keep (sorted): 0, or -errno. */
@@ -248,11 +237,11 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 	case RECORD_COMMITTED:
 		if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGKILL, NULL, 0) < 0 &&
 		    errno != ESRCH)
-			errno_msg(errno, "send: %s: %sthe copy runs there as PID %d, but ending PID "
-				  "%d here", r->dest, who, (int)new_pid, (int)src->pid);
+			errno_msg(errno, "%s: %s: %sthe copy runs there as PID %d, but ending "
+				  "PID %d here", r->cmd, r->dest, who, (int)new_pid, (int)src->pid);
 		else
-			error_msg("send: %s: %sthe receiver says COMMIT arrived: the copy runs "
-				  "there as PID %d and PID %d has ended here", r->dest, who,
+			error_msg("%s: %s: %sthe receiver says COMMIT arrived: the copy runs "
+				  "there as PID %d and PID %d has ended here", r->cmd, r->dest, who,
 				  (int)new_pid, (int)src->pid);
 		break;
 	case RECORD_ABORTED:
@@ -267,10 +256,10 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 				  stays_stopped ? "stays stopped, as it was" : "carries on");
 		break;
 	default:
-		error_msg("send: %s: %sthe outcome is still unknown after %d s (%s): PID %d stays "
+		error_msg("%s: %s: %sthe outcome is still unknown after %d s (%s): PID %d stays "
 			  "stopped here; the receiver's state directory holds %s.decision: if it "
-			  "says aborted, kill -CONT %d; if committed, kill -9 %d", r->dest, who,
-			  GUARD_PATIENCE_S, why, (int)src->pid, hex_id(id, idhex), (int)src->pid,
+			  "says aborted, kill -CONT %d; if committed, kill -9 %d", r->cmd, r->dest, who,
+			  GUARD_PATIENCE_S, why, (int)src->pid, (record_id_name(id, idhex), idhex), (int)src->pid,
 			  (int)src->pid);
 	}
 	_exit(0);
@@ -343,6 +332,20 @@ static bool same_signal(const struct tracee_signal *a, const struct tracee_signa
 	return a->shared == b->shared && !memcmp(&a->info, &b->info, sizeof(a->info));
 }
 
+/* Is sig not among prev[*k..nprev)?  Both are queues in order, and some of
+ * prev may have gone since (a stop signal takes a pending SIGCONT away, and
+ * the reverse); *k moves past what sig matched. */
+static bool new_signal(const struct tracee_signal *sig, const struct tracee_signal *prev,
+		       size_t nprev, size_t *k)
+{
+	for (size_t m = *k; m < nprev; m++)
+		if (same_signal(&prev[m], sig)) {
+			*k = m + 1;
+			return false;
+		}
+	return true;
+}
+
 /*
  * Signals that came for the source after its image go to the copy, but for
  * those in *sent already (the queues in order; some may have gone since,
@@ -364,17 +367,12 @@ static int send_late_signals(struct channel *ch, const struct handoff_source *sr
 			.pid = si->si_pid, .uid = si->si_uid,
 			.value = (uint64_t)(uintptr_t)si->si_value.sival_ptr,
 		};
-		size_t m = k;
 
-		while (m < *nsent && !same_signal(&(*sent)[m], &sigs[i]))
-			m++;
-		if (m < *nsent) {
-			k = m + 1;	/* sent already */
-			continue;
-		}
+		if (!new_signal(&sigs[i], *sent, *nsent, &k))
+			continue;	/* sent already */
 		if (si->si_signo == SIGKILL || (si->si_signo == SIGSTOP && !s.shared))
 			continue;	/* the end of the source anyway; ours, the arming */
-		if (is_stop_signal(si->si_signo))
+		if (signal_is_stop(si->si_signo))
 			*job = -1;
 		else if (si->si_signo == SIGCONT)
 			*job = 1;
@@ -412,24 +410,15 @@ static void say_lost_signals(const struct route *r, const struct handoff_source 
 
 	if (snapshot_late_signals(src->pid, src->image, &sigs, &n))
 		return;
-	for (size_t i = 0; i < n; i++) {
-		size_t m = k;
-
-		while (m < nsent && !same_signal(&sent[m], &sigs[i]))
-			m++;
-		if (m < nsent) {
-			k = m + 1;
-			continue;
-		}
-		if (sigs[i].info.si_signo != SIGKILL && sigs[i].info.si_signo != SIGSTOP &&
-		    !lost++)
+	for (size_t i = 0; i < n; i++)
+		if (new_signal(&sigs[i], sent, nsent, &k) && sigs[i].info.si_signo != SIGKILL &&
+		    sigs[i].info.si_signo != SIGSTOP && !lost++)
 			first = sigs[i].info.si_signo;
-	}
 	free(sigs);
 	if (lost)
-		error_msg("warning: send PID %d: %zu signal%s (SIG%s first) came after COMMIT; its "
-			  "copy on %s does not get %s", (int)src->pid, lost, lost == 1 ? "" : "s",
-			  sigabbrev_np(first), r->dest, lost == 1 ? "it" : "them");
+		error_msg("warning: %s PID %d: %zu signal%s (SIG%s first) came after COMMIT; its "
+			  "copy on %s does not get %s", r->cmd, (int)src->pid, lost,
+			  lost == 1 ? "" : "s", sigabbrev_np(first), r->dest, lost == 1 ? "it" : "them");
 }
 
 int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
@@ -478,7 +467,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		err = channel_send(ch, MSG_COMMIT, NULL, 0);
 	if (err) {
 		/* Not all of COMMIT got out: the receiver discards its copy. */
-		error_msg("send: %s: lost before COMMIT: %s; PID %d carries on here", r->dest,
+		error_msg("%s: %s: lost before COMMIT: %s; PID %d carries on here", r->cmd, r->dest,
 			  err == -EIO || err == -ESRCH ? strerror(-err) : channel_why(ch, err),
 			  (int)src->pid);
 		route_close(r, ch);
@@ -494,33 +483,35 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		route_close(r, ch);
 		test_point("send-done");
 		say_lost_signals(r, src, sent, nsent);
-		status = target_end("send", src->pid);
+		status = target_end(src->cmd, src->pid);
 		goto unguard;
 	}
 	/* Whatever came instead of DONE (an error the receiver sent, a reset,
 	 * silence), its record alone says whether the copy runs. */
-	error_msg("send: %s: %s after COMMIT (%s); asking the receiver how it ended", r->dest,
+	error_msg("%s: %s: %s after COMMIT (%s); asking the receiver how it ended", r->cmd,
+		  r->dest,
 		  err == -ECONNABORTED ? "an error" : "no DONE", channel_why(ch, err));
 	/* Closing first also tells a receiver still waiting for COMMIT to settle. */
 	route_close(r, ch);
 	switch (ask_outcome(r, id, 2 * r->timeout_ms / 1000 + 10, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
 		say_lost_signals(r, src, sent, nsent);
-		status = target_end("send", src->pid);
+		status = target_end(src->cmd, src->pid);
 		break;
 	case RECORD_ABORTED:
-		error_msg("send: %s: the receiver discarded its copy; PID %d carries on here",
-			  r->dest, (int)src->pid);
+		error_msg("%s: %s: the receiver discarded its copy; PID %d carries on here",
+			  r->cmd, r->dest, (int)src->pid);
 		resume_source(src, job);
 		status = refused ? exit_status_for_refusal(refusal) : EXIT_NETWORK;
 		break;
 	default:
 		keep_stopped(src);
-		error_msg("send: %s: outcome unknown (asking the receiver: %s). PID %d is kept "
+		error_msg("%s: %s: outcome unknown (asking the receiver: %s). PID %d is kept "
 			  "stopped here, and contmig (PID %d) asks on for %d s and settles it; by "
 			  "hand: the receiver's state directory holds %s.decision: if it says "
 			  "committed (its copy is PID %d), kill -9 %d; if aborted, kill -CONT %d",
-			  r->dest, why, (int)src->pid, (int)g->pid, GUARD_PATIENCE_S, hex_id(id, idhex),
+			  r->cmd, r->dest, why, (int)src->pid, (int)g->pid, GUARD_PATIENCE_S,
+			  (record_id_name(id, idhex), idhex),
 			  (int)new_pid, (int)src->pid, (int)src->pid);
 		/* The guardian takes over; it is not ours to wait for. */
 		if (guardian_say(g, 'U'))
@@ -537,36 +528,13 @@ unguard:
 
 /* ---- receiver ---------------------------------------------------------- */
 
-/* The start time of pid (field 22 of /proc/PID/stat) and its state. */
-static int proc_identity(pid_t pid, unsigned long long *start, char *state)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return n < 0 ? -errno : -ESRCH;
-	buf[n] = '\0';
-	/* The name may hold anything, ')' included: go by the last one. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu", state, start) != 2)
-		return -EPROTO;
-	return 0;
-}
 
 /* Is the process pid, started at start, still there (not one that took its
  * PID since)?  1 yes, 0 gone, -errno; *state is its state. */
 static int still_there(pid_t pid, unsigned long long start, char *state)
 {
 	unsigned long long now_start;
-	int err = proc_identity(pid, &now_start, state);
+	int err = procfs_read_start(pid, &now_start, state);
 
 	if (err == -ESRCH)
 		return 0;
@@ -668,21 +636,21 @@ void handoff_settle_all(void)
 		(void)0;	/* no records to settle: nothing was left half-way */
 }
 
-int handoff_answer_query(struct channel *ch, int timeout_ms, enum record_outcome *outcome)
+int handoff_answer_query(struct channel *ch, enum record_outcome *outcome)
 {
 	struct record_state st;
-	uint8_t answer[5];
+	uint8_t answer[CHANNEL_OUTCOME_BYTES];
 	int32_t pid;
 	int err = record_read(ch->id, &st);
 
-	(void)timeout_ms;	/* nobody waits on anybody: decisions are made at once */
 	if (!err)
 		settle(ch->id, &st, true);
 	if (err || st.outcome == RECORD_PENDING)
 		st.outcome = RECORD_UNKNOWN;
 	*outcome = st.outcome;
 	pid = st.outcome == RECORD_COMMITTED ? st.pid : 0;
-	answer[0] = st.outcome;
+	answer[0] = st.outcome == RECORD_COMMITTED ? OUTCOME_COMMITTED :
+		    st.outcome == RECORD_ABORTED ? OUTCOME_ABORTED : OUTCOME_UNKNOWN;
 	memcpy(answer + 1, &pid, sizeof(pid));
 	if (err)
 		return err;
@@ -699,7 +667,7 @@ static void queue_signal(pid_t copy, const struct channel_signal *s, bool *wake)
 
 	if (s->signo < 1 || s->signo >= NSIG || s->signo == SIGKILL)
 		return;
-	if (is_stop_signal(s->signo))
+	if (signal_is_stop(s->signo))
 		*wake = false;		/* it was stopped on its way here */
 	if (s->signo == SIGCONT) {
 		/* Continued on its way here: the SIGCONT that wakes it once
@@ -770,7 +738,7 @@ static int start_copy(const uint8_t id[16], struct remote *r, bool wake,
 		err = -ECANCELED;
 	if (!err) {
 		step = "reading its start time";
-		err = proc_identity(pid, &committed.start, &state);
+		err = procfs_read_start(pid, &committed.start, &state);
 	}
 	if (!err) {
 		step = "letting it out of ptrace";
@@ -820,9 +788,9 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake, struct han
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	err = proc_identity(r->pid, &pending.start, &state);
+	err = procfs_read_start(r->pid, &pending.start, &state);
 	if (!err)
-		err = proc_identity(getpid(), &pending.receiver_start, &state);
+		err = procfs_read_start(getpid(), &pending.receiver_start, &state);
 	if (!err)
 		err = record_create(ch->id, &pending);
 	if (err) {

@@ -46,6 +46,7 @@
 
 /* The process being moved, stopped under our ptrace. */
 struct handoff_source {
+	const char *cmd;	/* "send" or "run", for messages */
 	pid_t pid;
 	int pidfd;
 	bool supervised;	/* contmig run's: it stays traced when it carries on */
@@ -81,7 +82,8 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		 struct handoff_guardian *g, pid_t new_pid);
 
 /* The outcome in a MSG_OUTCOME answer; anything unexpected is unknown. */
-enum record_outcome handoff_decode_outcome(const uint8_t answer[5], pid_t *pid);
+enum record_outcome handoff_decode_outcome(const uint8_t answer[CHANNEL_OUTCOME_BYTES],
+					   pid_t *pid);
 
 /* ---- receiver ---------------------------------------------------------- */
 
@@ -104,8 +106,7 @@ void handoff_receive(struct channel *ch, struct remote *r, bool wake,
 		     struct handoff_receipt *res);
 /* Answer a sender's query about migration ch->id, settling it first if its
  * receiver is gone.  *outcome says what was answered. */
-int handoff_answer_query(struct channel *ch, int timeout_ms,
-			 enum record_outcome *outcome) MUST_CHECK;
+int handoff_answer_query(struct channel *ch, enum record_outcome *outcome) MUST_CHECK;
 /* Settle every migration whose receiver died mid-handoff (the listener calls
  * this when it starts and when a worker ends). */
 void handoff_settle_all(void);

@@ -94,7 +94,7 @@ static int stream_image(struct route *r, struct channel *ch, int pid, struct ima
 
 int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 {
-	struct handoff_source src = { .pid = pid, .pidfd = -1,
+	struct handoff_source src = { .cmd = r->cmd, .pid = pid, .pidfd = -1,
 				      .supervised = flags & TARGET_ATTACHED };
 	uint8_t id[CHANNEL_ID_BYTES];
 	sigset_t fatal_signals, old_mask;

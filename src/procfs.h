@@ -64,6 +64,11 @@ void fd_list_free(struct fd_list *list);
 /* Read /proc/PID/NAME whole into a malloc'd NUL-terminated buffer. */
 int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len) MUST_CHECK;
 
+/* When pid started (field 22 of /proc/PID/stat, clock ticks since boot: with
+ * the PID, what names one process for good) and its state ('R', 'T', 'Z',
+ * ...).  -ESRCH if there is no such process. */
+int procfs_read_start(pid_t pid, unsigned long long *start, char *state) MUST_CHECK;
+
 /* Grow an array of elem_size elements so that one more fits; 0 or -ENOMEM. */
 int array_reserve(void **array, size_t *capacity, size_t count, size_t elem_size) MUST_CHECK;
 

@@ -54,10 +54,15 @@ static void log_line(const struct migration *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(outcome, sizeof(outcome), fmt, ap);
 	va_end(ap);
-	if (m->have_image)
-		snprintf(what, sizeof(what), "PID %d (%.16s from %.64s)%s",
-			 m->im.state.source_pid, m->im.state.comm, m->im.state.hostname,
-			 outcome[0] == ' ' ? "" : ": ");
+	if (m->have_image) {
+		char comm[17], host[65];
+
+		/* Both come from the peer's image. */
+		snprintf(comm, sizeof(comm), "%.16s", m->im.state.comm);
+		snprintf(host, sizeof(host), "%.64s", m->im.state.hostname);
+		snprintf(what, sizeof(what), "PID %d (%s from %s)%s", m->im.state.source_pid,
+			 printable(comm), printable(host), outcome[0] == ' ' ? "" : ": ");
+	}
 	char size[32];
 
 	error_msg("thaw: %s: %s%s; %s in %.2f s", m->peer, what, outcome,
@@ -84,11 +89,14 @@ static int refuse(struct migration *m, enum refusal refusal, const char *fmt, ..
 	return exit_status_for_refusal(refusal);
 }
 
-static int answer_query(struct migration *m, const struct receive_opts *o)
+static int answer_query(struct migration *m)
 {
-	static const char *const names[] = { "unknown", "committed", "aborted", "unknown" };
+	static const char *const names[] = {
+		[RECORD_UNKNOWN] = "unknown", [RECORD_COMMITTED] = "committed",
+		[RECORD_ABORTED] = "aborted", [RECORD_PENDING] = "unknown",
+	};
 	enum record_outcome outcome;
-	int err = handoff_answer_query(&m->ch, o->timeout_ms, &outcome);
+	int err = handoff_answer_query(&m->ch, &outcome);
 
 	if (err && err != -EPIPE && err != -ECONNRESET && err != -ETIMEDOUT && err != -EAGAIN)
 		errno_msg(-err, "thaw: %s: looking up a migration in %s", m->peer, record_dir());
@@ -229,7 +237,7 @@ int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o
 		log_line(&m, "rejected: %s", channel_why(&m.ch, err));
 		status = err == -EACCES || err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
 	} else if (m.ch.kind == CHANNEL_QUERY) {
-		status = answer_query(&m, o);
+		status = answer_query(&m);
 	} else {
 		*migration = true;
 		status = restore_image(&m, o);

@@ -60,7 +60,7 @@ int record_check_dir(void)
 	return 0;
 }
 
-static void id_name(const uint8_t id[16], char name[33])
+void record_id_name(const uint8_t id[16], char name[33])
 {
 	for (int i = 0; i < 16; i++)
 		snprintf(name + 2 * i, 3, "%02x", id[i]);
@@ -161,7 +161,7 @@ int record_create(const uint8_t id[16], const struct record_state *st)
 
 	if (dfd < 0)
 		return dfd;
-	id_name(id, name);
+	record_id_name(id, name);
 	snprintf(text, sizeof(text), "pending %d %llu %d %llu\n", (int)st->pid, st->start,
 		 (int)st->receiver, st->receiver_start);
 	err = make_file(dfd, name, text);
@@ -214,7 +214,7 @@ int record_read(const uint8_t id[16], struct record_state *st)
 	memset(st, 0, sizeof(*st));
 	if (dfd < 0)
 		return dfd;
-	id_name(id, name);
+	record_id_name(id, name);
 	err = read_state(dfd, name, st);
 	close(dfd);
 	return err;
@@ -228,7 +228,7 @@ int record_decide(const uint8_t id[16], const struct record_state *st,
 
 	if (dfd < 0)
 		return dfd;
-	id_name(id, name);
+	record_id_name(id, name);
 	snprintf(file, sizeof(file), "%s.decision", name);
 	if (st->outcome == RECORD_COMMITTED)
 		snprintf(text, sizeof(text), "committed %d %llu %s\n", (int)st->pid, st->start,
@@ -253,7 +253,7 @@ int record_mark_woken(const uint8_t id[16])
 
 	if (dfd < 0)
 		return dfd;
-	id_name(id, name);
+	record_id_name(id, name);
 	snprintf(file, sizeof(file), "%s.woken", name);
 	err = make_file(dfd, file, "woken\n");
 	close(dfd);

@@ -51,6 +51,8 @@ struct record_state {
 /* $CONTMIG_STATE_DIR, else /run/contmig for root, else
  * $XDG_RUNTIME_DIR/contmig, else /tmp/contmig-UID. */
 const char *record_dir(void);
+/* The name of id's record: 32 hex digits. */
+void record_id_name(const uint8_t id[16], char name[33]);
 /* Can records be kept (the directory made, ours, closed to others)? */
 int record_check_dir(void) MUST_CHECK;
 /* The record of a new migration, pending (st: pid, start, receiver,

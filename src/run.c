@@ -38,6 +38,7 @@
 #include "migrate.h"
 #include "route.h"
 #include "target.h"
+#include "tracee.h"
 
 /* stub/continuum.inc's SYS_continuum_migrate. */
 #define SYS_CONTINUUM_MIGRATE	CONTMIG_SYS_MIGRATE
@@ -207,11 +208,6 @@ static int migrate(pid_t pid, const uint8_t *key, int timeout_ms)
 	return -1;
 }
 
-static bool is_stop_signal(int sig)
-{
-	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-}
-
 /* Follow PROG until it ends or moves: run's exit status. */
 static int supervise(pid_t pid, const uint8_t *key, int timeout_ms)
 {
@@ -236,7 +232,7 @@ static int supervise(pid_t pid, const uint8_t *key, int timeout_ms)
 
 			if (status >= 0)
 				return status;
-		} else if (event == PTRACE_EVENT_STOP && is_stop_signal(sig)) {
+		} else if (event == PTRACE_EVENT_STOP && signal_is_stop(sig)) {
 			req = PTRACE_LISTEN;	/* a group-stop: stay stopped till SIGCONT */
 		} else if (!event) {
 			data = sig;		/* a signal for PROG: deliver it */

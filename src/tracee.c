@@ -107,11 +107,6 @@ static int wait_until(pid_t pid, int *status, const struct timespec *deadline)
 	return err;
 }
 
-static bool is_stop_signal(int sig)
-{
-	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-}
-
 /* We seized a process that is not the one we looked at: let it go as
  * untouched as we can (it must stop before PTRACE_DETACH works). */
 static void release_stranger(pid_t pid)
@@ -174,7 +169,7 @@ int tracee_seize(struct tracee *t, long options, int timeout_ms)
 		if (status >> 16 == PTRACE_EVENT_STOP) {
 			/* A group stop reports its stop signal, our interrupt
 			 * SIGTRAP (ptrace(2), "Group-stop" under PTRACE_SEIZE). */
-			t->was_stopped = is_stop_signal(WSTOPSIG(status));
+			t->was_stopped = signal_is_stop(WSTOPSIG(status));
 			break;
 		}
 		/* A signal-delivery-stop: deliver it as the kernel would have,

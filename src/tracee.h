@@ -40,6 +40,12 @@ struct tracee_signal {
 	bool shared;			/* the process's queue, not the thread's */
 };
 
+/* SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: what stops a process by default. */
+static inline bool signal_is_stop(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
 /* The first look: pidfd_open(pid).  -ESRCH if there is no such process. */
 int tracee_open(struct tracee *t, pid_t pid) MUST_CHECK;
 /* A process someone else already stopped under our ptrace (run's child). */

@@ -235,20 +235,20 @@ static void test_silent_peer(void)
  * decisions count; any other byte is unknown, and unknown never resumes. */
 static void test_outcome_answers(void)
 {
-	uint8_t answer[5] = { RECORD_COMMITTED, 42, 0, 0, 0 };
+	uint8_t answer[CHANNEL_OUTCOME_BYTES] = { OUTCOME_COMMITTED, 42, 0, 0, 0 };
 	pid_t pid;
 
 	CHECK(handoff_decode_outcome(answer, &pid) == RECORD_COMMITTED && pid == 42);
-	answer[0] = RECORD_ABORTED;
+	answer[0] = OUTCOME_ABORTED;
 	CHECK(handoff_decode_outcome(answer, &pid) == RECORD_ABORTED);
 	for (int b = 0; b < 256; b++) {
 		answer[0] = b;
-		if (b != RECORD_COMMITTED && b != RECORD_ABORTED)
+		if (b != OUTCOME_COMMITTED && b != OUTCOME_ABORTED)
 			CHECK(handoff_decode_outcome(answer, &pid) == RECORD_UNKNOWN);
 	}
 	/* Committed, yet no PID runs it there: not a decision we can act on. */
 	memset(answer, 0, sizeof(answer));
-	answer[0] = RECORD_COMMITTED;
+	answer[0] = OUTCOME_COMMITTED;
 	CHECK(handoff_decode_outcome(answer, &pid) == RECORD_UNKNOWN);
 }
 
