@@ -3,29 +3,33 @@
  * sides, its messages and its records (contmig(1), THE HANDOFF).
  *
  *   sender                               receiver
+ *   (guardian forked)
  *   DATA ... END                   --->  restore; hold the copy in a group
  *                                        stop; record "pending"
  *                                  <---  READY pid
- *   arm: a guardian, then a SIGSTOP
- *   queued to the source
  *   SIGNAL ...                     --->  signals that came for the source
  *                                        meanwhile, queued to the copy
- *   COMMIT                         --->  record "committed"; the copy runs
+ *   arm: a SIGSTOP queued to the
+ *   source (the guardian told first)
+ *   SIGNAL ...                     --->  (those that came meanwhile)
+ *   COMMIT                         --->  let the copy out of ptrace; decide
+ *                                        "committed"; wake it
  *                                  <---  DONE pid
  *   end the source
  *
- * Once the receiver holds a complete, verified copy it owns the decision, and
- * its record says what it decided.  Neither side's death loses the process:
- * - The source never dies with the sender.  From READY on it has a SIGSTOP
- *   queued: if the sender dies, the kernel lets it go and it stops,
+ * A migration's decision is a file made once (record.h): the first decision
+ * made stands, whoever makes it, and nobody waits on anybody.  Neither
+ * side's death or stall loses the process or runs it twice:
+ * - The source never dies with the sender.  From the arming on it has a
+ *   SIGSTOP queued: if the sender dies, the kernel lets it go and it stops,
  *   untraced, and the sender's guardian (a process of its own that outlives
  *   the sender) asks the receiver, then ends it (committed) or lets it carry
  *   on (aborted); if nobody can tell, it stays stopped.
- * - The copy dies with its receiver only until COMMIT.  Then it leaves
- *   ptrace's hold first, held by its group stop alone, and only then is
- *   "committed" written; whoever next looks at a record its receiver no
- *   longer holds (a sender's query, the listener) settles the copy as the
- *   record says: "committed" wakes it, "pending" kills it and says aborted.
+ * - The copy dies with its receiver only until it leaves ptrace, just
+ *   before the receiver decides; from then on its group stop alone holds
+ *   it, and whoever looks next (a sender's question, the listener) settles
+ *   it by the decision: "committed" wakes it; none yet, and the receiver
+ *   gone (or a sender asking), makes it "aborted" first, then kills it.
  * - An answer that is not one of the known outcomes is unknown: the source
  *   stays stopped, never resumed on a guess.
  */
