@@ -244,16 +244,24 @@ static int add_late_signals(int pid, struct image *im, struct stream *out, const
 		/* More than the head has room for: left out, and named at the end. */
 		im->nsig = nsig;
 		im->state.flags = flags;
-		return image_layout(im) ? EXIT_INTERNAL : EXIT_OK;
+		err = image_layout(im);
+		if (err)
+			errno_msg(-err, "freeze: laying out the image of PID %d again", pid);
+		return err ? EXIT_INTERNAL : EXIT_OK;
 	}
-	if (!err && pwrite(out->fd, im->head, im->head_size, 0) != (ssize_t)im->head_size)
-		err = errno ? -errno : -EIO;
+	if (!err) {
+		ssize_t n = pwrite(out->fd, im->head, im->head_size, 0);
+
+		if (n != (ssize_t)im->head_size)
+			err = n < 0 ? -errno : -EIO;
+	}
 	if (err) {
 		errno_msg(-err, "freeze: adding the signals that came meanwhile to %s",
 			  unnamed ? output : tmp_path);
 		return EXIT_IO;
 	}
-	/* The head as it now stands reads back as thaw will read it. */
+	/* The head as it now stands, rebuilt in memory, reads as thaw will
+	 * read it (the bytes just written are those bytes). */
 	return verify(pid, im, NULL, output);
 }
 
