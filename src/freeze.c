@@ -250,10 +250,10 @@ static int add_late_signals(int pid, struct image *im, struct stream *out, const
 		return err ? EXIT_INTERNAL : EXIT_OK;
 	}
 	if (!err) {
-		ssize_t n = pwrite(out->fd, im->head, im->head_size, 0);
+		ssize_t w = pwrite(out->fd, im->head, im->head_size, 0);
 
-		if (n != (ssize_t)im->head_size)
-			err = n < 0 ? -errno : -EIO;
+		if (w != (ssize_t)im->head_size)
+			err = w < 0 ? -errno : -EIO;
 	}
 	if (err) {
 		errno_msg(-err, "freeze: adding the signals that came meanwhile to %s",
