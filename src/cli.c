@@ -147,13 +147,27 @@ char *printable(char *s)
 	return s;
 }
 
+const char *signal_abbrev(int sig, char buf[16])
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev)
+		snprintf(buf, 16, "SIG%s", abbrev);
+	else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+		snprintf(buf, 16, "SIGRTMIN+%d", sig - SIGRTMIN);
+	else
+		snprintf(buf, 16, "signal %d", sig);
+	return buf;
+}
+
 const char *wait_status_text(int status, char *buf, size_t size)
 {
 	if (WIFSIGNALED(status)) {
-		const char *abbrev = sigabbrev_np(WTERMSIG(status));
+		char name[16];
 
-		snprintf(buf, size, "died of signal %d (SIG%s)%s", WTERMSIG(status),
-			 abbrev ? abbrev : "?", WCOREDUMP(status) ? ", core dumped" : "");
+		snprintf(buf, size, "died of signal %d (%s)%s", WTERMSIG(status),
+			 signal_abbrev(WTERMSIG(status), name),
+			 WCOREDUMP(status) ? ", core dumped" : "");
 	} else {
 		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
 	}

@@ -69,6 +69,9 @@ int parse_timeout(const char *cmd, const char *s);
  * starting with "+:") and exit with EXIT_USAGE. */
 void option_error(const char *cmd, int opt, char **argv) __attribute__((noreturn));
 
+/* "SIGTERM", "SIGRTMIN+3" (sigabbrev_np knows no real-time signal). */
+const char *signal_abbrev(int sig, char buf[16]);
+
 /* Replace in s what is not printable ASCII with '?', so that a name a
  * program or a peer chose can neither act on a terminal nor split a log
  * line.  Returns s. */

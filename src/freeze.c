@@ -315,6 +315,7 @@ static int wait_taken(int pid, int fd, int timeout_ms)
 static void say_lost_signals(int pid, const struct image *im)
 {
 	struct tracee_signal *late;
+	char name[16];
 	size_t n, lost = 0;
 	int first = 0;
 
@@ -331,9 +332,9 @@ static void say_lost_signals(int pid, const struct image *im)
 	}
 	free(late);
 	if (lost)
-		error_msg("warning: freeze PID %d: %zu signal%s (SIG%s first) came after the image "
+		error_msg("warning: freeze PID %d: %zu signal%s (%s first) came after the image "
 			  "was complete; the copy will not get %s", pid, lost, lost == 1 ? "" : "s",
-			  sigabbrev_np(first), lost == 1 ? "it" : "them");
+			  signal_abbrev(first, name), lost == 1 ? "it" : "them");
 }
 
 static int finish(int pid, enum after after)

@@ -405,6 +405,7 @@ static void say_lost_signals(const struct route *r, const struct handoff_source 
 			     const struct tracee_signal *sent, size_t nsent)
 {
 	struct tracee_signal *sigs;
+	char name[16];
 	size_t n, lost = 0, k = 0;
 	int first = 0;
 
@@ -416,9 +417,10 @@ static void say_lost_signals(const struct route *r, const struct handoff_source 
 			first = sigs[i].info.si_signo;
 	free(sigs);
 	if (lost)
-		error_msg("warning: %s PID %d: %zu signal%s (SIG%s first) came after COMMIT; its "
+		error_msg("warning: %s PID %d: %zu signal%s (%s first) came after COMMIT; its "
 			  "copy on %s does not get %s", r->cmd, (int)src->pid, lost,
-			  lost == 1 ? "" : "s", sigabbrev_np(first), r->dest, lost == 1 ? "it" : "them");
+			  lost == 1 ? "" : "s", signal_abbrev(first, name), r->dest,
+			  lost == 1 ? "it" : "them");
 }
 
 int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
@@ -428,7 +430,8 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	char why[300];
 	int32_t done;
 	struct tracee_signal *sent = NULL;
-	char idhex[2 * CHANNEL_ID_BYTES + 1];
+	char idhex[2 * CHANNEL_ID_BYTES + 1], why2[80];
+	bool asks_on;
 	size_t nsent = 0;
 	int err, refusal, status, job = 0;
 	bool refused;
@@ -506,18 +509,19 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 		break;
 	default:
 		keep_stopped(src);
-		error_msg("%s: %s: outcome unknown (asking the receiver: %s). PID %d is kept "
-			  "stopped here, and contmig (PID %d) asks on for %d s and settles it; by "
-			  "hand: the receiver's state directory holds %s.decision: if it says "
-			  "committed (its copy is PID %d), kill -9 %d; if aborted, kill -CONT %d",
-			  r->cmd, r->dest, why, (int)src->pid, (int)g->pid, GUARD_PATIENCE_S,
-			  (record_id_name(id, idhex), idhex),
-			  (int)new_pid, (int)src->pid, (int)src->pid);
-		/* The guardian takes over; it is not ours to wait for. */
-		if (guardian_say(g, 'U'))
-			(void)0;	/* gone: the message above is all there is */
+		record_id_name(id, idhex);
+		/* The guardian takes over, if it is there; not ours to wait for. */
+		asks_on = guardian_say(g, 'U') == 0;
 		close(g->fd);
 		g->fd = -1;
+		if (asks_on)
+			snprintf(why2, sizeof(why2), ", and contmig (PID %d) asks on for %d s and "
+				 "settles it", (int)g->pid, GUARD_PATIENCE_S);
+		error_msg("%s: %s: outcome unknown (asking the receiver: %s). PID %d is kept "
+			  "stopped here%s; by hand: the receiver's state directory holds "
+			  "%s.decision: if it says committed (its copy is PID %d), kill -9 %d; if "
+			  "aborted, kill -CONT %d", r->cmd, r->dest, why, (int)src->pid,
+			  asks_on ? why2 : "", idhex, (int)new_pid, (int)src->pid, (int)src->pid);
 		status = EXIT_UNKNOWN;
 	}
 unguard:
@@ -560,22 +564,42 @@ static int signal_if_same(pid_t pid, unsigned long long start, int sig)
 	return err;
 }
 
-/* Wake a committed copy that has not had its SIGCONT (its receiver died or
- * stalled after deciding), and say it has. */
-static void wake_copy(const uint8_t id[16], const struct record_state *st)
+/*
+ * Wake a committed copy that has not had its SIGCONT (its receiver died or
+ * stalled after deciding), claiming the wake first.  A copy still traced by
+ * its receiver (stalled between deciding and letting it go) is freed, when
+ * free is set (a sender asks), by ending that receiver: its one job left
+ * was to let the copy go.
+ */
+static void wake_copy(const uint8_t id[16], const struct record_state *st, bool free)
 {
+	struct proc_status ps;
+	char state;
 	int err;
 
 	if (st->outcome != RECORD_COMMITTED || !st->wake || st->woken)
 		return;
-	/* Its receiver let it go before deciding: it is held in its group
-	 * stop, untraced, for a SIGCONT. */
-	if (signal_if_same(st->pid, st->start, SIGCONT))
+	if (free && procfs_read_status(st->pid, &ps) == 0 && ps.tracer_pid == st->receiver &&
+	    still_there(st->pid, st->start, &state) > 0 &&
+	    signal_if_same(st->receiver, st->receiver_start, SIGKILL) == 0) {
+		struct timespec nap = { 0, 10 * 1000 * 1000 };
+
+		/* The kernel lets it go as the receiver dies. */
+		for (int i = 0; i < 100 && procfs_read_status(st->pid, &ps) == 0 &&
+		     ps.tracer_pid; i++)
+			nanosleep(&nap, NULL);
+	}
+	err = record_claim_wake(id);
+	if (err == -EEXIST)
 		return;
-	err = record_mark_woken(id);
+	if (err) {
+		errno_msg(-err, "thaw: claiming the wake of PID %d in %s (a later look wakes it)",
+			  (int)st->pid, record_dir());
+		return;
+	}
+	err = signal_if_same(st->pid, st->start, SIGCONT);
 	if (err)
-		errno_msg(-err, "thaw: marking PID %d woken in %s (a later look wakes it "
-			  "again)", (int)st->pid, record_dir());
+		errno_msg(-err, "thaw: waking PID %d, committed", (int)st->pid);
 }
 
 /*
@@ -593,7 +617,7 @@ static void abort_pending(const uint8_t id[16], struct record_state *st)
 	if (err == -EEXIST) {
 		stands.pid = st->pid;
 		*st = stands;
-		wake_copy(id, st);
+		wake_copy(id, st, true);
 		if (st->outcome != RECORD_ABORTED)
 			return;
 	} else if (err) {
@@ -616,7 +640,7 @@ static void settle(const uint8_t id[16], struct record_state *st, bool decide)
 	char state;
 
 	if (st->outcome == RECORD_COMMITTED)
-		wake_copy(id, st);
+		wake_copy(id, st, decide);
 	else if (st->outcome == RECORD_PENDING &&
 		 (decide || still_there(st->receiver, st->receiver_start, &state) == 0))
 		abort_pending(id, st);
@@ -741,11 +765,13 @@ static int start_copy(const uint8_t id[16], struct remote *r, bool wake,
 		err = procfs_read_start(pid, &committed.start, &state);
 	}
 	if (!err) {
-		step = "letting it out of ptrace";
+		/* From here on it no longer dies with us: should we die, the
+		 * kernel lets it go, into its group stop, and the record says
+		 * what becomes of it.  Still traced, nothing but ending us lets
+		 * it run (a SIGCONT from anyone waits for the detach). */
+		step = "disarming its exit-kill";
 		if (ptrace(PTRACE_SETOPTIONS, pid, 0, 0) < 0)
 			err = -errno;
-		else
-			err = ptrace_detach(pid, 0);	/* it stays in its group stop */
 	}
 	if (!err) {
 		test_point("receive-disarmed");
@@ -770,10 +796,15 @@ static int start_copy(const uint8_t id[16], struct remote *r, bool wake,
 	/* "committed" stands: from here on nothing of ours may end the copy. */
 	test_point("receive-committed");
 	r->pid = 0;
-	if (wake && kill(pid, SIGCONT) < 0)
-		error_msg("thaw: waking PID %d, committed: %s", (int)pid, strerror(errno));
-	else if (wake && (err = record_mark_woken(id)))
-		errno_msg(-err, "thaw: marking PID %d woken in %s (a later look wakes it again)",
+	err = ptrace_detach(pid, 0);	/* it stays in its group stop */
+	if (err && err != -ESRCH)
+		errno_msg(-err, "thaw: letting PID %d out of ptrace", (int)pid);
+	/* Claimed first: whoever else looks (a question, the listener) never
+	 * wakes it twice, even after its user stopped it. */
+	if (wake && (err = record_claim_wake(id)) == 0 && kill(pid, SIGCONT) < 0)
+		errno_msg(errno, "thaw: waking PID %d, committed", (int)pid);
+	else if (wake && err && err != -EEXIST)
+		errno_msg(-err, "thaw: claiming the wake of PID %d in %s (a later look wakes it)",
 			  (int)pid, record_dir());
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return 0;

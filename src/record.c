@@ -78,32 +78,6 @@ static bool id_parse(const char *name, uint8_t id[16])
 	return strspn(name, "0123456789abcdef") == 32 && name[32] == '\0';
 }
 
-/* Remove records older than RECORD_KEEP_SECONDS. */
-static void remove_old(int dfd)
-{
-	int fd = dup(dfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	struct dirent *e;
-	time_t now = time(NULL);
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((e = readdir(d))) {
-		struct stat st;
-		/* Records, their decisions, and what a crash left unnamed. */
-		bool ours = strspn(e->d_name, "0123456789abcdef") >= 32 ||
-			    (e->d_name[0] == '.' && strstr(e->d_name, ".new"));
-
-		if (ours && fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode) && now - st.st_mtime > RECORD_KEEP_SECONDS)
-			unlinkat(dfd, e->d_name, 0);
-	}
-	closedir(d);
-}
-
 /*
  * Make the file dir/name hold text, all or nothing: written under a fresh
  * name, then linked as name (-EEXIST if name exists: the first one made
@@ -246,7 +220,7 @@ int record_decide(const uint8_t id[16], const struct record_state *st,
 	return err;
 }
 
-int record_mark_woken(const uint8_t id[16])
+int record_claim_wake(const uint8_t id[16])
 {
 	char name[33], file[48];
 	int dfd = open_dir(), err;
@@ -257,7 +231,39 @@ int record_mark_woken(const uint8_t id[16])
 	snprintf(file, sizeof(file), "%s.woken", name);
 	err = make_file(dfd, file, "woken\n");
 	close(dfd);
-	return err == -EEXIST ? 0 : err;
+	return err;
+}
+
+/* Is dir/name older than RECORD_KEEP_SECONDS? */
+static bool is_old(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	       time(NULL) - st.st_mtime > RECORD_KEEP_SECONDS;
+}
+
+/* A migration's files go together, once it is over an hour old and decided
+ * (one still pending has a receiver alive, stalled: its copy still needs
+ * the record); so do files a death left half-made. */
+static void remove_old(int dfd, const char *name)
+{
+	static const char *const suffixes[] = { ".decision", ".woken", "" };
+	struct record_state st;
+	char file[48];
+
+	if (name[0] == '.' && strstr(name, ".new")) {
+		if (is_old(dfd, name))
+			unlinkat(dfd, name, 0);
+		return;
+	}
+	if (!is_old(dfd, name) || read_state(dfd, name, &st) || st.outcome == RECORD_PENDING)
+		return;
+	/* The record last: while it is there, the rest is found with it. */
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(file, sizeof(file), "%.32s%s", name, suffixes[i]);
+		unlinkat(dfd, file, 0);
+	}
 }
 
 int record_each(void (*fn)(void *ctx, const uint8_t id[16], const struct record_state *st),
@@ -286,8 +292,12 @@ int record_each(void (*fn)(void *ctx, const uint8_t id[16], const struct record_
 		if (id_parse(e->d_name, id) && read_state(dfd, e->d_name, &st) == 0)
 			fn(ctx, id, &st);
 	}
+	/* Then, settled, what is over an hour old goes. */
+	rewinddir(d);
+	while ((e = readdir(d)))
+		if (id_parse(e->d_name, (uint8_t[16]){ 0 }) || e->d_name[0] == '.')
+			remove_old(dfd, e->d_name);
 	closedir(d);
-	remove_old(dfd);
 	close(dfd);
 	return 0;
 }

@@ -14,7 +14,8 @@
  *                the first decision made stands, whoever makes it (the
  *                receiver on COMMIT, or a sender's question, or whoever
  *                finds the receiver gone), and no one waits on another
- *   ID.woken     the committed copy has had its SIGCONT
+ *   ID.woken     the committed copy's SIGCONT, claimed (made before it is
+ *                sent, by whoever sends it)
  * START is a start time from /proc/PID/stat, so that a PID used again by
  * another process is never mistaken for the copy or the receiver.  Every
  * file is written under a temporary name and renamed, so a full disk or a
@@ -65,8 +66,10 @@ int record_create(const uint8_t id[16], const struct record_state *st) MUST_CHEC
  */
 int record_decide(const uint8_t id[16], const struct record_state *st,
 		  struct record_state *stands) MUST_CHECK;
-/* The committed copy has had its SIGCONT. */
-int record_mark_woken(const uint8_t id[16]) MUST_CHECK;
+/* Claim the committed copy's wake: 0 if it is ours to send its SIGCONT,
+ * -EEXIST if someone claimed it before (it has had it, or is getting it):
+ * a copy its user stops later is never woken again. */
+int record_claim_wake(const uint8_t id[16]) MUST_CHECK;
 /* What the record of id says: RECORD_UNKNOWN when there is none. */
 int record_read(const uint8_t id[16], struct record_state *st) MUST_CHECK;
 /* Call fn for every record there is; then remove those over an hour old. */

@@ -121,6 +121,79 @@ touch go
 exactly_one_ "a SIGCONT, then send killed" "$pid"
 stop_ "$listener"
 
+# 3b. A SIGCONT sent to the held copy itself, on the receiver, while its
+# receiver stalls before deciding: it does not run, and once the sender's
+# question decides "aborted", it never will.
+rm -f go
+CONTMIG_TEST_HOOK=receive-disarmed CONTMIG_TEST_HOOK_UNTIL=$tmp/go listen_ l 7742 --timeout 60
+src_
+"$CONTMIG" send --timeout 2 "$pid" 127.0.0.1:7742 > send.out 2> send.err &
+sender=$!
+wait_for_ 20 reached_ l receive-disarmed
+copy=$(copies_)
+lines=$(wc -l < l.out)
+kill -CONT "$copy"
+sleep 0.5
+[ "$(wc -l < l.out)" -eq "$lines" ] || fail_ "a held copy ran, undecided, on a SIGCONT"
+wait "$sender"
+status=$?
+[ "$status" -eq 69 ] || fail_ "send, its copy stalled undecided, exited $status: $(cat send.err)"
+touch go
+[ "$(wc -l < l.out)" -eq "$lines" ] || fail_ "a held copy ran, undecided, on a SIGCONT"
+only_source_ "a SIGCONT to the held copy"
+stop_ "$listener"
+
+# 3c. A copy woken by whoever looked first (here the listener, as another
+# connection ended) and stopped by its user is not woken again by its
+# receiver going on.
+rm -f go
+mkdir -m 700 state3c
+CONTMIG_STATE_DIR=$tmp/state3c CONTMIG_TEST_HOOK=receive-committed CONTMIG_TEST_HOOK_UNTIL=$tmp/go \
+	listen_ l 7742
+src_
+"$CONTMIG" send "$pid" 127.0.0.1:7742 > send.out 2> send.err &
+sender=$!
+wait_for_ 20 reached_ l receive-committed
+copy=$(copies_)
+exec 3<> /dev/tcp/127.0.0.1/7742 && exec 3>&-	# a worker that ends at once
+wait_for_ 10 eval 'ls state3c | grep -q "\.woken$"'
+sleep 0.3	# the wake is claimed, then sent
+kill -STOP "$copy"
+touch go
+wait "$sender" || fail_ "send exited $?: $(cat send.err)"
+wait_for_ 5 grep -q '^State:[[:space:]]*T' "/proc/$copy/status"
+sleep 0.5
+grep -q '^State:[[:space:]]*T' "/proc/$copy/status" ||
+	fail_ "a copy its user stopped was woken again: $(grep State "/proc/$copy/status")"
+kill -9 "$copy"
+wait_for_ 5 eval '[ -z "$(copies_)" ]'
+stop_ "$listener"
+
+# 3d. Records go after an hour, a migration's files together, once decided;
+# one still pending whose receiver lives stays.
+export CONTMIG_STATE_DIR=$tmp/state
+mkdir -m 700 "$CONTMIG_STATE_DIR"
+old=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa new=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+stalled=cccccccccccccccccccccccccccccccc
+me_start=$(awk '{ sub(/.*\) /, ""); print $20 }' /proc/$$/stat)
+echo "pending 999999 1 999999 1" > "$CONTMIG_STATE_DIR/$old"
+echo aborted > "$CONTMIG_STATE_DIR/$old.decision"
+echo "pending 999999 1 999999 1" > "$CONTMIG_STATE_DIR/$new"
+echo aborted > "$CONTMIG_STATE_DIR/$new.decision"
+echo "pending 999999 1 $$ $me_start" > "$CONTMIG_STATE_DIR/$stalled"
+touch -d '2 hours ago' "$CONTMIG_STATE_DIR/$old" "$CONTMIG_STATE_DIR/$old.decision" \
+	"$CONTMIG_STATE_DIR/$stalled"
+listen_ l 7742
+exec 3<> /dev/tcp/127.0.0.1/7742 && exec 3>&-
+wait_for_ 10 eval '[ ! -e "$CONTMIG_STATE_DIR/$old" ]'
+[ ! -e "$CONTMIG_STATE_DIR/$old.decision" ] || fail_ "an old record's decision stayed"
+[ -e "$CONTMIG_STATE_DIR/$new" ] && [ -e "$CONTMIG_STATE_DIR/$new.decision" ] ||
+	fail_ "a new record went"
+[ -e "$CONTMIG_STATE_DIR/$stalled" ] && [ ! -e "$CONTMIG_STATE_DIR/$stalled.decision" ] ||
+	fail_ "an old record whose receiver lives went, or was decided"
+stop_ "$listener"
+unset CONTMIG_STATE_DIR
+
 # 4. contmig run killed after the image went, before READY: its program
 # carries on here, and its sys_migrate says the move failed.
 CONTMIG_TEST_HOOK=receive-ready listen_ l 7742

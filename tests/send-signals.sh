@@ -77,7 +77,7 @@ kill -CONT "$pid"
 touch go
 wait_for_ 20 grep -qs 'test point receive-disarmed reached' l2
 copy=$(copies_)
-grep -q '^State:[[:space:]]*T' "/proc/$copy/status" ||
+grep -q '^State:[[:space:]]*[tT]' "/proc/$copy/status" ||
 	fail_ "the copy runs before its move is decided: $(grep State "/proc/$copy/status")"
 lines=$(wc -l < l2.out)
 sleep 0.5
