@@ -286,11 +286,24 @@ static int wait_taken(int pid, int fd, int timeout_ms)
 	/* A pipe's unread bytes; a socket's not yet taken by the other side. */
 	queued = S_ISFIFO(st.st_mode) ? FIONREAD : SIOCOUTQ;
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		struct pollfd p = { .fd = fd, .events = POLLOUT | POLLRDHUP };
+		bool gone;
 
-		if (ioctl(fd, queued, &left) < 0 || left == 0)
+		if (ioctl(fd, queued, &left) < 0)
 			return EXIT_OK;
-		if (poll(&p, 1, 0) == 1 && p.revents & (POLLERR | POLLHUP)) {
+		gone = poll(&p, 1, 0) == 1 && p.revents & (POLLERR | POLLHUP | POLLRDHUP);
+		/* A socket drops what its reader left unread when it goes: none
+		 * queued then may mean all taken, or all thrown away. */
+		if (left == 0 && gone && S_ISSOCK(st.st_mode)) {
+			error_msg("freeze PID %d: the image's reader went away, and a socket cannot "
+				  "tell whether it took the whole image first; the process is kept "
+				  "stopped: if its copy runs, kill -9 %d; if not, kill -CONT %d", pid,
+				  pid, pid);
+			return EXIT_UNKNOWN;
+		}
+		if (left == 0)
+			return EXIT_OK;
+		if (gone) {
 			error_msg("freeze PID %d: the image's reader went away with %d bytes "
 				  "of it not taken; the process carries on", pid, left);
 			return EXIT_IO;

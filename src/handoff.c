@@ -574,10 +574,11 @@ static int signal_if_same(pid_t pid, unsigned long long start, int sig)
 static void wake_copy(const uint8_t id[16], const struct record_state *st, bool free)
 {
 	struct proc_status ps;
+	bool freed = false;
 	char state;
 	int err;
 
-	if (st->outcome != RECORD_COMMITTED || !st->wake || st->woken)
+	if (st->outcome != RECORD_COMMITTED)
 		return;
 	if (free && procfs_read_status(st->pid, &ps) == 0 && ps.tracer_pid == st->receiver &&
 	    still_there(st->pid, st->start, &state) > 0 &&
@@ -588,11 +589,16 @@ static void wake_copy(const uint8_t id[16], const struct record_state *st, bool 
 		for (int i = 0; i < 100 && procfs_read_status(st->pid, &ps) == 0 &&
 		     ps.tracer_pid; i++)
 			nanosleep(&nap, NULL);
+		freed = true;
 	}
+	if (!st->wake)
+		return;		/* it was stopped when frozen: it stays so */
 	err = record_claim_wake(id);
-	if (err == -EEXIST)
+	/* Claimed by the receiver we just ended, maybe before it could send
+	 * its SIGCONT: the claim dies with it, and we wake the copy. */
+	if (err == -EEXIST && !(freed && st->woken_by == st->receiver))
 		return;
-	if (err) {
+	if (err && err != -EEXIST) {
 		errno_msg(-err, "thaw: claiming the wake of PID %d in %s (a later look wakes it)",
 			  (int)st->pid, record_dir());
 		return;

@@ -171,7 +171,9 @@ static int read_state(int dfd, const char *name, struct record_state *st)
 		st->outcome = RECORD_COMMITTED;
 		st->wake = !strcmp(wake, "wake");
 		snprintf(file, sizeof(file), "%s.woken", name);
-		st->woken = faccessat(dfd, file, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		st->woken = read_file(dfd, file, text, sizeof(text)) == 0;
+		if (st->woken && sscanf(text, "woken by %d", &pid) == 1)
+			st->woken_by = pid;
 	} else if (!strcmp(text, "aborted\n")) {
 		st->outcome = RECORD_ABORTED;
 	} else {
@@ -222,14 +224,15 @@ int record_decide(const uint8_t id[16], const struct record_state *st,
 
 int record_claim_wake(const uint8_t id[16])
 {
-	char name[33], file[48];
+	char name[33], file[48], text[32];
 	int dfd = open_dir(), err;
 
 	if (dfd < 0)
 		return dfd;
 	record_id_name(id, name);
 	snprintf(file, sizeof(file), "%s.woken", name);
-	err = make_file(dfd, file, "woken\n");
+	snprintf(text, sizeof(text), "woken by %d\n", (int)getpid());
+	err = make_file(dfd, file, text);
 	close(dfd);
 	return err;
 }
@@ -243,23 +246,34 @@ static bool is_old(int dfd, const char *name)
 	       time(NULL) - st.st_mtime > RECORD_KEEP_SECONDS;
 }
 
-/* A migration's files go together, once it is over an hour old and decided
- * (one still pending has a receiver alive, stalled: its copy still needs
- * the record); so do files a death left half-made. */
+/*
+ * A migration's files go together, an hour after it was decided (one still
+ * pending has a receiver alive, stalled: its copy still needs the record).
+ * The record first: without it the rest says nothing ("unknown"), where a
+ * record left without its decision would read as pending, and be decided
+ * anew.  Decisions and claims whose record went, and files a death left
+ * half-made, go once an hour old too.
+ */
 static void remove_old(int dfd, const char *name)
 {
-	static const char *const suffixes[] = { ".decision", ".woken", "" };
+	static const char *const suffixes[] = { "", ".decision", ".woken" };
 	struct record_state st;
 	char file[48];
+	uint8_t id[16];
 
-	if (name[0] == '.' && strstr(name, ".new")) {
-		if (is_old(dfd, name))
-			unlinkat(dfd, name, 0);
+	if (!id_parse(name, id)) {
+		/* "<id>.decision", "<id>.woken" alone, or ".<...>.new" */
+		snprintf(file, sizeof(file), "%.32s", name);
+		if ((name[0] == '.' && strstr(name, ".new")) ||
+		    (strlen(name) > 32 && id_parse(file, id) &&
+		     faccessat(dfd, file, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT))
+			if (is_old(dfd, name))
+				unlinkat(dfd, name, 0);
 		return;
 	}
-	if (!is_old(dfd, name) || read_state(dfd, name, &st) || st.outcome == RECORD_PENDING)
+	snprintf(file, sizeof(file), "%.32s.decision", name);
+	if (!is_old(dfd, file) || read_state(dfd, name, &st) || st.outcome == RECORD_PENDING)
 		return;
-	/* The record last: while it is there, the rest is found with it. */
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		snprintf(file, sizeof(file), "%.32s%s", name, suffixes[i]);
 		unlinkat(dfd, file, 0);
@@ -295,7 +309,7 @@ int record_each(void (*fn)(void *ctx, const uint8_t id[16], const struct record_
 	/* Then, settled, what is over an hour old goes. */
 	rewinddir(d);
 	while ((e = readdir(d)))
-		if (id_parse(e->d_name, (uint8_t[16]){ 0 }) || e->d_name[0] == '.')
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			remove_old(dfd, e->d_name);
 	closedir(d);
 	close(dfd);

@@ -14,8 +14,8 @@
  *                the first decision made stands, whoever makes it (the
  *                receiver on COMMIT, or a sender's question, or whoever
  *                finds the receiver gone), and no one waits on another
- *   ID.woken     the committed copy's SIGCONT, claimed (made before it is
- *                sent, by whoever sends it)
+ *   ID.woken     "woken by PID": the committed copy's SIGCONT, claimed
+ *                (made before it is sent, by whoever sends it)
  * START is a start time from /proc/PID/stat, so that a PID used again by
  * another process is never mistaken for the copy or the receiver.  Every
  * file is written under a temporary name and renamed, so a full disk or a
@@ -46,7 +46,8 @@ struct record_state {
 	pid_t receiver;			/* the process that holds it, until decided */
 	unsigned long long receiver_start;
 	bool wake;			/* committed: it is to get a SIGCONT */
-	bool woken;			/* ... and has had it */
+	bool woken;			/* ... and its wake is claimed */
+	pid_t woken_by;			/* by whom (the claim holds while it lives) */
 };
 
 /* $CONTMIG_STATE_DIR, else /run/contmig for root, else
