@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "snapshot.h"
 #include "target.h"
 #include "testpoint.h"
+#include "tracee.h"
 
 static const char usage[] =
 	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds]\n"
@@ -484,8 +486,22 @@ static int run(int argc, char **argv)
 	if (status == EXIT_OK && after == AFTER_END)
 		status = add_late_signals(pid, &im, to_stdout ? &(struct stream){ .fd = -1 } : &out,
 					  output);
-	if (status == EXIT_OK && to_stdout && after == AFTER_END)
+	if (status == EXIT_OK && to_stdout && after == AFTER_END) {
+		/* The whole image has gone: its reader may run the copy any
+		 * moment now.  Should we die while it takes the rest, the kernel
+		 * lets the process go: a queued SIGSTOP keeps it from running
+		 * beside its copy. */
+		if (syscall(SYS_tgkill, pid, pid, SIGSTOP) < 0) {
+			errno_msg(errno, "freeze: holding PID %d while the image is taken", pid);
+			status = EXIT_INTERNAL;
+			goto free_image;
+		}
+		test_point("freeze-streamed");
 		status = wait_taken(pid, out.fd, timeout_ms);
+		if (status == EXIT_IO && !target_tracee(pid)->was_stopped &&
+		    kill(pid, SIGCONT) < 0)	/* the SIGSTOP goes: it carries on */
+			errno_msg(errno, "freeze: letting PID %d carry on", pid);
+	}
 	if (status == EXIT_UNKNOWN) {
 		image_free(&im);
 		target_keep_stopped("freeze", pid);

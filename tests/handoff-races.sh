@@ -237,6 +237,25 @@ src_
 grep -q 'went away with [0-9]* bytes of it not taken; the process carries on' freeze.err ||
 	fail_ "$(cat freeze.err)"
 running_untraced_ "$pid"
+# ... and freeze killed -9 once the whole image went down the pipe, while
+# its reader builds the copy: the process does not run on beside the copy
+# (it stays stopped, untraced).
+start_ "$counter" > src.out
+wait_for_ 5 file_has_lines_ src.out 2
+src=$pid
+{ CONTMIG_TEST_HOOK=freeze-streamed "$CONTMIG" freeze -o - "$src" 2> freeze.err; } |
+	"$CONTMIG" thaw - > copy.out 2> thaw.err &
+thaw=$!
+started_pids="$started_pids $thaw"
+wait_for_ 10 grep -qs 'test point freeze-streamed reached' freeze.err
+kill -9 $(pgrep -f "^$CONTMIG freeze -o - $src\$")
+wait_for_ 5 file_has_lines_ copy.out 2
+wait_for_ 5 grep -q '^TracerPid:[[:space:]]*0$' "/proc/$src/status"
+grep -q '^State:[[:space:]]*T' "/proc/$src/status" ||
+	fail_ "freeze killed after the image went: the source runs beside its copy"
+kill -9 "$src" "$thaw" $(copies_)
+wait_for_ 5 eval '[ -z "$(copies_)" ]'
+src_
 # ... into a socket whose reader takes 4 KiB and leaves (socat EXEC:, inetd).
 python3 - "$CONTMIG" "$pid" <<'PY' > sock.status 2> freeze.err
 import socket, subprocess, sys
