@@ -45,7 +45,9 @@ static const char usage[] =
 	"      --drop-fds       freeze even with files open beyond 0-2; the restored\n"
 	"                       process finds them closed\n"
 	"  -t, --timeout SECS   give up if the process has not stopped after SECS\n"
-	"                       (default 30); it then carries on untouched\n"
+	"                       (default 30); it then carries on untouched. With -o -,\n"
+	"                       also how long the image's reader may take nothing\n"
+	"                       before the process is kept stopped\n"
 	PROGRESS_HELP
 	"  -h, --help           show this help\n";
 
