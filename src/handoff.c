@@ -203,7 +203,7 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 	const char *who;
 	char c, last = 0, why[300], idhex[2 * CHANNEL_ID_BYTES + 1];
 	bool was_stopped = false, stays_stopped;
-	int job = 0;
+	int job = 0, err;
 	pid_t new_pid;
 	ssize_t n;
 
@@ -229,15 +229,13 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 	stays_stopped = (was_stopped && job <= 0) || job < 0;
 	/* A SIGCONT that reached the source meanwhile took its queued SIGSTOP
 	 * away: queue another at once, before it runs for long. */
-	if (last == 'A' && syscall(SYS_pidfd_send_signal, src->pidfd, SIGSTOP, NULL, 0) < 0 &&
-	    errno != ESRCH)
-		errno_msg(errno, "%s: %s: keeping PID %d stopped", r->cmd, r->dest, (int)src->pid);
+	if (last == 'A' && (err = tracee_pidfd_signal(src->pidfd, SIGSTOP)) && err != -ESRCH)
+		errno_msg(-err, "%s: %s: keeping PID %d stopped", r->cmd, r->dest, (int)src->pid);
 	who = last == 'A' ? "the sender died, and " : "";
 	switch (ask_outcome(r, id, GUARD_PATIENCE_S, &new_pid, why, sizeof(why))) {
 	case RECORD_COMMITTED:
-		if (syscall(SYS_pidfd_send_signal, src->pidfd, SIGKILL, NULL, 0) < 0 &&
-		    errno != ESRCH)
-			errno_msg(errno, "%s: %s: %sthe copy runs there as PID %d, but ending "
+		if ((err = tracee_pidfd_signal(src->pidfd, SIGKILL)) && err != -ESRCH)
+			errno_msg(-err, "%s: %s: %sthe copy runs there as PID %d, but ending "
 				  "PID %d here", r->cmd, r->dest, who, (int)new_pid, (int)src->pid);
 		else
 			error_msg("%s: %s: %sthe receiver says COMMIT arrived: the copy runs "
@@ -245,10 +243,9 @@ static void guard(int fd, struct route *r, const uint8_t id[CHANNEL_ID_BYTES],
 				  (int)new_pid, (int)src->pid);
 		break;
 	case RECORD_ABORTED:
-		if (!stays_stopped &&
-		    syscall(SYS_pidfd_send_signal, src->pidfd, SIGCONT, NULL, 0) < 0 &&
-		    errno != ESRCH)
-			errno_msg(errno, "%s: %s: letting PID %d carry on", r->cmd, r->dest,
+		if (!stays_stopped && (err = tracee_pidfd_signal(src->pidfd, SIGCONT)) &&
+		    err != -ESRCH)
+			errno_msg(-err, "%s: %s: letting PID %d carry on", r->cmd, r->dest,
 				  (int)src->pid);
 		else
 			error_msg("%s: %s: %sthe receiver says COMMIT never arrived: PID %d %s here",
@@ -557,9 +554,8 @@ static int signal_if_same(pid_t pid, unsigned long long start, int sig)
 
 	if (fd < 0)
 		return errno == ESRCH ? 0 : -errno;
-	if (still_there(pid, start, &state) > 0 &&
-	    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0 && errno != ESRCH)
-		err = -errno;
+	if (still_there(pid, start, &state) > 0 && (err = tracee_pidfd_signal(fd, sig)) == -ESRCH)
+		err = 0;
 	close(fd);
 	return err;
 }

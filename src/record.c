@@ -128,19 +128,28 @@ static int read_file(int dfd, const char *name, char *text, size_t len)
 	return 0;
 }
 
-int record_create(const uint8_t id[16], const struct record_state *st)
+/* Make id's file with suffix ("" the record itself) hold text: make_file. */
+static int make_record_file(const uint8_t id[16], const char *suffix, const char *text)
 {
-	char name[33], text[128];
+	char name[33], file[48];
 	int dfd = open_dir(), err;
 
 	if (dfd < 0)
 		return dfd;
 	record_id_name(id, name);
-	snprintf(text, sizeof(text), "pending %d %llu %d %llu\n", (int)st->pid, st->start,
-		 (int)st->receiver, st->receiver_start);
-	err = make_file(dfd, name, text);
+	snprintf(file, sizeof(file), "%s%s", name, suffix);
+	err = make_file(dfd, file, text);
 	close(dfd);
 	return err;
+}
+
+int record_create(const uint8_t id[16], const struct record_state *st)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "pending %d %llu %d %llu\n", (int)st->pid, st->start,
+		 (int)st->receiver, st->receiver_start);
+	return make_record_file(id, "", text);
 }
 
 /* Read id's files into st, from dfd. */
@@ -199,42 +208,30 @@ int record_read(const uint8_t id[16], struct record_state *st)
 int record_decide(const uint8_t id[16], const struct record_state *st,
 		  struct record_state *stands)
 {
-	char name[33], file[48], text[128];
-	int dfd = open_dir(), err;
+	char text[128];
+	int err;
 
-	if (dfd < 0)
-		return dfd;
-	record_id_name(id, name);
-	snprintf(file, sizeof(file), "%s.decision", name);
 	if (st->outcome == RECORD_COMMITTED)
 		snprintf(text, sizeof(text), "committed %d %llu %s\n", (int)st->pid, st->start,
 			 st->wake ? "wake" : "stay");
 	else
 		snprintf(text, sizeof(text), "aborted\n");
-	err = make_file(dfd, file, text);
+	err = make_record_file(id, ".decision", text);
 	if (err == -EEXIST) {
-		int read_err = read_state(dfd, name, stands);
+		int read_err = record_read(id, stands);
 
 		if (read_err)
 			err = read_err;
 	}
-	close(dfd);
 	return err;
 }
 
 int record_claim_wake(const uint8_t id[16])
 {
-	char name[33], file[48], text[32];
-	int dfd = open_dir(), err;
+	char text[32];
 
-	if (dfd < 0)
-		return dfd;
-	record_id_name(id, name);
-	snprintf(file, sizeof(file), "%s.woken", name);
 	snprintf(text, sizeof(text), "woken by %d\n", (int)getpid());
-	err = make_file(dfd, file, text);
-	close(dfd);
-	return err;
+	return make_record_file(id, ".woken", text);
 }
 
 /* Is dir/name older than RECORD_KEEP_SECONDS? */

@@ -20,7 +20,7 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static int pidfd_signal(int pidfd, int sig)
+int tracee_pidfd_signal(int pidfd, int sig)
 {
 	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
 }
@@ -47,7 +47,7 @@ int tracee_alive(const struct tracee *t)
 {
 	if (t->pidfd < 0)
 		return kill(t->pid, 0) < 0 ? -errno : 0;
-	return pidfd_signal(t->pidfd, 0);
+	return tracee_pidfd_signal(t->pidfd, 0);
 }
 
 static long ms_between(const struct timespec *from, const struct timespec *to)
@@ -316,7 +316,7 @@ int tracee_keep_stopped(struct tracee *t)
 	/* Stopped under our ptrace it cannot act on the SIGSTOP before we let
 	 * go; then it stops at once. */
 	if (!err)
-		err = t->pidfd >= 0 ? pidfd_signal(t->pidfd, SIGSTOP) :
+		err = t->pidfd >= 0 ? tracee_pidfd_signal(t->pidfd, SIGSTOP) :
 		      kill(t->pid, SIGSTOP) < 0 ? -errno : 0;
 	if (!err)
 		err = detach(t);
@@ -329,7 +329,7 @@ int tracee_end(struct tracee *t)
 {
 	int status, err;
 
-	err = t->pidfd >= 0 ? pidfd_signal(t->pidfd, SIGKILL) :
+	err = t->pidfd >= 0 ? tracee_pidfd_signal(t->pidfd, SIGKILL) :
 	      kill(t->pid, SIGKILL) < 0 ? -errno : 0;
 	if (err)
 		return err;

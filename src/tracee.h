@@ -46,6 +46,9 @@ static inline bool signal_is_stop(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+/* Send sig through a pidfd: 0 or -errno (-ESRCH: it is gone). */
+int tracee_pidfd_signal(int pidfd, int sig) MUST_CHECK;
+
 /* The first look: pidfd_open(pid).  -ESRCH if there is no such process. */
 int tracee_open(struct tracee *t, pid_t pid) MUST_CHECK;
 /* A process someone else already stopped under our ptrace (run's child). */
