@@ -193,12 +193,20 @@ stop_()
 # has_workers_ PID: listener PID has a worker busy with a connection.
 has_workers_() { pgrep -P "$1" -x contmig > /dev/null; }
 
-# alive_ PID: the process exists and is not a zombie.
+# alive_ PID: the process exists, is not a zombie and is not dying.  One
+# killed shows "R" while the kernel frees its memory, which can take a while
+# here: SIGKILL pending or PF_EXITING (0x4 in stat's flags) means it never
+# runs another instruction of its own.
 alive_()
 {
-	local state
+	local state pending flags
 	state=$(sed -n 's/^State:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
-	[ -n "$state" ] && [ "${state%% *}" != Z ]
+	[ -n "$state" ] && [ "${state%% *}" != Z ] || return 1
+	for pending in $(sed -n 's/^\(Sig\|Shd\)Pnd:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null); do
+		(( (0x$pending >> 8) & 1 )) && return 1
+	done
+	flags=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f7)
+	[ -n "$flags" ] && ! (( flags & 4 ))
 }
 
 # copies_: this test's restored copies, not yet reaped ones, one PID a line.
@@ -236,7 +244,9 @@ states_()
 wait_settled_()
 {
 	local i=0
-	until settled_ "${2:-}"; do
+	# Twice, a moment apart: a stopped process woken by its tracer's death
+	# shows "R" for an instant before it stops again.
+	until settled_ "${2:-}" && sleep 0.05 && settled_ "${2:-}"; do
 		i=$((i + 1))
 		[ "$i" -le 200 ] ||
 			fail_ "$1: not settled after 10 s: $(states_ ${2:-} $(copies_))"
