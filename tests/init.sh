@@ -155,6 +155,27 @@ thaw_bg_()
 	started_pids="$started_pids $thaw"
 }
 
+# new_user_ VAR: make a real unprivileged user for this test (useradd, with
+# a home in $tmp) and put its name in VAR; it goes when the test ends, with
+# every process it still runs.  Skips without root.
+users_made_=0
+new_user_()
+{
+	local name
+	[ "$(id -u)" -eq 0 ] || skip_ "making users needs root"
+	command -v useradd > /dev/null || skip_ "no useradd"
+	users_made_=$((users_made_ + 1))
+	name=cm$$u$users_made_
+	useradd --no-create-home --home-dir "$tmp" --shell /bin/sh --user-group "$name" ||
+		framework_failure_ "useradd $name"
+	extra_cleanup_="$extra_cleanup_
+	pkill -9 -u $name; userdel $name 2>/dev/null"
+	eval "$1=\$name"
+}
+
+# as_ USER CMD [ARGS]: run CMD as USER, with its groups only (no login).
+as_() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
+
 # private_net_: run the rest of this test in a network namespace of its own,
 # with only loopback up: its ports clash with no other test's, and whatever
 # it leaves listening goes when it ends.  Skips without root.
