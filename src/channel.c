@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "escape.h"
 
 
 #define HELLO_MAGIC	"contmig\n"
@@ -377,15 +378,16 @@ static int peer_error(struct channel *ch)
 {
 	const uint8_t *p = ch->in + 1;
 	size_t n = ch->in_len - 1;
+	char text[sizeof(ch->why)];
 
 	ch->peer_refusal = n ? p[0] : 1;
 	ch->in_pos = ch->in_len;
 	if (n)
 		n--, p++;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] < ' ' || p[i] > '~')
-			n = i;	/* stop at anything not printable */
-	return why(ch, -ECONNABORTED, "%.*s", (int)(n < 200 ? n : 200), (const char *)p);
+	/* The peer chose these bytes: escaped, they can neither act on a
+	 * terminal nor split a log line. */
+	escape_text(text, sizeof(text), (const char *)p, n);
+	return why(ch, -ECONNABORTED, "%s", text);
 }
 
 static const char *msg_name(int type)

@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
 #include "contract.h"
 #include "error.h"
+#include "escape.h"
 #include "exitcode.h"
 #include "json.h"
 
@@ -29,12 +31,15 @@ static const char usage[] =
 	"Exit status: 0 keeps the contract, 65 breaks it, 66 could not check\n"
 	"(not found, no permission).\n";
 
+/* A process chose its name and the names of what it maps: escaped. */
 static void print_human(const char *what, const struct contract_report *r)
 {
 	printf("%s: %s the Continuum contract\n", what, r->keeps ? "keeps" : "breaks");
-	for (size_t i = 0; i < r->count; i++)
-		printf("  %-4s  %-10s  %s\n", r->item[i].ok ? "ok" : "FAIL", r->item[i].check,
-		       r->item[i].detail);
+	for (size_t i = 0; i < r->count; i++) {
+		printf("  %-4s  %-10s  ", r->item[i].ok ? "ok" : "FAIL", r->item[i].check);
+		escape_fputs(stdout, r->item[i].detail, SIZE_MAX);
+		putchar('\n');
+	}
 }
 
 static void print_json(const char *target, const char *kind, const struct contract_report *r,
@@ -80,8 +85,9 @@ static int run(int argc, char **argv)
 		{ 0 }
 	};
 	struct contract_report r;
-	char what[96], error[256];
+	char what[96 + ESCAPED_SIZE(sizeof(r.name))], error[256];
 	const char *target, *kind;
+	char name[ESCAPED_SIZE(sizeof(r.name))];
 	bool json = false;
 	int opt, pid, err;
 
@@ -121,7 +127,8 @@ static int run(int argc, char **argv)
 		return EXIT_NOTARGET;
 	}
 	if (pid)
-		snprintf(what, sizeof(what), "PID %d (%s)", pid, r.name);
+		snprintf(what, sizeof(what), "PID %d (%s)", pid,
+			 escape_text(name, sizeof(name), r.name, sizeof(r.name)));
 	if (json)
 		print_json(target, kind, &r, NULL);
 	else

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "escape.h"
 #include "procfs.h"
 
 const char *human_size(uint64_t bytes, char buf[32])
@@ -129,22 +130,13 @@ pid_t wait_child(pid_t pid, int options, int *status, char *comm, size_t commsz)
 	if (!si.si_pid)
 		return 0;	/* WNOHANG, and none has ended */
 	snprintf(comm, commsz, "?");
-	if (procfs_read_status(si.si_pid, &st) == 0)
-		snprintf(comm, commsz, "%s", st.name);
 	/* The program (or an image from a peer) chose that name. */
-	printable(comm);
+	if (procfs_read_status(si.si_pid, &st) == 0)
+		escape_text(comm, commsz, st.name, sizeof(st.name));
 	while (waitpid(si.si_pid, status, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
 	return si.si_pid;
-}
-
-char *printable(char *s)
-{
-	for (char *c = s; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-			*c = '?';
-	return s;
 }
 
 const char *signal_abbrev(int sig, char buf[16])

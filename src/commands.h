@@ -50,8 +50,8 @@ void forward_signals(pid_t pid);
 
 /* Wait for the child pid (-1: any child) to end and reap it, retrying on
  * EINTR; options may hold WNOHANG.  Its command name, read while it is a
- * zombie, goes to comm ("?" when it cannot be read), any byte that is not
- * printable ASCII replaced by '?'.  Returns the PID
+ * zombie, goes to comm ("?" when it cannot be read), escaped (escape_text;
+ * 64 bytes hold any).  Returns the PID
  * reaped, 0 (WNOHANG: none has ended) or -errno. */
 pid_t wait_child(pid_t pid, int options, int *status, char *comm, size_t commsz);
 /* "exited with status 3", "died of signal 11 (SIGSEGV)", for a message. */
@@ -71,10 +71,5 @@ void option_error(const char *cmd, int opt, char **argv) __attribute__((noreturn
 
 /* "SIGTERM", "SIGRTMIN+3" (sigabbrev_np knows no real-time signal). */
 const char *signal_abbrev(int sig, char buf[16]);
-
-/* Replace in s what is not printable ASCII with '?', so that a name a
- * program or a peer chose can neither act on a terminal nor split a log
- * line.  Returns s. */
-char *printable(char *s);
 
 #endif

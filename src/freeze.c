@@ -21,6 +21,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "escape.h"
 #include "exitcode.h"
 #include "image.h"
 #include "progress.h"
@@ -389,6 +390,7 @@ static int run(int argc, char **argv)
 	char what[64], stored[32], mapped[32];
 	struct stream out = { .fd = -1 };
 	struct image im;
+	char comm[ESCAPED_SIZE(sizeof(im.state.comm))];
 	int opt, pid, status, err, timeout_ms = DEFAULT_TIMEOUT_S * 1000;
 	struct stat out_st;
 
@@ -519,8 +521,10 @@ static int run(int argc, char **argv)
 			goto free_image;
 		}
 	}
-	progress_summary(&progress, "froze PID %d (%.16s): %s stored of %s mapped in %.2f s "
-			 "(%.0f MiB/s)", pid, im.state.comm,
+	/* The process chose its name: escaped, it cannot act on a terminal. */
+	escape_text(comm, sizeof(comm), im.state.comm, sizeof(im.state.comm));
+	progress_summary(&progress, "froze PID %d (%s): %s stored of %s mapped in %.2f s "
+			 "(%.0f MiB/s)", pid, comm,
 			 human_size(image_stored_bytes(&im), stored),
 			 human_size(image_mapped_bytes(&im), mapped), progress_seconds(&progress),
 			 im.size / 1048576.0 / progress_seconds(&progress));

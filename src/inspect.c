@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "error.h"
+#include "escape.h"
 #include "exitcode.h"
 #include "image.h"
 #include "json.h"
@@ -238,11 +240,17 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	char when[64], size[32], mapped_h[32], stored_h[32], names[256];
 	uint64_t mapped = 0, stored = 0;
 
+	char comm[ESCAPED_SIZE(sizeof(im->state.comm))];
+	char host[ESCAPED_SIZE(sizeof(im->state.hostname))];
+
 	frozen_when(im, when);
 	human_size(im->size, size);
 	printf("image:      %s: contmig image format %u, %s\n", path, im->state.version, size);
-	printf("process:    PID %d (%.16s), frozen %s on %.64s\n", im->state.source_pid,
-	       im->state.comm, when, im->state.hostname);
+	/* Every string from the image is escaped, and a fixed-size field read
+	 * within its size: it need not end in a NUL. */
+	printf("process:    PID %d (%s), frozen %s on %s\n", im->state.source_pid,
+	       escape_text(comm, sizeof(comm), im->state.comm, sizeof(im->state.comm)), when,
+	       escape_text(host, sizeof(host), im->state.hostname, sizeof(im->state.hostname)));
 	printf("registers:");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		printf("%s%-8s 0x%016" PRIx64, i % 3 ? "   " : "\n  ", registers[i].name,
@@ -267,8 +275,10 @@ static void print_text(const char *path, const struct image *im, const struct fi
 		prot_string(v->prot, prot);
 		human_size(st, stored_h);
 		human_size(v->end - v->start, mapped_h);
-		printf("  %#-18lx %#-18lx %-4s %10s %10s  %s%s\n", v->start, v->end, prot, stored_h,
-		       mapped_h, v->name, v->shared ? " (was shared)" : "");
+		printf("  %#-18lx %#-18lx %-4s %10s %10s  ", v->start, v->end, prot, stored_h,
+		       mapped_h);
+		escape_fputs(stdout, v->name, SIZE_MAX);
+		printf("%s\n", v->shared ? " (was shared)" : "");
 		mapped += v->end - v->start;
 		stored += st;
 	}
@@ -291,8 +301,10 @@ static void print_text(const char *path, const struct image *im, const struct fi
 		char name[160];
 
 		frame_name(syms, frames[i].ip, name, sizeof(name));
-		printf("  #%-2zu 0x%016" PRIx64 " in %s%s\n", i, frames[i].ip, name,
-		       frames[i].by_frame_pointer ? "  (frame pointer: no unwind information)" : "");
+		printf("  #%-2zu 0x%016" PRIx64 " in ", i, frames[i].ip);
+		escape_fputs(stdout, name, sizeof(name));
+		printf("%s\n", frames[i].by_frame_pointer ?
+		       "  (frame pointer: no unwind information)" : "");
 	}
 	if (!syms->count)
 		printf("  (no symbols in the image: --binary PROG names the frames)\n");
@@ -314,9 +326,9 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	json_string(stdout, path);
 	printf(", \"format_version\": %u, \"size\": %" PRIu64 "},\n", im->state.version, im->size);
 	printf(" \"process\": {\"pid\": %d, \"command\": ", im->state.source_pid);
-	json_string(stdout, im->state.comm);
+	json_string_n(stdout, im->state.comm, sizeof(im->state.comm));
 	printf(", \"host\": ");
-	json_string(stdout, im->state.hostname);
+	json_string_n(stdout, im->state.hostname, sizeof(im->state.hostname));
 	printf(", \"frozen_at\": %" PRId64 ", \"frozen_at_utc\": \"%s\"},\n", im->state.frozen_at,
 	       when);
 	printf(" \"registers\": {");

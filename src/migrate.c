@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "escape.h"
 #include "exitcode.h"
 #include "handoff.h"
 #include "image.h"
@@ -98,11 +99,12 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 				      .supervised = flags & TARGET_ATTACHED };
 	uint8_t id[CHANNEL_ID_BYTES];
 	sigset_t fatal_signals, old_mask;
-	char comm[17], stored[32], mapped[32];
+	char stored[32], mapped[32];
 	struct handoff_guardian guardian = { .fd = -1 };
 	struct progress progress;
 	struct channel ch;
 	struct image im;
+	char comm[ESCAPED_SIZE(sizeof(im.state.comm))];
 	int32_t new_pid;
 	int status, err;
 
@@ -147,7 +149,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	status = stream_image(r, &ch, pid, &im, &progress);
 	human_size(image_stored_bytes(&im), stored);
 	human_size(image_mapped_bytes(&im), mapped);
-	snprintf(comm, sizeof(comm), "%.16s", im.state.comm);
+	escape_text(comm, sizeof(comm), im.state.comm, sizeof(im.state.comm));
 	if (status != EXIT_OK)
 		goto release;
 	test_point("send-imaged");

@@ -11,6 +11,7 @@
 #include "channel.h"
 #include "commands.h"
 #include "error.h"
+#include "escape.h"
 #include "exitcode.h"
 #include "handoff.h"
 #include "image.h"
@@ -48,20 +49,22 @@ static double seconds_since(const struct timespec *t)
 ATTR_PRINTF(2, 3)
 static void log_line(const struct migration *m, const char *fmt, ...)
 {
-	char what[160] = "", outcome[400];
+	char what[400] = "", outcome[400];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(outcome, sizeof(outcome), fmt, ap);
 	va_end(ap);
 	if (m->have_image) {
-		char comm[17], host[65];
+		char comm[ESCAPED_SIZE(sizeof(m->im.state.comm))];
+		char host[ESCAPED_SIZE(sizeof(m->im.state.hostname))];
 
-		/* Both come from the peer's image. */
-		snprintf(comm, sizeof(comm), "%.16s", m->im.state.comm);
-		snprintf(host, sizeof(host), "%.64s", m->im.state.hostname);
+		/* Both come from the peer's image, and need not end in a NUL. */
+		escape_text(comm, sizeof(comm), m->im.state.comm, sizeof(m->im.state.comm));
+		escape_text(host, sizeof(host), m->im.state.hostname,
+			    sizeof(m->im.state.hostname));
 		snprintf(what, sizeof(what), "PID %d (%s from %s)%s", m->im.state.source_pid,
-			 printable(comm), printable(host), outcome[0] == ' ' ? "" : ": ");
+			 comm, host, outcome[0] == ' ' ? "" : ": ");
 	}
 	char size[32];
 

@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "error.h"
+#include "escape.h"
 #include "exitcode.h"
 #include "image.h"
 #include "key.h"
@@ -294,6 +295,7 @@ static int run(int argc, char **argv)
 	struct remote r = { 0 };
 	char size[32];
 	struct image im;
+	char comm[ESCAPED_SIZE(sizeof(im.state.comm))];
 	const char *path;
 	bool detach = false;
 	int opt, err, status;
@@ -458,8 +460,10 @@ static int run(int argc, char **argv)
 		status = EXIT_RESTORE;
 		goto out;
 	}
-	progress_summary(&progress, "thawed PID %d (%.16s) as PID %d: %s in %.2f s",
-			 im.state.source_pid, im.state.comm, (int)r.pid,
+	/* The image's name, escaped: it may hold any bytes, and no NUL. */
+	escape_text(comm, sizeof(comm), im.state.comm, sizeof(im.state.comm));
+	progress_summary(&progress, "thawed PID %d (%s) as PID %d: %s in %.2f s",
+			 im.state.source_pid, comm, (int)r.pid,
 			 human_size(image_stored_bytes(&im), size), progress_seconds(&progress));
 	close_stdio(stdio_fds);		/* it has its own now */
 	status = pid_file_commit(&pid_file, r.pid);

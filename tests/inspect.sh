@@ -112,6 +112,20 @@ grep -q '^symbols:    0$' out && grep -q '^  #0  0x[0-9a-f]* in ??$' out ||
 expect_status_ 0 "$CONTMIG" inspect --backtrace --binary "$counter" again.img
 grep -q '^  #0  0x[0-9a-f]* in main+' out || fail_ "--binary: $(cat out)"
 
+# Strings from an image are shown as printable ASCII: a program named in
+# UTF-8 keeps its bytes, as \xNN (as git quotes paths), and in JSON as
+# \u00XX with the byte's value, so that the document is ASCII and valid.
+cp "$counter" zähler
+start_ ./zähler > z.out
+wait_for_ 5 file_has_lines_ z.out 1
+expect_status_ 0 "$CONTMIG" freeze -o z.img "$pid"
+expect_status_ 0 "$CONTMIG" inspect z.img
+grep -qF "process:    PID $pid (z\xc3\xa4hler), frozen" out &&
+	grep -qF " $tmp/z\xc3\xa4hler" out || fail_ "a UTF-8 name: $(cat out)"
+expect_status_ 0 "$CONTMIG" inspect --json z.img
+grep -qF '"command": "z\u00c3\u00a4hler"' out && ! LC_ALL=C grep -q '[^ -~]' out ||
+	fail_ "a UTF-8 name in JSON: $(cat out)"
+
 # Progress and the summary: on a terminal (script gives one), not in a pipe
 # unless asked, never with --quiet.
 command -v script > /dev/null || skip_ "script(1) is missing: cannot test progress on a terminal"

@@ -4,6 +4,10 @@
  * huge sizes and counts, overlapping or kernel-space segments, notes with
  * bogus lengths; most variants then get a matching head sum, so that they
  * reach the checks behind it.
+ *
+ * mutate-image IMAGE OUT --names COMM HOST: IMAGE with its command name and
+ * hostname set to COMM and HOST, byte for byte (any bytes, and with 16 and 64
+ * of them, no NUL), its head sum made to match.
  */
 #include "config.h"
 
@@ -14,6 +18,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "image.h"
 
 static uint64_t state;
 
@@ -37,6 +42,40 @@ static Elf64_Phdr *phdr(uint8_t *d, size_t len, size_t i)
 static const uint64_t huge[] = { 0, 1, 4095, 4096, 0x7fffffff, 0xffffffff, 1ULL << 47,
 				 0xffff800000000000ULL, ~0ULL, ~0ULL - 4095 };
 
+/* The CONTMIG state note's comm and hostname, set as given. */
+static int set_names(uint8_t *d, size_t len, const char *comm, const char *host)
+{
+	size_t phoff, at, end;
+	Elf64_Phdr *p;
+
+	if (!fuzz_phnum(d, len, &phoff) || !(p = phdr(d, len, 0)) || p->p_offset > len ||
+	    p->p_filesz > len - p->p_offset)
+		return -1;
+	at = p->p_offset;
+	end = at + p->p_filesz;
+	while (end - at >= sizeof(Elf64_Nhdr)) {
+		Elf64_Nhdr nh;
+		size_t desc;
+
+		memcpy(&nh, d + at, sizeof(nh));
+		desc = at + sizeof(nh) + ((nh.n_namesz + 3UL) & ~3UL);
+		if (desc > end || nh.n_descsz > end - desc)
+			return -1;
+		if (nh.n_type == NT_CONTMIG_STATE && nh.n_descsz >= IMAGE_STATE_OLD_SIZE) {
+			struct image_state *st = (struct image_state *)(d + desc);
+
+			memset(st->comm, 0, sizeof(st->comm));
+			memcpy(st->comm, comm, strnlen(comm, sizeof(st->comm)));
+			memset(st->hostname, 0, sizeof(st->hostname));
+			memcpy(st->hostname, host, strnlen(host, sizeof(st->hostname)));
+			fuzz_repair_head_sum(d, len);
+			return 0;
+		}
+		at = desc + ((nh.n_descsz + 3UL) & ~3UL);
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	FILE *f;
@@ -47,8 +86,9 @@ int main(int argc, char **argv)
 	size_t phnum, phoff;
 	unsigned kind;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: mutate-image IMAGE OUT SEED\n");
+	if (argc != 4 && !(argc == 6 && !strcmp(argv[3], "--names"))) {
+		fprintf(stderr, "usage: mutate-image IMAGE OUT SEED\n"
+			"       mutate-image IMAGE OUT --names COMM HOST\n");
 		return 64;
 	}
 	state = strtoull(argv[3], NULL, 10) * 2654435761ULL + 1;
@@ -64,6 +104,12 @@ int main(int argc, char **argv)
 	phnum = fuzz_phnum(d, len, &phoff);
 	if (phnum < 2)
 		return 1;
+	if (argc == 6) {
+		kind = 0;
+		if (set_names(d, len, argv[4], argv[5]) < 0)
+			return 1;
+		goto write;
+	}
 	kind = rnd() % 7;
 	switch (kind) {
 	case 0:		/* bit flips, mostly in the head */
@@ -137,10 +183,12 @@ int main(int argc, char **argv)
 	}
 	if (rnd() % 5)
 		fuzz_repair_head_sum(d, len);
+write:
 	f = fopen(argv[2], "wb");
 	if (!f || fwrite(d, 1, len, f) != len || fclose(f))
 		return 1;
-	printf("%u\n", kind);
+	if (argc == 4)
+		printf("%u\n", kind);
 	free(d);
 	return 0;
 }
