@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +39,43 @@ static int derive(const uint8_t *secret, size_t len, uint8_t key[CHANNEL_KEY_BYT
 			     crypto_pwhash_ALG_ARGON2ID13) ? -ENOMEM : 0;
 }
 
+static bool is_symlink(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+/*
+ * A key is a secret only its owner can read and only its owner can change:
+ * a regular file of ours (or root's: a key root put in /etc), that no one
+ * else may read or write.  Someone else's file is refused even when we may
+ * read it (root may read any): its owner can read the key, or swap it for
+ * one of their own and so take every process sent here.  Said, or true.
+ */
+static bool key_file_ok(const char *cmd, const char *path, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode)) {
+		error_msg("%s: key %s: not a regular file", cmd, path);
+		return false;
+	}
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		struct passwd *pw = getpwuid(st->st_uid);
+
+		error_msg("%s: key %s belongs to uid %u%s%s%s, who could read or replace it; a "
+			  "key file must be yours (uid %u) or root's: copy it to one of your "
+			  "own, mode 0600", cmd, path, (unsigned)st->st_uid, pw ? " (" : "",
+			  pw ? pw->pw_name : "", pw ? ")" : "", (unsigned)geteuid());
+		return false;
+	}
+	if (st->st_mode & 077) {
+		error_msg("%s: key %s: others may read or write it; chmod 600 it (and make a "
+			  "new key if anyone did)", cmd, path);
+		return false;
+	}
+	return true;
+}
+
 int key_load(const char *cmd, const char *path, uint8_t key[CHANNEL_KEY_BYTES])
 {
 	uint8_t secret[KEY_FILE_MAX + 1];
@@ -48,7 +87,13 @@ int key_load(const char *cmd, const char *path, uint8_t key[CHANNEL_KEY_BYTES])
 		error_msg("%s: libsodium cannot start", cmd);
 		return EXIT_INTERNAL;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not through a symbolic link: whoever may change where it points
+	 * chooses our key. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP && is_symlink(path)) {
+		error_msg("%s: key %s is a symbolic link; give the key file's own path", cmd, path);
+		return EXIT_USAGE;
+	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		err = errno;
 		errno_msg(err, "%s: key %s", cmd, path);
@@ -56,10 +101,7 @@ int key_load(const char *cmd, const char *path, uint8_t key[CHANNEL_KEY_BYTES])
 			close(fd);
 		return err == ENOENT || err == EACCES ? EXIT_NOTARGET : EXIT_IO;
 	}
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		error_msg("%s: key %s: %s", cmd, path, !S_ISREG(st.st_mode) ? "not a regular file" :
-			  "others may read or write it; chmod 600 it (and make a new key if "
-			  "anyone did)");
+	if (!key_file_ok(cmd, path, &st)) {
 		close(fd);
 		return EXIT_USAGE;
 	}
@@ -123,7 +165,7 @@ static int run(int argc, char **argv)
 	if (sodium_init() < 0)
 		error_msg_and_die(EXIT_INTERNAL, "keygen: libsodium cannot start");
 	fd = !strcmp(path, "-") ? dup(STDOUT_FILENO) :
-		open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (!strcmp(path, "-"))
 		path = "standard output";
 	if (fd < 0) {

@@ -81,6 +81,22 @@ expect_status_ 64 "$CONTMIG" send --key shortkey "$pid" 127.0.0.1
 grep -q 'holds 5 bytes' err || fail_ "a short key: $(cat err)"
 expect_status_ 64 "$CONTMIG" send --key loosekey "$pid" 127.0.0.1
 grep -q 'others may read' err || fail_ "a key others can read: $(cat err)"
+# Another user's key, mode 0600, is theirs to read or replace: root, who
+# could read it, refuses it too, sender and receiver alike.  So is a key
+# through a symbolic link: whoever may repoint it chooses the key.
+new_user_ keyowner
+cp key theirkey && chown "$keyowner" theirkey && chmod 600 theirkey
+expect_status_ 64 "$CONTMIG" send --key theirkey "$pid" 127.0.0.1
+one_error_line_ "another user's key"
+grep -q "key theirkey belongs to uid $(id -u "$keyowner") ($keyowner), who could read or replace it" err ||
+	fail_ "another user's key: $(cat err)"
+expect_status_ 64 "$CONTMIG" thaw --listen $port --key theirkey
+grep -q "key theirkey belongs to uid" err || fail_ "thaw with another user's key: $(cat err)"
+ln -s key linkkey
+expect_status_ 64 "$CONTMIG" send --key linkkey "$pid" 127.0.0.1
+one_error_line_ "a key through a symbolic link"
+grep -q 'key linkkey is a symbolic link' err || fail_ "a key through a symlink: $(cat err)"
+carries_on_ "$pid" src
 
 # A keyed sender to a listener without a key, and the other way round.
 listen_ l1b $port
