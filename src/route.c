@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,29 +115,42 @@ fail:
 	return status;
 }
 
-/* ssh://[USER@]HOST[:PORT] as a --via command, run by $CONTMIG_SSH or ssh.
- * The destination goes into a shell command line, so only the characters of
- * user and host names pass. */
+/* A user or host name as ssh gets it: one word of these characters, not
+ * empty, and not starting with '-' (ssh would take it for an option). */
+static bool ssh_word_ok(const char *s, size_t len, const char *allowed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!s[i] || !strchr(allowed, s[i]))
+			return false;
+	return len > 0 && s[0] != '-';
+}
+
+/*
+ * ssh://[USER@]HOST[:PORT] as a --via command, run by $CONTMIG_SSH or ssh.
+ * The destination goes into a shell command line and then to ssh's, so the
+ * checks apply to what ssh is given, after parsing: USER, HOST without its
+ * brackets (ssh://[-oProxyCommand]:22 gives the host -oProxyCommand), and a
+ * PORT that net_parse has made sure is a number.
+ */
 static char *ssh_command(const char *dest)
 {
-	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				      "0123456789._-@:[]";
+	static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789._-";
+	static const char host_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789._-:";	/* ':' in IPv6 */
 	const char *ssh = getenv("CONTMIG_SSH"), *target = dest + strlen("ssh://");
 	const char *at = strchr(target, '@'), *host = at ? at + 1 : target;
-	const char *close_bracket = strchr(host, ']');
-	bool has_port = *host == '[' ? close_bracket && close_bracket[1] == ':' :
-		strchr(host, ':') != NULL;
+	size_t user_len = at ? (size_t)(at - target) : 0;
+	bool has_port = *host == '[' ? strstr(host, "]:") != NULL : strchr(host, ':') != NULL;
 	struct net_addr a;
 	char *cmd;
 
-	/* No part may start with '-': ssh would take it for an option. */
-	if (strspn(target, allowed) != strlen(target) || (at && strchr(host, '@')) ||
-	    (at && at == target) || *target == '-' || *host == '-' ||
-	    net_parse(host, false, NULL, &a))
+	if ((at && !ssh_word_ok(target, user_len, name_chars)) ||
+	    net_parse(host, false, NULL, &a) || !ssh_word_ok(a.host, strlen(a.host), host_chars))
 		return NULL;
-	if (asprintf(&cmd, "%s%s%s %.*s%s contmig thaw --stdio", ssh && *ssh ? ssh : "ssh",
-		     has_port ? " -p " : "", has_port ? a.port : "", (int)(host - target), target,
-		     a.host) < 0)
+	if (asprintf(&cmd, "%s%s%s %.*s%s%s contmig thaw --stdio", ssh && *ssh ? ssh : "ssh",
+		     has_port ? " -p " : "", has_port ? a.port : "", (int)user_len, target,
+		     at ? "@" : "", a.host) < 0)
 		return NULL;
 	return cmd;
 }

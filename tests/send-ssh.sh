@@ -4,8 +4,35 @@
 # options), and the counter carries on there.
 . "$srcdir/tests/init.sh"
 private_net_
-. "$srcdir/tests/sshd.sh"
 counter=$builddir/tests/counter
+
+# ssh:// never hands ssh an option: a user, or a host once parsed (brackets
+# gone), that starts with '-' or holds anything but a name's characters is a
+# usage error before anything is frozen, and ssh never runs.  A stand-in ssh
+# notes each run.
+printf '#!/bin/sh\necho "$*" >> %s/ssh.ran\n' "$tmp" > fake-ssh
+chmod +x fake-ssh
+start_ "$counter" > before
+wait_for_ 5 file_has_lines_ before 1
+for dest in 'ssh://[-oProxyCommand=touch${IFS}pwned]:22' 'ssh://[-v]:22' 'ssh://[-Jevil]' \
+	'ssh://user@[-Elog]:22' 'ssh://-oX@host' 'ssh://@host' 'ssh://u:x@host' \
+	'ssh://[-F.x]' 'ssh://host:-22' 'ssh://a;b' 'ssh://u@h@x' 'ssh://[h]x'; do
+	CONTMIG_SSH=$tmp/fake-ssh expect_status_ 64 "$CONTMIG" send "$pid" "$dest"
+	grep -q "^contmig: send: '.*' is not HOST\[:PORT\]" err || fail_ "$dest: $(cat err)"
+done
+[ ! -e ssh.ran ] || fail_ "ssh ran for a hostile destination: $(cat ssh.ran)"
+[ ! -e pwned ] || fail_ "a ProxyCommand ran"
+running_untraced_ "$pid"
+# What may pass does, as separate words (the stand-in ends at once: 69).
+for dest in 'ssh://[::1]:22' 'ssh://u.x-y_z@h-1.example' 'ssh://h:2222'; do
+	CONTMIG_SSH=$tmp/fake-ssh expect_status_ 69 "$CONTMIG" send "$pid" "$dest"
+done
+printf '%s\n' '-p 22 ::1 contmig thaw --stdio' 'u.x-y_z@h-1.example contmig thaw --stdio' \
+	'-p 2222 h contmig thaw --stdio' | compare_ - ssh.ran
+running_untraced_ "$pid"
+kill "$pid"
+
+. "$srcdir/tests/sshd.sh"
 
 # The remote side runs where this test does, so that cleanup finds what it
 # restored; the process writes to --output.
