@@ -30,6 +30,7 @@
 #include "target.h"
 #include "testpoint.h"
 #include "tracee.h"
+#include "userfile.h"
 
 static const char usage[] =
 	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds]\n"
@@ -387,7 +388,7 @@ static int run(int argc, char **argv)
 	bool drop_fds = false, output_failed, to_stdout;
 	enum progress_mode mode = PROGRESS_AUTO;
 	struct progress progress;
-	char what[64], stored[32], mapped[32];
+	char what[64], stored[32], mapped[32], why[USERFILE_WHY];
 	struct stream out = { .fd = -1 };
 	struct image im;
 	char comm[ESCAPED_SIZE(sizeof(im.state.comm))];
@@ -447,6 +448,12 @@ static int run(int argc, char **argv)
 		usage_error("freeze", "freeze: standard output is a device, not a file, pipe or "
 			    "socket: the image would go nowhere");
 
+	/* The image is renamed over IMAGE: not over a link, a device (as root,
+	 * -o /dev/null would replace /dev/null itself) or another user's file. */
+	if (!to_stdout && userfile_check_replace(output, why)) {
+		error_msg("freeze: -o %s: %s", output, why);
+		return EXIT_IO;
+	}
 	status = target_open("freeze", pid);
 	if (status != EXIT_OK)
 		return status;

@@ -38,6 +38,7 @@
 #include "net.h"
 #include "receive.h"
 #include "record.h"
+#include "userfile.h"
 
 /* How long a busy listener spends telling a peer so. */
 #define REFUSE_TIMEOUT_MS	200
@@ -289,7 +290,7 @@ int listen_stdio(const struct receive_opts *o, const char *output)
 	struct receive_opts mine = *o;
 	const char *ssh = getenv("SSH_CLIENT");
 	int stdio[3] = { -1, -1, -1 };
-	char peer[80] = "stdio";
+	char peer[80] = "stdio", why[USERFILE_WHY];
 	bool migration;
 	int status;
 
@@ -302,11 +303,21 @@ int listen_stdio(const struct receive_opts *o, const char *output)
 	if (!records_ok())
 		return EXIT_IO;
 	stdio[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	stdio[1] = output ? open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) :
+	if (stdio[0] < 0) {
+		errno_msg(errno, "thaw: /dev/null");
+		status = EXIT_INTERNAL;
+		goto out;
+	}
+	/* Whoever may write in its directory must not choose what we append
+	 * to (userfile.h): a root receiver would append to any file. */
+	stdio[1] = output ? userfile_open(output, O_WRONLY | O_CREAT | O_APPEND, 0600, why) :
 		open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (stdio[0] < 0 || stdio[1] < 0) {
-		errno_msg(errno, "thaw: %s", stdio[0] < 0 || !output ? "/dev/null" : output);
-		status = output && stdio[1] < 0 ? EXIT_IO : EXIT_INTERNAL;
+	if (stdio[1] < 0) {
+		if (output)
+			error_msg("thaw: --output %s: %s", output, why);
+		else
+			errno_msg(errno, "thaw: /dev/null");
+		status = output ? EXIT_IO : EXIT_INTERNAL;
 		goto out;
 	}
 	stdio[2] = stdio[1];

@@ -25,6 +25,7 @@
 #include "ptrace.h"
 #include "remote.h"
 #include "restore.h"
+#include "userfile.h"
 
 static const char usage[] =
 	"Usage: contmig thaw [--detach] [--stdin FILE] [--stdout FILE] [--stderr FILE]\n"
@@ -105,19 +106,24 @@ static void close_stdio(int fds[3])
  * created or appended to, as a shell's < and >> do), else /dev/null when
  * it is detached (it must not hold the terminal or the pipe of whoever ran
  * thaw: P=$(contmig thaw -d IMAGE) would never return), else ours.
+ * A FILE is opened by userfile's rules: a root thaw would otherwise append
+ * to, or hand the process, whatever a link another user planted names.
  * EXIT_OK with fds[i] set (-1: ours), or an exit status, said.
  */
 static int open_stdio(const char *const path[3], bool detach, int fds[3])
 {
+	static const char *const option[3] = { "--stdin", "--stdout", "--stderr" };
+
 	for (int i = 0; i < 3; i++) {
 		const char *p = path[i] ? path[i] : detach ? "/dev/null" : NULL;
+		char why[USERFILE_WHY];
 		int fd;
 
 		fds[i] = -1;
 		if (!p)
 			continue;
-		fd = i == 0 ? open(p, O_RDONLY | O_CLOEXEC) :
-			open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+		fd = i == 0 ? userfile_open(p, O_RDONLY, 0, why) :
+			userfile_open(p, O_WRONLY | O_CREAT | O_APPEND, 0666, why);
 		/* With our own 0-2 closed, open may hand out one of them: the
 		 * stub's exec would then close it (O_CLOEXEC, and no dup2 on
 		 * itself).  Keep every one above 2. */
@@ -128,7 +134,10 @@ static int open_stdio(const char *const path[3], bool detach, int fds[3])
 			fd = high;
 		}
 		if (fd < 0) {
-			errno_msg(errno, "thaw: %s", p);
+			if (path[i])
+				error_msg("thaw: %s %s: %s", option[i], p, why);
+			else
+				error_msg("thaw: %s: %s", p, why);
 			close_stdio(fds);
 			return path[i] ? EXIT_IO : EXIT_INTERNAL;
 		}
@@ -141,6 +150,8 @@ static int open_stdio(const char *const path[3], bool detach, int fds[3])
  * --pid-file: made as a temporary next to FILE before the restore (a
  * directory we cannot write in is said before anything runs), renamed over
  * FILE once the process runs, so a reader never sees it half written.
+ * What FILE names is checked first (userfile_check_replace): the rename
+ * would replace a symbolic link, a device or another user's file.
  */
 struct pid_file {
 	const char *path;
@@ -150,9 +161,15 @@ struct pid_file {
 
 static int pid_file_prepare(struct pid_file *pf)
 {
+	char why[USERFILE_WHY];
+
 	pf->fd = -1;
 	if (!pf->path)
 		return EXIT_OK;
+	if (userfile_check_replace(pf->path, why)) {
+		error_msg("thaw: --pid-file %s: %s", pf->path, why);
+		return EXIT_IO;
+	}
 	if (snprintf(pf->tmp, sizeof(pf->tmp), "%s.XXXXXX", pf->path) >= (int)sizeof(pf->tmp)) {
 		errno_msg(ENAMETOOLONG, "thaw: %s", pf->path);
 		return EXIT_USAGE;
