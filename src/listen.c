@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -180,13 +181,26 @@ static int serve(struct listener *l, bool once)
  * very end; say so at the start instead. */
 static bool records_ok(void)
 {
-	int err = record_check_dir();
+	struct stat st;
+	int err = record_check_dir(&st);
+	const char *dir = record_dir();
 
-	if (err == -EPERM)
-		error_msg("thaw: the state directory %s is not this user's, or others may write "
-			  "in it (set CONTMIG_STATE_DIR)", record_dir());
-	else if (err)
-		errno_msg(-err, "thaw: the state directory %s", record_dir());
+	if (err == -EPERM && st.st_uid != geteuid()) {
+		struct passwd *pw = getpwuid(st.st_uid);
+
+		error_msg("thaw: the state directory %s belongs to uid %u%s%s%s, not to you "
+			  "(uid %u): its owner could read, forge or remove the records; remove "
+			  "it, or set CONTMIG_STATE_DIR", dir, (unsigned)st.st_uid, pw ? " (" : "",
+			  pw ? pw->pw_name : "", pw ? ")" : "", (unsigned)geteuid());
+	} else if (err == -EPERM) {
+		error_msg("thaw: the state directory %s has mode %04o; others may look at its "
+			  "records: chmod 700 %s", dir, (unsigned)(st.st_mode & 07777), dir);
+	} else if (err == -ENOENT && !dir[0]) {
+		error_msg("thaw: no state directory: no home to keep one in; set "
+			  "CONTMIG_STATE_DIR or XDG_RUNTIME_DIR");
+	} else if (err) {
+		errno_msg(-err, "thaw: the state directory %s", dir);
+	}
 	return err == 0;
 }
 

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,44 +16,128 @@
 
 #define RECORD_KEEP_SECONDS	3600
 
+/* dir is a directory of ours that no one else may write in. */
+static bool own_dir(const char *dir)
+{
+	struct stat st;
+
+	return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       !(st.st_mode & 022);
+}
+
+/* The home of the state directory of last resort: $XDG_STATE_HOME, else
+ * ~/.local/state.  "" when there is no home to speak of. */
+static void state_home(char *buf, size_t size)
+{
+	const char *env = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	struct passwd *pw;
+
+	if (env && *env == '/') {
+		snprintf(buf, size, "%s", env);
+		return;
+	}
+	if (!home || *home != '/') {
+		pw = getpwuid(geteuid());
+		home = pw && pw->pw_dir && *pw->pw_dir == '/' ? pw->pw_dir : NULL;
+	}
+	if (home)
+		snprintf(buf, size, "%s/.local/state", home);
+	else
+		buf[0] = '\0';
+}
+
+/* Is the state directory under the user's home, whose parents may be
+ * missing (made along with it)? */
+static bool dir_in_home;
+
+/*
+ * Never a name made up in a directory anyone may write in (it used to be
+ * /tmp/contmig-UID): another user could make it first and so read, forge or
+ * withhold the records.  The runtime directory the login manager made for
+ * us, else one in our home.
+ */
 const char *record_dir(void)
 {
 	static char dir[4096];
 	const char *env = getenv("CONTMIG_STATE_DIR"), *run = getenv("XDG_RUNTIME_DIR");
+	char user_run[64], home[4000];
 
-	if (env && *env)
+	if (dir[0])
+		return dir;
+	snprintf(user_run, sizeof(user_run), "/run/user/%u", (unsigned)geteuid());
+	if (env && *env) {
 		snprintf(dir, sizeof(dir), "%s", env);
-	else if (geteuid() == 0)
+	} else if (geteuid() == 0) {
 		snprintf(dir, sizeof(dir), "/run/contmig");
-	else if (run && *run)
+	} else if (run && *run == '/') {
 		snprintf(dir, sizeof(dir), "%s/contmig", run);
-	else
-		snprintf(dir, sizeof(dir), "/tmp/contmig-%u", (unsigned)geteuid());
+	} else if (own_dir(user_run)) {
+		snprintf(dir, sizeof(dir), "%s/contmig", user_run);
+	} else {
+		state_home(home, sizeof(home));
+		if (home[0])
+			snprintf(dir, sizeof(dir), "%s/contmig", home);
+		dir_in_home = true;
+	}
 	return dir;
 }
 
-/* The directory exists, is ours and nobody else may write in it. */
-static int open_dir(void)
+/* mkdir -p the parents of dir, mode 0700 where one is made. */
+static int make_parents(const char *dir)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*slash = '/';
+	}
+	return 0;
+}
+
+/*
+ * The state directory, opened: made (mode 0700) if need be, and then ours,
+ * mode 0700 exactly, never reached through a symbolic link.  -EPERM (with
+ * *st telling whose it is and its mode) for another user's or one others may
+ * look in; -ENOENT when there is no directory to use at all.
+ */
+static int open_dir(struct stat *st)
 {
 	const char *dir = record_dir();
-	struct stat st;
-	int fd;
+	bool made;
+	int fd, err;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	if (!dir[0])
+		return -ENOENT;
+	if (dir_in_home && (err = make_parents(dir)))
+		return err;
+	made = mkdir(dir, 0700) == 0;
+	if (!made && errno != EEXIST)
 		return -errno;
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+	if (fstat(fd, st) < 0)
+		goto fail_errno;
+	/* Made by us just now: 0700 whatever the umask. */
+	if (made && (st->st_mode & 0777) != 0700 && (fchmod(fd, 0700) < 0 || fstat(fd, st) < 0))
+		goto fail_errno;
+	if (st->st_uid != geteuid() || (st->st_mode & 0777) != 0700) {
 		close(fd);
 		return -EPERM;
 	}
 	return fd;
+fail_errno:
+	err = -errno;
+	close(fd);
+	return err;
 }
 
-int record_check_dir(void)
+int record_check_dir(struct stat *st)
 {
-	int fd = open_dir();
+	int fd = open_dir(st);
 
 	if (fd < 0)
 		return fd;
@@ -132,7 +217,8 @@ static int read_file(int dfd, const char *name, char *text, size_t len)
 static int make_record_file(const uint8_t id[16], const char *suffix, const char *text)
 {
 	char name[33], file[48];
-	int dfd = open_dir(), err;
+	struct stat dir_st;
+	int dfd = open_dir(&dir_st), err;
 
 	if (dfd < 0)
 		return dfd;
@@ -194,7 +280,8 @@ static int read_state(int dfd, const char *name, struct record_state *st)
 int record_read(const uint8_t id[16], struct record_state *st)
 {
 	char name[33];
-	int dfd = open_dir(), err;
+	struct stat dir_st;
+	int dfd = open_dir(&dir_st), err;
 
 	memset(st, 0, sizeof(*st));
 	if (dfd < 0)
@@ -280,7 +367,8 @@ static void remove_old(int dfd, const char *name)
 int record_each(void (*fn)(void *ctx, const uint8_t id[16], const struct record_state *st),
 		void *ctx)
 {
-	int dfd = open_dir(), fd;
+	struct stat dir_st;
+	int dfd = open_dir(&dir_st), fd;
 	struct dirent *e;
 	DIR *d;
 

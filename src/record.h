@@ -51,12 +51,18 @@ struct record_state {
 };
 
 /* $CONTMIG_STATE_DIR, else /run/contmig for root, else
- * $XDG_RUNTIME_DIR/contmig, else /tmp/contmig-UID. */
+ * $XDG_RUNTIME_DIR/contmig, else /run/user/UID/contmig if that directory is
+ * ours, else $XDG_STATE_HOME/contmig or ~/.local/state/contmig (contmig(1),
+ * FILES); "" if there is no home either. */
 const char *record_dir(void);
 /* The name of id's record: 32 hex digits. */
 void record_id_name(const uint8_t id[16], char name[33]);
-/* Can records be kept (the directory made, ours, closed to others)? */
-int record_check_dir(void) MUST_CHECK;
+/* Can records be kept: the directory made (with its parents, in the
+ * home), ours and mode 0700?  0; -EPERM when it is another user's or its
+ * mode is wider (*st says whose, and what mode); -ENOENT, and record_dir()
+ * is "", when there is nowhere to keep them; or another -errno. */
+struct stat;
+int record_check_dir(struct stat *st) MUST_CHECK;
 /* The record of a new migration, pending (st: pid, start, receiver,
  * receiver_start). */
 int record_create(const uint8_t id[16], const struct record_state *st) MUST_CHECK;
