@@ -199,7 +199,8 @@ static bool records_ok(void)
 		error_msg("thaw: no state directory: no home to keep one in; set "
 			  "CONTMIG_STATE_DIR or XDG_RUNTIME_DIR");
 	} else if (err) {
-		errno_msg(-err, "thaw: the state directory %s", dir);
+		error_msg("thaw: the state directory %s: %s; set CONTMIG_STATE_DIR to a "
+			  "directory of yours", dir, strerror(-err));
 	}
 	return err == 0;
 }

@@ -25,30 +25,36 @@ static bool own_dir(const char *dir)
 	       !(st.st_mode & 022);
 }
 
-/* The home of the state directory of last resort: $XDG_STATE_HOME, else
- * ~/.local/state.  "" when there is no home to speak of. */
-static void state_home(char *buf, size_t size)
+/*
+ * The state directory of last resort, in the home: $XDG_STATE_HOME/contmig,
+ * else ~/.local/state/contmig; "" when there is no home to speak of.  *from
+ * is how much of it must exist already (the home, or $XDG_STATE_HOME's
+ * parent): what follows is made along with it, never the home itself.
+ */
+static void in_home(char *buf, size_t size, size_t *from)
 {
-	const char *env = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *env = getenv("XDG_STATE_HOME"), *home = getenv("HOME"), *slash;
 	struct passwd *pw;
 
+	buf[0] = '\0';
 	if (env && *env == '/') {
-		snprintf(buf, size, "%s", env);
+		snprintf(buf, size, "%s/contmig", env);
+		slash = strrchr(env, '/');
+		*from = slash == env ? 1 : (size_t)(slash - env);
 		return;
 	}
 	if (!home || *home != '/') {
 		pw = getpwuid(geteuid());
 		home = pw && pw->pw_dir && *pw->pw_dir == '/' ? pw->pw_dir : NULL;
 	}
-	if (home)
-		snprintf(buf, size, "%s/.local/state", home);
-	else
-		buf[0] = '\0';
+	if (home) {
+		snprintf(buf, size, "%s/.local/state/contmig", home);
+		*from = strlen(home);
+	}
 }
 
-/* Is the state directory under the user's home, whose parents may be
- * missing (made along with it)? */
-static bool dir_in_home;
+/* The parents to make before the directory (in_home); 0: none. */
+static size_t parents_from;
 
 /*
  * Never a name made up in a directory anyone may write in (it used to be
@@ -60,35 +66,32 @@ const char *record_dir(void)
 {
 	static char dir[4096];
 	const char *env = getenv("CONTMIG_STATE_DIR"), *run = getenv("XDG_RUNTIME_DIR");
-	char user_run[64], home[4000];
+	char user_run[64];
 
 	if (dir[0])
 		return dir;
 	snprintf(user_run, sizeof(user_run), "/run/user/%u", (unsigned)geteuid());
-	if (env && *env) {
+	if (env && *env)
 		snprintf(dir, sizeof(dir), "%s", env);
-	} else if (geteuid() == 0) {
+	else if (geteuid() == 0)
 		snprintf(dir, sizeof(dir), "/run/contmig");
-	} else if (run && *run == '/') {
+	else if (run && *run == '/')
 		snprintf(dir, sizeof(dir), "%s/contmig", run);
-	} else if (own_dir(user_run)) {
+	else if (own_dir(user_run))
 		snprintf(dir, sizeof(dir), "%s/contmig", user_run);
-	} else {
-		state_home(home, sizeof(home));
-		if (home[0])
-			snprintf(dir, sizeof(dir), "%s/contmig", home);
-		dir_in_home = true;
-	}
+	else
+		in_home(dir, sizeof(dir), &parents_from);
 	return dir;
 }
 
-/* mkdir -p the parents of dir, mode 0700 where one is made. */
-static int make_parents(const char *dir)
+/* mkdir the parents of dir from its byte 'from' on, mode 0700 where one is
+ * made. */
+static int make_parents(const char *dir, size_t from)
 {
 	char path[4096];
 
 	snprintf(path, sizeof(path), "%s", dir);
-	for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+	for (char *slash = strchr(path + from + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
 		*slash = '\0';
 		if (mkdir(path, 0700) < 0 && errno != EEXIST)
 			return -errno;
@@ -111,7 +114,7 @@ static int open_dir(struct stat *st)
 
 	if (!dir[0])
 		return -ENOENT;
-	if (dir_in_home && (err = make_parents(dir)))
+	if (parents_from && (err = make_parents(dir, parents_from)))
 		return err;
 	made = mkdir(dir, 0700) == 0;
 	if (!made && errno != EEXIST)

@@ -127,7 +127,9 @@ if command -v setpriv > /dev/null; then
 	nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
 	mkdir user && cp "$CONTMIG" "$counter" user/ && chown -R 65534:65534 user
 	# A listener of another user: send will not hand it our process.
-	(cd user && exec $nobody ./contmig thaw --listen 7746 2> ../l-nobody) &
+	# (nobody has no home to keep its state directory in: it is named.)
+	(cd user && CONTMIG_STATE_DIR=$tmp/user/state exec $nobody ./contmig thaw --listen 7746 \
+		2> ../l-nobody) &
 	started_pids="$started_pids $!"
 	wait_for_ 5 grep -qs 'thaw: listening on' l-nobody
 	start_ "$counter" > src

@@ -57,7 +57,17 @@ if [ -d /run/user ] && [ ! -e "$rundir" ]; then
 	grep -q 'state directory' err && fail_ "with $rundir: $(cat err)"
 	[ "$(stat -c '%U %a' "$rundir/contmig")" = "$victim 700" ] ||
 		fail_ "$rundir/contmig: $(ls -ld "$rundir/contmig" 2>&1)"
+	rm -rf "$rundir"
 fi
+
+# Without a home of its own to write in (the victim's passwd home is this
+# test's directory, root's): refused, saying what to set; still never /tmp.
+env -u XDG_RUNTIME_DIR -u XDG_STATE_HOME -u CONTMIG_STATE_DIR -u HOME \
+	setpriv --reuid="$victim" --regid="$victim" --init-groups -- \
+	"$CONTMIG" thaw --stdio < /dev/null > /dev/null 2> err && fail_ "no home: thaw --stdio worked"
+grep -q "the state directory $tmp/.local/state/contmig: Permission denied; set CONTMIG_STATE_DIR" err ||
+	fail_ "no home: $(cat err)"
+[ -z "$(ls -A "$squatted")" ] || fail_ "with no home, records went to $squatted"
 
 # A state directory another user made is refused, never used.
 CONTMIG_STATE_DIR=$squatted expect_status_ 68 as_ "$victim" "$CONTMIG" thaw --stdio < /dev/null
