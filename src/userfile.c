@@ -50,7 +50,7 @@ static int check_open(const struct stat *st, char why[USERFILE_WHY])
 int userfile_open(const char *path, int flags, mode_t mode, char why[USERFILE_WHY])
 {
 	struct stat st;
-	int fd, err;
+	int fd, fl, err;
 
 	/* O_NONBLOCK: a FIFO someone left there must not hold us before we can
 	 * look at it; cleared once it has passed. */
@@ -60,13 +60,13 @@ int userfile_open(const char *path, int flags, mode_t mode, char why[USERFILE_WH
 		if (err == -ELOOP && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
 			return refuse(why, err, "it is a symbolic link, and contmig does not follow "
 				      "one there (give the file's own path)");
-		if (err == -ENXIO)
+		if (err == -ENXIO && lstat(path, &st) == 0 && S_ISFIFO(st.st_mode))
 			return refuse(why, err, "a FIFO with no reader");
 		return refuse(why, err, "%s", strerror(-err));
 	}
 	err = fstat(fd, &st) < 0 ? refuse(why, -errno, "%s", strerror(errno)) :
 		check_open(&st, why);
-	if (!err && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
+	if (!err && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
 		err = refuse(why, -errno, "%s", strerror(errno));
 	if (err) {
 		close(fd);

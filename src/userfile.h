@@ -21,7 +21,7 @@
 
 #include "error.h"
 
-#define USERFILE_WHY	200
+#define USERFILE_WHY	256
 
 /* open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode), then the rules above:
  * an fd, or -errno (-ELOOP: a symbolic link; -EPERM: another user's file,
