@@ -46,6 +46,19 @@ struct proc_status {
 int procfs_parse_status(const char *text, struct proc_status *st) MUST_CHECK;
 int procfs_read_status(pid_t pid, struct proc_status *st) MUST_CHECK;
 
+/* Who a process runs as: the Uid:, Gid: (real, effective, saved, filesystem)
+ * and Groups: lines of /proc/PID/status. */
+struct proc_creds {
+	uid_t uid[4];
+	gid_t gid[4];
+	gid_t *groups;			/* malloc'd */
+	size_t ngroups;
+};
+
+int procfs_parse_creds(const char *text, struct proc_creds *c) MUST_CHECK;
+int procfs_read_creds(pid_t pid, struct proc_creds *c) MUST_CHECK;
+void proc_creds_free(struct proc_creds *c);
+
 /* An open file descriptor and what it refers to (readlink of /proc/PID/fd/N). */
 struct fd_entry {
 	int fd;

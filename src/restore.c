@@ -442,7 +442,9 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	memset(res, 0, sizeof(*res));
 	err = remote_spawn(r);
 	if (err)
-		return fail(res, RESTORE_CANNOT, err, "starting the restorer: %s", strerror(-err));
+		return fail(res, RESTORE_CANNOT, err, "starting the restorer%s%s%s: %s",
+			    r->spawn_failed ? " (" : "", r->spawn_failed ? r->spawn_failed : "",
+			    r->spawn_failed ? ")" : "", strerror(-err));
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, r, res);
