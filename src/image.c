@@ -504,6 +504,8 @@ static int next_name(struct image *im, const struct note *n, size_t *pos, const 
 	const char *s = (const char *)n->desc + *pos;
 	const char *nul = memchr(s, '\0', max);
 
+	if (!left)
+		return refuse(im, "credentials note: the name of %s is missing", what);
 	if (!nul)
 		return refuse(im, "credentials note: the name of %s is not NUL-terminated within "
 			      "%zu bytes", what, max);

@@ -194,10 +194,12 @@ static int parse_ids(const char *text, const char *key, uint32_t id[4])
 		char *end;
 		unsigned long v;
 
+		p += strspn(p, " \t");
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
 		errno = 0;
 		v = strtoul(p, &end, 10);
-		if (end == p || errno || v > UINT32_MAX || (*end != '\t' && *end != ' ' &&
-							    *end != '\n' && *end))
+		if (errno || v > UINT32_MAX || (*end != '\t' && *end != ' ' && *end != '\n' && *end))
 			return -EINVAL;
 		id[i] = v;
 		p = end;
@@ -233,8 +235,8 @@ int procfs_parse_creds(const char *text, struct proc_creds *c)
 		if (*p == '\n' || !*p)
 			return 0;
 		errno = 0;
-		v = strtoul(p, &end, 10);
-		if (end == p || errno || v > UINT32_MAX) {
+		v = *p >= '0' && *p <= '9' ? strtoul(p, &end, 10) : ULONG_MAX;
+		if (errno || v > UINT32_MAX) {
 			proc_creds_free(c);
 			return -EINVAL;
 		}

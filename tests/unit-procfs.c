@@ -61,6 +61,30 @@ static void test_status(void)
 	CHECK(st.tracer_pid == 0);
 }
 
+static void test_creds(void)
+{
+	struct proc_creds c;
+
+	CHECK(procfs_parse_creds("Name:\tx\nUid:\t1000\t1001\t1002\t1003\n"
+				 "Gid:\t100\t101\t102\t103\nFDSize:\t64\n"
+				 "Groups:\t100 27 4294967294 \nNStgid:\t1\n", &c) == 0);
+	CHECK(c.uid[0] == 1000 && c.uid[1] == 1001 && c.uid[2] == 1002 && c.uid[3] == 1003);
+	CHECK(c.gid[0] == 100 && c.gid[3] == 103);
+	CHECK(c.ngroups == 3 && c.groups[0] == 100 && c.groups[1] == 27 &&
+	      c.groups[2] == 4294967294U);
+	proc_creds_free(&c);
+	/* No supplementary groups: an empty list, not an error. */
+	CHECK(procfs_parse_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n", &c) == 0);
+	CHECK(c.ngroups == 0);
+	proc_creds_free(&c);
+	/* Three IDs, a missing line, a number too large: refused. */
+	CHECK(procfs_parse_creds("Uid:\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n", &c) ==
+	      -EINVAL);
+	CHECK(procfs_parse_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", &c) == -EINVAL);
+	CHECK(procfs_parse_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t4294967296\n",
+				 &c) == -EINVAL);
+}
+
 static void test_live_self(void)
 {
 	struct vma_list maps;
@@ -77,6 +101,14 @@ static void test_live_self(void)
 
 	CHECK(procfs_read_status(getpid(), &st) == 0);
 	CHECK(st.threads == 1 && st.uid == getuid());
+	{
+		struct proc_creds c;
+
+		CHECK(procfs_read_creds(getpid(), &c) == 0);
+		CHECK(c.uid[0] == getuid() && c.uid[1] == geteuid() && c.gid[1] == getegid());
+		CHECK((int)c.ngroups == getgroups(0, NULL));
+		proc_creds_free(&c);
+	}
 
 	CHECK(procfs_list_fds(getpid(), &fds) == 0);
 	for (size_t i = 0; i < fds.count; i++) {
@@ -96,6 +128,7 @@ int main(void)
 {
 	test_maps_lines();
 	test_status();
+	test_creds();
 	test_live_self();
 	return unit_result();
 }
