@@ -358,6 +358,63 @@ int restore_credentials(const struct image *im, const char *as_user, struct cred
 	return err;
 }
 
+static int compare_gid(const void *a, const void *b)
+{
+	gid_t x = *(const gid_t *)a, y = *(const gid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The same groups, whatever their order (the kernel sorts them). */
+static int same_groups(const gid_t *want, size_t nwant, gid_t *have, size_t nhave)
+{
+	gid_t *sorted;
+	bool same;
+
+	if (nwant != nhave)
+		return 0;
+	sorted = malloc((nwant ? nwant : 1) * sizeof(gid_t));
+	if (!sorted)
+		return -ENOMEM;
+	memcpy(sorted, want, nwant * sizeof(gid_t));
+	qsort(sorted, nwant, sizeof(gid_t), compare_gid);
+	qsort(have, nhave, sizeof(gid_t), compare_gid);
+	same = !memcmp(sorted, have, nwant * sizeof(gid_t));
+	free(sorted);
+	return same;
+}
+
+int creds_verify(pid_t pid, const struct creds *c, char *why, size_t why_len)
+{
+	struct proc_creds pc;
+	int err, same;
+
+	if (!c || !c->change)
+		return 0;
+	err = procfs_read_creds(pid, &pc);
+	if (err)
+		return say(err, why, why_len, "reading the restorer's credentials: %s",
+			   strerror(-err));
+	same = same_groups(c->groups, c->ngroups, pc.groups, pc.ngroups);
+	for (int i = 0; i < IMAGE_NIDS && same > 0; i++)
+		if (pc.uid[i] != c->uid || pc.gid[i] != c->gid)
+			same = 0;
+	if (same < 0)
+		err = say(same, why, why_len, "out of memory");
+	else if (!same)
+		err = say(-EPERM, why, why_len, "the restorer runs as uid %u, gid %u with %zu "
+			  "groups, not as %s (uid %u, gid %u, %zu groups)", (unsigned)pc.uid[1],
+			  (unsigned)pc.gid[1], pc.ngroups, c->user, (unsigned)c->uid,
+			  (unsigned)c->gid, c->ngroups);
+	else if (c->uid != 0 && (pc.cap_inh || pc.cap_prm || pc.cap_eff || pc.cap_amb))
+		err = say(-EPERM, why, why_len, "the restorer, as %s, kept capabilities (CapInh "
+			  "%#llx, CapPrm %#llx, CapEff %#llx, CapAmb %#llx)", c->user,
+			  (unsigned long long)pc.cap_inh, (unsigned long long)pc.cap_prm,
+			  (unsigned long long)pc.cap_eff, (unsigned long long)pc.cap_amb);
+	proc_creds_free(&pc);
+	return err;
+}
+
 void creds_free(struct creds *c)
 {
 	free(c->groups);

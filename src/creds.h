@@ -44,4 +44,13 @@ int restore_credentials(const struct image *im, const char *as_user, struct cred
 			char *why, size_t why_len) MUST_CHECK;
 void creds_free(struct creds *c);
 
+/*
+ * Does pid (the restorer, just exec'd) run as c says: every uid and gid
+ * c's, its groups c's, and no capability left unless it is root?  The
+ * kernel's rules decide what a change of IDs keeps (securebits, ambient
+ * capabilities), so look rather than trust.  0, or -EPERM (why says what
+ * differs) or another -errno.  Nothing to check without c or c->change.
+ */
+int creds_verify(pid_t pid, const struct creds *c, char *why, size_t why_len) MUST_CHECK;
+
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,20 @@ static int parse_ids(const char *text, const char *key, uint32_t id[4])
 	return p ? 0 : -EINVAL;
 }
 
+/* A capability set after "KEY:", in hex; 0 where the kernel has no such line. */
+static int parse_caps(const char *text, const char *key, bool required, uint64_t *caps)
+{
+	const char *p = status_field(text, key);
+	char *end;
+
+	*caps = 0;
+	if (!p)
+		return required ? -EINVAL : 0;
+	errno = 0;
+	*caps = strtoull(p, &end, 16);
+	return end == p || errno || (*end != '\n' && *end) ? -EINVAL : 0;
+}
+
 int procfs_parse_creds(const char *text, struct proc_creds *c)
 {
 	uint32_t uid[4], gid[4];
@@ -218,6 +233,14 @@ int procfs_parse_creds(const char *text, struct proc_creds *c)
 	err = parse_ids(text, "Uid", uid);
 	if (!err)
 		err = parse_ids(text, "Gid", gid);
+	if (!err)
+		err = parse_caps(text, "CapInh", true, &c->cap_inh);
+	if (!err)
+		err = parse_caps(text, "CapPrm", true, &c->cap_prm);
+	if (!err)
+		err = parse_caps(text, "CapEff", true, &c->cap_eff);
+	if (!err)
+		err = parse_caps(text, "CapAmb", false, &c->cap_amb);
 	if (!err && !p)
 		err = -EINVAL;
 	if (err)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,11 +22,12 @@ extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* What failed in the child before the exec, as it tells its parent. */
 enum spawn_step { STEP_STDIO, STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID,
-		  STEP_PDEATHSIG, STEP_EXEC };
+		  STEP_CAPS, STEP_PDEATHSIG, STEP_EXEC };
 static const char *const step_names[] = {
 	[STEP_STDIO] = "setting up its standard input and output",
 	[STEP_SETGROUPS] = "setgroups", [STEP_SETRESGID] = "setresgid",
-	[STEP_SETRESUID] = "setresuid", [STEP_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
+	[STEP_SETRESUID] = "setresuid", [STEP_CAPS] = "capset",
+	[STEP_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
 	[STEP_EXEC] = "exec",
 };
 
@@ -48,12 +50,24 @@ ATTR_NORETURN static void child_fail(int report, enum spawn_step step)
  */
 static void drop_ids(const struct creds *c, int report)
 {
+	struct __user_cap_header_struct caps_header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps_none[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
 	if (syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
 		child_fail(report, STEP_SETGROUPS);
 	if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
 		child_fail(report, STEP_SETRESGID);
 	if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
 		child_fail(report, STEP_SETRESUID);
+	/*
+	 * No capability at all, inheritable and ambient ones too: under a
+	 * securebit that keeps them past setresuid an ambient one would
+	 * outlive the exec, and an inheritable one would come back with a
+	 * program that has file capabilities.  (Dropping needs no privilege;
+	 * creds_verify checks what is left.)
+	 */
+	if (c->uid != 0 && syscall(SYS_capset, &caps_header, caps_none) < 0)
+		child_fail(report, STEP_CAPS);
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */

@@ -176,6 +176,15 @@ end_ "$(cat out)"
 expect_status_ 0 "$CONTMIG" thaw --detach --as "$bob" a2.img
 runs_as_ "$(cat out)" "$bob"
 end_ "$(cat out)"
+# A receiver whose capabilities would survive a change of user (a securebit
+# keeps them, an ambient one outlives exec, an inheritable one returns with
+# a program's file capabilities): its copy has none.
+expect_status_ 0 setpriv --inh-caps +net_raw --ambient-caps +net_raw --securebits +no_setuid_fixup \
+	-- "$CONTMIG" thaw --detach --as "$bob" a2.img
+runs_as_ "$(cat out)" "$bob"
+[ "$(grep -c '^Cap\(Inh\|Prm\|Eff\|Amb\):[[:space:]]*0*$' "/proc/$(cat out)/status")" -eq 4 ] ||
+	fail_ "the copy has capabilities: $(grep ^Cap "/proc/$(cat out)/status" | tr '\n\t' '  ')"
+end_ "$(cat out)"
 expect_status_ 0 "$CONTMIG" send --via "'$CONTMIG' thaw --stdio --as $bob" "$asrc" nodeb
 read -r new dest < out
 runs_as_ "$new" "$bob"
