@@ -301,6 +301,7 @@ static int own_user_only(const struct image_creds *c, char *why, size_t len)
 	char name[IMAGE_MAX_NAME], me_text[IMAGE_MAX_NAME + 32], *buf;
 	uid_t me = geteuid();
 	struct passwd pw;
+	bool mine;
 	int found;
 
 	describe_uid(me, me_text, sizeof(me_text));
@@ -312,13 +313,12 @@ static int own_user_only(const struct image_creds *c, char *why, size_t len)
 			   c->uid[IMAGE_ID_EFFECTIVE], me_text);
 	}
 	found = find_user(c->user, 0, &pw, &buf);
-	if (found > 0 && pw.pw_uid == me)
-		found = 2;
+	mine = found > 0 && pw.pw_uid == me;
 	free(buf);
 	if (found < 0)
 		return say(found, why, len, "looking up the image's user %s: %s",
 			   shown(c->user, name), strerror(-found));
-	if (found == 2)
+	if (mine)
 		return 0;
 	return say(-EPERM, why, len, "the image's process ran as %s%s; this receiver runs as %s "
 		   "and takes only its own user's processes", shown(c->user, name),
@@ -373,7 +373,9 @@ static int same_groups(const gid_t *want, size_t nwant, gid_t *have, size_t nhav
 
 	if (nwant != nhave)
 		return 0;
-	sorted = malloc((nwant ? nwant : 1) * sizeof(gid_t));
+	if (!nwant)
+		return 1;
+	sorted = malloc(nwant * sizeof(gid_t));
 	if (!sorted)
 		return -ENOMEM;
 	memcpy(sorted, want, nwant * sizeof(gid_t));

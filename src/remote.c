@@ -36,8 +36,8 @@ ATTR_NORETURN static void child_fail(int report, enum spawn_step step)
 {
 	int msg[2] = { step, errno };
 
-	if (write(report, msg, sizeof(msg)) < 0)
-		_exit(127);	/* the parent reads nothing: it says -ENOEXEC */
+	/* Should this fail, the parent reads nothing and says -ENOEXEC. */
+	(void)!write(report, msg, sizeof(msg));
 	_exit(127);
 }
 
@@ -120,13 +120,14 @@ ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t par
 /* fd moved above 0-2 (which the child replaces), close-on-exec; or -errno. */
 static int above_stdio(int fd)
 {
-	int high;
+	int high, err;
 
 	if (fd < 0 || fd > 2)
 		return fd < 0 ? -errno : fd;
 	high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	err = -errno;
 	close(fd);
-	return high < 0 ? -errno : high;
+	return high < 0 ? err : high;
 }
 
 /* After the child died before its exec: what it said failed, as -errno. */
