@@ -152,6 +152,26 @@ static void put_signals_note(struct buf *b, const struct image *im)
 	free(desc.data);
 }
 
+static void put_creds_note(struct buf *b, const struct image_creds *c)
+{
+	struct image_creds_rec rec = { .ngroups = c->ngroups };
+	struct buf desc = { 0 };
+
+	memcpy(rec.uid, c->uid, sizeof(rec.uid));
+	memcpy(rec.gid, c->gid, sizeof(rec.gid));
+	buf_put(&desc, &rec, sizeof(rec));
+	for (size_t i = 0; i < c->ngroups; i++)
+		buf_put(&desc, &c->groups[i].gid, sizeof(uint32_t));
+	buf_put(&desc, c->user, strlen(c->user) + 1);
+	buf_put(&desc, c->group, strlen(c->group) + 1);
+	for (size_t i = 0; i < c->ngroups; i++)
+		buf_put(&desc, c->groups[i].name, strlen(c->groups[i].name) + 1);
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_CREDS, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -177,6 +197,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_symbols_note(b, &im->syms);
 	if (im->nsig)
 		put_signals_note(b, im);
+	if (im->creds.known)
+		put_creds_note(b, &im->creds);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -473,6 +495,65 @@ static int read_signals(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The next name of the credentials note, NUL-terminated within
+ * IMAGE_MAX_NAME bytes and within the note. */
+static int next_name(struct image *im, const struct note *n, size_t *pos, const char *what,
+		     char **name)
+{
+	size_t left = n->len - *pos, max = left < IMAGE_MAX_NAME ? left : IMAGE_MAX_NAME;
+	const char *s = (const char *)n->desc + *pos;
+	const char *nul = memchr(s, '\0', max);
+
+	if (!left)
+		return refuse(im, "credentials note: the name of %s is missing", what);
+	if (!nul)
+		return refuse(im, "credentials note: the name of %s is not NUL-terminated within "
+			      "%zu bytes", what, max);
+	*name = strdup(s);
+	if (!*name)
+		return -ENOMEM;
+	*pos += nul - s + 1;
+	return 0;
+}
+
+/* The credentials note: its fixed part, the groups it counts, their names,
+ * and nothing after them. */
+static int read_creds(struct image *im, const struct note *n)
+{
+	struct image_creds *c = &im->creds;
+	struct image_creds_rec rec;
+	size_t pos = sizeof(rec);
+	int err;
+
+	if (n->len < sizeof(rec) || c->known)
+		return refuse(im, "credentials note of %zu bytes, or a second one", n->len);
+	memcpy(&rec, n->desc, sizeof(rec));
+	if (rec.ngroups > IMAGE_MAX_GROUPS || rec.ngroups > (n->len - pos) / sizeof(uint32_t) ||
+	    rec.reserved)
+		return refuse(im, "credentials note: %u groups (at most %d) in %zu bytes, or "
+			      "reserved bits set", rec.ngroups, IMAGE_MAX_GROUPS, n->len);
+	c->known = true;
+	memcpy(c->uid, rec.uid, sizeof(c->uid));
+	memcpy(c->gid, rec.gid, sizeof(c->gid));
+	c->groups = calloc(rec.ngroups ? rec.ngroups : 1, sizeof(*c->groups));
+	if (!c->groups)
+		return -ENOMEM;
+	for (size_t i = 0; i < rec.ngroups; i++, pos += sizeof(uint32_t))
+		memcpy(&c->groups[i].gid, n->desc + pos, sizeof(uint32_t));
+	err = next_name(im, n, &pos, "the user", &c->user);
+	if (!err)
+		err = next_name(im, n, &pos, "the group", &c->group);
+	for (; !err && c->ngroups < rec.ngroups; c->ngroups++) {
+		char what[48];
+
+		snprintf(what, sizeof(what), "group %zu", c->ngroups);
+		err = next_name(im, n, &pos, what, &c->groups[c->ngroups].name);
+	}
+	if (!err && pos != n->len)
+		err = refuse(im, "credentials note: %zu bytes after the last name", n->len - pos);
+	return err;
+}
+
 static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, size_t len)
 {
 	const uint8_t *notes = head + notes_at;
@@ -538,6 +619,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			r = read_signals(im, &n);
 			if (r)
 				return r;
+		} else if (ours && n.type == NT_CONTMIG_CREDS) {
+			r = read_creds(im, &n);
+			if (r)
+				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
 			uint64_t want;
 
@@ -562,11 +647,36 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 	return 0;
 }
 
+/* What the writer may put in the credentials note and the reader takes. */
+static int check_creds(struct image *im)
+{
+	const struct image_creds *c = &im->creds;
+
+	if (!c->known)
+		return 0;
+	if (c->ngroups > IMAGE_MAX_GROUPS)
+		return refuse(im, "%zu supplementary groups; at most %d", c->ngroups,
+			      IMAGE_MAX_GROUPS);
+	if (!c->user || !c->group || strlen(c->user) >= IMAGE_MAX_NAME ||
+	    strlen(c->group) >= IMAGE_MAX_NAME)
+		return refuse(im, "the user's or group's name is missing or has %d bytes or more",
+			      IMAGE_MAX_NAME);
+	for (size_t i = 0; i < c->ngroups; i++)
+		if (!c->groups[i].name || strlen(c->groups[i].name) >= IMAGE_MAX_NAME)
+			return refuse(im, "the name of group %zu (gid %u) is missing or has %d "
+				      "bytes or more", i, c->groups[i].gid, IMAGE_MAX_NAME);
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
 	unsigned long prev_end = 0;
 	size_t v = 0;
+	int err = check_creds(im);
+
+	if (err)
+		return err;
 
 	/* Section header 0's sh_info holds the program header count. */
 	if (im->nseg > UINT32_MAX - 2)
@@ -856,6 +966,22 @@ out:
 	return err;
 }
 
+static bool same_creds(const struct image_creds *a, const struct image_creds *b)
+{
+	if (a->known != b->known)
+		return false;
+	if (!a->known)
+		return true;
+	if (memcmp(a->uid, b->uid, sizeof(a->uid)) || memcmp(a->gid, b->gid, sizeof(a->gid)) ||
+	    strcmp(a->user, b->user) || strcmp(a->group, b->group) || a->ngroups != b->ngroups)
+		return false;
+	for (size_t i = 0; i < a->ngroups; i++)
+		if (a->groups[i].gid != b->groups[i].gid ||
+		    strcmp(a->groups[i].name, b->groups[i].name))
+			return false;
+	return true;
+}
+
 /* Does the image read back say what the written one does? */
 static int same_image(struct image *im, const struct image *back)
 {
@@ -867,6 +993,8 @@ static int same_image(struct image *im, const struct image *back)
 	    (im->auxv_size && memcmp(back->auxv, im->auxv, im->auxv_size)) ||
 	    back->syms.count != im->syms.count)
 		return refuse(im, "the image read back holds other registers, state or symbols");
+	if (!same_creds(&im->creds, &back->creds))
+		return refuse(im, "the image read back holds other credentials");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||
 	    back->data_offset != im->data_offset || back->size != im->size)
 		return refuse(im, "the image read back has %zu mappings and %zu segments, not "
@@ -972,8 +1100,19 @@ int image_verify(struct image *im, struct stream *in)
 	return err;
 }
 
+void image_creds_free(struct image_creds *c)
+{
+	for (size_t i = 0; i < c->ngroups; i++)
+		free(c->groups[i].name);
+	free(c->groups);
+	free(c->user);
+	free(c->group);
+	memset(c, 0, sizeof(*c));
+}
+
 void image_free(struct image *im)
 {
+	image_creds_free(&im->creds);
 	free(im->xstate);
 	free(im->auxv);
 	free(im->sig);

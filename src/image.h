@@ -6,7 +6,8 @@
  *   there are PN_XNUM or more] | program headers: PT_NOTE, PT_LOAD...,
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
- *          CONTMIG state, CONTMIG mappings, CONTMIG head sum (last)
+ *          CONTMIG state, mappings, [symbols], [signals], credentials,
+ *          CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -48,6 +49,7 @@ enum {
 	NT_CONTMIG_SEGSUMS = 0x434d0004,	/* XXH3-64 of each PT_LOAD's data, in order */
 	NT_CONTMIG_SYMBOLS = 0x434d0005,	/* u64 count, image_sym_rec[count], names */
 	NT_CONTMIG_SIGNALS = 0x434d0006,	/* u64 count, image_signal_rec[count] */
+	NT_CONTMIG_CREDS = 0x434d0007,	/* image_creds_rec, u32 groups[], names */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -101,6 +103,44 @@ struct image_signal_rec {
 
 #define IMAGE_SIGNAL_SHARED	1	/* pending for the process, not its thread */
 
+/* The four IDs of each kind, in the order of /proc/PID/status's Uid: and
+ * Gid: lines. */
+enum { IMAGE_ID_REAL, IMAGE_ID_EFFECTIVE, IMAGE_ID_SAVED, IMAGE_ID_FS, IMAGE_NIDS };
+
+#define IMAGE_MAX_GROUPS	65536	/* supplementary groups: the kernel's NGROUPS_MAX */
+#define IMAGE_MAX_NAME		256	/* a user or group name, its NUL included */
+
+/*
+ * The CONTMIG credentials note, as stored: this, then u32 groups[ngroups],
+ * then 2 + ngroups names, each ending in its NUL: the user of the effective
+ * uid, the group of the effective gid, then the group of each groups[i];
+ * "" where the source machine had no name for the ID.
+ */
+struct image_creds_rec {
+	uint32_t uid[IMAGE_NIDS];
+	uint32_t gid[IMAGE_NIDS];
+	uint32_t ngroups;		/* supplementary groups */
+	uint32_t reserved;		/* 0 */
+};
+
+struct image_group {
+	uint32_t gid;
+	char *name;			/* "" when the source had none for it */
+};
+
+/* Who the process ran as, and the names of its IDs on its machine, by which
+ * a receiver finds them on its own (contmig(1), Credentials). */
+struct image_creds {
+	bool known;			/* false: an image from before the note */
+	uint32_t uid[IMAGE_NIDS], gid[IMAGE_NIDS];
+	char *user;			/* of uid[IMAGE_ID_EFFECTIVE]; "" if it had none */
+	char *group;			/* of gid[IMAGE_ID_EFFECTIVE]; "" if it had none */
+	struct image_group *groups;	/* supplementary, in the kernel's order */
+	size_t ngroups;
+};
+
+void image_creds_free(struct image_creds *c);
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -119,6 +159,7 @@ struct image {
 	struct symtab syms;		/* the program's code symbols; may be empty */
 	struct image_signal_rec *sig;	/* signals pending at the freeze, in order */
 	size_t nsig;
+	struct image_creds creds;	/* creds.known: the image has the note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
@@ -135,7 +176,9 @@ struct image {
  * in address order, not overlapping, in user space, with valid protection;
  * segments page-aligned, not empty, each inside one mapping and with its
  * protection, in address order, their data one after another from
- * data_offset up to sums_offset.  0, or -EBADMSG with im->why.
+ * data_offset up to sums_offset; credentials with at most IMAGE_MAX_GROUPS
+ * groups, every name shorter than IMAGE_MAX_NAME.  0, or -EBADMSG with
+ * im->why.
  */
 int image_check(struct image *im) MUST_CHECK;
 

@@ -233,6 +233,85 @@ static void frame_name(const struct symtab *syms, uint64_t ip, char *buf, size_t
 		snprintf(buf, len, "??");
 }
 
+/* "alice (uid 1000)", or "uid 1234 (no name)": the name as the source
+ * machine had it, made printable. */
+static void print_id(const char *name, const char *kind, uint32_t id)
+{
+	char shown[ESCAPED_SIZE(IMAGE_MAX_NAME)];
+
+	if (*name)
+		printf("%s (%s %" PRIu32 ")",
+		       escape_text(shown, sizeof(shown), name, IMAGE_MAX_NAME), kind, id);
+	else
+		printf("%s %" PRIu32 " (no name)", kind, id);
+}
+
+static bool mixed_ids(const struct image_creds *c)
+{
+	for (int i = 1; i < IMAGE_NIDS; i++)
+		if (c->uid[i] != c->uid[0] || c->gid[i] != c->gid[0])
+			return true;
+	return false;
+}
+
+static void print_creds_text(const struct image_creds *c)
+{
+	printf("user:       ");
+	if (!c->known) {
+		printf("unknown (an image from before contmig recorded credentials)\n");
+		return;
+	}
+	print_id(c->user, "uid", c->uid[IMAGE_ID_EFFECTIVE]);
+	printf(", group: ");
+	print_id(c->group, "gid", c->gid[IMAGE_ID_EFFECTIVE]);
+	printf(", groups:%s", c->ngroups ? "" : " none");
+	for (size_t i = 0; i < c->ngroups; i++) {
+		char shown[ESCAPED_SIZE(IMAGE_MAX_NAME)];
+
+		if (*c->groups[i].name)
+			printf(" %s(%" PRIu32 ")", escape_text(shown, sizeof(shown),
+				c->groups[i].name, IMAGE_MAX_NAME), c->groups[i].gid);
+		else
+			printf(" %" PRIu32, c->groups[i].gid);
+	}
+	if (mixed_ids(c))
+		printf("; uids %" PRIu32 "/%" PRIu32 "/%" PRIu32 "/%" PRIu32 ", gids %" PRIu32
+		       "/%" PRIu32 "/%" PRIu32 "/%" PRIu32 " (real/effective/saved/filesystem)",
+		       c->uid[0], c->uid[1], c->uid[2], c->uid[3], c->gid[0], c->gid[1],
+		       c->gid[2], c->gid[3]);
+	printf("\n");
+}
+
+static void json_ids(const char *key, const uint32_t id[IMAGE_NIDS])
+{
+	printf("\"%s\": {\"real\": %" PRIu32 ", \"effective\": %" PRIu32 ", \"saved\": %" PRIu32
+	       ", \"filesystem\": %" PRIu32 "}", key, id[0], id[1], id[2], id[3]);
+}
+
+static void print_creds_json(const struct image_creds *c)
+{
+	printf(" \"credentials\": ");
+	if (!c->known) {
+		printf("null,\n");
+		return;
+	}
+	printf("{");
+	json_ids("uid", c->uid);
+	printf(", ");
+	json_ids("gid", c->gid);
+	printf(", \"user\": ");
+	json_string(stdout, c->user);
+	printf(", \"group\": ");
+	json_string(stdout, c->group);
+	printf(", \"groups\": [");
+	for (size_t i = 0; i < c->ngroups; i++) {
+		printf("%s{\"gid\": %" PRIu32 ", \"name\": ", i ? ", " : "", c->groups[i].gid);
+		json_string(stdout, c->groups[i].name);
+		printf("}");
+	}
+	printf("]},\n");
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -251,6 +330,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	printf("process:    PID %d (%s), frozen %s on %s\n", im->state.source_pid,
 	       escape_text(comm, sizeof(comm), im->state.comm, sizeof(im->state.comm)), when,
 	       escape_text(host, sizeof(host), im->state.hostname, sizeof(im->state.hostname)));
+	print_creds_text(&im->creds);
 	printf("registers:");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		printf("%s%-8s 0x%016" PRIx64, i % 3 ? "   " : "\n  ", registers[i].name,
@@ -331,6 +411,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	json_string_n(stdout, im->state.hostname, sizeof(im->state.hostname));
 	printf(", \"frozen_at\": %" PRId64 ", \"frozen_at_utc\": \"%s\"},\n", im->state.frozen_at,
 	       when);
+	print_creds_json(&im->creds);
 	printf(" \"registers\": {");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		json_hex(registers[i].name, reg_value(im, i), i + 1 < NREGISTERS);

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +184,110 @@ int procfs_read_status(pid_t pid, struct proc_status *st)
 	err = procfs_parse_status(text, st);
 	free(text);
 	return err;
+}
+
+/* Four decimal IDs after "KEY:", as the kernel writes them. */
+static int parse_ids(const char *text, const char *key, uint32_t id[4])
+{
+	const char *p = status_field(text, key);
+
+	for (int i = 0; p && i < 4; i++) {
+		char *end;
+		unsigned long v;
+
+		p += strspn(p, " \t");
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (errno || v > UINT32_MAX || (*end != '\t' && *end != ' ' && *end != '\n' && *end))
+			return -EINVAL;
+		id[i] = v;
+		p = end;
+	}
+	return p ? 0 : -EINVAL;
+}
+
+/* A capability set after "KEY:", in hex; 0 where the kernel has no such line. */
+static int parse_caps(const char *text, const char *key, bool required, uint64_t *caps)
+{
+	const char *p = status_field(text, key);
+	char *end;
+
+	*caps = 0;
+	if (!p)
+		return required ? -EINVAL : 0;
+	errno = 0;
+	*caps = strtoull(p, &end, 16);
+	return end == p || errno || (*end != '\n' && *end) ? -EINVAL : 0;
+}
+
+int procfs_parse_creds(const char *text, struct proc_creds *c)
+{
+	uint32_t uid[4], gid[4];
+	const char *p = status_field(text, "Groups");
+	size_t cap = 0;
+	int err;
+
+	memset(c, 0, sizeof(*c));
+	err = parse_ids(text, "Uid", uid);
+	if (!err)
+		err = parse_ids(text, "Gid", gid);
+	if (!err)
+		err = parse_caps(text, "CapInh", true, &c->cap_inh);
+	if (!err)
+		err = parse_caps(text, "CapPrm", true, &c->cap_prm);
+	if (!err)
+		err = parse_caps(text, "CapEff", true, &c->cap_eff);
+	if (!err)
+		err = parse_caps(text, "CapAmb", false, &c->cap_amb);
+	if (!err && !p)
+		err = -EINVAL;
+	if (err)
+		return err;
+	for (int i = 0; i < 4; i++) {
+		c->uid[i] = uid[i];
+		c->gid[i] = gid[i];
+	}
+	/* Groups: one line of decimal gids, each followed by a space. */
+	for (;;) {
+		unsigned long v;
+		char *end;
+
+		p += strspn(p, " \t");
+		if (*p == '\n' || !*p)
+			return 0;
+		errno = 0;
+		v = *p >= '0' && *p <= '9' ? strtoul(p, &end, 10) : ULONG_MAX;
+		if (errno || v > UINT32_MAX) {
+			proc_creds_free(c);
+			return -EINVAL;
+		}
+		if (array_reserve((void **)&c->groups, &cap, c->ngroups, sizeof(gid_t))) {
+			proc_creds_free(c);
+			return -ENOMEM;
+		}
+		c->groups[c->ngroups++] = v;
+		p = end;
+	}
+}
+
+int procfs_read_creds(pid_t pid, struct proc_creds *c)
+{
+	char *text;
+	int err = procfs_read_file(pid, "status", &text, NULL);
+
+	if (err)
+		return err;
+	err = procfs_parse_creds(text, c);
+	free(text);
+	return err;
+}
+
+void proc_creds_free(struct proc_creds *c)
+{
+	free(c->groups);
+	memset(c, 0, sizeof(*c));
 }
 
 static int compare_fd(const void *a, const void *b)

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -45,6 +46,20 @@ struct proc_status {
 
 int procfs_parse_status(const char *text, struct proc_status *st) MUST_CHECK;
 int procfs_read_status(pid_t pid, struct proc_status *st) MUST_CHECK;
+
+/* Who a process runs as: the Uid:, Gid: (real, effective, saved, filesystem),
+ * Groups: and capability lines of /proc/PID/status. */
+struct proc_creds {
+	uid_t uid[4];
+	gid_t gid[4];
+	gid_t *groups;			/* malloc'd */
+	size_t ngroups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_amb;	/* CapAmb: 0 before Linux 4.3 */
+};
+
+int procfs_parse_creds(const char *text, struct proc_creds *c) MUST_CHECK;
+int procfs_read_creds(pid_t pid, struct proc_creds *c) MUST_CHECK;
+void proc_creds_free(struct proc_creds *c);
 
 /* An open file descriptor and what it refers to (readlink of /proc/PID/fd/N). */
 struct fd_entry {

@@ -10,6 +10,7 @@
 
 #include "channel.h"
 #include "commands.h"
+#include "creds.h"
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
@@ -33,6 +34,7 @@ struct migration {
 	struct image im;
 	bool have_image;
 	struct remote r;
+	struct creds creds;	/* whom the copy runs as */
 	bool wake;		/* the copy runs once committed (not stopped) */
 };
 
@@ -118,7 +120,7 @@ static enum refusal input_refusal(int err)
  * stopped under our ptrace.  An exit status. */
 static int restore_image(struct migration *m, const struct receive_opts *o)
 {
-	char size[32], max[32], what[160];
+	char size[32], max[32], what[160], why[512];
 	struct restore_result res;
 	struct progress progress;
 	struct stream in;
@@ -139,6 +141,11 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	if (m->im.vmas.count > o->max_regions)
 		return refuse(m, REFUSAL_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);
+	if (restore_credentials(&m->im, o->as_user, &m->creds, why, sizeof(why)))
+		return refuse(m, REFUSAL_RESTORE, "cannot restore: %s", why);
+	if (m->creds.warning[0])
+		error_msg("thaw: %s: %s", m->peer, m->creds.warning);
+	m->r.creds = &m->creds;
 	snprintf(what, sizeof(what), "receive PID %d from %s", m->im.state.source_pid, m->peer);
 	progress_start(&progress, o->progress, what, m->im.size, &in);
 	m->r.stdio = o->stdio;
@@ -249,6 +256,7 @@ int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o
 	}
 out:
 	image_free(&m.im);
+	creds_free(&m.creds);
 	channel_free(&m.ch);
 	return status;
 }

@@ -24,6 +24,7 @@ struct receive_opts {
 	bool own_user_only;		/* a loopback listener without a key: take
 					 * migrations from our own user (or root) only */
 	int progress;			/* enum progress_mode */
+	const char *as_user;		/* --as: run every copy as this user (root) */
 };
 
 /* *migration: whether the sender got past the handshake with an image. */

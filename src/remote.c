@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -18,8 +20,58 @@
 
 extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
+/* What failed in the child before the exec, as it tells its parent. */
+enum spawn_step { STEP_STDIO, STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID,
+		  STEP_CAPS, STEP_PDEATHSIG, STEP_EXEC };
+static const char *const step_names[] = {
+	[STEP_STDIO] = "setting up its standard input and output",
+	[STEP_SETGROUPS] = "setgroups", [STEP_SETRESGID] = "setresgid",
+	[STEP_SETRESUID] = "setresuid", [STEP_CAPS] = "capset",
+	[STEP_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
+	[STEP_EXEC] = "exec",
+};
+
+/* In the child: tell the parent which step failed and why, and die. */
+ATTR_NORETURN static void child_fail(int report, enum spawn_step step)
+{
+	int msg[2] = { step, errno };
+
+	/* Should this fail, the parent reads nothing and says -ENOEXEC. */
+	(void)!write(report, msg, sizeof(msg));
+	_exit(127);
+}
+
+/*
+ * Become the copy's user: supplementary groups, then the group, then the
+ * user (after the user, we could change nothing more).  Raw system calls:
+ * glibc's wrappers would signal the other threads of a threaded parent.
+ * Changing the effective uid clears the parent-death signal, which is why
+ * it is set after this.
+ */
+static void drop_ids(const struct creds *c, int report)
+{
+	struct __user_cap_header_struct caps_header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps_none[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
+		child_fail(report, STEP_SETGROUPS);
+	if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
+		child_fail(report, STEP_SETRESGID);
+	if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
+		child_fail(report, STEP_SETRESUID);
+	/*
+	 * No capability at all, inheritable and ambient ones too: under a
+	 * securebit that keeps them past setresuid an ambient one would
+	 * outlive the exec, and an inheritable one would come back with a
+	 * program that has file capabilities.  (Dropping needs no privilege;
+	 * creds_verify checks what is left.)
+	 */
+	if (c->uid != 0 && syscall(SYS_capset, &caps_header, caps_none) < 0)
+		child_fail(report, STEP_CAPS);
+}
+
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void exec_stub(int memfd, const int *stdio, bool own_session, pid_t parent)
+ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t parent, int report)
 {
 	static char name[] = "contmig-stub";
 	static char *const argv[] = { name, NULL };
@@ -40,50 +92,93 @@ static void exec_stub(int memfd, const int *stdio, bool own_session, pid_t paren
 	sigfillset(&all);
 	sigdelset(&all, SIGTRAP);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (own_session)
+	if (r->own_session)
 		setsid();
-	for (int fd = 0; stdio && fd < 3; fd++)
-		if (stdio[fd] != fd && dup2(stdio[fd], fd) < 0)
-			_exit(127);
+	for (int fd = 0; r->stdio && fd < 3; fd++)
+		if (r->stdio[fd] != fd && dup2(r->stdio[fd], fd) < 0)
+			child_fail(report, STEP_STDIO);
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (r->creds && r->creds->change)
+		drop_ids(r->creds, report);
 	/*
 	 * Die with the parent until it holds us with PTRACE_O_EXITKILL.  A
 	 * parent already gone would make PTRACE_TRACEME name whoever adopted
 	 * us (a listener, init) as our tracer, which would keep us stopped
 	 * forever.
 	 */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		child_fail(report, STEP_PDEATHSIG);
+	if (getppid() != parent)
 		_exit(127);
+	/* Our tracer may trace us whoever we now are: it has CAP_SYS_PTRACE
+	 * if it made us someone else. */
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) == 0)
 		fexecve(memfd, argv, envp);
-	_exit(127);
+	child_fail(report, STEP_EXEC);
+}
+
+/* fd moved above 0-2 (which the child replaces), close-on-exec; or -errno. */
+static int above_stdio(int fd)
+{
+	int high, err;
+
+	if (fd < 0 || fd > 2)
+		return fd < 0 ? -errno : fd;
+	high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	err = -errno;
+	close(fd);
+	return high < 0 ? err : high;
+}
+
+/* After the child died before its exec: what it said failed, as -errno. */
+static int child_report(struct remote *r, int report)
+{
+	int msg[2];
+
+	if (read(report, msg, sizeof(msg)) != (ssize_t)sizeof(msg) || msg[0] < 0 ||
+	    msg[0] > STEP_EXEC || msg[1] <= 0)
+		return -ENOEXEC;
+	r->spawn_failed = step_names[msg[0]];
+	return -msg[1];
 }
 
 int remote_spawn(struct remote *r)
 {
 	size_t len = contmig_stub_elf_end - contmig_stub_elf;
-	int memfd, status, err;
+	int memfd, status, err, pipefd[2];
 	pid_t pid, parent;
 	long ret;
 
-	memfd = memfd_create("contmig-stub", MFD_CLOEXEC);
+	r->spawn_failed = NULL;
+	memfd = above_stdio(memfd_create("contmig-stub", MFD_CLOEXEC));
 	if (memfd < 0)
-		return -errno;
+		return memfd;
 	if (write(memfd, contmig_stub_elf, len) != (ssize_t)len) {
 		err = errno ? -errno : -EIO;
 		close(memfd);
 		return err;
 	}
-	parent = getpid();
-	pid = fork();
-	if (pid < 0) {
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		err = -errno;
 		close(memfd);
 		return err;
 	}
+	pipefd[0] = above_stdio(pipefd[0]);
+	pipefd[1] = above_stdio(pipefd[1]);
+	if (pipefd[0] < 0 || pipefd[1] < 0) {
+		err = pipefd[0] < 0 ? pipefd[0] : pipefd[1];
+		goto close_fds;
+	}
+	parent = getpid();
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		goto close_fds;
+	}
 	if (pid == 0)
-		exec_stub(memfd, r->stdio, r->own_session, parent);
+		exec_stub(memfd, r, parent, pipefd[1]);
 	close(memfd);
+	close(pipefd[1]);
 	r->pid = pid;
 
 	/* The first stop we want is the SIGTRAP after a successful exec, at
@@ -92,10 +187,14 @@ int remote_spawn(struct remote *r)
 		err = ptrace_wait(pid, &status);
 		if (err) {
 			waitpid(pid, &status, 0);
-			return -ENOEXEC;
+			err = child_report(r, pipefd[0]);
+			close(pipefd[0]);
+			r->pid = 0;
+			return err;
 		}
 		err = ptrace_get_regs(pid, &r->regs);
 		if (err) {
+			close(pipefd[0]);
 			remote_kill(r);
 			return err;
 		}
@@ -104,15 +203,18 @@ int remote_spawn(struct remote *r)
 		if (WSTOPSIG(status) == SIGSTOP) {
 			r->stop_wanted = true;
 		} else if (WSTOPSIG(status) != SIGTRAP) {
+			close(pipefd[0]);
 			remote_kill(r);		/* exec failed: the child dies */
 			return -ENOEXEC;
 		}
 		if (ptrace(PTRACE_CONT, pid, 0, 0) < 0) {
 			err = -errno;
+			close(pipefd[0]);
 			remote_kill(r);
 			return err;
 		}
 	}
+	close(pipefd[0]);
 	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL) < 0) {
 		err = -errno;
 		remote_kill(r);
@@ -130,6 +232,13 @@ int remote_spawn(struct remote *r)
 		return ret < 0 ? (int)ret : -EPROTO;
 	}
 	return 0;
+
+close_fds:
+	for (int i = 0; i < 2; i++)
+		if (pipefd[i] >= 0)
+			close(pipefd[i]);
+	close(memfd);
+	return err;
 }
 
 /* Load the registers for one call at the gadget and let it run. */

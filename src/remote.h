@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
+#include "creds.h"
 #include "error.h"
 
 #include "arch-x86_64.h"
@@ -48,9 +49,15 @@ struct remote {
 					 * or NULL for contmig's own */
 	bool own_session;		/* set before spawning: setsid(), so that
 					 * nothing aimed at our group reaches it */
+	const struct creds *creds;	/* set before spawning: whom it runs as
+					 * (creds.h); NULL: as we do */
+	const char *spawn_failed;	/* set by remote_spawn: what failed in the
+					 * child before the exec, or NULL */
 };
 
-/* Fork and exec the stub; it inherits stdin, stdout and stderr only. */
+/* Fork and exec the stub; it inherits stdin, stdout and stderr only.  With
+ * creds set it gets those IDs before the exec, and is then no more
+ * privileged than they are: we trace it by our own privilege. */
 int remote_spawn(struct remote *r) MUST_CHECK;
 /*
  * Run one system call in the stub.  0 when it ran, its result in *ret (which

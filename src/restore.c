@@ -18,6 +18,7 @@
 #include "arch-x86_64.h"
 #include "contract.h"
 #include "cpu.h"
+#include "creds.h"
 #include "procfs.h"
 #include "ptrace.h"
 #include "restore.h"
@@ -442,7 +443,16 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	memset(res, 0, sizeof(*res));
 	err = remote_spawn(r);
 	if (err)
-		return fail(res, RESTORE_CANNOT, err, "starting the restorer: %s", strerror(-err));
+		return fail(res, RESTORE_CANNOT, err, "starting the restorer%s%s%s: %s",
+			    r->spawn_failed ? " (" : "", r->spawn_failed ? r->spawn_failed : "",
+			    r->spawn_failed ? ")" : "", strerror(-err));
+	/* Before it maps anything: the restorer is whom the copy runs as. */
+	err = creds_verify(r->pid, r->creds, res->why, sizeof(res->why));
+	if (err) {
+		res->failure = RESTORE_CANNOT;
+		remote_kill(r);
+		return err;
+	}
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, r, res);

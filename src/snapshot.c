@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "cpu.h"
+#include "creds.h"
 #include "ptrace.h"
 #include "snapshot.h"
 #include "tracee.h"
@@ -285,6 +286,9 @@ int snapshot_collect(pid_t pid, struct image *im)
 		err = ptrace_get_sigmask(pid, &im->state.sigmask);
 	if (!err)
 		err = collect_signals(pid, im);
+	/* Who it runs as, so that a receiver gives its copy no more. */
+	if (!err)
+		err = creds_collect(pid, &im->creds);
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)

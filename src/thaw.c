@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sodium.h>
 
 #include "commands.h"
+#include "creds.h"
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
@@ -29,10 +31,10 @@
 
 static const char usage[] =
 	"Usage: contmig thaw [--detach] [--stdin FILE] [--stdout FILE] [--stderr FILE]\n"
-	"                    [--pid-file FILE] [--quiet|--progress] IMAGE|-\n"
+	"                    [--pid-file FILE] [--as USER] [--quiet|--progress] IMAGE|-\n"
 	"       contmig thaw --listen [ADDR:]PORT [--key FILE] [--once] [--stdin FILE]\n"
-	"                    [--stdout FILE] [--stderr FILE] [LIMITS]\n"
-	"       contmig thaw --stdio [--key FILE] [LIMITS]\n"
+	"                    [--stdout FILE] [--stderr FILE] [--as USER] [LIMITS]\n"
+	"       contmig thaw --stdio [--key FILE] [--as USER] [LIMITS]\n"
 	"Bring a frozen process back to life on this machine, at the same addresses.\n"
 	"The whole image is checked (headers, notes, every segment's checksum, the\n"
 	"canary) before the process runs; a bad image starts nothing.\n"
@@ -41,6 +43,8 @@ static const char usage[] =
 	"SIGQUIT sent to thaw, and thaw exits with its status (128+N for signal N,\n"
 	"saying on stderr which signal it died of).\n"
 	"'-' reads the image from standard input.\n"
+	"The process runs as the user it ran as (see contmig(1), Credentials): found\n"
+	"by name when thaw runs as root, else only thaw's own user's are taken.\n"
 	"\n"
 	"  -d, --detach          print the new PID on standard output and exit once it\n"
 	"                        runs; the process reads and writes /dev/null unless\n"
@@ -49,6 +53,9 @@ static const char usage[] =
 	"      --stdout FILE     the process writes to FILE (created, or appended to)\n"
 	"      --stderr FILE     the same for its standard error\n"
 	"      --pid-file FILE   write its PID to FILE once it runs\n"
+	"      --as USER         (root only) run the process as USER, with USER's group\n"
+	"                        and groups here, whoever it ran as; also with --listen\n"
+	"                        and --stdio\n"
 	"\n"
 	"Receiving migrations from 'contmig send' (see contmig(1), THE HANDOFF):\n"
 	"  -l, --listen [ADDR:]PORT  accept them on ADDR (default 127.0.0.1), PORT (" NET_DEFAULT_PORT ");\n"
@@ -274,7 +281,7 @@ static unsigned parse_count(const char *opt, const char *s)
 static int run(int argc, char **argv)
 {
 	enum { OPT_STDIO = 256, OPT_ONCE, OPT_MAX_SIZE, OPT_MAX_REGIONS, OPT_MAX_CLIENTS,
-	       OPT_STDIN, OPT_STDOUT, OPT_STDERR, OPT_PID_FILE };
+	       OPT_STDIN, OPT_STDOUT, OPT_STDERR, OPT_PID_FILE, OPT_AS };
 	static const struct option longopts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -290,6 +297,7 @@ static int run(int argc, char **argv)
 		{ "stdout", required_argument, NULL, OPT_STDOUT },
 		{ "stderr", required_argument, NULL, OPT_STDERR },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+		{ "as", required_argument, NULL, OPT_AS },
 		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -303,6 +311,8 @@ static int run(int argc, char **argv)
 	const char *stdio_path[3] = { NULL, NULL, NULL };
 	int stdio_fds[3] = { -1, -1, -1 }, child_stdio[3];
 	struct pid_file pid_file = { .fd = -1 };
+	struct creds creds = { 0 };
+	char why[512];
 	bool stdio_given = false;
 	unsigned max_clients = 4;
 	bool receiving_opt = false, stdio = false, once = false;
@@ -320,7 +330,8 @@ static int run(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:dl:k:t:O:qh", longopts, NULL)) != -1) {
 		receiving_opt |= opt != 'd' && opt != 'l' && opt != OPT_STDIO && opt != 'q' &&
-				 opt != OPT_PROGRESS && (opt < OPT_STDIN || opt > OPT_PID_FILE);
+				 opt != OPT_PROGRESS && opt != OPT_AS &&
+				 (opt < OPT_STDIN || opt > OPT_PID_FILE);
 		switch (opt) {
 		case OPT_STDIN:
 		case OPT_STDOUT:
@@ -334,6 +345,16 @@ static int run(int argc, char **argv)
 			if (!*optarg)
 				usage_error("thaw", "thaw: --pid-file needs a FILE");
 			pid_file.path = optarg;
+			break;
+		case OPT_AS:
+			/* Anyone else can run a process only as themselves. */
+			if (geteuid() != 0)
+				usage_error("thaw", "thaw: --as is for root: thaw runs what it "
+					    "restores as its own user");
+			if (!getpwnam(optarg))
+				usage_error("thaw", "thaw: --as %s: no such user on this machine",
+					    optarg);
+			ro.as_user = optarg;
 			break;
 		case 'd':
 			detach = true;
@@ -455,6 +476,15 @@ static int run(int argc, char **argv)
 		status = EXIT_IO;
 		goto out;
 	}
+	/* Whom it runs as is settled before anything runs. */
+	if (restore_credentials(&im, ro.as_user, &creds, why, sizeof(why))) {
+		error_msg("thaw %s: cannot restore: %s", path, why);
+		status = EXIT_RESTORE;
+		goto out;
+	}
+	if (creds.warning[0])
+		error_msg("thaw %s: %s", path, creds.warning);
+	r.creds = &creds;
 	/* A detached process outlives the terminal thaw ran in. */
 	r.own_session = detach;
 	progress_start(&progress, ro.progress, "thaw", im.size, &in);
@@ -486,6 +516,7 @@ static int run(int argc, char **argv)
 	status = pid_file_commit(&pid_file, r.pid);
 	if (!detach) {
 		image_free(&im);
+		creds_free(&creds);
 		if (in.fd != STDIN_FILENO)
 			close(in.fd);
 		err = wait_for_child(r.pid);
@@ -495,6 +526,7 @@ static int run(int argc, char **argv)
 	printf("%d\n", (int)r.pid);
 out:
 	image_free(&im);
+	creds_free(&creds);
 	if (in.fd >= 0 && in.fd != STDIN_FILENO)
 		close(in.fd);
 	close_stdio(stdio_fds);

@@ -61,6 +61,44 @@ static void test_status(void)
 	CHECK(st.tracer_pid == 0);
 }
 
+static void test_creds(void)
+{
+	const char *caps = "CapInh:\t0000000000000002\nCapPrm:\t000001ffffffffff\n"
+			   "CapEff:\t0000000000000001\nCapBnd:\t000001ffffffffff\n";
+	char text[512];
+	struct proc_creds c;
+
+	snprintf(text, sizeof(text), "Name:\tx\nUid:\t1000\t1001\t1002\t1003\n"
+		 "Gid:\t100\t101\t102\t103\nFDSize:\t64\nGroups:\t100 27 4294967294 \n"
+		 "NStgid:\t1\n%sCapAmb:\t0000000000000400\n", caps);
+	CHECK(procfs_parse_creds(text, &c) == 0);
+	CHECK(c.uid[0] == 1000 && c.uid[1] == 1001 && c.uid[2] == 1002 && c.uid[3] == 1003);
+	CHECK(c.gid[0] == 100 && c.gid[3] == 103);
+	CHECK(c.ngroups == 3 && c.groups[0] == 100 && c.groups[1] == 27 &&
+	      c.groups[2] == 4294967294U);
+	CHECK(c.cap_inh == 2 && c.cap_prm == 0x1ffffffffffULL && c.cap_eff == 1 &&
+	      c.cap_amb == 0x400);
+	proc_creds_free(&c);
+	/* No supplementary groups: an empty list, not an error; no CapAmb
+	 * (before Linux 4.3): none. */
+	snprintf(text, sizeof(text), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n%s", caps);
+	CHECK(procfs_parse_creds(text, &c) == 0);
+	CHECK(c.ngroups == 0 && c.cap_amb == 0);
+	proc_creds_free(&c);
+	/* Three IDs, a missing line, a number too large or signed: refused. */
+	snprintf(text, sizeof(text), "Uid:\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n%s", caps);
+	CHECK(procfs_parse_creds(text, &c) == -EINVAL);
+	snprintf(text, sizeof(text), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n%s", caps);
+	CHECK(procfs_parse_creds(text, &c) == -EINVAL);
+	CHECK(procfs_parse_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n", &c) ==
+	      -EINVAL);
+	snprintf(text, sizeof(text), "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t4294967296\n%s",
+		 caps);
+	CHECK(procfs_parse_creds(text, &c) == -EINVAL);
+	snprintf(text, sizeof(text), "Uid:\t0\t0\t0\t0\nGid:\t0\t-1\t0\t0\nGroups:\t\n%s", caps);
+	CHECK(procfs_parse_creds(text, &c) == -EINVAL);
+}
+
 static void test_live_self(void)
 {
 	struct vma_list maps;
@@ -77,6 +115,14 @@ static void test_live_self(void)
 
 	CHECK(procfs_read_status(getpid(), &st) == 0);
 	CHECK(st.threads == 1 && st.uid == getuid());
+	{
+		struct proc_creds c;
+
+		CHECK(procfs_read_creds(getpid(), &c) == 0);
+		CHECK(c.uid[0] == getuid() && c.uid[1] == geteuid() && c.gid[1] == getegid());
+		CHECK((int)c.ngroups == getgroups(0, NULL));
+		proc_creds_free(&c);
+	}
 
 	CHECK(procfs_list_fds(getpid(), &fds) == 0);
 	for (size_t i = 0; i < fds.count; i++) {
@@ -96,6 +142,7 @@ int main(void)
 {
 	test_maps_lines();
 	test_status();
+	test_creds();
 	test_live_self();
 	return unit_result();
 }
