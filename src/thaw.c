@@ -218,6 +218,31 @@ static int pid_file_commit(struct pid_file *pf, pid_t pid)
 	return EXIT_OK;
 }
 
+/*
+ * Anyone who can write an image can write any user into it: root thawing a
+ * file that alice wrote must not run it as root, or as bob, on the image's
+ * word.  So an image file owned by someone other than root restores only as
+ * its owner (--as overrides).  A pipe says nothing of who wrote it: whoever
+ * ran thaw chose what to feed it.
+ */
+static bool image_file_may_claim(int fd, const struct creds *c, char *why, size_t len)
+{
+	uid_t runs_as = c->change ? c->uid : geteuid();
+	struct stat st;
+	struct passwd *pw;
+
+	if (geteuid() != 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid == 0 ||
+	    st.st_uid == runs_as)
+		return true;
+	pw = getpwuid(st.st_uid);
+	snprintf(why, len, "the image file belongs to %s (uid %u), but says its process ran as "
+		 "%s (uid %u); whoever writes an image can write any user into it, so root "
+		 "restores another user's file only as its owner (--as USER picks one)",
+		 pw ? pw->pw_name : "nobody known here", (unsigned)st.st_uid,
+		 c->change ? c->user : "root", (unsigned)runs_as);
+	return false;
+}
+
 static int exit_status_for(enum restore_failure f)
 {
 	switch (f) {
@@ -478,6 +503,11 @@ static int run(int argc, char **argv)
 	}
 	/* Whom it runs as is settled before anything runs. */
 	if (restore_credentials(&im, ro.as_user, &creds, why, sizeof(why))) {
+		error_msg("thaw %s: cannot restore: %s", path, why);
+		status = EXIT_RESTORE;
+		goto out;
+	}
+	if (!ro.as_user && !image_file_may_claim(in.fd, &creds, why, sizeof(why))) {
 		error_msg("thaw %s: cannot restore: %s", path, why);
 		status = EXIT_RESTORE;
 		goto out;

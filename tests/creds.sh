@@ -267,6 +267,26 @@ end_ "$(cat out)"
 expect_status_ 0 as_user_ "$bob" bin/contmig thaw --detach - < old.img
 [ ! -s err ] || fail_ "an older image as $bob said: $(cat err)"
 runs_as_ "$(cat out)" "$bob"
+end_ "$(cat out)"
+
+# An image is only its writer's word: a file bob owns that says root (or
+# alice) restores only as bob; root's own files, and --as, as they say.
+start_ bin/counter > rsrc
+wait_for_ 5 file_has_lines_ rsrc 1
+expect_status_ 0 "$CONTMIG" freeze -o root.img "$pid"
+for img in root.img a2.img; do
+	cp "$img" "$bob/forged.img" && chown "$bob" "$bob/forged.img" ||
+		framework_failure_ "forged.img"
+	expect_status_ 71 "$CONTMIG" thaw --detach "$bob/forged.img"
+	grep -q "image file belongs to $bob (uid $(id -u "$bob")), but says its process ran as" err ||
+		fail_ "root thawed $bob's $img: $(cat err)"
+	no_copies_
+done
+expect_status_ 0 "$CONTMIG" thaw --detach --as "$bob" "$bob/forged.img"
+runs_as_ "$(cat out)" "$bob"
+end_ "$(cat out)"
+expect_status_ 0 "$CONTMIG" thaw --detach root.img
+[ "$(ids_ "$(cat out)" | head -1)" = "Uid: 0 0 0 0" ] || fail_ "root.img: $(ids_ "$(cat out)")"
 end_ "$(cat out)" "$asrc"
 stop_ "$blistener"
 stop_ "$listener"
