@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -137,6 +138,39 @@ static void check_tcp(void)
 	close(l);
 }
 
+/* IPv6 loopback, and an IPv4 peer of a dual-stack socket (::ffff:127.0.0.1),
+ * which the kernel lists as an IPv4 socket.  Skipped without IPv6. */
+static void check_tcp6(const char *listen_on, const char *connect_from)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
+	struct sockaddr_in a4 = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET6, SOCK_STREAM, 0), off = 0, c, s;
+	bool v4 = !strcmp(connect_from, "127.0.0.1");
+	struct admit_facts f;
+
+	inet_pton(AF_INET6, listen_on, &a.sin6_addr);
+	setsockopt(l, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 4) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &len) < 0) {
+		fprintf(stderr, "unit-admit: no IPv6 here (%s): skipped\n", strerror(errno));
+		close(l);
+		return;
+	}
+	a4.sin_port = a.sin6_port;
+	c = socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM, 0);
+	CHECK(connect(c, v4 ? (struct sockaddr *)&a4 : (struct sockaddr *)&a,
+		      v4 ? sizeof(a4) : sizeof(a)) == 0);
+	s = accept(l, NULL, NULL);
+	CHECK(s >= 0);
+	admit_learn(s, &f);
+	CHECK(f.way == ADMIT_WAY_LOOPBACK && f.uid_err == 0 && f.uid == geteuid());
+	close(c);
+	close(s);
+	close(l);
+}
+
 /*
  * Another user connects and hangs up at once.  While its socket is open it
  * is that user's; once closed, what the kernel keeps of it (a FIN_WAIT2
@@ -202,6 +236,8 @@ int main(void)
 	check_channels();
 	check_unix();
 	check_tcp();
+	check_tcp6("::1", "::1");
+	check_tcp6("::", "127.0.0.1");
 	check_closed_peer();
 	return unit_result();
 }
