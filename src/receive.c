@@ -15,7 +15,6 @@
 #include "exitcode.h"
 #include "handoff.h"
 #include "image.h"
-#include "net.h"
 #include "progress.h"
 #include "ptrace.h"
 #include "receive.h"
