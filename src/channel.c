@@ -33,7 +33,7 @@ struct hello {
 	uint8_t nonce[32];
 };
 
-_Static_assert(sizeof(struct hello) == 64, "the hello is 64 bytes on the wire");
+_Static_assert(sizeof(struct hello) == CHANNEL_HELLO_BYTES, "the hello is 64 bytes on the wire");
 
 static const char auth_text[] = "contmig: I hold the key";
 
@@ -706,12 +706,10 @@ int channel_refuse(struct channel *ch, int refusal, const char *reason)
 	return err;
 }
 
-int channel_accept(struct channel *ch)
+int channel_accept_hello(struct channel *ch)
 {
-	struct hello theirs, mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL,
-				      .kind = CHANNEL_SERVER, .keyed = ch->key != NULL };
-	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
-	uint8_t to_server[32], to_client[32];
+	struct hello theirs;
+	bool keyed = ch->key != NULL;
 	int err = read_all(ch, &theirs, sizeof(theirs));
 
 	if (!err)
@@ -722,14 +720,27 @@ int channel_accept(struct channel *ch)
 		return why(ch, -EPROTO, "protocol error: a hello of kind %u", theirs.kind);
 	ch->kind = theirs.kind;
 	memcpy(ch->id, theirs.id, CHANNEL_ID_BYTES);
-	if (theirs.keyed != mine.keyed) {
-		const char *reason = mine.keyed ? "this receiver needs a key (--key)" :
+	memcpy(ch->peer_hello, &theirs, sizeof(theirs));
+	if (theirs.keyed != keyed) {
+		const char *reason = keyed ? "this receiver needs a key (--key)" :
 			"this receiver has no key; send without --key, or give the listener one";
 
 		err = channel_refuse(ch, REFUSAL_AUTH, reason);
-		return why(ch, err ? err : -EACCES, "authentication failed: %s", mine.keyed ?
+		return why(ch, err ? err : -EACCES, "authentication failed: %s", keyed ?
 			   "the sender has no key" : "the sender has a key and this receiver none");
 	}
+	return 0;
+}
+
+int channel_accept_finish(struct channel *ch)
+{
+	struct hello theirs, mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL,
+				      .kind = CHANNEL_SERVER, .keyed = ch->key != NULL };
+	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
+	uint8_t to_server[32], to_client[32];
+	int err;
+
+	memcpy(&theirs, ch->peer_hello, sizeof(theirs));
 	randombytes_buf(mine.nonce, sizeof(mine.nonce));
 	if (!ch->key)
 		return write_all(ch, &iov, 1);
@@ -746,4 +757,11 @@ int channel_accept(struct channel *ch)
 	sodium_memzero(to_server, sizeof(to_server));
 	sodium_memzero(to_client, sizeof(to_client));
 	return err;
+}
+
+int channel_accept(struct channel *ch)
+{
+	int err = channel_accept_hello(ch);
+
+	return err ? err : channel_accept_finish(ch);
 }

@@ -31,6 +31,7 @@
 #define CHANNEL_PROTOCOL	1
 #define CHANNEL_KEY_BYTES	32
 #define CHANNEL_ID_BYTES	16
+#define CHANNEL_HELLO_BYTES	64
 /* Largest payload of one frame; a bigger length on the wire is an error. */
 #define CHANNEL_FRAME_MAX	(1U << 20)
 
@@ -94,6 +95,8 @@ struct channel {
 	int peer_refusal;		/* enum refusal, in the peer's MSG_ERROR */
 	int last_err;			/* of the last failure, with why */
 	char why[256];
+	uint8_t peer_hello[CHANNEL_HELLO_BYTES];	/* the sender's, between the two
+							 * steps of an accept */
 };
 
 /* Frames that fail authentication (forged, damaged, replayed) give this. */
@@ -113,6 +116,12 @@ int channel_connect(struct channel *ch, enum channel_kind kind,
 /* The receiver's side; sets kind and id.  -EACCES for a sender without the
  * key, -EPROTO for anything that does not speak the protocol. */
 int channel_accept(struct channel *ch) MUST_CHECK;
+/* The same in two steps, so that a receiver can refuse in its hello once it
+ * knows what the sender wants: the sender's hello (kind and id set; one
+ * whose key or lack of one differs from ours is refused), then our hello
+ * and, with a key, the proofs both ways. */
+int channel_accept_hello(struct channel *ch) MUST_CHECK;
+int channel_accept_finish(struct channel *ch) MUST_CHECK;
 /* Refuse a sender before the handshake: a hello saying so (enum refusal),
  * and the reason (in the clear: it comes before any key is proven). */
 int channel_refuse(struct channel *ch, int refusal, const char *reason) MUST_CHECK;

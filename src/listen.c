@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "channel.h"
 #include "commands.h"
 #include "error.h"
@@ -44,15 +45,69 @@
 /* How long a busy listener spends telling a peer so. */
 #define REFUSE_TIMEOUT_MS	200
 
+/*
+ * A connection's worker does its admission and handshake in a pool of its
+ * own, not in a migration's slot: peers that connect and idle, or never
+ * prove the key, hold only a place in that pool, for at most
+ * POOL_HANDSHAKE_MS, and never keep a migration out.  A peer gets a slot
+ * (--max-clients) once it is authenticated, and only for a migration.
+ * The pool is capped per address too, so that one host cannot fill it.
+ */
+#define POOL_MAX		32
+#define POOL_PER_ADDRESS	4
+#define POOL_HANDSHAKE_MS	5000
+
+/* A peer's address without its port: what the pool counts per. */
+struct peer_ip {
+	sa_family_t family;
+	uint8_t bytes[16];
+};
+
+struct worker {
+	pid_t pid;
+	int ctl;		/* our end of its line to us; -1 once it hung up */
+	bool slot;		/* holds a migration's slot */
+	struct peer_ip ip;
+};
+
 struct listener {
 	int fd, sigfd;
 	const struct receive_opts *o;
 	unsigned max_clients;
-	pid_t *workers;
-	unsigned nworkers;
+	unsigned slots;		/* workers holding one */
+	struct worker *workers;
+	unsigned nworkers, room;
+	struct pollfd *polls;	/* room + 2 */
 };
 
-static void refuse_busy(struct listener *l, int fd, const char *peer)
+/* The worker's end of its line to the listener. */
+struct slot_line {
+	int fd;
+	unsigned max_clients;
+};
+
+static void peer_ip_of(int fd, struct peer_ip *ip)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	memset(ip, 0, sizeof(*ip));
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		ip->family = AF_INET;
+		memcpy(ip->bytes, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		/* An IPv4 peer of a dual-stack socket is that IPv4 address. */
+		ip->family = IN6_IS_ADDR_V4MAPPED(a) ? AF_INET : AF_INET6;
+		memcpy(ip->bytes, IN6_IS_ADDR_V4MAPPED(a) ? &a->s6_addr[12] : a->s6_addr,
+		       IN6_IS_ADDR_V4MAPPED(a) ? 4 : 16);
+	}
+}
+
+static void refuse_busy(int fd)
 {
 	struct channel ch;
 
@@ -61,37 +116,150 @@ static void refuse_busy(struct listener *l, int fd, const char *peer)
 			(void)0;	/* it hears of it as a closed connection */
 		channel_free(&ch);
 	}
-	error_msg("thaw: %s: refused: busy, %u connection%s open (--max-clients)", peer,
-		  l->nworkers, l->nworkers == 1 ? "" : "s");
 }
 
-static void start_worker(struct listener *l, int fd, const char *peer)
+/* Is there room in the handshake pool for one more from ip?  Says why not. */
+static bool pool_has_room(const struct listener *l, const struct peer_ip *ip, const char *peer)
 {
-	sigset_t none;
-	pid_t pid = fork();
+	unsigned pool = 0, same = 0;
 
+	for (unsigned i = 0; i < l->nworkers; i++) {
+		if (l->workers[i].slot)
+			continue;
+		pool++;
+		same += !memcmp(&l->workers[i].ip, ip, sizeof(*ip));
+	}
+	if (pool >= POOL_MAX)
+		error_msg("thaw: %s: refused: %u connections are in their handshake already (at "
+			  "most %d)", peer, pool, POOL_MAX);
+	else if (same >= POOL_PER_ADDRESS)
+		error_msg("thaw: %s: refused: %u connections from that address are in their "
+			  "handshake already (at most %d from one address)", peer, same,
+			  POOL_PER_ADDRESS);
+	return pool < POOL_MAX && same < POOL_PER_ADDRESS;
+}
+
+/* Room for one more worker (and its place in poll's array). */
+static int grow(struct listener *l)
+{
+	unsigned room = l->room ? 2 * l->room : 16;
+	struct worker *w;
+	struct pollfd *p;
+
+	if (l->nworkers < l->room)
+		return 0;
+	w = realloc(l->workers, room * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	l->workers = w;
+	p = realloc(l->polls, (room + 2) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	l->polls = p;
+	l->room = room;
+	return 0;
+}
+
+/* In a worker: ask the listener for a migration's slot. */
+static int claim_slot(void *ctx, char *why, size_t len)
+{
+	const struct slot_line *line = ctx;
+	struct pollfd p = { .fd = line->fd, .events = POLLIN };
+	char ask = 'S', answer;
+	ssize_t n;
+	int r;
+
+	if (write(line->fd, &ask, 1) != 1)
+		return -errno;
+	/* The listener answers at once; a listener that does not is gone. */
+	do
+		r = poll(&p, 1, 5000);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return r < 0 ? -errno : -ETIMEDOUT;
+	n = read(line->fd, &answer, 1);
+	if (n < 0)
+		return -errno;
+	if (n == 1 && answer == 'Y')
+		return 0;
+	if (n == 0)
+		return -EPIPE;
+	snprintf(why, len, "the receiver is busy: %u migration%s under way (--max-clients); try "
+		 "again later", line->max_clients, line->max_clients == 1 ? " is" : "s are");
+	return -EBUSY;
+}
+
+/* In the listener: a worker asks for a slot; yes while there is one. */
+static void answer_worker(struct listener *l, struct worker *w)
+{
+	char ask, answer = 'N';
+	ssize_t n = read(w->ctl, &ask, 1);
+
+	if (n <= 0) {
+		/* It ended, or is ending: reap() takes it off the list. */
+		if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+			close(w->ctl);
+			w->ctl = -1;
+		}
+		return;
+	}
+	if (!w->slot && l->slots < l->max_clients) {
+		w->slot = true;
+		l->slots++;
+	}
+	if (w->slot)
+		answer = 'Y';
+	if (write(w->ctl, &answer, 1) != 1)
+		(void)0;	/* it is gone; reap() hears of it */
+}
+
+static void start_worker(struct listener *l, int fd, const char *peer, const struct peer_ip *ip)
+{
+	struct receive_opts mine = *l->o;
+	struct slot_line line = { .max_clients = l->max_clients };
+	int sv[2], err = grow(l);
+	sigset_t none;
+	pid_t pid;
+
+	if (err || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		errno_msg(err ? -err : errno, "thaw: %s: starting a worker", peer);
+		return;
+	}
+	pid = fork();
 	if (pid < 0) {
 		errno_msg(errno, "thaw: %s: starting a worker", peer);
+		close(sv[0]);
+		close(sv[1]);
 		return;
 	}
 	if (pid > 0) {
-		l->workers[l->nworkers++] = pid;
+		close(sv[1]);
+		l->workers[l->nworkers++] = (struct worker){ .pid = pid, .ctl = sv[0], .ip = *ip };
 		return;
 	}
 	close(l->fd);
 	close(l->sigfd);
+	close(sv[0]);
+	for (unsigned i = 0; i < l->nworkers; i++)
+		if (l->workers[i].ctl >= 0)
+			close(l->workers[i].ctl);
 	bool migration;
 	int status;
 
+	line.fd = sv[1];
+	mine.claim_slot = claim_slot;
+	mine.slot_ctx = &line;
+	mine.handshake_ms = POOL_HANDSHAKE_MS;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	status = receive_one(fd, fd, peer, l->o, &migration);
+	status = receive_one(fd, fd, peer, &mine, &migration);
 	exit(migration ? status : RECEIVE_NO_MIGRATION);
 }
 
 static void accept_one(struct listener *l)
 {
 	char peer[64];
+	struct peer_ip ip;
 	int one = 1, fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0) {
@@ -101,11 +269,24 @@ static void accept_one(struct listener *l)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	net_peer_name(fd, peer, sizeof(peer));
-	if (l->nworkers >= l->max_clients)
-		refuse_busy(l, fd, peer);
+	peer_ip_of(fd, &ip);
+	if (pool_has_room(l, &ip, peer))
+		start_worker(l, fd, peer, &ip);
 	else
-		start_worker(l, fd, peer);
+		refuse_busy(fd);
 	close(fd);
+}
+
+/* A worker has ended: off the list, its slot free. */
+static void forget_worker(struct listener *l, unsigned i)
+{
+	struct worker *w = &l->workers[i];
+
+	if (w->slot)
+		l->slots--;
+	if (w->ctl >= 0)
+		close(w->ctl);
+	*w = l->workers[--l->nworkers];
 }
 
 /* Reap every child that ended: workers, and the restored processes that
@@ -124,10 +305,10 @@ static int reap(struct listener *l)
 		for (unsigned i = 0; i < l->nworkers; i++) {
 			int code = WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INTERNAL;
 
-			if (l->workers[i] != pid)
+			if (l->workers[i].pid != pid)
 				continue;
 			worker = worker_ended = true;
-			l->workers[i] = l->workers[--l->nworkers];
+			forget_worker(l, i);
 			if (WIFSIGNALED(status))
 				error_msg("thaw: a worker (PID %d) died of signal %d", (int)pid,
 					  WTERMSIG(status));
@@ -148,19 +329,25 @@ static int reap(struct listener *l)
 static int serve(struct listener *l, bool once)
 {
 	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = l->sigfd, .events = POLLIN },
-			{ .fd = l->fd, .events = POLLIN },
-		};
+		struct pollfd *p = l->polls;
+		unsigned n = l->nworkers;
 		struct signalfd_siginfo si;
 		int status;
 
-		if (poll(p, 2, -1) < 0) {
+		p[0] = (struct pollfd){ .fd = l->sigfd, .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = l->fd, .events = POLLIN };
+		for (unsigned i = 0; i < n; i++)
+			p[2 + i] = (struct pollfd){ .fd = l->workers[i].ctl, .events = POLLIN };
+		if (poll(p, n + 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			errno_msg(errno, "thaw: waiting for connections");
 			return EXIT_INTERNAL;
 		}
+		/* The workers' questions first: reap and accept change the list. */
+		for (unsigned i = 0; i < n; i++)
+			if (p[2 + i].revents)
+				answer_worker(l, &l->workers[i]);
 		if (p[0].revents & POLLIN) {
 			if (read(l->sigfd, &si, sizeof(si)) != sizeof(si))
 				continue;
@@ -213,10 +400,10 @@ static void end_workers(struct listener *l, int ms)
 
 	for (int waited = 0; l->nworkers; waited += 20) {
 		for (unsigned i = 0; i < l->nworkers;) {
-			pid_t r = waitpid(l->workers[i], NULL, WNOHANG);
+			pid_t r = waitpid(l->workers[i].pid, NULL, WNOHANG);
 
-			if (r == l->workers[i] || (r < 0 && errno == ECHILD))
-				l->workers[i] = l->workers[--l->nworkers];
+			if (r == l->workers[i].pid || (r < 0 && errno == ECHILD))
+				forget_worker(l, i);
 			else
 				i++;
 		}
@@ -224,7 +411,7 @@ static void end_workers(struct listener *l, int ms)
 			break;
 		if (waited >= ms) {
 			for (unsigned i = 0; i < l->nworkers; i++)
-				kill(l->workers[i], SIGKILL);
+				kill(l->workers[i].pid, SIGKILL);
 			ms = INT_MAX;	/* now they go at once */
 		}
 		nanosleep(&nap, NULL);
@@ -235,7 +422,6 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 		 unsigned max_clients)
 {
 	struct listener l = { .max_clients = max_clients };
-	struct receive_opts mine = *o;
 	char why[NET_WHY];
 	struct net_addr a;
 	sigset_t mask;
@@ -254,8 +440,7 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 			errno_msg(-l.fd, "thaw: cannot listen on %s port %s", a.host, a.port);
 		return EXIT_NETWORK;
 	}
-	l.o = &mine;
-	mine.own_user_only = !o->key;
+	l.o = o;
 	if (!loopback && !o->key) {
 		error_msg("thaw: refusing to listen on %s without --key: anyone who can reach it "
 			  "could run code here and read the processes sent to it", a.host);
@@ -264,13 +449,13 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	}
 	termination_signals(&mask);
 	sigaddset(&mask, SIGCHLD);
-	l.workers = calloc(max_clients, sizeof(*l.workers));
-	if (!l.workers || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	if (grow(&l) < 0 || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (l.sigfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0 ||
 	    prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
-		errno_msg(l.workers ? errno : ENOMEM, "thaw: setting up the listener");
+		errno_msg(l.room ? errno : ENOMEM, "thaw: setting up the listener");
 		close(l.fd);
 		free(l.workers);
+		free(l.polls);
 		return EXIT_INTERNAL;
 	}
 	/* A peer that goes away must be an error we report, not our death. */
@@ -286,17 +471,21 @@ int listen_serve(const char *where, const struct receive_opts *o, bool once,
 	 * stopped or frozen too, after a moment), their unfinished copies die
 	 * with them or are decided "aborted" below, and their senders resume.
 	 * The processes received before run on, without us. */
-	if (l.nworkers)
-		error_msg("thaw: abandoning %u migration%s in progress", l.nworkers,
-			  l.nworkers == 1 ? "" : "s");
+	if (l.slots)
+		error_msg("thaw: abandoning %u migration%s in progress", l.slots,
+			  l.slots == 1 ? "" : "s");
+	if (l.nworkers > l.slots)
+		error_msg("thaw: closing %u connection%s still in the handshake",
+			  l.nworkers - l.slots, l.nworkers - l.slots == 1 ? "" : "s");
 	for (unsigned i = 0; i < l.nworkers; i++)
-		kill(l.workers[i], SIGTERM);
+		kill(l.workers[i].pid, SIGTERM);
 	end_workers(&l, 2000);
 	/* What they held is decided before we go: a sender that asks a later
 	 * listener on this state directory hears "aborted", not nothing. */
 	handoff_settle_all();
 	close(l.sigfd);
 	free(l.workers);
+	free(l.polls);
 	return status;
 }
 
@@ -305,7 +494,8 @@ int listen_stdio(const struct receive_opts *o, const char *output)
 	struct receive_opts mine = *o;
 	const char *ssh = getenv("SSH_CLIENT");
 	int stdio[3] = { -1, -1, -1 };
-	char peer[80] = "stdio", why[USERFILE_WHY];
+	struct admit_facts facts;
+	char peer[sizeof(facts.name)] = "stdio", why[USERFILE_WHY];
 	bool migration;
 	int status;
 
@@ -337,7 +527,12 @@ int listen_stdio(const struct receive_opts *o, const char *output)
 	}
 	stdio[2] = stdio[1];
 	mine.stdio = stdio;
-	if (ssh && *ssh)
+	/* Who is at the other end, for the log: a socket's peer (inetd,
+	 * systemd), else ssh's client when ssh started us. */
+	admit_learn(STDIN_FILENO, &facts);
+	if (facts.name[0])
+		snprintf(peer, sizeof(peer), "%s", facts.name);
+	else if (ssh && *ssh)
 		snprintf(peer, sizeof(peer), "ssh %.*s", (int)strcspn(ssh, " "), ssh);
 	signal(SIGPIPE, SIG_IGN);
 	status = receive_one(STDIN_FILENO, STDOUT_FILENO, peer, &mine, &migration);

@@ -109,6 +109,10 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	int status, err;
 
 	termination_signals(&fatal_signals);
+	/* Before the first look at the process, let alone a stop. */
+	status = route_check_key(r, pid);
+	if (status != EXIT_OK)
+		return status;
 	target_set_timeout(r->timeout_ms);
 	/* The first look takes a pidfd: the process we look at now is the one
 	 * we stop, whatever its PID names after a slow connect. */

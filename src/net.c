@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -124,23 +127,6 @@ fail:
 	return err;
 }
 
-int net_connect(const struct net_addr *a, int timeout_ms, char *why)
-{
-	struct addrinfo *res, *ai;
-	int fd = -ECONNREFUSED;
-
-	why[0] = '\0';
-	if (resolve(a, 0, &res, why))
-		return -EHOSTUNREACH;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = connect_one(ai, timeout_ms);
-		if (fd >= 0)
-			break;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
 static bool is_loopback(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
@@ -151,6 +137,61 @@ static bool is_loopback(const struct sockaddr *sa)
 		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 	}
 	return false;
+}
+
+/* A numeric address for messages. */
+static void numeric_host(const struct addrinfo *ai, char *buf, size_t len)
+{
+	if (getnameinfo(ai->ai_addr, ai->ai_addrlen, buf, len, NULL, 0, NI_NUMERICHOST))
+		snprintf(buf, len, "?");
+}
+
+int net_connect(const struct net_addr *a, int timeout_ms, bool loopback_only, char *why)
+{
+	struct addrinfo *res, *ai;
+	char other[INET6_ADDRSTRLEN] = "";
+	int fd = -ECONNREFUSED;
+
+	why[0] = '\0';
+	if (resolve(a, 0, &res, why))
+		return -EHOSTUNREACH;
+	for (ai = res; ai; ai = ai->ai_next) {
+		/* Checked here too, not only by the caller beforehand: a name
+		 * may resolve to something else the second time. */
+		if (loopback_only && !is_loopback(ai->ai_addr)) {
+			if (!other[0])
+				numeric_host(ai, other, sizeof(other));
+			fd = -EPERM;
+			continue;
+		}
+		fd = connect_one(ai, timeout_ms);
+		if (fd >= 0)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd == -EPERM)
+		snprintf(why, NET_WHY, "%.100s is not on loopback, and without a key only "
+			 "loopback is reached", other);
+	return fd;
+}
+
+int net_find_beyond_loopback(const struct net_addr *a, char *other, size_t len)
+{
+	struct addrinfo *res, *ai;
+	char why[NET_WHY];
+	int found = 0;
+
+	other[0] = '\0';
+	if (resolve(a, 0, &res, why))
+		return -EHOSTUNREACH;
+	for (ai = res; ai && !found; ai = ai->ai_next) {
+		if (is_loopback(ai->ai_addr))
+			continue;
+		numeric_host(ai, other, len);
+		found = 1;
+	}
+	freeaddrinfo(res);
+	return found;
 }
 
 int net_listen(const struct net_addr *a, bool *loopback, char *why)
@@ -183,61 +224,169 @@ bool net_peer_is_loopback(int fd)
 	       is_loopback((const struct sockaddr *)&ss);
 }
 
-/* An address as /proc/net/tcp{,6} prints it: the raw 32-bit words of the
- * address in %08X (so in the host's byte order), ':', the port in %04X. */
-static void proc_net_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+/* A v4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 one it carries:
+ * the kernel lists such a connection's other end as an IPv4 socket. */
+static void unmap_v4(struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *a6 = (const void *)ss;
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+
+	if (ss->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
+		return;
+	a4.sin_port = a6->sin6_port;
+	memcpy(&a4.sin_addr, &a6->sin6_addr.s6_addr[12], 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &a4, sizeof(a4));
+}
+
+/* An endpoint as sock_diag's id holds it: the port and the address, both
+ * in network byte order. */
+static void diag_endpoint(const struct sockaddr_storage *ss, __be16 *port, __be32 addr[4])
 {
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *a = (const void *)ss;
 
-		snprintf(buf, len, "%08X:%04X", a->sin_addr.s_addr, ntohs(a->sin_port));
+		*port = a->sin_port;
+		addr[0] = a->sin_addr.s_addr;
 	} else {
 		const struct sockaddr_in6 *a = (const void *)ss;
-		uint32_t w[4];
 
-		memcpy(w, &a->sin6_addr, sizeof(w));
-		snprintf(buf, len, "%08X%08X%08X%08X:%04X", w[0], w[1], w[2], w[3],
-			 ntohs(a->sin6_port));
+		*port = a->sin6_port;
+		memcpy(addr, &a->sin6_addr, 16);
 	}
+}
+
+/*
+ * Ask the kernel (sock_diag, as ss(8) does) about the TCP socket whose own
+ * end is `local` and whose other end is `remote`.  An exact lookup by the
+ * four numbers: the answer is that socket, live or only a TIME_WAIT
+ * remnant, never another one.  0, or -ENOENT when there is none.
+ */
+static int diag_lookup(const struct sockaddr_storage *local,
+		       const struct sockaddr_storage *remote, struct net_peer_socket *ps)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 req;
+	} msg = {
+		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1 },
+		.req = { .sdiag_family = local->ss_family, .sdiag_protocol = IPPROTO_TCP,
+			 .idiag_states = ~0U,
+			 .id.idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } },
+	};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	union {
+		struct nlmsghdr h;
+		char buf[8192];
+	} reply;
+	struct pollfd p = { .events = POLLIN };
+	struct inet_diag_sockid want;
+	struct nlmsghdr *h;
+	int err = -ENOENT, nl, len;
+	ssize_t n;
+
+	diag_endpoint(local, &msg.req.id.idiag_sport, msg.req.id.idiag_src);
+	diag_endpoint(remote, &msg.req.id.idiag_dport, msg.req.id.idiag_dst);
+	want = msg.req.id;
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -errno;
+	p.fd = nl;
+	if (sendto(nl, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	/* The kernel answers while it takes the request; a moment is plenty. */
+	do
+		n = poll(&p, 1, 1000);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		err = n < 0 ? -errno : -ETIMEDOUT;
+		goto out;
+	}
+	n = recv(nl, &reply, sizeof(reply), 0);
+	if (n < 0) {
+		err = -errno;
+		goto out;
+	}
+	len = n;
+	for (h = &reply.h; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+		const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = NLMSG_DATA(h);
+
+			err = h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error ? e->error : -EPROTO;
+			break;
+		}
+		if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+		    h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+			continue;
+		/* Only that very socket will do. */
+		if (m->id.idiag_sport != want.idiag_sport || m->id.idiag_dport != want.idiag_dport ||
+		    memcmp(m->id.idiag_src, want.idiag_src, sizeof(want.idiag_src)) ||
+		    memcmp(m->id.idiag_dst, want.idiag_dst, sizeof(want.idiag_dst)))
+			continue;
+		ps->state = m->idiag_state;
+		ps->uid = m->idiag_uid;
+		ps->inode = m->idiag_inode;
+		err = 0;
+		break;
+	}
+out:
+	close(nl);
+	return err;
+}
+
+int net_peer_socket(int fd, struct net_peer_socket *ps)
+{
+	struct sockaddr_storage mine, theirs;
+	socklen_t ml = sizeof(mine), tl = sizeof(theirs);
+	int err;
+
+	memset(&mine, 0, sizeof(mine));
+	memset(&theirs, 0, sizeof(theirs));
+	if (getsockname(fd, (struct sockaddr *)&mine, &ml) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&theirs, &tl) < 0)
+		return -errno;
+	unmap_v4(&mine);
+	unmap_v4(&theirs);
+	if ((mine.ss_family != AF_INET && mine.ss_family != AF_INET6) ||
+	    theirs.ss_family != mine.ss_family)
+		return -EAFNOSUPPORT;
+	/* Their socket is the one whose own end is our peer, and whose other
+	 * end is us. */
+	err = diag_lookup(&theirs, &mine, ps);
+	/* Not there: the connection may have gone with it. */
+	if (err == -ENOENT && getpeername(fd, (struct sockaddr *)&theirs, &tl) < 0)
+		err = -errno;
+	return err;
 }
 
 int net_peer_uid(int fd, uid_t *uid)
 {
-	struct sockaddr_storage mine, theirs;
-	socklen_t ml = sizeof(mine), tl = sizeof(theirs);
-	char want_local[64], want_remote[64], line[512];
-	int err = -ENOENT;
-	FILE *f;
+	struct net_peer_socket ps;
+	int err = net_peer_socket(fd, &ps);
 
-	if (getsockname(fd, (struct sockaddr *)&mine, &ml) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&theirs, &tl) < 0)
-		return -errno;
-	if (mine.ss_family != AF_INET && mine.ss_family != AF_INET6)
-		return -EAFNOSUPPORT;
-	/* Their socket is the one whose local end is our peer, and whose
-	 * remote end is us. */
-	proc_net_addr(&theirs, want_local, sizeof(want_local));
-	proc_net_addr(&mine, want_remote, sizeof(want_remote));
-	f = fopen(mine.ss_family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char local[64], remote[64];
-		unsigned long owner;
-
-		/* sl local rem st tx:rx tr:when retrnsmt uid ... */
-		if (sscanf(line, "%*s %63s %63s %*s %*s %*s %*s %lu", local, remote, &owner) == 3 &&
-		    !strcmp(local, want_local) && !strcmp(remote, want_remote)) {
-			*uid = owner;
-			err = 0;
-			break;
-		}
-	}
-	fclose(f);
-	/* Not there: the peer's socket is gone, the connection with it. */
-	if (err == -ENOENT && getpeername(fd, (struct sockaddr *)&theirs, &tl) < 0)
-		err = -errno;
-	return err;
+	if (err)
+		return err;
+	/*
+	 * Only a socket that a process holds says who is there: inode 0 means
+	 * no process has it.  Either it waits in a listener's queue, not yet
+	 * accepted, or its owner has closed it, and what the kernel keeps of
+	 * it then (an orphan, a FIN_WAIT2 or TIME_WAIT remnant) lists uid 0:
+	 * taking that for root let anyone pass by sending everything and
+	 * hanging up.  A holder may have shut down its writing half (FIN_WAIT1,
+	 * FIN_WAIT2): it is still there, and still who it was.
+	 */
+	if (ps.state == TCP_ESTABLISHED && ps.inode == 0)
+		return -EINPROGRESS;
+	if ((ps.state != TCP_ESTABLISHED && ps.state != TCP_FIN_WAIT1 &&
+	     ps.state != TCP_FIN_WAIT2) || ps.inode == 0)
+		return -ENOTCONN;
+	*uid = ps.uid;
+	return 0;
 }
 
 void net_peer_name(int fd, char *buf, size_t len)

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "channel.h"
 #include "commands.h"
 #include "creds.h"
@@ -16,7 +17,6 @@
 #include "exitcode.h"
 #include "handoff.h"
 #include "image.h"
-#include "net.h"
 #include "progress.h"
 #include "ptrace.h"
 #include "receive.h"
@@ -24,7 +24,8 @@
 #include "remote.h"
 #include "restore.h"
 
-/* The whole handshake: a silent or trickling peer must not hold a slot for long. */
+/* The whole handshake, unless the caller sets another (receive_opts): a
+ * silent or trickling peer must not hold a worker for long. */
 #define HANDSHAKE_TIMEOUT_MS	10000
 
 struct migration {
@@ -198,32 +199,87 @@ static int hand_over(struct migration *m)
 	}
 }
 
-/* Without a key, who may send here?  Only our own user, or root: anyone
- * else could run code as us. */
-static int check_sender(struct migration *m)
+/* The one admission (admit.h), before a byte from the peer is read: a
+ * refused peer hears why in our hello, and that is all it gets. */
+static int admit(struct migration *m, const struct receive_opts *o, enum admission *how)
 {
-	uid_t uid;
-	int err = net_peer_uid(m->ch.rfd, &uid);
-	char why[160];
+	char why[300];
 
-	if (!err && (uid == geteuid() || uid == 0))
+	*how = admit_peer(m->ch.rfd, o->key, why, sizeof(why));
+	if (*how != ADMIT_REFUSE)
 		return EXIT_OK;
-	if (err)
-		snprintf(why, sizeof(why), "cannot tell which user connected (%s)", strerror(-err));
-	else
-		snprintf(why, sizeof(why), "the sender runs as uid %u; without a key this "
-			 "listener takes migrations from uid %u only", (unsigned)uid,
-			 (unsigned)geteuid());
-	if (channel_refuse(&m->ch, REFUSAL_AUTH, why))
-		(void)0;	/* it hears of it as a closed connection */
+	if (channel_refuse(&m->ch, REFUSAL_AUTH, why) == 0)
+		channel_linger(&m->ch);
 	log_line(m, "rejected: %s", why);
 	return EXIT_AUTH;
+}
+
+/* A migration takes one of the receiver's slots (--max-clients), once its
+ * sender is admitted: before our hello without a key (a busy receiver
+ * refuses in it, before the sender stops its process), after the proofs
+ * with one.  A query needs none.  EXIT_OK, or the refusal's status. */
+static int take_slot(struct migration *m, const struct receive_opts *o, bool in_hello)
+{
+	char why[200];
+	int err;
+
+	if (m->ch.kind != CHANNEL_MIGRATE || !o->claim_slot)
+		return EXIT_OK;
+	err = o->claim_slot(o->slot_ctx, why, sizeof(why));
+	if (!err)
+		return EXIT_OK;
+	if (err != -EBUSY)
+		snprintf(why, sizeof(why), "cannot take a slot: %s", strerror(-err));
+	if (!in_hello)
+		return refuse(m, REFUSAL_BUSY, "%s", why);
+	if (channel_refuse(&m->ch, REFUSAL_BUSY, why) == 0)
+		channel_linger(&m->ch);
+	log_line(m, "refused: %s", why);
+	return EXIT_NETWORK;
+}
+
+/* The handshake, from the sender's hello to the proofs, all within the
+ * handshake's deadline however slowly the peer trickles its bytes. */
+static int handshake(struct migration *m, const struct receive_opts *o)
+{
+	int ms = o->handshake_ms ? o->handshake_ms : HANDSHAKE_TIMEOUT_MS;
+	int err, status = EXIT_OK;
+
+	channel_set_deadline(&m->ch, o->timeout_ms < ms ? o->timeout_ms : ms);
+	err = channel_accept_hello(&m->ch);
+	if (!err && !o->key) {
+		status = take_slot(m, o, true);
+		if (status != EXIT_OK)
+			goto out;
+	}
+	if (!err)
+		err = channel_accept_finish(&m->ch);
+	if (err) {
+		log_line(m, "rejected: %s", channel_why(&m->ch, err));
+		status = err == -EACCES || err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
+	}
+out:
+	channel_set_deadline(&m->ch, 0);
+	return status;
+}
+
+/* Just before READY: the peer that gets it must still be one the rules
+ * admit, not a socket its owner has left since (admit_recheck). */
+static int check_sender_again(struct migration *m)
+{
+	char why[300];
+
+	if (admit_recheck(m->ch.rfd, why, sizeof(why)) == 0)
+		return EXIT_OK;
+	remote_kill(&m->r);
+	return refuse(m, REFUSAL_AUTH, "%s", why);
 }
 
 int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o,
 		bool *migration)
 {
 	struct migration m = { .peer = peer };
+	enum admission how;
 	int err, status;
 
 	*migration = false;
@@ -233,27 +289,27 @@ int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o
 		errno_msg(-err, "thaw: %s: setting up the connection", peer);
 		return EXIT_INTERNAL;
 	}
-	if (o->own_user_only) {
-		status = check_sender(&m);
+	status = admit(&m, o, &how);
+	if (status == EXIT_OK)
+		status = handshake(&m, o);
+	if (status != EXIT_OK)
+		goto out;
+	if (m.ch.kind == CHANNEL_QUERY) {
+		status = answer_query(&m);
+		goto out;
+	}
+	/* Authenticated now: a key proven, or our own user's. */
+	if (o->key) {
+		status = take_slot(&m, o, false);
 		if (status != EXIT_OK)
 			goto out;
 	}
-	/* However slowly a peer trickles its bytes, the handshake ends soon. */
-	channel_set_deadline(&m.ch, o->timeout_ms < HANDSHAKE_TIMEOUT_MS ? o->timeout_ms :
-			     HANDSHAKE_TIMEOUT_MS);
-	err = channel_accept(&m.ch);
-	channel_set_deadline(&m.ch, 0);
-	if (err) {
-		log_line(&m, "rejected: %s", channel_why(&m.ch, err));
-		status = err == -EACCES || err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
-	} else if (m.ch.kind == CHANNEL_QUERY) {
-		status = answer_query(&m);
-	} else {
-		*migration = true;
-		status = restore_image(&m, o);
-		if (status == EXIT_OK)
-			status = hand_over(&m);
-	}
+	*migration = true;
+	status = restore_image(&m, o);
+	if (status == EXIT_OK && how == ADMIT_OWN_USER)
+		status = check_sender_again(&m);
+	if (status == EXIT_OK)
+		status = hand_over(&m);
 out:
 	image_free(&m.im);
 	creds_free(&m.creds);

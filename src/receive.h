@@ -9,6 +9,7 @@
 #define CONTMIG_RECEIVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* A worker's exit status for a connection that carried no migration (a
@@ -21,10 +22,13 @@ struct receive_opts {
 	uint64_t max_size;		/* largest image accepted, in bytes */
 	unsigned max_regions;		/* most mappings accepted */
 	const int *stdio;		/* the restored process's fds 0-2; NULL: ours */
-	bool own_user_only;		/* a loopback listener without a key: take
-					 * migrations from our own user (or root) only */
 	int progress;			/* enum progress_mode */
 	const char *as_user;		/* --as: run every copy as this user (root) */
+	int handshake_ms;		/* the whole handshake's deadline; 0: 10 s */
+	/* A migration's slot, asked for once its sender is authenticated
+	 * (NULL: no limit): 0, -EBUSY with why (len bytes), or -errno. */
+	int (*claim_slot)(void *ctx, char *why, size_t len);
+	void *slot_ctx;
 };
 
 /* *migration: whether the sender got past the handshake with an image. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -27,18 +28,40 @@ void route_free(struct route *r)
 	r->via = NULL;
 }
 
+/* Whose is the listener at the other end of fd?  It has accepted the
+ * connection when the kernel shows a process holding its end (at once, for
+ * a listener that is not busy): only then does its end say who it is. */
+static int receiver_uid(int fd, int timeout_ms, uid_t *uid)
+{
+	struct timespec nap = { 0, 1000 * 1000 };
+	int err, waited_us = 0;
+
+	while ((err = net_peer_uid(fd, uid)) == -EINPROGRESS && waited_us / 1000 < timeout_ms) {
+		nanosleep(&nap, NULL);
+		waited_us += nap.tv_nsec / 1000;
+		if (nap.tv_nsec < 20 * 1000 * 1000)
+			nap.tv_nsec *= 2;
+	}
+	return err == -EINPROGRESS ? -ETIMEDOUT : err;
+}
+
 /* Without a key, to whom may we send?  Only to a listener of our own user,
  * or root's: anyone else on this machine could have taken the port, and
  * would read the process's memory and have the original ended. */
 static int check_receiver(struct route *r, int fd)
 {
 	uid_t uid;
-	int err = net_peer_uid(fd, &uid);
+	int err = receiver_uid(fd, r->timeout_ms, &uid);
 
 	if (!err && (uid == geteuid() || uid == 0))
 		return EXIT_OK;
 	if (err == -ENOTCONN) {
 		snprintf(r->why, sizeof(r->why), "the connection closed at once");
+		return EXIT_NETWORK;
+	}
+	if (err == -ETIMEDOUT) {
+		snprintf(r->why, sizeof(r->why), "timed out: the listener on port %s did not take "
+			 "the connection", r->addr.port);
 		return EXIT_NETWORK;
 	}
 	if (err)
@@ -51,6 +74,24 @@ static int check_receiver(struct route *r, int fd)
 	return EXIT_AUTH;
 }
 
+int route_check_key(const struct route *r, int pid)
+{
+	char other[64];
+
+	/* --via and ssh:// bring their own channel; a key goes over anything. */
+	if (r->via || r->key)
+		return EXIT_OK;
+	/* A name that does not resolve is said when route_open tries it. */
+	if (net_find_beyond_loopback(&r->addr, other, sizeof(other)) != 1)
+		return EXIT_OK;
+	error_msg("%s: refusing to send PID %d to %s%s%s%s without --key: a genuine receiver never "
+		  "listens beyond loopback without a key, so whoever listens there could read all "
+		  "of the process (give both sides one: contmig keygen)", r->cmd, pid, r->addr.host,
+		  strcmp(other, r->addr.host) ? " (" : "", strcmp(other, r->addr.host) ? other : "",
+		  strcmp(other, r->addr.host) ? ")" : "");
+	return EXIT_USAGE;
+}
+
 int route_open(struct route *r, struct channel *ch, enum channel_kind kind,
 	       const uint8_t id[CHANNEL_ID_BYTES], bool quiet)
 {
@@ -61,7 +102,7 @@ int route_open(struct route *r, struct channel *ch, enum channel_kind kind,
 	if (r->via)
 		fd = net_spawn(r->via, &r->via_pid);
 	else
-		fd = net_connect(&r->addr, r->timeout_ms, why);
+		fd = net_connect(&r->addr, r->timeout_ms, !r->key, why);
 	if (fd < 0) {
 		if (!r->via && why[0])
 			snprintf(r->why, sizeof(r->why), "%s", why);
@@ -70,9 +111,11 @@ int route_open(struct route *r, struct channel *ch, enum channel_kind kind,
 		else
 			snprintf(r->why, sizeof(r->why), "connecting to %s port %s: %s", r->addr.host,
 				 r->addr.port, strerror(-fd));
+		if (fd == -EPERM && !r->via)
+			status = EXIT_USAGE;
 		goto fail;
 	}
-	if (!r->via && !r->key && net_peer_is_loopback(fd)) {
+	if (!r->via && !r->key) {
 		status = check_receiver(r, fd);
 		if (status != EXIT_OK) {
 			close(fd);

@@ -36,6 +36,10 @@ struct route {
 int route_parse(struct route *r, const char *dest) MUST_CHECK;
 /* Use cmd as the transport; dest then only names the node in messages. */
 int route_set_via(struct route *r, const char *cmd) MUST_CHECK;
+/* Without a key, send goes to loopback only: a destination that resolves
+ * beyond it is refused (said, EXIT_USAGE) before anything is touched.
+ * --via and ssh:// are exempt: their channel is the command's. */
+int route_check_key(const struct route *r, int pid) MUST_CHECK;
 /* One connection, handshake done: an exit status, the failure in r->why
  * (and said, unless quiet) and nothing left open. */
 int route_open(struct route *r, struct channel *ch, enum channel_kind kind,
