@@ -182,13 +182,48 @@ static bool one_user(const struct image_creds *c)
 	return true;
 }
 
+/* user's groups here, as initgroups(3) would give them (gid, its primary
+ * group, among them), into *groups (malloc'd) and *n. */
+static int groups_here(const char *user, gid_t gid, gid_t **groups, size_t *n, char *why,
+		       size_t len)
+{
+	char name[IMAGE_MAX_NAME];
+	int room = 32;
+
+	for (;;) {
+		gid_t *g = realloc(*groups, room * sizeof(gid_t));
+		int want = room;
+
+		if (!g)
+			return say(-ENOMEM, why, len, "out of memory");
+		*groups = g;
+		if (getgrouplist(user, gid, g, &want) >= 0) {
+			*n = want;
+			return 0;
+		}
+		/* want is now how many there are. */
+		if (want <= room || want > IMAGE_MAX_GROUPS)
+			return say(-EIO, why, len, "cannot list the groups of %s",
+				   shown(user, name));
+		room = want;
+	}
+}
+
+static bool has_gid(const gid_t *groups, size_t n, gid_t gid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 /* --as USER: USER, USER's primary group and USER's groups here, as
  * initgroups(3) would give them. */
 static int as_named_user(const char *as_user, struct creds *out, char *why, size_t len)
 {
 	char name[IMAGE_MAX_NAME], *buf;
 	struct passwd pw;
-	int n = 32, found = find_user(as_user, 0, &pw, &buf);
+	int err, found = find_user(as_user, 0, &pw, &buf);
 
 	if (found <= 0) {
 		free(buf);
@@ -200,27 +235,10 @@ static int as_named_user(const char *as_user, struct creds *out, char *why, size
 	out->uid = pw.pw_uid;
 	out->gid = pw.pw_gid;
 	shown(pw.pw_name, out->user);
-	for (;;) {
-		gid_t *g = realloc(out->groups, n * sizeof(gid_t));
-		int want = n;
-
-		if (!g) {
-			free(buf);
-			return say(-ENOMEM, why, len, "out of memory");
-		}
-		out->groups = g;
-		if (getgrouplist(pw.pw_name, pw.pw_gid, g, &want) >= 0) {
-			out->ngroups = want;
-			break;
-		}
-		/* want is now how many there are. */
-		if (want <= n || want > IMAGE_MAX_GROUPS) {
-			free(buf);
-			return say(-EIO, why, len, "cannot list the groups of %s", out->user);
-		}
-		n = want;
-	}
+	err = groups_here(pw.pw_name, pw.pw_gid, &out->groups, &out->ngroups, why, len);
 	free(buf);
+	if (err)
+		return err;
 	out->change = true;
 	return 0;
 }
@@ -232,8 +250,8 @@ static void note_dropped(struct creds *out, const char *name, uint32_t gid, cons
 	char shown_name[IMAGE_MAX_NAME];
 
 	if (!at)
-		at = snprintf(out->warning, sizeof(out->warning), "the image's groups that do "
-			      "not exist on this machine are left out:");
+		at = snprintf(out->warning, sizeof(out->warning), "the image's groups that its "
+			      "user does not have on this machine are left out:");
 	if (at >= sizeof(out->warning) - 1)
 		return;
 	if (*name)
@@ -244,18 +262,24 @@ static void note_dropped(struct creds *out, const char *name, uint32_t gid, cons
 			 gid, role);
 }
 
-/* A root receiver: the image's user and groups, found here by name. */
+/* A root receiver: the image's user, found here by name, with those of the
+ * image's groups that this user has here: an image may name any group (its
+ * writer chose its bytes), and a group the user lacks here would be more
+ * than its source had. */
 static int as_image_user(const struct image_creds *c, struct creds *out, char *why, size_t len)
 {
-	char name[IMAGE_MAX_NAME], role[IMAGE_MAX_NAME + 64], *buf;
+	char name[IMAGE_MAX_NAME], role[IMAGE_MAX_NAME + 96], *buf;
+	gid_t *mine = NULL, gid;
+	size_t nmine = 0;
 	struct passwd pw;
-	int found;
+	int found, err;
 
 	if (!*c->user)
 		return say(-EPERM, why, len, "the image's user (uid %u) had no name on its "
 			   "machine, so none to find here; --as USER picks one",
 			   c->uid[IMAGE_ID_EFFECTIVE]);
 	found = find_user(c->user, 0, &pw, &buf);
+	err = found > 0 ? groups_here(pw.pw_name, pw.pw_gid, &mine, &nmine, why, len) : 0;
 	if (found > 0) {
 		out->uid = pw.pw_uid;
 		out->gid = pw.pw_gid;
@@ -263,35 +287,44 @@ static int as_image_user(const struct image_creds *c, struct creds *out, char *w
 	}
 	free(buf);
 	if (found < 0)
-		return say(found, why, len, "looking up the image's user %s: %s",
-			   shown(c->user, name), strerror(-found));
-	if (!found)
-		return say(-EPERM, why, len, "the image's user %s does not exist on this machine; "
-			   "--as USER picks one", shown(c->user, name));
-	out->groups = malloc((c->ngroups ? c->ngroups : 1) * sizeof(gid_t));
-	if (!out->groups)
-		return say(-ENOMEM, why, len, "out of memory");
-	/* Without its own group, the copy takes its user's here. */
-	found = *c->group ? gid_of(c->group, &out->gid) : 0;
-	if (!found) {
-		snprintf(role, sizeof(role), " (its group: the copy has %s's, gid %u)", out->user,
+		err = say(found, why, len, "looking up the image's user %s: %s",
+			  shown(c->user, name), strerror(-found));
+	else if (!found)
+		err = say(-EPERM, why, len, "the image's user %s does not exist on this machine; "
+			  "--as USER picks one", shown(c->user, name));
+	if (!err && !(out->groups = malloc((c->ngroups ? c->ngroups : 1) * sizeof(gid_t))))
+		err = say(-ENOMEM, why, len, "out of memory");
+	if (err)
+		goto out;
+	/* Without its own group here, the copy takes its user's. */
+	found = *c->group ? gid_of(c->group, &gid) : 0;
+	if (found > 0 && has_gid(mine, nmine, gid))
+		out->gid = gid;
+	else if (found >= 0) {
+		snprintf(role, sizeof(role), " (its group%s: the copy has %s's, gid %u)",
+			 found ? ", not one of its user's groups here" : "", out->user,
 			 (unsigned)out->gid);
 		note_dropped(out, c->group, c->gid[IMAGE_ID_EFFECTIVE], role);
 	}
 	for (size_t i = 0; found >= 0 && i < c->ngroups; i++) {
 		const struct image_group *g = &c->groups[i];
 
-		found = *g->name ? gid_of(g->name, &out->groups[out->ngroups]) : 0;
-		if (found > 0)
-			out->ngroups++;
+		found = *g->name ? gid_of(g->name, &gid) : 0;
+		if (found > 0 && has_gid(mine, nmine, gid))
+			out->groups[out->ngroups++] = gid;
+		else if (found > 0)
+			note_dropped(out, g->name, g->gid, " (not one of its user's groups here)");
 		else if (!found && (g->gid != c->gid[IMAGE_ID_EFFECTIVE] ||
 				    strcmp(g->name, c->group)))	/* said already */
 			note_dropped(out, g->name, g->gid, "");
 	}
 	if (found < 0)
-		return say(found, why, len, "looking up the image's groups: %s", strerror(-found));
-	out->change = true;
-	return 0;
+		err = say(found, why, len, "looking up the image's groups: %s", strerror(-found));
+	else
+		out->change = true;
+out:
+	free(mine);
+	return err;
 }
 
 /* Any other receiver: only its own user's processes, which it could have

@@ -240,6 +240,22 @@ expect_status_ 0 "$CONTMIG" thaw --detach renamed.img
 [ "$(ids_ "$(cat out)" | head -n 1)" = "Uid: $(id -u "$bob") $(id -u "$bob") $(id -u "$bob") $(id -u "$bob")" ] ||
 	fail_ "the user was not found by name: $(ids_ "$(cat out)")"
 end_ "$(cat out)"
+# Groups are the image's word too: one it names that its user does not have
+# here (as its own group, or among the others) is left out, said.
+outsider=cm$$u9
+groupadd "$outsider" || framework_failure_ "groupadd $outsider"
+extra_cleanup_="$extra_cleanup_
+groupdel $outsider 2>/dev/null"
+"$patch" a2.img forged1.img "$(hex_ "$alice" "$alice")" "$(hex_ "$alice" "$outsider")" &&
+	"$patch" forged1.img forged2.img "$(hex_ "$bob")" "$(hex_ "$outsider")" ||
+	framework_failure_ "patch-image forged2.img"
+expect_status_ 0 "$CONTMIG" thaw --detach forged2.img
+grep -q "left out: $outsider (its group, not one of its user's groups here: the copy has $alice's, gid $(id -g "$alice")) $outsider (not one of its user's groups here)" err ||
+	fail_ "forged groups: $(cat err)"
+[ "$(ids_ "$(cat out)" | sed -n 2p)" = "Gid: $(id -g "$alice") $(id -g "$alice") $(id -g "$alice") $(id -g "$alice")" ] &&
+	! ids_ "$(cat out)" | grep -q "^Groups:.* $(getent group "$outsider" | cut -d: -f3) " ||
+	fail_ "forged groups granted: $(ids_ "$(cat out)")"
+end_ "$(cat out)"
 # A set-user-ID mix: refused (the copy would hold two users' privileges).
 start_ setpriv --ruid="$alice" --euid="$bob" --rgid="$alice" --egid="$bob" --clear-groups -- \
 	bin/counter > msrc
