@@ -7,12 +7,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "ptrace.h"
@@ -42,6 +44,22 @@ ATTR_NORETURN static void child_fail(int report, enum spawn_step step)
 }
 
 /*
+ * No capability at all, inheritable and ambient ones too: under a securebit
+ * that keeps them past setresuid an ambient one would outlive the exec, and
+ * an inheritable one would come back with a program that has file
+ * capabilities; and a receiver that is not root gives its copy none of its
+ * own.  (Dropping needs no privilege; creds_verify checks what is left.)
+ */
+static void drop_caps(int report)
+{
+	struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (syscall(SYS_capset, &header, none) < 0)
+		child_fail(report, STEP_CAPS);
+}
+
+/*
  * Become the copy's user: supplementary groups, then the group, then the
  * user (after the user, we could change nothing more).  Raw system calls:
  * glibc's wrappers would signal the other threads of a threaded parent.
@@ -50,24 +68,14 @@ ATTR_NORETURN static void child_fail(int report, enum spawn_step step)
  */
 static void drop_ids(const struct creds *c, int report)
 {
-	struct __user_cap_header_struct caps_header = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct caps_none[_LINUX_CAPABILITY_U32S_3] = { 0 };
-
 	if (syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
 		child_fail(report, STEP_SETGROUPS);
 	if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
 		child_fail(report, STEP_SETRESGID);
 	if (syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
 		child_fail(report, STEP_SETRESUID);
-	/*
-	 * No capability at all, inheritable and ambient ones too: under a
-	 * securebit that keeps them past setresuid an ambient one would
-	 * outlive the exec, and an inheritable one would come back with a
-	 * program that has file capabilities.  (Dropping needs no privilege;
-	 * creds_verify checks what is left.)
-	 */
-	if (c->uid != 0 && syscall(SYS_capset, &caps_header, caps_none) < 0)
-		child_fail(report, STEP_CAPS);
+	if (c->uid != 0)
+		drop_caps(report);
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
@@ -77,6 +85,7 @@ ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t par
 	static char *const argv[] = { name, NULL };
 	static char *const envp[] = { NULL };
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	bool another_user;
 	sigset_t all;
 
 	for (int sig = 1; sig < NSIG; sig++)
@@ -92,14 +101,34 @@ ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t par
 	sigfillset(&all);
 	sigdelset(&all, SIGTRAP);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if (r->own_session)
+	/*
+	 * A copy that runs as another user gets no terminal of ours: not as
+	 * its controlling terminal (TIOCSTI would type commands into our
+	 * shell), and not as fds 0-2 either (it would read what we type).
+	 */
+	another_user = r->creds && r->creds->change && r->creds->uid != getuid();
+	if (r->own_session || another_user)
 		setsid();
 	for (int fd = 0; r->stdio && fd < 3; fd++)
 		if (r->stdio[fd] != fd && dup2(r->stdio[fd], fd) < 0)
 			child_fail(report, STEP_STDIO);
+	for (int fd = 0; another_user && fd < 3; fd++) {
+		struct termios t;
+		int null;
+
+		if (ioctl(fd, TCGETS, &t) < 0)
+			continue;
+		null = open("/dev/null", O_RDWR);
+		if (null < 0 || dup2(null, fd) < 0)
+			child_fail(report, STEP_STDIO);
+		if (null != fd)
+			close(null);
+	}
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (r->creds && r->creds->change)
 		drop_ids(r->creds, report);
+	else if (geteuid() != 0)
+		drop_caps(report);
 	/*
 	 * Die with the parent until it holds us with PTRACE_O_EXITKILL.  A
 	 * parent already gone would make PTRACE_TRACEME name whoever adopted

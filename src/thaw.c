@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -222,26 +224,55 @@ static int pid_file_commit(struct pid_file *pf, pid_t pid)
 /*
  * Anyone who can write an image can write any user into it: root thawing a
  * file that alice wrote must not run it as root, or as bob, on the image's
- * word.  So an image file owned by someone other than root restores only as
- * its owner (--as overrides).  A pipe says nothing of who wrote it: whoever
+ * word.  So an image root names by path restores only as the owner of what
+ * the path leads to (a file or a FIFO; --as overrides), and not at all from
+ * /proc or /sys, whose files root owns whatever bytes they hold (a process's
+ * environment, say).  Standard input says nothing of who wrote it: whoever
  * ran thaw chose what to feed it.
  */
-static bool image_file_may_claim(int fd, const struct creds *c, char *why, size_t len)
+static bool image_file_may_claim(int fd, bool named, const struct creds *c, char *why,
+				 size_t len)
 {
 	uid_t runs_as = c->change ? c->uid : geteuid();
+	const char *who = c->change ? c->user : "root";
+	struct statfs fs;
 	struct stat st;
 	struct passwd *pw;
 
-	if (geteuid() != 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid == 0 ||
-	    st.st_uid == runs_as)
+	if (geteuid() != 0 || !named)
+		return true;
+	if (fstat(fd, &st) < 0 || fstatfs(fd, &fs) < 0) {
+		snprintf(why, len, "cannot tell who wrote the image file: %s", strerror(errno));
+		return false;
+	}
+	if (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC) {
+		snprintf(why, len, "the image is a file of /proc or /sys, whose owner says nothing "
+			 "of who wrote it, and it says its process ran as %s (uid %u); --as USER "
+			 "picks whom to run it as", who, (unsigned)runs_as);
+		return false;
+	}
+	if (st.st_uid == 0 || st.st_uid == runs_as)
 		return true;
 	pw = getpwuid(st.st_uid);
 	snprintf(why, len, "the image file belongs to %s (uid %u), but says its process ran as "
 		 "%s (uid %u); whoever writes an image can write any user into it, so root "
 		 "restores another user's file only as its owner (--as USER picks one)",
-		 pw ? pw->pw_name : "nobody known here", (unsigned)st.st_uid,
-		 c->change ? c->user : "root", (unsigned)runs_as);
+		 pw ? pw->pw_name : "nobody known here", (unsigned)st.st_uid, who,
+		 (unsigned)runs_as);
 	return false;
+}
+
+/* A copy that runs as another user gets /dev/null for a terminal of ours
+ * (remote.c says why): say so, or its silence would puzzle. */
+static void say_no_terminal(const struct creds *c, const int *stdio)
+{
+	for (int i = 0; c->change && c->uid != getuid() && i < 3; i++)
+		if (isatty(stdio ? stdio[i] : i)) {
+			error_msg("thaw: the copy runs as %s, so it gets /dev/null instead of this "
+				  "terminal (--stdin, --stdout, --stderr FILE give it files)",
+				  c->user);
+			return;
+		}
 }
 
 static int exit_status_for(enum restore_failure f)
@@ -508,7 +539,7 @@ static int run(int argc, char **argv)
 		status = EXIT_RESTORE;
 		goto out;
 	}
-	if (!ro.as_user && !image_file_may_claim(in.fd, &creds, why, sizeof(why))) {
+	if (!ro.as_user && !image_file_may_claim(in.fd, in.fd != STDIN_FILENO, &creds, why, sizeof(why))) {
 		error_msg("thaw %s: cannot restore: %s", path, why);
 		status = EXIT_RESTORE;
 		goto out;
@@ -516,6 +547,7 @@ static int run(int argc, char **argv)
 	if (creds.warning[0])
 		error_msg("thaw %s: %s", path, creds.warning);
 	r.creds = &creds;
+	say_no_terminal(&creds, r.stdio);
 	/* A detached process outlives the terminal thaw ran in. */
 	r.own_session = detach;
 	progress_start(&progress, ro.progress, "thaw", im.size, &in);

@@ -187,6 +187,25 @@ runs_as_ "$(cat out)" "$bob"
 [ "$(grep -c '^Cap\(Inh\|Prm\|Eff\|Amb\):[[:space:]]*0*$' "/proc/$(cat out)/status")" -eq 4 ] ||
 	fail_ "the copy has capabilities: $(grep ^Cap "/proc/$(cat out)/status" | tr '\n\t' '  ')"
 end_ "$(cat out)"
+# A receiver that is not root gives its copy none of its own capabilities
+# either: alice's receiver holding an ambient CAP_NET_RAW.
+setpriv --reuid="$alice" --regid="$alice" --init-groups --inh-caps +net_raw \
+	--ambient-caps +net_raw -- env CONTMIG_STATE_DIR="$tmp/$alice/state" \
+	bin/contmig thaw --detach - < "$alice/again.img" > out 2> err ||
+	fail_ "$alice's receiver with CAP_NET_RAW: $(cat err)"
+[ "$(grep -c '^Cap\(Inh\|Prm\|Eff\|Amb\):[[:space:]]*0*$' "/proc/$(cat out)/status")" -eq 4 ] ||
+	fail_ "$alice's copy has its receiver's capabilities: $(grep ^Cap "/proc/$(cat out)/status" | tr '\n\t' '  ')"
+end_ "$(cat out)"
+# A copy run as another user gets no terminal of root's: not as its
+# controlling terminal (TIOCSTI would type into root's shell), not as fds.
+start_ script -qefc "'$CONTMIG' thaw --stdout tty.out a2.img" /dev/null
+wait_for_ 10 eval '[ -n "$(copies_)" ]'
+copy=$(copies_)
+[ "$(readlink "/proc/$copy/fd/0")" = /dev/null ] ||
+	fail_ "the copy's stdin: $(readlink "/proc/$copy/fd/0")"
+[ "$(sed 's/.*) //' "/proc/$copy/stat" | cut -d' ' -f5)" = 0 ] ||
+	fail_ "the copy has root's terminal as its own: $(cat "/proc/$copy/stat")"
+end_ "$copy"
 expect_status_ 0 "$CONTMIG" send --via "'$CONTMIG' thaw --stdio --as $bob" "$asrc" nodeb
 read -r new dest < out
 runs_as_ "$new" "$bob"
@@ -298,6 +317,13 @@ for img in root.img a2.img; do
 		fail_ "root thawed $bob's $img: $(cat err)"
 	no_copies_
 done
+# A FIFO is its owner's word as much as a file.
+mkfifo "$bob/forged.fifo" && chown "$bob" "$bob/forged.fifo" || framework_failure_ "mkfifo"
+cat root.img > "$bob/forged.fifo" &
+expect_status_ 71 "$CONTMIG" thaw --detach "$bob/forged.fifo"
+grep -q "image file belongs to $bob (uid $(id -u "$bob")), but says its process ran as root" err ||
+	fail_ "root thawed $bob's FIFO: $(cat err)"
+no_copies_
 expect_status_ 0 "$CONTMIG" thaw --detach --as "$bob" "$bob/forged.img"
 runs_as_ "$(cat out)" "$bob"
 end_ "$(cat out)"
