@@ -42,32 +42,36 @@
 #include "record.h"
 #include "userfile.h"
 
-/* How long a busy listener spends telling a peer so. */
-#define REFUSE_TIMEOUT_MS	200
-
 /*
  * A connection's worker does its admission and handshake in a pool of its
  * own, not in a migration's slot: peers that connect and idle, or never
  * prove the key, hold only a place in that pool, for at most
  * POOL_HANDSHAKE_MS, and never keep a migration out.  A peer gets a slot
  * (--max-clients) once it is authenticated, and only for a migration.
- * The pool is capped per address too, so that one host cannot fill it.
+ * The pool is capped per peer: per user on loopback (a local user has all
+ * of 127.0.0.0/8), per /64 for IPv6, per address for IPv4.  A newcomer
+ * over a cap is not turned away: the oldest connection of the same peer
+ * (or, the pool full, the oldest of all) is cut to make room, so a flood
+ * only ever cuts itself short, while an honest handshake, done in a few
+ * milliseconds, is over before its turn to be cut comes.
  */
 #define POOL_MAX		32
-#define POOL_PER_ADDRESS	4
+#define POOL_PER_PEER		4
 #define POOL_HANDSHAKE_MS	5000
 
-/* A peer's address without its port: what the pool counts per. */
-struct peer_ip {
-	sa_family_t family;
-	uint8_t bytes[16];
+/* Whom the pool counts a connection against. */
+struct pool_key {
+	sa_family_t family;	/* AF_INET, AF_INET6, or AF_LOCAL: a loopback user */
+	uint8_t bytes[16];	/* the address (IPv6: its /64), or the uid */
 };
 
 struct worker {
 	pid_t pid;
 	int ctl;		/* our end of its line to us; -1 once it hung up */
 	bool slot;		/* holds a migration's slot */
-	struct peer_ip ip;
+	bool cut;		/* killed to make room in the pool; being reaped */
+	unsigned long seq;	/* the order workers started in */
+	struct pool_key key;
 };
 
 struct listener {
@@ -77,6 +81,7 @@ struct listener {
 	unsigned slots;		/* workers holding one */
 	struct worker *workers;
 	unsigned nworkers, room;
+	unsigned long started;	/* workers ever started */
 	struct pollfd *polls;	/* room + 2 */
 };
 
@@ -86,57 +91,85 @@ struct slot_line {
 	unsigned max_clients;
 };
 
-static void peer_ip_of(int fd, struct peer_ip *ip)
+static void pool_key_of(int fd, struct pool_key *key)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
+	uid_t uid;
 
-	memset(ip, 0, sizeof(*ip));
+	memset(key, 0, sizeof(*key));
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return;
-	if (ss.ss_family == AF_INET) {
-		ip->family = AF_INET;
-		memcpy(ip->bytes, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
+	if (net_peer_is_loopback(fd) && net_peer_uid(fd, &uid) == 0) {
+		key->family = AF_LOCAL;
+		memcpy(key->bytes, &uid, sizeof(uid));
+	} else if (ss.ss_family == AF_INET) {
+		key->family = AF_INET;
+		memcpy(key->bytes, &((const struct sockaddr_in *)&ss)->sin_addr, 4);
 	} else if (ss.ss_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
 
-		/* An IPv4 peer of a dual-stack socket is that IPv4 address. */
-		ip->family = IN6_IS_ADDR_V4MAPPED(a) ? AF_INET : AF_INET6;
-		memcpy(ip->bytes, IN6_IS_ADDR_V4MAPPED(a) ? &a->s6_addr[12] : a->s6_addr,
-		       IN6_IS_ADDR_V4MAPPED(a) ? 4 : 16);
+		/* An IPv4 peer of a dual-stack socket is that IPv4 address; an
+		 * IPv6 host has a /64 to pick addresses from. */
+		key->family = IN6_IS_ADDR_V4MAPPED(a) ? AF_INET : AF_INET6;
+		memcpy(key->bytes, IN6_IS_ADDR_V4MAPPED(a) ? &a->s6_addr[12] : a->s6_addr,
+		       IN6_IS_ADDR_V4MAPPED(a) ? 4 : 8);
 	}
 }
 
-static void refuse_busy(int fd)
+static bool in_pool(const struct worker *w)
 {
-	struct channel ch;
-
-	if (channel_init(&ch, fd, fd, NULL, REFUSE_TIMEOUT_MS) == 0) {
-		if (channel_refuse(&ch, REFUSAL_BUSY, "the receiver is busy; try again later"))
-			(void)0;	/* it hears of it as a closed connection */
-		channel_free(&ch);
-	}
+	return !w->slot && !w->cut;
 }
 
-/* Is there room in the handshake pool for one more from ip?  Says why not. */
-static bool pool_has_room(const struct listener *l, const struct peer_ip *ip, const char *peer)
+/* The oldest worker in the pool (of key's peer, unless NULL), or NULL. */
+static struct worker *oldest_in_pool(struct listener *l, const struct pool_key *key)
 {
-	unsigned pool = 0, same = 0;
+	struct worker *oldest = NULL;
 
 	for (unsigned i = 0; i < l->nworkers; i++) {
-		if (l->workers[i].slot)
+		struct worker *w = &l->workers[i];
+
+		if (in_pool(w) && (!key || !memcmp(&w->key, key, sizeof(*key))) &&
+		    (!oldest || w->seq < oldest->seq))
+			oldest = w;
+	}
+	return oldest;
+}
+
+/* Room in the pool for one more from key's peer: cut the oldest
+ * connection of that peer when it has its fill, or the oldest of all when
+ * the pool is full.  It held no copy: it had no slot. */
+static void pool_make_room(struct listener *l, const struct pool_key *key, const char *peer)
+{
+	unsigned pool = 0, same = 0;
+	struct worker *cut = NULL;
+
+	for (unsigned i = 0; i < l->nworkers; i++) {
+		if (!in_pool(&l->workers[i]))
 			continue;
 		pool++;
-		same += !memcmp(&l->workers[i].ip, ip, sizeof(*ip));
+		same += !memcmp(&l->workers[i].key, key, sizeof(*key));
 	}
-	if (pool >= POOL_MAX)
-		error_msg("thaw: %s: refused: %u connections are in their handshake already (at "
-			  "most %d)", peer, pool, POOL_MAX);
-	else if (same >= POOL_PER_ADDRESS)
-		error_msg("thaw: %s: refused: %u connections from that address are in their "
-			  "handshake already (at most %d from one address)", peer, same,
-			  POOL_PER_ADDRESS);
-	return pool < POOL_MAX && same < POOL_PER_ADDRESS;
+	if (same >= POOL_PER_PEER)
+		cut = oldest_in_pool(l, key);
+	else if (pool >= POOL_MAX)
+		cut = oldest_in_pool(l, NULL);
+	if (!cut)
+		return;
+	if (kill(cut->pid, SIGKILL) < 0 && errno != ESRCH) {
+		errno_msg(errno, "thaw: cutting worker PID %d short", (int)cut->pid);
+		return;
+	}
+	cut->cut = true;
+	if (same >= POOL_PER_PEER)
+		error_msg("thaw: %s: its peer has %u connections in their handshake (at most %d): "
+			  "the oldest (worker PID %d) is cut to make room", peer, same,
+			  POOL_PER_PEER, (int)cut->pid);
+	else
+		error_msg("thaw: %s: %u connections are in their handshake (at most %d): the "
+			  "oldest (worker PID %d) is cut to make room", peer, pool, POOL_MAX,
+			  (int)cut->pid);
 }
 
 /* Room for one more worker (and its place in poll's array). */
@@ -213,7 +246,7 @@ static void answer_worker(struct listener *l, struct worker *w)
 		(void)0;	/* it is gone; reap() hears of it */
 }
 
-static void start_worker(struct listener *l, int fd, const char *peer, const struct peer_ip *ip)
+static void start_worker(struct listener *l, int fd, const char *peer, const struct pool_key *key)
 {
 	struct receive_opts mine = *l->o;
 	struct slot_line line = { .max_clients = l->max_clients };
@@ -234,7 +267,8 @@ static void start_worker(struct listener *l, int fd, const char *peer, const str
 	}
 	if (pid > 0) {
 		close(sv[1]);
-		l->workers[l->nworkers++] = (struct worker){ .pid = pid, .ctl = sv[0], .ip = *ip };
+		l->workers[l->nworkers++] = (struct worker){ .pid = pid, .ctl = sv[0], .key = *key,
+							     .seq = l->started++ };
 		return;
 	}
 	close(l->fd);
@@ -259,7 +293,7 @@ static void start_worker(struct listener *l, int fd, const char *peer, const str
 static void accept_one(struct listener *l)
 {
 	char peer[64];
-	struct peer_ip ip;
+	struct pool_key key;
 	int one = 1, fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0) {
@@ -269,11 +303,9 @@ static void accept_one(struct listener *l)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	net_peer_name(fd, peer, sizeof(peer));
-	peer_ip_of(fd, &ip);
-	if (pool_has_room(l, &ip, peer))
-		start_worker(l, fd, peer, &ip);
-	else
-		refuse_busy(fd);
+	pool_key_of(fd, &key);
+	pool_make_room(l, &key, peer);
+	start_worker(l, fd, peer, &key);
 	close(fd);
 }
 
@@ -308,10 +340,13 @@ static int reap(struct listener *l)
 			if (l->workers[i].pid != pid)
 				continue;
 			worker = worker_ended = true;
-			forget_worker(l, i);
-			if (WIFSIGNALED(status))
+			/* One cut short had no migration: --once waits on. */
+			if (l->workers[i].cut)
+				code = RECEIVE_NO_MIGRATION;
+			else if (WIFSIGNALED(status))
 				error_msg("thaw: a worker (PID %d) died of signal %d", (int)pid,
 					  WTERMSIG(status));
+			forget_worker(l, i);
 			if (code != RECEIVE_NO_MIGRATION && first < 0)
 				first = code;
 			break;

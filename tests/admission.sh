@@ -19,7 +19,8 @@ new_user_ user
 uid=$(id -u "$user")
 # Addresses on this namespace's loopback interface that are not loopback
 # addresses: to contmig, peers and receivers elsewhere.
-ip addr add 10.77.0.1/32 dev lo && ip addr add 10.77.0.2/32 dev lo ||
+ip addr add 10.77.0.1/32 dev lo && ip addr add 10.77.0.2/32 dev lo &&
+	ip addr add 10.77.0.3/32 dev lo && ip addr add 10.77.0.4/32 dev lo ||
 	framework_failure_ "ip addr add"
 
 # activate_ LOG ADDR ARGS...: 'thaw --stdio ARGS' behind systemd socket
@@ -130,10 +131,10 @@ kill "$pid"
 # Six peers from two addresses sit in their handshakes (three say nothing,
 # three send a keyed hello and never prove the key) on a keyed listener that
 # takes two migrations at a time: a keyed send still goes.
-listen_ lp 127.0.0.1:7770 --key key --max-clients 2
-$rawpeer connect 127.0.0.1:7770 --from 127.0.0.2 --count 3 --hello none > idle2.out &
+listen_ lp 10.77.0.1:7770 --key key --max-clients 2
+$rawpeer connect 10.77.0.1:7770 --from 10.77.0.2 --count 3 --hello none > idle2.out &
 started_pids="$started_pids $!"
-$rawpeer connect 127.0.0.1:7770 --from 127.0.0.3 --count 3 --keyed > idle3.out &
+$rawpeer connect 10.77.0.1:7770 --from 10.77.0.3 --count 3 --keyed > idle3.out &
 started_pids="$started_pids $!"
 wait_for_ 5 grep -q 'held 3' idle2.out
 wait_for_ 5 grep -q 'held 3' idle3.out
@@ -141,7 +142,7 @@ wait_for_ 5 grep -q 'held 3' idle3.out
 wait_for_ 5 eval '[ "$(pgrep -c -P "$listener" -x contmig)" -ge 6 ]'
 start_ "$counter" > psrc
 wait_for_ 5 file_has_lines_ psrc 2
-expect_status_ 0 "$CONTMIG" send --key key "$pid" 127.0.0.1:7770
+expect_status_ 0 "$CONTMIG" send --key key "$pid" 10.77.0.1:7770
 read -r new dest < out
 kill "$new"
 # It went while they were all still there: each is rejected only after it.
@@ -151,25 +152,47 @@ first=$(grep -n 'rejected: timed out' lp | head -n 1 | cut -d: -f1)
 [ "$ran" -lt "$first" ] || fail_ "the send went only after the idle peers had gone: $(cat lp)"
 stop_ "$listener"
 
-# The pool has room for 4 from one address and 32 in all; a peer over
-# either is cut off at once, told the receiver is busy.
-listen_ lc 127.0.0.1:7771 --key key --max-clients 50
-$rawpeer connect 127.0.0.1:7771 --from 127.0.0.4 --count 6 --keyed --hold 6 > cap.out &
+# The pool has room for 4 from one peer and 32 in all: a newcomer over
+# either cuts the oldest (of its peer, or of all), so a flood cuts only
+# itself short.  Beyond loopback a peer is an address.
+listen_ lc 10.77.0.1:7771 --key key --max-clients 50
+# workers_ N: the listener has N workers.
+workers_() { [ "$(pgrep -c -P "$listener" -x contmig)" -eq "$1" ]; }
+$rawpeer connect 10.77.0.1:7771 --from 10.77.0.4 --count 6 --keyed --hold 8 > cap.out &
 started_pids="$started_pids $!"
 wait_for_ 5 grep -q 'held 6' cap.out
-[ "$(grep -c 'status 0' cap.out)" -eq 4 ] && [ "$(grep -c 'status 69' cap.out)" -eq 2 ] ||
-	fail_ "six idle peers from one address: $(cat cap.out)"
-[ "$(grep -c 'refused: 4 connections from that address are in their handshake already' lc)" -eq 2 ] ||
-	fail_ "the listener's log: $(cat lc)"
-for i in 10 11 12 13 14 15 16; do
-	$rawpeer connect 127.0.0.1:7771 --from 127.0.0.$i --count 4 --keyed --hold 6 > "cap$i.out" &
+wait_for_ 5 workers_ 4
+[ "$(grep -c '10.77.0.4:[0-9]*: its peer has 4 connections in their handshake (at most 4): the oldest (worker PID [0-9]*) is cut' lc)" -eq 2 ] ||
+	fail_ "six idle peers from one address: $(cat lc)"
+for i in 10 11 12 13 14 15 16 17; do
+	ip addr add 10.77.0.$i/32 dev lo || framework_failure_ "ip addr add 10.77.0.$i"
+	$rawpeer connect 10.77.0.1:7771 --from 10.77.0.$i --count 4 --keyed --hold 8 > "cap$i.out" &
 	started_pids="$started_pids $!"
 	wait_for_ 5 grep -q 'held 4' "cap$i.out"
 done
-$rawpeer connect 127.0.0.1:7771 --from 127.0.0.20 --count 2 --keyed --hold 0 > cap20.out
-[ "$(grep -c 'status 69' cap20.out)" -eq 2 ] || fail_ "past 32 in the pool: $(cat cap20.out)"
-grep -q 'refused: 32 connections are in their handshake already (at most 32)' lc ||
-	fail_ "the listener's log: $(cat lc)"
+wait_for_ 5 workers_ 32
+[ "$(grep -c 'connections are in their handshake (at most 32): the oldest (worker PID [0-9]*) is cut' lc)" -eq 4 ] ||
+	fail_ "past 32 in the pool: $(cat lc)"
+stop_ "$listener"
+
+# On loopback a peer is a user, whatever 127.x.y.z it comes from: another
+# user's flood from eight addresses never holds more than 4 places, and
+# root's keyed send goes while it lasts.
+listen_ lf 127.0.0.1:7772 --key key --max-clients 2
+for i in 2 3 4 5 6 7 8 9; do
+	as_ "$user" $rawpeer connect 127.0.0.1:7772 --from 127.0.1.$i --count 4 --keyed \
+		--hold 8 > "flood$i.out" &
+	started_pids="$started_pids $!"
+	wait_for_ 5 grep -q 'held 4' "flood$i.out"
+done
+wait_for_ 5 workers_ 4
+start_ "$counter" > fsrc
+wait_for_ 5 file_has_lines_ fsrc 2
+expect_status_ 0 "$CONTMIG" send --key key "$pid" 127.0.0.1:7772
+read -r new dest < out
+kill "$new"
+[ "$(grep -c "its peer has 4 connections in their handshake" lf)" -eq 28 ] ||
+	fail_ "the flood's cuts: $(cat lf)"
 stop_ "$listener"
 
 # --- a peer that hangs up right after sending everything ----------------------
