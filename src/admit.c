@@ -54,7 +54,8 @@ static void learn_unix(int fd, const struct sockaddr_un *mine, socklen_t ml,
 void admit_learn(int fd, struct admit_facts *f)
 {
 	struct sockaddr_storage mine, theirs;
-	socklen_t ml = sizeof(mine), tl = sizeof(theirs);
+	socklen_t ml = sizeof(mine), tl = sizeof(theirs), ll = sizeof(int);
+	int listening = 0;
 	struct stat st;
 
 	memset(f, 0, sizeof(*f));
@@ -66,6 +67,10 @@ void admit_learn(int fd, struct admit_facts *f)
 	}
 	if (!S_ISSOCK(st.st_mode))
 		return;		/* a pipe, a file, a terminal */
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) == 0 && listening) {
+		f->listening = true;
+		return;
+	}
 	if (getsockname(fd, (struct sockaddr *)&mine, &ml) < 0) {
 		f->err = -errno;
 		return;
@@ -113,6 +118,12 @@ enum admission admit_decide(const struct admit_facts *f, bool keyed, uid_t me, c
 			    size_t len)
 {
 	snprintf(why, len, "admitted");
+	if (f->listening) {
+		snprintf(why, len, "standard input is a listening socket, not a connection: thaw "
+			 "--stdio takes one connection that its starter accepted (systemd: "
+			 "Accept=yes; inetd: nowait)");
+		return ADMIT_REFUSE;
+	}
 	/* The key is the proof, whoever and wherever the sender is. */
 	if (keyed)
 		return ADMIT_NEEDS_KEY;

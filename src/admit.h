@@ -46,6 +46,7 @@ struct admit_facts {
 	int uid_err;		/* LOOPBACK and UNIX: 0 when uid is known */
 	uid_t uid;
 	pid_t pid;		/* UNIX: the peer's PID when it connected */
+	bool listening;		/* a listening socket, not a connection */
 	char name[128];		/* the peer for logs: ADDR:PORT, or the socket's path
 				 * and PID; "" for a channel */
 };

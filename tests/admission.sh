@@ -106,6 +106,13 @@ $rawpeer connect "unix:$tmp/thaw.sock" --hold 0 > peer.out
 grep -qx 'status 0' peer.out || fail_ "root on the unix socket: $(cat peer.out)"
 no_copies_ "the unix socket"
 
+# Without Accept=yes thaw --stdio gets the listening socket itself: it says
+# what is wrong instead of failing on the first read.
+start_ systemd-socket-activate --inetd -l 127.0.0.1:7753 "$CONTMIG" thaw --stdio 2> sal.log
+wait_for_ 5 grep -qs 'Listening on' sal.log
+$rawpeer connect 127.0.0.1:7753 --hold 0 > peer.out
+wait_for_ 5 grep -q "rejected: standard input is a listening socket, not a connection" sal.log
+
 # --- send without a key goes nowhere beyond loopback --------------------------
 # An impostor listening beyond loopback (a genuine receiver never does
 # without a key) gets nothing at all, and the process is never touched.
