@@ -115,7 +115,8 @@ static int run(int argc, char **argv)
 		err = contract_check_pid(pid, &r);
 	} else {
 		kind = "binary";
-		snprintf(what, sizeof(what), "%s", target);
+		/* Whoever named the file chose its name: escaped too. */
+		escape_text(what, sizeof(what), target, strlen(target));
 		err = contract_check_binary(target, &r);
 	}
 

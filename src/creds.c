@@ -74,19 +74,6 @@ static int find_group(const char *name, gid_t gid, struct group *gr, char **buf)
 	}
 }
 
-/* The gid of the group called name here: 1 found, 0 not, or -errno. */
-static int gid_of(const char *name, gid_t *gid)
-{
-	struct group gr;
-	char *buf;
-	int found = find_group(name, 0, &gr, &buf);
-
-	if (found > 0)
-		*gid = gr.gr_gid;
-	free(buf);
-	return found;
-}
-
 /* ---- at the freeze ----------------------------------------------------- */
 
 /* The name of a user (user) or group id here, malloc'd: "" when it has
@@ -209,14 +196,6 @@ static int groups_here(const char *user, gid_t gid, gid_t **groups, size_t *n, c
 	}
 }
 
-static bool has_gid(const gid_t *groups, size_t n, gid_t gid)
-{
-	for (size_t i = 0; i < n; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
 /* --as USER: USER, USER's primary group and USER's groups here, as
  * initgroups(3) would give them. */
 static int as_named_user(const char *as_user, struct creds *out, char *why, size_t len)
@@ -262,13 +241,47 @@ static void note_dropped(struct creds *out, const char *name, uint32_t gid, cons
 			 gid, role);
 }
 
+/* The names of groups here (n of them), malloc'd, "" for one with none. */
+static int group_names(const gid_t *groups, size_t n, char ***names)
+{
+	int err = 0;
+
+	*names = calloc(n ? n : 1, sizeof(**names));
+	if (!*names)
+		return -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++)
+		err = name_of(false, groups[i], &(*names)[i]);
+	return err;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Among the user's groups here (gids, with their names), the one called
+ * name: true with *gid set, or false. */
+static bool group_called(const char *name, const gid_t *gids, char **names, size_t n,
+			 gid_t *gid)
+{
+	for (size_t i = 0; *name && i < n; i++)
+		if (!strcmp(names[i], name)) {
+			*gid = gids[i];
+			return true;
+		}
+	return false;
+}
+
 /* A root receiver: the image's user, found here by name, with those of the
- * image's groups that this user has here: an image may name any group (its
- * writer chose its bytes), and a group the user lacks here would be more
- * than its source had. */
+ * image's groups (by name) that this user has here: an image may name any
+ * group (its writer chose its bytes), and a group the user lacks here
+ * would be more than its source had.  Only the user's own groups are
+ * looked up, however many the image names. */
 static int as_image_user(const struct image_creds *c, struct creds *out, char *why, size_t len)
 {
-	char name[IMAGE_MAX_NAME], role[IMAGE_MAX_NAME + 96], *buf;
+	char name[IMAGE_MAX_NAME], role[IMAGE_MAX_NAME + 64], *buf, **names = NULL;
 	gid_t *mine = NULL, gid;
 	size_t nmine = 0;
 	struct passwd pw;
@@ -292,37 +305,32 @@ static int as_image_user(const struct image_creds *c, struct creds *out, char *w
 	else if (!found)
 		err = say(-EPERM, why, len, "the image's user %s does not exist on this machine; "
 			  "--as USER picks one", shown(c->user, name));
+	if (!err && (found = group_names(mine, nmine, &names)) < 0)
+		err = say(found, why, len, "looking up the groups of %s: %s", out->user,
+			  strerror(-found));
 	if (!err && !(out->groups = malloc((c->ngroups ? c->ngroups : 1) * sizeof(gid_t))))
 		err = say(-ENOMEM, why, len, "out of memory");
 	if (err)
 		goto out;
 	/* Without its own group here, the copy takes its user's. */
-	found = *c->group ? gid_of(c->group, &gid) : 0;
-	if (found > 0 && has_gid(mine, nmine, gid))
+	if (group_called(c->group, mine, names, nmine, &gid)) {
 		out->gid = gid;
-	else if (found >= 0) {
-		snprintf(role, sizeof(role), " (its group%s: the copy has %s's, gid %u)",
-			 found ? ", not one of its user's groups here" : "", out->user,
+	} else {
+		snprintf(role, sizeof(role), " (its group: the copy has %s's, gid %u)", out->user,
 			 (unsigned)out->gid);
 		note_dropped(out, c->group, c->gid[IMAGE_ID_EFFECTIVE], role);
 	}
-	for (size_t i = 0; found >= 0 && i < c->ngroups; i++) {
+	for (size_t i = 0; i < c->ngroups; i++) {
 		const struct image_group *g = &c->groups[i];
 
-		found = *g->name ? gid_of(g->name, &gid) : 0;
-		if (found > 0 && has_gid(mine, nmine, gid))
+		if (group_called(g->name, mine, names, nmine, &gid))
 			out->groups[out->ngroups++] = gid;
-		else if (found > 0)
-			note_dropped(out, g->name, g->gid, " (not one of its user's groups here)");
-		else if (!found && (g->gid != c->gid[IMAGE_ID_EFFECTIVE] ||
-				    strcmp(g->name, c->group)))	/* said already */
-			note_dropped(out, g->name, g->gid, "");
+		else if (g->gid != c->gid[IMAGE_ID_EFFECTIVE] || strcmp(g->name, c->group))
+			note_dropped(out, g->name, g->gid, "");	/* its group: said already */
 	}
-	if (found < 0)
-		err = say(found, why, len, "looking up the image's groups: %s", strerror(-found));
-	else
-		out->change = true;
+	out->change = true;
 out:
+	free_names(names, nmine);
 	free(mine);
 	return err;
 }

@@ -324,7 +324,9 @@ static void print_text(const char *path, const struct image *im, const struct fi
 
 	frozen_when(im, when);
 	human_size(im->size, size);
-	printf("image:      %s: contmig image format %u, %s\n", path, im->state.version, size);
+	printf("image:      ");
+	escape_fputs(stdout, path, strlen(path));
+	printf(": contmig image format %u, %s\n", im->state.version, size);
 	/* Every string from the image is escaped, and a fixed-size field read
 	 * within its size: it need not end in a NUL. */
 	printf("process:    PID %d (%s), frozen %s on %s\n", im->state.source_pid,
@@ -371,8 +373,11 @@ static void print_text(const char *path, const struct image *im, const struct fi
 		printf("  %#-18" PRIx64 " %10s  at offset %-10" PRIu64 " checksum %s\n",
 		       im->seg[i].vaddr, size, im->seg[i].offset, seg_status(im, f, i));
 	}
-	if (f->problem[0])
-		printf("problem:    %s\n", f->problem);
+	if (f->problem[0]) {
+		printf("problem:    ");
+		escape_fputs(stdout, f->problem, sizeof(f->problem));
+		putchar('\n');
+	}
 	printf("symbols:    %zu\n", syms->count);
 	if (!backtrace)
 		return;
@@ -630,10 +635,11 @@ static int run(int argc, char **argv)
 			nframes = 0;
 	}
 	if (verify && !json) {
-		if (sound)
-			printf("%s: sound: %zu segments, every checksum matches; canary %s\n", path,
+		if (sound) {
+			escape_fputs(stdout, path, strlen(path));
+			printf(": sound: %zu segments, every checksum matches; canary %s\n",
 			       im.nseg, canary_status(&im, &f));
-		else
+		} else
 			error_msg("inspect %s: unsound: %s", path, f.problem);
 	} else {
 		if (json)

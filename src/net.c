@@ -225,7 +225,7 @@ bool net_peer_is_loopback(int fd)
 }
 
 /* A v4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 one it carries:
- * the kernel lists such a connection's other end as an IPv4 socket. */
+ * the other end of such a connection is an IPv4 socket, mostly. */
 static void unmap_v4(struct sockaddr_storage *ss)
 {
 	const struct sockaddr_in6 *a6 = (const void *)ss;
@@ -237,6 +237,21 @@ static void unmap_v4(struct sockaddr_storage *ss)
 	memcpy(&a4.sin_addr, &a6->sin6_addr.s6_addr[12], 4);
 	memset(ss, 0, sizeof(*ss));
 	memcpy(ss, &a4, sizeof(a4));
+}
+
+/* The other way: an IPv4 address as the v4-mapped IPv6 one. */
+static void map_v4(struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *a4 = (const void *)ss;
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+
+	if (ss->ss_family != AF_INET)
+		return;
+	a6.sin6_port = a4->sin_port;
+	a6.sin6_addr.s6_addr[10] = a6.sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&a6.sin6_addr.s6_addr[12], &a4->sin_addr, 4);
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, &a6, sizeof(a6));
 }
 
 /* An endpoint as sock_diag's id holds it: the port and the address, both
@@ -356,8 +371,14 @@ int net_peer_socket(int fd, struct net_peer_socket *ps)
 	    theirs.ss_family != mine.ss_family)
 		return -EAFNOSUPPORT;
 	/* Their socket is the one whose own end is our peer, and whose other
-	 * end is us. */
+	 * end is us: an IPv4 socket, or an IPv6 one that connected to a
+	 * v4-mapped address (::ffff:127.0.0.1), which the kernel lists as IPv6. */
 	err = diag_lookup(&theirs, &mine, ps);
+	if (err == -ENOENT && mine.ss_family == AF_INET) {
+		map_v4(&mine);
+		map_v4(&theirs);
+		err = diag_lookup(&theirs, &mine, ps);
+	}
 	/* Not there: the connection may have gone with it. */
 	if (err == -ENOENT && getpeername(fd, (struct sockaddr *)&theirs, &tl) < 0)
 		err = -errno;

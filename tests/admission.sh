@@ -233,4 +233,14 @@ grep -q "the sender's end of the connection is closed or closing" lt2 ||
 grep -q 'discarded' lt2 && fail_ "a copy was held for a sender gone before READY: $(cat lt2)"
 no_copies_ "a sender gone before READY"
 stop_ "$listener"
+
+# An IPv6 socket that connects to a v4-mapped address is listed as IPv6 by
+# the kernel: root's sender is still known for root.
+listen_ lv 127.0.0.1:7790
+start_ "$counter" > vsrc
+wait_for_ 5 file_has_lines_ vsrc 2
+expect_status_ 0 "$CONTMIG" send "$pid" '[::ffff:127.0.0.1]:7790'
+read -r new dest < out
+kill "$new"
+stop_ "$listener"
 exit 0

@@ -65,6 +65,15 @@ for img in names.img full.img; do
 	grep -q "^contmig: thawed PID [0-9]* (.*) as PID $new" "$img.terr" ||
 		fail_ "no summary from thaw $img: $(cat "$img.terr")"
 done
+# A file's name is whoever named it's choice too: inspect and check escape it.
+cp names.img "$evil.img" || framework_failure_ "cp names.img"
+"$CONTMIG" inspect "$evil.img" > fname.txt 2> fname.err || fail_ "inspect $evil.img: $(cat fname.err)"
+"$CONTMIG" inspect --verify "$evil.img" > fname.verify 2> fname.verr ||
+	fail_ "inspect --verify: $(cat fname.verr)"
+"$CONTMIG" check "$evil" > fname.check 2> fname.cerr
+no_raw_bytes_ fname.*
+grep -qF 'map\x1b]0;pwn\x07\x9b\x7f\\x.img: sound' fname.verify ||
+	fail_ "inspect --verify of a hostile file name: $(cat fname.verify)"
 # Escaped as \xNN (a backslash as \\); in JSON, \u00XX with the byte's value.
 grep -qF 'process:    PID '"$pid"' (map\x1b]0;pwn\x07\x9b\x7f\\\\), frozen ' names.img.txt &&
 	grep -qF ' on \x1b[2J\x1b]0;pwn\x07\x9bh\\x' names.img.txt &&
