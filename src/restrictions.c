@@ -33,6 +33,11 @@ static const char *const rlimit_names[IMAGE_MAX_RLIMITS] = {
 	"locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
 };
 
+const char *restrictions_rlimit_name(int res)
+{
+	return res >= 0 && res < IMAGE_MAX_RLIMITS ? rlimit_names[res] : "?";
+}
+
 static const char *const cap_set_names[IMAGE_NCAPS] = {
 	"effective", "permitted", "inheritable", "bounding", "ambient",
 };

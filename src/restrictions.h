@@ -39,6 +39,9 @@ int restrictions_impose(const struct image_limits *l, struct remote *r, char *wa
  * with why saying what is more, or another -errno. */
 int restrictions_verify(pid_t pid, const struct image_limits *l, char *why, size_t why_len) MUST_CHECK;
 
+/* The name of resource limit res (< IMAGE_MAX_RLIMITS), prlimit(1)'s. */
+const char *restrictions_rlimit_name(int res);
+
 /* Capability names ("sys_admin ...", setpriv's), of caps, into buf. */
 const char *restrictions_cap_names(uint64_t caps, char *buf, size_t len);
 
