@@ -68,6 +68,12 @@ static void drop_caps(int report)
  */
 static void drop_ids(const struct creds *c, int report)
 {
+	/* Dropping from the bounding set needs CAP_SETPCAP, which a copy
+	 * that does not run as root has no more (restrictions.h). */
+	for (long cap = 0; c->uid != 0 && cap < 64; cap++)
+		if (!(c->bounding & 1ULL << cap) &&
+		    syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(report, STEP_CAPS);
 	if (syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
 		child_fail(report, STEP_SETGROUPS);
 	if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)
