@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -131,15 +130,53 @@ static int read_personality(pid_t pid, uint32_t *persona)
 	return err;
 }
 
-static int get_rlimit(pid_t pid, int res, struct image_rlimit *out)
+/* A limit as /proc/PID/limits shows it: "unlimited" or a decimal. */
+static int parse_limit(const char *text, uint64_t *v)
 {
-	struct rlimit old;
+	char *end;
 
-	if (syscall(SYS_prlimit64, pid, res, NULL, &old) < 0)
-		return -errno;
-	out->cur = old.rlim_cur;
-	out->max = old.rlim_max;
-	return 0;
+	if (!strcmp(text, "unlimited")) {
+		*v = UINT64_MAX;
+		return 0;
+	}
+	errno = 0;
+	*v = strtoull(text, &end, 10);
+	return end == text || *end || errno || *text == '-' ? -EINVAL : 0;
+}
+
+/*
+ * Every resource limit of pid, from /proc/PID/limits: a line each, in the
+ * order of their numbers, the soft and the hard limit after the name's 26
+ * columns.  (prlimit(2) on another user's process needs CAP_SYS_RESOURCE,
+ * which a root without it lacks; the file anyone may read.)
+ */
+static int read_rlimits(pid_t pid, struct image_rlimit rlim[IMAGE_MAX_RLIMITS])
+{
+	char *text, *line, *next;
+	int err = procfs_read_file(pid, "limits", &text, NULL), n = -1;
+
+	if (err)
+		return err;
+	for (line = text; !err && *line; line = next) {
+		char soft[32], hard[32];
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		if (n++ < 0)
+			continue;	/* the heading */
+		if (n > IMAGE_MAX_RLIMITS || strlen(line) < 26 ||
+		    sscanf(line + 26, "%31s %31s", soft, hard) != 2)
+			err = -EINVAL;
+		if (!err)
+			err = parse_limit(soft, &rlim[n - 1].cur);
+		if (!err)
+			err = parse_limit(hard, &rlim[n - 1].max);
+	}
+	free(text);
+	return err ? err : n == IMAGE_MAX_RLIMITS ? 0 : -EINVAL;
 }
 
 int restrictions_label(pid_t pid, char label[IMAGE_MAX_LABEL])
@@ -175,8 +212,7 @@ int restrictions_collect(pid_t pid, struct image_limits *out)
 	out->rec.flags = flags;
 	if (!read_personality(pid, &out->rec.personality))
 		out->rec.flags |= IMAGE_LIMITS_PERSONALITY;
-	for (int i = 0; i < IMAGE_MAX_RLIMITS && !err; i++)
-		err = get_rlimit(pid, i, &out->rlim[i]);
+	err = read_rlimits(pid, out->rlim);
 	if (err)
 		return err;
 	out->rec.flags |= IMAGE_LIMITS_RLIMITS;
@@ -198,40 +234,52 @@ static void warn(char *warning, size_t len, const char *text)
 		snprintf(warning + at, len - at, "%s%s", at ? "; " : "", text);
 }
 
+/* prlimit64(0, res, new, old) in r, the limits on a scratch page. */
+static long remote_prlimit(struct remote *r, long page, int res, const struct image_rlimit *want,
+			   struct image_rlimit *old)
+{
+	long ret = want ? remote_write(r, page, want, sizeof(*want)) : 0;
+
+	if (!ret)
+		ret = remote_syscall(r, SYS_prlimit64, 0, res, want ? page : 0,
+				     old ? page + sizeof(*want) : 0, 0, 0);
+	if (ret >= 0 && old)
+		ret = remote_read(r, page + sizeof(*want), old, sizeof(*old));
+	return ret;
+}
+
 /*
- * The source's resource limits, on r from here: exactly where we may (a
- * root receiver raises a hard limit); otherwise no hard limit above the
- * restorer's own, which is less, never more.
+ * The source's resource limits, set by r itself: exactly where it may (it
+ * has CAP_SYS_RESOURCE: a copy running as root); otherwise no hard limit
+ * above the one it has, which is less, never more.
  */
-static int impose_rlimits(const struct image_limits *l, pid_t pid, char *warning,
-			  size_t warning_len, char *why, size_t why_len)
+static int impose_rlimits(const struct image_limits *l, struct remote *r, long page,
+			  char *warning, size_t warning_len, char *why, size_t why_len)
 {
 	for (int i = 0; i < (int)l->rec.nrlimits; i++) {
-		struct rlimit want = { l->rlim[i].cur, l->rlim[i].max };
-		struct image_rlimit have = { 0 };
+		struct image_rlimit want = l->rlim[i], have;
 		char text[160];
-		int err = get_rlimit(pid, i, &have);
+		long ret = remote_prlimit(r, page, i, NULL, &have);
 
-		if (err)
-			return say(err, why, why_len, "reading the restorer's %s limit: %s",
-				   rlimit_names[i], strerror(-err));
-		if (syscall(SYS_prlimit64, pid, i, &want, NULL) == 0)
-			continue;
-		if (errno != EPERM || want.rlim_max <= have.max)
-			return say(-errno, why, why_len, "setting the %s limit to %llu/%llu: %s",
-				   rlimit_names[i], (unsigned long long)want.rlim_cur,
-				   (unsigned long long)want.rlim_max, strerror(errno));
-		want.rlim_max = have.max;
-		if (want.rlim_cur > want.rlim_max)
-			want.rlim_cur = want.rlim_max;
-		if (syscall(SYS_prlimit64, pid, i, &want, NULL) < 0)
-			return say(-errno, why, why_len, "setting the %s limit to %llu/%llu: %s",
-				   rlimit_names[i], (unsigned long long)want.rlim_cur,
-				   (unsigned long long)want.rlim_max, strerror(errno));
-		snprintf(text, sizeof(text), "the %s limit is %llu/%llu, below its source's "
-			 "(this receiver may not raise a hard limit)", rlimit_names[i],
-			 (unsigned long long)want.rlim_cur, (unsigned long long)want.rlim_max);
-		warn(warning, warning_len, text);
+		if (ret < 0)
+			return say(ret, why, why_len, "reading the restorer's %s limit: %s",
+				   rlimit_names[i], strerror(-ret));
+		ret = remote_prlimit(r, page, i, &want, NULL);
+		if (ret == -EPERM && want.max > have.max) {
+			want.max = have.max;
+			if (want.cur > want.max)
+				want.cur = want.max;
+			ret = remote_prlimit(r, page, i, &want, NULL);
+			snprintf(text, sizeof(text), "the %s limit is %llu/%llu, below its source's "
+				 "(this receiver may not raise a hard limit)", rlimit_names[i],
+				 (unsigned long long)want.cur, (unsigned long long)want.max);
+			if (ret >= 0)
+				warn(warning, warning_len, text);
+		}
+		if (ret < 0)
+			return say(ret, why, why_len, "setting the %s limit to %llu/%llu: %s",
+				   rlimit_names[i], (unsigned long long)want.cur,
+				   (unsigned long long)want.max, strerror(-ret));
 	}
 	return 0;
 }
@@ -330,13 +378,20 @@ static int impose_caps(const struct image_limits *l, struct remote *r, char *war
 int restrictions_impose(const struct image_limits *l, struct remote *r, char *warning,
 		  size_t warning_len, char *why, size_t why_len)
 {
-	long ret;
+	long ret, page;
 	int err;
 
 	warning[0] = '\0';
 	if (!l->known)
 		return 0;
-	err = impose_rlimits(l, r->pid, warning, warning_len, why, why_len);
+	page = remote_mmap(r, 0, IMAGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			   -1, 0);
+	if (page < 0)
+		return say(page, why, why_len, "scratch page: %s", strerror(-page));
+	err = impose_rlimits(l, r, page, warning, warning_len, why, why_len);
+	ret = remote_munmap(r, page, IMAGE_PAGE);
+	if (!err && ret < 0)
+		err = say(ret, why, why_len, "scratch page: %s", strerror(-ret));
 	if (err)
 		return err;
 	if (l->rec.flags & IMAGE_LIMITS_PERSONALITY) {
@@ -360,6 +415,7 @@ int restrictions_impose(const struct image_limits *l, struct remote *r, char *wa
 
 int restrictions_verify(pid_t pid, const struct image_limits *l, char *why, size_t why_len)
 {
+	struct image_rlimit rlim[IMAGE_MAX_RLIMITS];
 	uint64_t have[IMAGE_NCAPS];
 	uint32_t nnp = 0, flags, persona;
 	char names[400];
@@ -387,13 +443,12 @@ int restrictions_verify(pid_t pid, const struct image_limits *l, char *why, size
 			return say(-EPERM, why, why_len, "the restorer's personality is %#x, not its "
 				   "source's %#x", persona, l->rec.personality);
 	}
+	err = l->rec.nrlimits ? read_rlimits(pid, rlim) : 0;
+	if (err)
+		return say(err, why, why_len, "reading the restorer's limits: %s", strerror(-err));
 	for (int i = 0; i < (int)l->rec.nrlimits; i++) {
-		struct image_rlimit rl = { 0 };
+		const struct image_rlimit rl = rlim[i];
 
-		err = get_rlimit(pid, i, &rl);
-		if (err)
-			return say(err, why, why_len, "reading the restorer's %s limit: %s",
-				   rlimit_names[i], strerror(-err));
 		if (rl.cur > l->rlim[i].cur || rl.max > l->rlim[i].max)
 			return say(-EPERM, why, why_len, "the restorer's %s limit %llu/%llu is above "
 				   "its source's %llu/%llu", rlimit_names[i],

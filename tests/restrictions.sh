@@ -135,4 +135,17 @@ grep -q "nofile limit is 60/60, below its source's" err || fail_ "the warning: $
 grep -q '^Max open files  *60  *60 ' "/proc/$(cat out)/limits" ||
 	fail_ "the copy's open files: $(grep 'open files' "/proc/$(cat out)/limits")"
 end_ "$(cat out)"
+
+# --- a root receiver, a copy that does not run as root ------------------------
+# alice's counter with a bounding set of kill only: root's copy of it runs as
+# alice, kept in that bounding set (which alice could not drop to herself).
+start_ setpriv --bounding-set -all,+kill --reuid="$alice" --regid="$alice" --init-groups -- \
+	"${restricted[@]}" bin/counter > a.out
+wait_for_ 5 grep -q '^Name:[[:space:]]*counter' "/proc/$pid/status"
+restrictions_ "$pid" > want
+grep -q '^CapBnd:[[:space:]]*0*20$' want || framework_failure_ "setpriv: $(cat want)"
+expect_status_ 0 "$CONTMIG" freeze -o c.img "$pid"
+expect_status_ 0 "$CONTMIG" thaw --detach c.img
+same_restrictions_ "root's thaw of $alice's" want "$(cat out)"
+end_ "$(cat out)"
 exit 0
