@@ -7,6 +7,7 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
+ *          restrictions,
  *          CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
