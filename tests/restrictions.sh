@@ -71,6 +71,34 @@ same_restrictions_ "thaw IMAGE" want "$new"
 wait_for_ 5 file_has_lines_ after 2
 end_ "$new"
 
+# --- forged and older images ---------------------------------------------------
+patch=$builddir/tests/patch-image
+# The note's fixed part as freeze wrote it: flags, 16 limits, the sets.
+# (Little-endian: 0x420 is 2004000000000000.)
+rec=0f00000010000000200400000000000020040000000000002000000000000000
+rec=${rec}20040000000000002000000000000000
+# An effective capability outside the permitted set: no process has that.
+"$patch" r.img forged.img "$rec" "${rec/#0f0000001000000020/0f0000001000000021}" ||
+	framework_failure_ "patch-image forged.img"
+expect_status_ 67 "$CONTMIG" thaw --detach forged.img
+grep -q "restrictions note: capabilities no process can have" err || fail_ "forged: $(cat err)"
+# Unknown flags.
+"$patch" r.img forged2.img "$rec" "${rec/#0f/2f}" || framework_failure_ "patch-image forged2.img"
+expect_status_ 67 "$CONTMIG" inspect forged2.img
+grep -q "restrictions note: unknown flags" err || fail_ "forged2: $(cat err)"
+# An image without the note (as an older contmig wrote it: here the note
+# turned into one of a type no reader knows) is restored with nothing to
+# impose, and inspect says so.
+"$patch" r.img old.img 0800000039010000""08004d43 0800000039010000""77004d43 ||
+	framework_failure_ "patch-image old.img"
+expect_status_ 0 "$CONTMIG" inspect old.img
+grep -q '^restricted: unknown' out || fail_ "inspect old.img: $(grep '^restricted' out)"
+expect_status_ 0 "$CONTMIG" thaw --detach old.img
+[ ! -s err ] || fail_ "thaw old.img said: $(cat err)"
+grep -q "^CapEff:[[:space:]]*$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)\$" \
+	"/proc/$(cat out)/status" || fail_ "old.img: $(grep Cap "/proc/$(cat out)/status")"
+end_ "$(cat out)"
+
 # --- by pipe ----------------------------------------------------------------
 root_counter_ before
 restrictions_ "$pid" > want
@@ -147,5 +175,18 @@ grep -q '^CapBnd:[[:space:]]*0*20$' want || framework_failure_ "setpriv: $(cat w
 expect_status_ 0 "$CONTMIG" freeze -o c.img "$pid"
 expect_status_ 0 "$CONTMIG" thaw --detach c.img
 same_restrictions_ "root's thaw of $alice's" want "$(cat out)"
+end_ "$(cat out)"
+# alice's counter with the ambient capability kill: its copy, running as
+# alice, has none (only a copy running as root gets any), said by name.
+start_ setpriv --reuid="$alice" --regid="$alice" --init-groups --inh-caps -all,+kill \
+	--ambient-caps -all,+kill -- bin/counter > a.out
+wait_for_ 5 grep -q '^Name:[[:space:]]*counter' "/proc/$pid/status"
+grep -q '^CapAmb:[[:space:]]*0*20$' "/proc/$pid/status" || framework_failure_ "setpriv --ambient-caps"
+expect_status_ 0 "$CONTMIG" freeze -o d.img "$pid"
+expect_status_ 0 "$CONTMIG" thaw --detach d.img
+one_error_line_ "a copy without its source's ambient kill"
+grep -q "without the capabilities its source had (kill)" err || fail_ "the warning: $(cat err)"
+[ "$(grep -cE '^Cap(Inh|Prm|Eff|Amb):[[:space:]]*0+$' "/proc/$(cat out)/status")" -eq 4 ] ||
+	fail_ "the copy has capabilities: $(grep Cap "/proc/$(cat out)/status")"
 end_ "$(cat out)"
 exit 0
