@@ -167,7 +167,9 @@ static int read_rlimits(pid_t pid, struct image_rlimit rlim[IMAGE_MAX_RLIMITS])
 			next = line + strlen(line);
 		if (n++ < 0)
 			continue;	/* the heading */
-		if (n > IMAGE_MAX_RLIMITS || strlen(line) < 26 ||
+		if (n > IMAGE_MAX_RLIMITS)
+			break;		/* a newer kernel's: not in an image */
+		if (strlen(line) < 26 ||
 		    sscanf(line + 26, "%31s %31s", soft, hard) != 2)
 			err = -EINVAL;
 		if (!err)
@@ -176,7 +178,7 @@ static int read_rlimits(pid_t pid, struct image_rlimit rlim[IMAGE_MAX_RLIMITS])
 			err = parse_limit(hard, &rlim[n - 1].max);
 	}
 	free(text);
-	return err ? err : n == IMAGE_MAX_RLIMITS ? 0 : -EINVAL;
+	return err ? err : n >= IMAGE_MAX_RLIMITS ? 0 : -EINVAL;
 }
 
 int restrictions_label(pid_t pid, char label[IMAGE_MAX_LABEL])
@@ -356,8 +358,8 @@ static int impose_caps(const struct image_limits *l, struct remote *r, char *war
 		}
 		ret = remote_capset(r, src[IMAGE_CAP_EFF], src[IMAGE_CAP_PRM], src[IMAGE_CAP_INH]);
 		if (ret < 0)
-			return say(ret, why, why_len, "setting the capabilities to effective %#llx, "
-				   "permitted %#llx, inheritable %#llx: %s",
+			return say(ret, why, why_len, "setting the capabilities to effective 0x%llx, "
+				   "permitted 0x%llx, inheritable 0x%llx: %s",
 				   (unsigned long long)src[IMAGE_CAP_EFF],
 				   (unsigned long long)src[IMAGE_CAP_PRM],
 				   (unsigned long long)src[IMAGE_CAP_INH], strerror(-ret));
@@ -397,7 +399,7 @@ int restrictions_impose(const struct image_limits *l, struct remote *r, char *wa
 	if (l->rec.flags & IMAGE_LIMITS_PERSONALITY) {
 		ret = remote_syscall(r, SYS_personality, l->rec.personality, 0, 0, 0, 0, 0);
 		if (ret < 0)
-			return say(ret, why, why_len, "setting the personality %#x: %s",
+			return say(ret, why, why_len, "setting the personality 0x%x: %s",
 				   l->rec.personality, strerror(-ret));
 	}
 	if (l->rec.flags & IMAGE_LIMITS_CAPS) {
@@ -440,8 +442,8 @@ int restrictions_verify(pid_t pid, const struct image_limits *l, char *why, size
 			return say(err, why, why_len, "reading the restorer's personality: %s",
 				   strerror(-err));
 		if (persona != l->rec.personality)
-			return say(-EPERM, why, why_len, "the restorer's personality is %#x, not its "
-				   "source's %#x", persona, l->rec.personality);
+			return say(-EPERM, why, why_len, "the restorer's personality is 0x%x, not its "
+				   "source's 0x%x", persona, l->rec.personality);
 	}
 	err = l->rec.nrlimits ? read_rlimits(pid, rlim) : 0;
 	if (err)

@@ -176,6 +176,12 @@ expect_status_ 0 "$CONTMIG" freeze -o c.img "$pid"
 expect_status_ 0 "$CONTMIG" thaw --detach c.img
 same_restrictions_ "root's thaw of $alice's" want "$(cat out)"
 end_ "$(cat out)"
+# alice cannot cut a bounding set: her own thaw of it is refused, by name.
+chown "$alice" c.img || framework_failure_ "chown c.img"
+as_user_ "$alice" bin/contmig thaw --detach "$tmp/c.img" > out 2> err &&
+	fail_ "$alice's thaw of a copy with a cut bounding set: $(cat out)"
+one_error_line_ "$alice's thaw of a cut bounding set"
+grep -q "holds bounding capabilities its source had not" err || fail_ "$alice's thaw: $(cat err)"
 # alice's counter with the ambient capability kill: its copy, running as
 # alice, has none (only a copy running as root gets any), said by name.
 start_ setpriv --reuid="$alice" --regid="$alice" --init-groups --inh-caps -all,+kill \
