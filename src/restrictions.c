@@ -100,8 +100,15 @@ static int read_status(pid_t pid, uint64_t cap[IMAGE_NCAPS], uint32_t *nnp, uint
 	*flags = 0;
 	if (err)
 		return err;
-	for (int i = 0; i < IMAGE_NCAPS && found > 0; i++)
+	for (int i = 0; i < IMAGE_NCAPS && found > 0; i++) {
 		found = status_number(text, cap_set_keys[i], 16, &cap[i]);
+		/* A kernel without ambient capabilities (before 4.3) has none
+		 * to give: raising one there fails, and refuses the move. */
+		if (!found && i == IMAGE_CAP_AMB) {
+			cap[i] = 0;
+			found = 1;
+		}
+	}
 	if (found > 0)
 		*flags |= IMAGE_LIMITS_CAPS;
 	err = found < 0 ? found : 0;
