@@ -14,6 +14,7 @@
 #include "escape.h"
 #include "exitcode.h"
 #include "json.h"
+#include "restrictions.h"
 
 static const char usage[] =
 	"Usage: contmig check [--json] BINARY|PID\n"
@@ -43,7 +44,7 @@ static void print_human(const char *what, const struct contract_report *r)
 }
 
 static void print_json(const char *target, const char *kind, const struct contract_report *r,
-		       const char *error)
+		       const char *error, const char *label)
 {
 	printf("{\"target\": ");
 	json_string(stdout, target);
@@ -60,7 +61,23 @@ static void print_json(const char *target, const char *kind, const struct contra
 		json_string(stdout, r->item[i].detail);
 		printf("}");
 	}
-	printf("]}\n");
+	printf("]");
+	if (*label) {
+		printf(", \"lsm_label\": ");
+		json_string(stdout, label);
+	}
+	printf("}\n");
+}
+
+/* A process confined by its LSM (AppArmor): the label is not carried, so
+ * say it (contmig(1), Restrictions). */
+static void print_label(const char *label)
+{
+	char shown[ESCAPED_SIZE(IMAGE_MAX_LABEL)];
+
+	if (*label)
+		printf("  note  lsm         runs under the LSM label %s, which its copy does not "
+		       "carry\n", escape_text(shown, sizeof(shown), label, IMAGE_MAX_LABEL));
 }
 
 /* Why we could not look, in words a user can act on. */
@@ -87,7 +104,7 @@ static int run(int argc, char **argv)
 	struct contract_report r;
 	char what[96 + ESCAPED_SIZE(sizeof(r.name))], error[256];
 	const char *target, *kind;
-	char name[ESCAPED_SIZE(sizeof(r.name))];
+	char name[ESCAPED_SIZE(sizeof(r.name))], label[IMAGE_MAX_LABEL] = "";
 	bool json = false;
 	int opt, pid, err;
 
@@ -113,6 +130,9 @@ static int run(int argc, char **argv)
 		kind = "process";
 		snprintf(what, sizeof(what), "PID %d", pid);
 		err = contract_check_pid(pid, &r);
+		/* Only a name to show: one we cannot read is left out. */
+		if (!err && restrictions_label(pid, label))
+			label[0] = '\0';
 	} else {
 		kind = "binary";
 		/* Whoever named the file chose its name: escaped too. */
@@ -123,7 +143,7 @@ static int run(int argc, char **argv)
 	if (err) {
 		describe_error(err, pid ? r.where : "", error, sizeof(error));
 		if (json)
-			print_json(target, kind, &r, error);
+			print_json(target, kind, &r, error, label);
 		error_msg("check %s: %s", what, error);
 		return EXIT_NOTARGET;
 	}
@@ -131,9 +151,11 @@ static int run(int argc, char **argv)
 		snprintf(what, sizeof(what), "PID %d (%s)", pid,
 			 escape_text(name, sizeof(name), r.name, sizeof(r.name)));
 	if (json)
-		print_json(target, kind, &r, NULL);
+		print_json(target, kind, &r, NULL, label);
 	else
 		print_human(what, &r);
+	if (!json)
+		print_label(label);
 	return r.keeps ? EXIT_OK : EXIT_CONTRACT;
 }
 

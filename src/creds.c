@@ -396,6 +396,8 @@ int restore_credentials(const struct image *im, const char *as_user, struct cred
 		err = root ? as_image_user(c, out, why, why_len) : own_user_only(c, why, why_len);
 	if (err)
 		creds_free(out);
+	out->bounding = im->limits.known && im->limits.rec.flags & IMAGE_LIMITS_CAPS ?
+		im->limits.rec.cap[IMAGE_CAP_BND] : ~0ULL;
 	return err;
 }
 

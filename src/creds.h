@@ -26,6 +26,8 @@ struct creds {
 	gid_t gid;
 	gid_t *groups;		/* supplementary; malloc'd */
 	size_t ngroups;
+	uint64_t bounding;	/* the source's bounding set, all ones if unknown:
+				 * a copy not run as root can drop no more later */
 	char user[IMAGE_MAX_NAME];	/* who that is, for messages (printable) */
 	char warning[400];	/* groups dropped, said in one line; or "" */
 };

@@ -172,6 +172,19 @@ static void put_creds_note(struct buf *b, const struct image_creds *c)
 	free(desc.data);
 }
 
+static void put_limits_note(struct buf *b, const struct image_limits *l)
+{
+	struct buf desc = { 0 };
+
+	buf_put(&desc, &l->rec, sizeof(l->rec));
+	buf_put(&desc, l->rlim, l->rec.nrlimits * sizeof(*l->rlim));
+	buf_put(&desc, l->label, strlen(l->label) + 1);
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_LIMITS, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -199,6 +212,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_signals_note(b, im);
 	if (im->creds.known)
 		put_creds_note(b, &im->creds);
+	if (im->limits.known)
+		put_limits_note(b, &im->limits);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -554,6 +569,36 @@ static int read_creds(struct image *im, const struct note *n)
 	return err;
 }
 
+/* The restrictions note: its fixed part, the limits it counts, the label
+ * (NUL-terminated, within IMAGE_MAX_LABEL) and nothing after it; what it
+ * says is checked by check_limits. */
+static int read_limits(struct image *im, const struct note *n)
+{
+	struct image_limits *l = &im->limits;
+	size_t pos = sizeof(l->rec), left, max;
+	const char *label, *nul;
+
+	if (n->len < sizeof(l->rec) || l->known)
+		return refuse(im, "restrictions note of %zu bytes, or a second one", n->len);
+	memcpy(&l->rec, n->desc, sizeof(l->rec));
+	if (l->rec.nrlimits > IMAGE_MAX_RLIMITS ||
+	    l->rec.nrlimits * sizeof(*l->rlim) > n->len - pos)
+		return refuse(im, "restrictions note: %u resource limits (at most %d) in %zu bytes",
+			      l->rec.nrlimits, IMAGE_MAX_RLIMITS, n->len);
+	memcpy(l->rlim, n->desc + pos, l->rec.nrlimits * sizeof(*l->rlim));
+	pos += l->rec.nrlimits * sizeof(*l->rlim);
+	left = n->len - pos;
+	max = left < IMAGE_MAX_LABEL ? left : IMAGE_MAX_LABEL;
+	label = (const char *)n->desc + pos;
+	nul = memchr(label, '\0', max);
+	if (!nul || (size_t)(nul - label) + 1 != left)
+		return refuse(im, "restrictions note: the LSM label is not NUL-terminated within "
+			      "%d bytes at the note's end", IMAGE_MAX_LABEL);
+	memcpy(l->label, label, nul - label + 1);
+	l->known = true;
+	return 0;
+}
+
 static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, size_t len)
 {
 	const uint8_t *notes = head + notes_at;
@@ -623,6 +668,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			r = read_creds(im, &n);
 			if (r)
 				return r;
+		} else if (ours && n.type == NT_CONTMIG_LIMITS) {
+			r = read_limits(im, &n);
+			if (r)
+				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
 			uint64_t want;
 
@@ -668,12 +717,47 @@ static int check_creds(struct image *im)
 	return 0;
 }
 
+/* What the writer may put in the restrictions note and the reader takes:
+ * known parts only, as a kernel has them (effective and ambient within
+ * permitted, ambient within inheritable, a soft limit within its hard). */
+static int check_limits(struct image *im)
+{
+	const struct image_limits *l = &im->limits;
+	const uint64_t *cap = l->rec.cap;
+	bool rlimits = l->rec.flags & IMAGE_LIMITS_RLIMITS;
+
+	if (!l->known)
+		return 0;
+	if (l->rec.flags & ~IMAGE_LIMITS_ALL || l->rec.no_new_privs > 1)
+		return refuse(im, "restrictions note: unknown flags %#x or no_new_privs %u",
+			      l->rec.flags, l->rec.no_new_privs);
+	if (l->rec.nrlimits != (rlimits ? IMAGE_MAX_RLIMITS : 0))
+		return refuse(im, "restrictions note: %u resource limits, not %d", l->rec.nrlimits,
+			      rlimits ? IMAGE_MAX_RLIMITS : 0);
+	if (l->rec.flags & IMAGE_LIMITS_CAPS &&
+	    ((cap[IMAGE_CAP_EFF] | cap[IMAGE_CAP_AMB]) & ~cap[IMAGE_CAP_PRM] ||
+	     cap[IMAGE_CAP_AMB] & ~cap[IMAGE_CAP_INH]))
+		return refuse(im, "restrictions note: capabilities no process can have (effective "
+			      "or ambient outside permitted, ambient outside inheritable)");
+	for (size_t i = 0; i < l->rec.nrlimits; i++)
+		if (l->rlim[i].cur > l->rlim[i].max)
+			return refuse(im, "restrictions note: resource limit %zu has its soft limit "
+				      "above its hard one", i);
+	if (strnlen(l->label, IMAGE_MAX_LABEL) >= IMAGE_MAX_LABEL ||
+	    (*l->label && !(l->rec.flags & IMAGE_LIMITS_LSM)))
+		return refuse(im, "restrictions note: a bad LSM label");
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
 	unsigned long prev_end = 0;
 	size_t v = 0;
 	int err = check_creds(im);
+
+	if (!err)
+		err = check_limits(im);
 
 	if (err)
 		return err;

@@ -7,6 +7,7 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
+ *          restrictions,
  *          CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
@@ -50,6 +51,7 @@ enum {
 	NT_CONTMIG_SYMBOLS = 0x434d0005,	/* u64 count, image_sym_rec[count], names */
 	NT_CONTMIG_SIGNALS = 0x434d0006,	/* u64 count, image_signal_rec[count] */
 	NT_CONTMIG_CREDS = 0x434d0007,	/* image_creds_rec, u32 groups[], names */
+	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -141,6 +143,44 @@ struct image_creds {
 
 void image_creds_free(struct image_creds *c);
 
+/* The restrictions note: which of its parts the freeze could read. */
+#define IMAGE_LIMITS_CAPS	1	/* cap[] */
+#define IMAGE_LIMITS_NNP	2	/* no_new_privs */
+#define IMAGE_LIMITS_PERSONALITY 4	/* personality */
+#define IMAGE_LIMITS_RLIMITS	8	/* the image_rlimit records */
+#define IMAGE_LIMITS_LSM	16	/* the LSM label */
+#define IMAGE_LIMITS_ALL	31
+/* Capability sets, in the order of cap[]. */
+enum { IMAGE_CAP_EFF, IMAGE_CAP_PRM, IMAGE_CAP_INH, IMAGE_CAP_BND, IMAGE_CAP_AMB, IMAGE_NCAPS };
+#define IMAGE_MAX_RLIMITS	16	/* RLIM_NLIMITS */
+#define IMAGE_MAX_LABEL		256	/* the LSM label, its NUL included */
+
+/*
+ * The CONTMIG restrictions note, as stored: this, then nrlimits
+ * image_rlimit (resource 0, 1, ...), then the LSM label ending in its NUL
+ * ("" unless IMAGE_LIMITS_LSM).  Securebits cannot be read from outside a
+ * process: not recorded.
+ */
+struct image_limits_rec {
+	uint32_t flags;			/* IMAGE_LIMITS_*: what was read */
+	uint32_t nrlimits;		/* 0, or the source kernel's RLIM_NLIMITS */
+	uint64_t cap[IMAGE_NCAPS];
+	uint32_t no_new_privs;		/* 0 or 1 */
+	uint32_t personality;
+};
+
+struct image_rlimit {
+	uint64_t cur, max;		/* RLIM_INFINITY: ~0 */
+};
+
+/* A process's restrictions, which its copy keeps (contmig(1), Restrictions). */
+struct image_limits {
+	bool known;			/* false: an image from before the note */
+	struct image_limits_rec rec;
+	struct image_rlimit rlim[IMAGE_MAX_RLIMITS];
+	char label[IMAGE_MAX_LABEL];	/* the LSM's, not carried; may be any bytes */
+};
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -160,6 +200,7 @@ struct image {
 	struct image_signal_rec *sig;	/* signals pending at the freeze, in order */
 	size_t nsig;
 	struct image_creds creds;	/* creds.known: the image has the note */
+	struct image_limits limits;	/* limits.known: the image has the note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */

@@ -21,6 +21,7 @@
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
+#include "restrictions.h"
 #include "image.h"
 #include "json.h"
 #include "symtab.h"
@@ -312,6 +313,111 @@ static void print_creds_json(const struct image_creds *c)
 	printf("]},\n");
 }
 
+/* ---- restrictions (contmig(1), Restrictions) ---- */
+
+static const char *const cap_set_keys[IMAGE_NCAPS] = {
+	"effective", "permitted", "inheritable", "bounding", "ambient",
+};
+
+static void print_rlimit_value(uint64_t v)
+{
+	if (v == UINT64_MAX)
+		printf("unlimited");
+	else
+		printf("%" PRIu64, v);
+}
+
+static void print_limits_text(const struct image_limits *l)
+{
+	const struct image_limits_rec *rec = &l->rec;
+	char shown[ESCAPED_SIZE(IMAGE_MAX_LABEL)];
+
+	printf("restricted: ");
+	if (!l->known) {
+		printf("unknown (an image from before contmig recorded restrictions)\n");
+		return;
+	}
+	printf("capabilities");
+	for (int i = 0; i < IMAGE_NCAPS; i++)
+		if (rec->flags & IMAGE_LIMITS_CAPS)
+			printf(" %s 0x%" PRIx64, cap_set_keys[i], rec->cap[i]);
+		else if (!i)
+			printf(" unknown");
+	printf("; no_new_privs %s; personality ", !(rec->flags & IMAGE_LIMITS_NNP) ? "unknown" :
+	       rec->no_new_privs ? "1" : "0");
+	if (rec->flags & IMAGE_LIMITS_PERSONALITY)
+		printf("%#" PRIx32, rec->personality);
+	else
+		printf("unknown");
+	printf("; securebits unknown\nlimits:    ");
+	for (uint32_t i = 0; i < rec->nrlimits; i++) {
+		printf(" %s ", restrictions_rlimit_name(i));
+		print_rlimit_value(l->rlim[i].cur);
+		printf("/");
+		print_rlimit_value(l->rlim[i].max);
+	}
+	printf("%s\n", rec->nrlimits ? "" : " unknown");
+	if (*l->label)
+		printf("LSM label:  %s (not carried)\n",
+		       escape_text(shown, sizeof(shown), l->label, IMAGE_MAX_LABEL));
+}
+
+static void json_rlimit_value(uint64_t v)
+{
+	if (v == UINT64_MAX)
+		printf("null");
+	else
+		printf("%" PRIu64, v);
+}
+
+static void print_limits_json(const struct image_limits *l)
+{
+	const struct image_limits_rec *rec = &l->rec;
+
+	printf(" \"restrictions\": ");
+	if (!l->known) {
+		printf("null,\n");
+		return;
+	}
+	printf("{\"capabilities\": ");
+	if (rec->flags & IMAGE_LIMITS_CAPS) {
+		printf("{");
+		for (int i = 0; i < IMAGE_NCAPS; i++)
+			printf("\"%s\": \"0x%" PRIx64 "\"%s", cap_set_keys[i], rec->cap[i],
+			       i + 1 < IMAGE_NCAPS ? ", " : "}");
+	} else {
+		printf("null");
+	}
+	printf(", \"no_new_privs\": %s", !(rec->flags & IMAGE_LIMITS_NNP) ? "null" :
+	       rec->no_new_privs ? "true" : "false");
+	printf(", \"personality\": ");
+	if (rec->flags & IMAGE_LIMITS_PERSONALITY)
+		printf("\"%#" PRIx32 "\"", rec->personality);
+	else
+		printf("null");
+	printf(", \"securebits\": null, \"resource_limits\": ");
+	if (rec->nrlimits) {
+		/* null: unlimited */
+		for (uint32_t i = 0; i < rec->nrlimits; i++) {
+			printf("%s\"%s\": {\"soft\": ", i ? ", " : "{",
+			       restrictions_rlimit_name(i));
+			json_rlimit_value(l->rlim[i].cur);
+			printf(", \"hard\": ");
+			json_rlimit_value(l->rlim[i].max);
+			printf("}");
+		}
+		printf("}");
+	} else {
+		printf("null");
+	}
+	printf(", \"lsm_label\": ");
+	if (*l->label)
+		json_string(stdout, l->label);
+	else
+		printf("null");
+	printf("},\n");
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -333,6 +439,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	       escape_text(comm, sizeof(comm), im->state.comm, sizeof(im->state.comm)), when,
 	       escape_text(host, sizeof(host), im->state.hostname, sizeof(im->state.hostname)));
 	print_creds_text(&im->creds);
+	print_limits_text(&im->limits);
 	printf("registers:");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		printf("%s%-8s 0x%016" PRIx64, i % 3 ? "   " : "\n  ", registers[i].name,
@@ -417,6 +524,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	printf(", \"frozen_at\": %" PRId64 ", \"frozen_at_utc\": \"%s\"},\n", im->state.frozen_at,
 	       when);
 	print_creds_json(&im->creds);
+	print_limits_json(&im->limits);
 	printf(" \"registers\": {");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		json_hex(registers[i].name, reg_value(im, i), i + 1 < NREGISTERS);

@@ -163,6 +163,8 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 			      "%s%s", res.failure == RESTORE_BAD_IMAGE ? "invalid image: " :
 			      "cannot restore: ", res.why);
 	}
+	if (res.warning[0])
+		error_msg("thaw: %s: the copy has less than its source: %s", m->peer, res.warning);
 	err = channel_expect_end(&m->ch);
 	if (err) {
 		remote_kill(&m->r);

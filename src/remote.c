@@ -24,11 +24,12 @@ extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* What failed in the child before the exec, as it tells its parent. */
 enum spawn_step { STEP_STDIO, STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID,
-		  STEP_CAPS, STEP_PDEATHSIG, STEP_EXEC };
+		  STEP_CAPS, STEP_BOUNDING, STEP_PDEATHSIG, STEP_EXEC };
 static const char *const step_names[] = {
 	[STEP_STDIO] = "setting up its standard input and output",
 	[STEP_SETGROUPS] = "setgroups", [STEP_SETRESGID] = "setresgid",
 	[STEP_SETRESUID] = "setresuid", [STEP_CAPS] = "capset",
+	[STEP_BOUNDING] = "prctl(PR_CAPBSET_DROP)",
 	[STEP_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
 	[STEP_EXEC] = "exec",
 };
@@ -68,6 +69,12 @@ static void drop_caps(int report)
  */
 static void drop_ids(const struct creds *c, int report)
 {
+	/* Dropping from the bounding set needs CAP_SETPCAP, which a copy
+	 * that does not run as root has no more (restrictions.h). */
+	for (long cap = 0; c->uid != 0 && cap < 64; cap++)
+		if (!(c->bounding & 1ULL << cap) &&
+		    syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(report, STEP_BOUNDING);
 	if (syscall(SYS_setgroups, c->ngroups, c->groups) < 0)
 		child_fail(report, STEP_SETGROUPS);
 	if (syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0)

@@ -19,6 +19,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "restrictions.h"
 #include "procfs.h"
 #include "ptrace.h"
 #include "restore.h"
@@ -435,6 +436,23 @@ int restore_hold(struct remote *r, const struct image *im, bool *wake)
 	return 0;
 }
 
+/*
+ * The source's restrictions (restrictions.h), taken on before the copy runs, and
+ * then looked at: a copy that holds more than its source did is not let go.
+ */
+static int impose_restrictions(const struct image *im, struct remote *r,
+			       struct restore_result *res)
+{
+	char why[sizeof(res->why) - 64];
+	int err = restrictions_impose(&im->limits, r, res->warning, sizeof(res->warning), why,
+				sizeof(why));
+
+	if (!err)
+		err = restrictions_verify(r->pid, &im->limits, why, sizeof(why));
+	return err ? fail(res, RESTORE_CANNOT, err, "giving the copy its source's restrictions: "
+			  "%s", why) : 0;
+}
+
 int restore_build(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
@@ -482,6 +500,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 		err = restore_name(im, r, res);
 	if (!err)
 		err = queue_signals(im, r, res);
+	if (!err)
+		err = impose_restrictions(im, r, res);
 	if (!err)
 		err = set_cpu_state(im, r, res);
 	if (err)

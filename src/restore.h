@@ -30,6 +30,7 @@ enum restore_failure {
 struct restore_result {
 	enum restore_failure failure;
 	char why[256];
+	char warning[600];	/* after a restore: what the copy has less of, or "" */
 };
 
 /* Checks that need no process: can this machine host the image at all? */

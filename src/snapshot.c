@@ -14,6 +14,7 @@
 
 #include "cpu.h"
 #include "creds.h"
+#include "restrictions.h"
 #include "ptrace.h"
 #include "snapshot.h"
 #include "tracee.h"
@@ -289,6 +290,9 @@ int snapshot_collect(pid_t pid, struct image *im)
 	/* Who it runs as, so that a receiver gives its copy no more. */
 	if (!err)
 		err = creds_collect(pid, &im->creds);
+	/* And what it may not do, so that its copy may not either. */
+	if (!err)
+		err = restrictions_collect(pid, &im->limits);
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)

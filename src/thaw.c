@@ -560,6 +560,8 @@ static int run(int argc, char **argv)
 		status = exit_status_for(res.failure);
 		goto out;
 	}
+	if (res.warning[0])
+		error_msg("thaw %s: the copy has less than its source: %s", path, res.warning);
 	/* Forward signals from before the process runs, so none is lost. */
 	if (!detach)
 		forward_signals(r.pid);
