@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "creds.h"
 #include "ptrace.h"
+#include "seccomp.h"
 #include "snapshot.h"
 #include "tracee.h"
 
@@ -289,6 +290,9 @@ int snapshot_collect(pid_t pid, struct image *im)
 	/* Who it runs as, so that a receiver gives its copy no more. */
 	if (!err)
 		err = creds_collect(pid, &im->creds);
+	/* Its sandbox, so that the copy stays in it. */
+	if (!err && (err = seccomp_collect(pid, &im->seccomp, im->why, sizeof(im->why))) == -EPERM)
+		err = -EBADMSG;
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)

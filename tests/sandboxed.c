@@ -1,0 +1,88 @@
+/*
+ * sandboxed [2] - a Continuum test target inside its own seccomp sandbox.
+ *
+ * Sets no_new_privs and installs a filter making getpid fail with EPERM
+ * (with "2", a second one making getppid fail too), prints "ready", then
+ * every 200 ms checks that the calls still fail and prints "ok N".  If the
+ * sandbox is gone (a copy restored without its filters), it exits with 5.
+ */
+#include "continuum.h"
+
+#define SYS_getppid		110
+#define SYS_prctl		157
+#define SYS_seccomp		317
+#define PR_SET_NO_NEW_PRIVS	38
+#define SECCOMP_SET_MODE_FILTER	1
+#define SECCOMP_RET_ALLOW	0x7fff0000U
+#define SECCOMP_RET_ERRNO	0x00050000U
+#define AUDIT_ARCH_X86_64	0xc000003eU
+#define EPERM			1
+#define LED_SANDBOX_GONE	5
+
+/* linux/filter.h's, for a freestanding program. */
+struct sock_filter {
+	unsigned short code;
+	unsigned char jt, jf;
+	unsigned int k;
+};
+
+struct sock_fprog {
+	unsigned short len;
+	struct sock_filter *filter;
+};
+
+#define LD_ABS(off)		{ 0x20, 0, 0, (off) }	/* BPF_LD | BPF_W | BPF_ABS */
+#define JEQ(k, jt, jf)		{ 0x15, (jt), (jf), (k) }	/* BPF_JMP | BPF_JEQ | BPF_K */
+#define RET(k)			{ 0x06, 0, 0, (k) }	/* BPF_RET | BPF_K */
+
+/* Make system call nr fail with EPERM; allow everything else. */
+static long deny(unsigned int nr)
+{
+	struct sock_filter f[] = {
+		LD_ABS(4),				/* seccomp_data.arch */
+		JEQ(AUDIT_ARCH_X86_64, 1, 0),
+		RET(SECCOMP_RET_ALLOW),
+		LD_ABS(0),				/* seccomp_data.nr */
+		JEQ(nr, 0, 1),
+		RET(SECCOMP_RET_ERRNO | EPERM),
+		RET(SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	return continuum_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0, 0, 0);
+}
+
+static void say(const char *s, long n)
+{
+	char buf[32];
+	size_t len = 0, digits = 1;
+	long t = n;
+
+	while (*s)
+		buf[len++] = *s++;
+	while (t /= 10)
+		digits++;
+	for (size_t i = 0; i < digits; i++, n /= 10)
+		buf[len + digits - 1 - i] = '0' + n % 10;
+	len += digits;
+	buf[len++] = '\n';
+	send_all(1, buf, len);
+}
+
+int main(int argc, char **argv, char **envp)
+{
+	int two = argc > 1 && argv[1][0] == '2';
+
+	(void)envp;
+	if (continuum_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) ||
+	    deny(CONTINUUM_SYS_getpid) || (two && deny(SYS_getppid)))
+		return LED_IO_ERROR;
+	say("ready ", two ? 2 : 1);
+	for (long round = 1;; round++) {
+		continuum_sleep_ms(200);
+		if (continuum_getpid() != -EPERM ||
+		    (two && continuum_syscall(SYS_getppid, 0, 0, 0, 0, 0, 0) != -EPERM))
+			return LED_SANDBOX_GONE;
+		say("ok ", round);
+	}
+}
