@@ -1,8 +1,10 @@
 /*
- * sandboxed [2] - a Continuum test target inside its own seccomp sandbox.
+ * sandboxed [2] [privileged] - a Continuum test target inside its own
+ * seccomp sandbox.
  *
- * Sets no_new_privs and installs a filter making getpid fail with EPERM
- * (with "2", a second one making getppid fail too), prints "ready", then
+ * Sets no_new_privs (not with "privileged": root needs it not) and installs
+ * a filter making getpid fail with EPERM (with "2", a second one making
+ * getppid fail too), prints "ready", then
  * every 200 ms checks that the calls still fail and prints "ok N".  If the
  * sandbox is gone (a copy restored without its filters), it exits with 5.
  */
@@ -71,10 +73,14 @@ static void say(const char *s, long n)
 
 int main(int argc, char **argv, char **envp)
 {
-	int two = argc > 1 && argv[1][0] == '2';
+	int two = 0, nnp = 1;
 
 	(void)envp;
-	if (continuum_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0) ||
+	for (int i = 1; i < argc; i++) {
+		two |= argv[i][0] == '2';
+		nnp &= argv[i][0] != 'p';
+	}
+	if ((nnp && continuum_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) ||
 	    deny(CONTINUUM_SYS_getpid) || (two && deny(SYS_getppid)))
 		return LED_IO_ERROR;
 	say("ready ", two ? 2 : 1);
