@@ -77,7 +77,9 @@ bool seccomp_may_read_filters(void)
 	return may;
 }
 
-/* Filter index (0: the newest) of pid.  -ENOENT past the oldest. */
+/* Filter index of pid: the kernel counts from the oldest (get_nth_filter()
+ * walks back from the newest), as they are installed again.  -ENOENT past
+ * the newest. */
 static int read_filter(pid_t pid, unsigned long index, struct image_filter *f)
 {
 	struct __ptrace_seccomp_metadata md = { .filter_off = index };
@@ -143,13 +145,6 @@ int seccomp_collect(pid_t pid, struct image_seccomp *sc, char *why, size_t why_l
 			return err;
 		}
 		sc->filter[sc->nfilters++] = f;
-	}
-	/* Oldest first, as they are installed again. */
-	for (size_t i = 0; i < sc->nfilters / 2; i++) {
-		struct image_filter t = sc->filter[i];
-
-		sc->filter[i] = sc->filter[sc->nfilters - 1 - i];
-		sc->filter[sc->nfilters - 1 - i] = t;
 	}
 	if (is_run_filter(&sc->filter[0])) {
 		free(sc->filter[0].insn);

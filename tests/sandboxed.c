@@ -1,12 +1,13 @@
 /*
- * sandboxed [2] [privileged] - a Continuum test target inside its own
- * seccomp sandbox.
+ * sandboxed [0|2] [privileged] [migrate DEST] - a Continuum test target
+ * inside its own seccomp sandbox.
  *
  * Sets no_new_privs (not with "privileged": root needs it not) and installs
  * a filter making getpid fail with EPERM (with "2", a second one making
- * getppid fail too), prints "ready", then
- * every 200 ms checks that the calls still fail and prints "ok N".  If the
- * sandbox is gone (a copy restored without its filters), it exits with 5.
+ * getppid fail too; with "0", none), prints "ready", calls sys_migrate(DEST)
+ * if told to (under contmig run), then every 200 ms checks that the calls
+ * still fail and prints "ok N".  If the sandbox is gone (a copy restored
+ * without its filters), it exits with 5.
  */
 #include "continuum.h"
 
@@ -62,6 +63,10 @@ static void say(const char *s, long n)
 
 	while (*s)
 		buf[len++] = *s++;
+	if (n < 0) {
+		buf[len++] = '-';
+		n = t = -n;
+	}
 	while (t /= 10)
 		digits++;
 	for (size_t i = 0; i < digits; i++, n /= 10)
@@ -73,20 +78,26 @@ static void say(const char *s, long n)
 
 int main(int argc, char **argv, char **envp)
 {
-	int two = 0, nnp = 1;
+	int one = 1, two = 0, nnp = 1;
+	const char *dest = 0;
 
 	(void)envp;
 	for (int i = 1; i < argc; i++) {
+		one &= argv[i][0] != '0';
 		two |= argv[i][0] == '2';
 		nnp &= argv[i][0] != 'p';
+		if (argv[i][0] == 'm' && i + 1 < argc)
+			dest = argv[++i];
 	}
 	if ((nnp && continuum_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) ||
-	    deny(CONTINUUM_SYS_getpid) || (two && deny(SYS_getppid)))
+	    (one && deny(CONTINUUM_SYS_getpid)) || (two && deny(SYS_getppid)))
 		return LED_IO_ERROR;
-	say("ready ", two ? 2 : 1);
+	say("ready ", one + two);
+	if (dest)
+		say("sys_migrate returned ", sys_migrate(dest));
 	for (long round = 1;; round++) {
 		continuum_sleep_ms(200);
-		if (continuum_getpid() != -EPERM ||
+		if ((one && continuum_getpid() != -EPERM) ||
 		    (two && continuum_syscall(SYS_getppid, 0, 0, 0, 0, 0, 0) != -EPERM))
 			return LED_SANDBOX_GONE;
 		say("ok ", round);

@@ -5,7 +5,8 @@
 # a filter the kernel refuses in the copy fails the restore, saying so, and a
 # sender's source runs on; a filter with a listener is refused by name; a
 # non-root check, freeze or send of a filtered process refuses it and leaves
-# it running; inspect shows the filters.
+# it running; inspect shows the filters; contmig run's own filter is not
+# carried.
 . "$srcdir/tests/init.sh"
 private_net_
 new_user_ alice
@@ -88,6 +89,37 @@ goes_on_ "$new" l1.out
 sandboxed_ "$new" 2
 kill "$new"
 
+# --- contmig run's own filter stays behind --------------------------------
+# Under run the program has run's filter too, three in all; its copy has its
+# own two.  A non-root run moves a program with run's filter alone, and
+# refuses one with its own (sys_migrate fails with EBUSY, and it runs on).
+listen_ l3 $((port + 2))
+start_ "$CONTMIG" run -- "$prog" 2 migrate 127.0.0.1:$((port + 2)) > r.out
+wait_for_ 5 grep -q '^sys_migrate returned 0$' l3.out
+new=$(sed -n 's/.*-> PID \([0-9]*\): running.*/\1/p' l3)
+goes_on_ "$new" l3.out
+sandboxed_ "$new" 2
+kill "$new"
+# (A root receiver takes another user's sender by key.)
+mkdir bin "$alice" && cp "$CONTMIG" "$prog" bin/ && chmod 755 bin bin/* &&
+	"$CONTMIG" keygen key > /dev/null && cp key "$alice/key" &&
+	chown -R "$alice:$alice" "$alice" || framework_failure_ "bin"
+listen_ l4 $((port + 3)) --key key
+start_ setpriv --reuid="$alice" --regid="$alice" --init-groups -- \
+	env CONTMIG_STATE_DIR="$tmp/$alice" bin/contmig run --key "$alice/key" -- \
+	bin/sandboxed 0 migrate 127.0.0.1:$((port + 3)) > r0.out
+wait_for_ 5 grep -q '^sys_migrate returned 0$' l4.out
+new=$(sed -n 's/.*-> PID \([0-9]*\): running.*/\1/p' l4)
+[ "$(seccomp_of_ "$new")" = "Seccomp: 0 Seccomp_filters: 0 " ] ||
+	fail_ "the copy of a non-root run has run's filter: $(seccomp_of_ "$new")"
+kill "$new"
+start_ setpriv --reuid="$alice" --regid="$alice" --init-groups -- \
+	env CONTMIG_STATE_DIR="$tmp/$alice" bin/contmig run --key "$alice/key" -- \
+	bin/sandboxed 1 migrate 127.0.0.1:$((port + 3)) > r1.out 2> r1.err
+wait_for_ 5 grep -q '^sys_migrate returned -16$' r1.out
+grep -q "2 seccomp filters: only a freeze with CAP_SYS_ADMIN" r1.err || fail_ "run: $(cat r1.err)"
+goes_on_ "$pid" r1.out
+
 # --- the copy cannot have its filters: the restore fails, saying why -------
 # The kernel refuses an instruction no BPF has: thaw exits 71, leaves nothing.
 "$patch" img1 bad.img 00000000070000002000000004000000 \
@@ -117,8 +149,6 @@ one_error_line_ "a filter with a listener"
 grep -q 'seccomp filter 0 returns SECCOMP_RET_USER_NOTIF' err || fail_ "the refusal: $(cat err)"
 
 # --- without CAP_SYS_ADMIN the filters cannot be read: refused, it runs on -
-mkdir bin "$alice" && cp "$CONTMIG" "$prog" bin/ && chmod 755 bin bin/* &&
-	chown "$alice:$alice" "$alice" || framework_failure_ "bin"
 start_ setpriv --reuid="$alice" --regid="$alice" --init-groups -- bin/sandboxed 2 > a.out
 wait_for_ 5 grep -q '^ready' a.out
 sandboxed_ "$pid" 2
