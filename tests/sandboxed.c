@@ -4,9 +4,10 @@
  *
  * Sets no_new_privs (not with "privileged": root needs it not) and installs
  * a filter making getpid fail with EPERM (with "2", a second one making
- * getppid fail too; with "0", none), prints "ready", calls sys_migrate(DEST)
- * if told to (under contmig run), then every 200 ms checks that the calls
- * still fail and prints "ok N".  If the sandbox is gone (a copy restored
+ * getppid fail too, and getpid with EACCES: of filters that answer alike
+ * the newest wins, so their order shows; with "0", none), prints "ready",
+ * calls sys_migrate(DEST) if told to (under contmig run), then every 200 ms
+ * checks that the calls still fail so and prints "ok N".  If the sandbox is gone (a copy restored
  * without its filters), it exits with 5.
  */
 #include "continuum.h"
@@ -20,6 +21,7 @@
 #define SECCOMP_RET_ERRNO	0x00050000U
 #define AUDIT_ARCH_X86_64	0xc000003eU
 #define EPERM			1
+#define EACCES			13
 #define LED_SANDBOX_GONE	5
 
 /* linux/filter.h's, for a freestanding program. */
@@ -38,8 +40,9 @@ struct sock_fprog {
 #define JEQ(k, jt, jf)		{ 0x15, (jt), (jf), (k) }	/* BPF_JMP | BPF_JEQ | BPF_K */
 #define RET(k)			{ 0x06, 0, 0, (k) }	/* BPF_RET | BPF_K */
 
-/* Make system call nr fail with EPERM; allow everything else. */
-static long deny(unsigned int nr)
+/* Make system call nr fail with errno e, and nr2 (if not 0) with e2; allow
+ * everything else.  7 instructions, or 9 with nr2. */
+static long deny(unsigned int nr, unsigned int e, unsigned int nr2, unsigned int e2)
 {
 	struct sock_filter f[] = {
 		LD_ABS(4),				/* seccomp_data.arch */
@@ -47,11 +50,17 @@ static long deny(unsigned int nr)
 		RET(SECCOMP_RET_ALLOW),
 		LD_ABS(0),				/* seccomp_data.nr */
 		JEQ(nr, 0, 1),
-		RET(SECCOMP_RET_ERRNO | EPERM),
+		RET(SECCOMP_RET_ERRNO | e),
+		JEQ(nr2, 0, 1),
+		RET(SECCOMP_RET_ERRNO | e2),
 		RET(SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
 
+	if (!nr2) {
+		f[6] = f[8];
+		prog.len = 7;
+	}
 	return continuum_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0, 0, 0);
 }
 
@@ -90,14 +99,15 @@ int main(int argc, char **argv, char **envp)
 			dest = argv[++i];
 	}
 	if ((nnp && continuum_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) ||
-	    (one && deny(CONTINUUM_SYS_getpid)) || (two && deny(SYS_getppid)))
+	    (one && deny(CONTINUUM_SYS_getpid, EPERM, 0, 0)) ||
+	    (two && deny(SYS_getppid, EPERM, CONTINUUM_SYS_getpid, EACCES)))
 		return LED_IO_ERROR;
 	say("ready ", one + two);
 	if (dest)
 		say("sys_migrate returned ", sys_migrate(dest));
 	for (long round = 1;; round++) {
 		continuum_sleep_ms(200);
-		if ((one && continuum_getpid() != -EPERM) ||
+		if ((one && continuum_getpid() != (two ? -EACCES : -EPERM)) ||
 		    (two && continuum_syscall(SYS_getppid, 0, 0, 0, 0, 0, 0) != -EPERM))
 			return LED_SANDBOX_GONE;
 		say("ok ", round);
