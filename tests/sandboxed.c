@@ -1,6 +1,6 @@
 /*
- * sandboxed [0|2] [privileged] [migrate DEST] - a Continuum test target
- * inside its own seccomp sandbox.
+ * sandboxed [0|2|strict] [privileged] [migrate DEST] - a Continuum test
+ * target inside its own seccomp sandbox.
  *
  * Sets no_new_privs (not with "privileged": root needs it not) and installs
  * a filter making getpid fail with EPERM (with "2", a second one making
@@ -8,7 +8,10 @@
  * the newest wins, so their order shows; with "0", none), prints "ready",
  * calls sys_migrate(DEST) if told to (under contmig run), then every 200 ms
  * checks that the calls still fail so and prints "ok N".  If the sandbox is gone (a copy restored
- * without its filters), it exits with 5.
+ * without its filters), it exits with 5.  With "strict" it enters seccomp's
+ * strict mode instead and prints "ok N" from a busy loop (only read, write,
+ * exit and sigreturn are left to it: a copy out of strict mode still runs,
+ * /proc shows it).
  */
 #include "continuum.h"
 
@@ -16,6 +19,8 @@
 #define SYS_prctl		157
 #define SYS_seccomp		317
 #define PR_SET_NO_NEW_PRIVS	38
+#define PR_SET_SECCOMP		22
+#define SECCOMP_MODE_STRICT	1
 #define SECCOMP_SET_MODE_FILTER	1
 #define SECCOMP_RET_ALLOW	0x7fff0000U
 #define SECCOMP_RET_ERRNO	0x00050000U
@@ -85,12 +90,27 @@ static void say(const char *s, long n)
 	send_all(1, buf, len);
 }
 
+/* Strict mode: no nanosleep, so a busy loop between lines. */
+static int strict(void)
+{
+	if (continuum_syscall(SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0, 0))
+		return LED_IO_ERROR;
+	say("ready ", 0);
+	for (long round = 1;; round++) {
+		for (volatile long spin = 0; spin < 100000000; spin++)
+			;
+		say("ok ", round);
+	}
+}
+
 int main(int argc, char **argv, char **envp)
 {
 	int one = 1, two = 0, nnp = 1;
 	const char *dest = 0;
 
 	(void)envp;
+	if (argc > 1 && argv[1][0] == 's')
+		return strict();
 	for (int i = 1; i < argc; i++) {
 		one &= argv[i][0] != '0';
 		two |= argv[i][0] == '2';

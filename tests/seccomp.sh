@@ -71,6 +71,18 @@ PY
 	kill "$new"
 done
 
+# Strict mode travels too: the copy runs in it (/proc shows it).
+start_sandboxed_ strict.before strict
+expect_status_ 0 "$CONTMIG" freeze -o strict.img "$pid"
+expect_status_ 0 "$CONTMIG" inspect strict.img
+grep -q '^seccomp: *strict mode$' out || fail_ "inspect: $(grep seccomp out)"
+expect_status_ 0 "$CONTMIG" thaw --detach --stdout strict.after strict.img
+new=$(cat out)
+[ "$(seccomp_of_ "$new")" = "Seccomp: 1 Seccomp_filters: 0 " ] ||
+	fail_ "the copy is not in strict mode: $(seccomp_of_ "$new")"
+goes_on_ "$new" strict.after
+kill -9 "$new"
+
 # --- by pipe --------------------------------------------------------------
 start_sandboxed_ before 2
 "$CONTMIG" freeze -o - "$pid" | "$CONTMIG" thaw - > after &
