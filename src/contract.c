@@ -312,7 +312,8 @@ static void check_seccomp(const struct seccomp_status *sc, struct contract_repor
 			 sc->filters == 1 ? "" : "s");
 	else if (sc->mode)
 		add_item(r, "seccomp", false, "%u seccomp filter%s: only a freeze with "
-			 "CAP_SYS_ADMIN (root) can read them to carry them", sc->filters,
+			 "CAP_SYS_ADMIN (root), itself under no seccomp, can read them to "
+			 "carry them", sc->filters,
 			 sc->filters == 1 ? "" : "s");
 }
 

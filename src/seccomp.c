@@ -65,12 +65,15 @@ int seccomp_read_status(pid_t pid, struct seccomp_status *st)
 	return 0;
 }
 
+/* The kernel's rule (get_seccomp_filter()): CAP_SYS_ADMIN, and no seccomp
+ * of our own (contmig in a container's default filter may not). */
 bool seccomp_may_read_filters(void)
 {
+	struct seccomp_status own;
 	struct proc_creds c;
 	bool may;
 
-	if (procfs_read_creds(getpid(), &c))
+	if (seccomp_read_status(getpid(), &own) || own.mode || procfs_read_creds(getpid(), &c))
 		return false;
 	may = c.cap_eff & (1ULL << CAP_SYS_ADMIN_BIT);
 	proc_creds_free(&c);
@@ -140,7 +143,7 @@ int seccomp_collect(pid_t pid, struct image_seccomp *sc, char *why, size_t why_l
 			free(f.insn);
 			snprintf(why, why_len, "reading its seccomp filter %zu: %s%s", sc->nfilters,
 				 strerror(-err), err == -EACCES || err == -EPERM ?
-				 " (it takes CAP_SYS_ADMIN)" : "");
+				 " (it takes CAP_SYS_ADMIN and no seccomp of contmig's own)" : "");
 			image_seccomp_free(sc);
 			return err;
 		}
@@ -168,7 +171,8 @@ static int find_syscall_insn(struct remote *r, const struct image *im, unsigned 
 	for (size_t i = 0; i < im->vmas.count; i++) {
 		const struct vma *v = &im->vmas.vma[i];
 
-		if (!(v->prot & PROT_EXEC))
+		/* Not the vDSO's: the program's own code. */
+		if (!(v->prot & PROT_EXEC) || v->name[0] == '[')
 			continue;
 		/* Chunks overlap by a byte: an instruction may straddle two. */
 		for (unsigned long a = v->start; a + 1 < v->end; a += CHUNK - 1) {
@@ -223,13 +227,17 @@ static int step_syscall(struct remote *r, unsigned long insn, long *ret, long nr
 			err = ptrace_get_regs(r->pid, &regs);
 		if (err)
 			return err;
-		if (WSTOPSIG(status) == SIGTRAP && regs.rip == insn + SYSCALL_INSN_LEN) {
+		if (WSTOPSIG(status) == SIGSTOP)
+			r->stop_wanted = true;
+		else if (WSTOPSIG(status) != SIGTRAP)
+			return -EPROTO;
+		/* Past the syscall: it ran.  Still on it: step again. */
+		if (regs.rip == insn + SYSCALL_INSN_LEN) {
 			*ret = (long)regs.rax;
 			return 0;
 		}
-		if (WSTOPSIG(status) != SIGSTOP || regs.rip != insn)
+		if (regs.rip != insn)
 			return -EPROTO;
-		r->stop_wanted = true;
 	}
 }
 

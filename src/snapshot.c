@@ -291,8 +291,9 @@ int snapshot_collect(pid_t pid, struct image *im)
 	if (!err)
 		err = creds_collect(pid, &im->creds);
 	/* Its sandbox, so that the copy stays in it. */
-	if (!err && (err = seccomp_collect(pid, &im->seccomp, im->why, sizeof(im->why))) == -EPERM)
-		err = -EBADMSG;
+	if (!err && (err = seccomp_collect(pid, &im->seccomp, im->why, sizeof(im->why))) &&
+	    (err == -EACCES || err == -EPERM))
+		err = -EBADMSG;		/* its filters are not ours to read: im->why says why */
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)
