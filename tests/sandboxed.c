@@ -1,6 +1,6 @@
 /*
- * sandboxed [0|2|strict] [privileged] [migrate DEST] - a Continuum test
- * target inside its own seccomp sandbox.
+ * sandboxed [0|2|strict|notify] [privileged] [migrate DEST] - a Continuum
+ * test target inside its own seccomp sandbox.
  *
  * Sets no_new_privs (not with "privileged": root needs it not) and installs
  * a filter making getpid fail with EPERM (with "2", a second one making
@@ -11,7 +11,8 @@
  * without its filters), it exits with 5.  With "strict" it enters seccomp's
  * strict mode instead and prints "ok N" from a busy loop (only read, write,
  * exit and sigreturn are left to it: a copy out of strict mode still runs,
- * /proc shows it).
+ * /proc shows it).  With "notify" its one filter sends getppid to a
+ * listener (SECCOMP_RET_USER_NOTIF), whose fd it closes; it only ticks.
  */
 #include "continuum.h"
 
@@ -24,6 +25,8 @@
 #define SECCOMP_SET_MODE_FILTER	1
 #define SECCOMP_RET_ALLOW	0x7fff0000U
 #define SECCOMP_RET_ERRNO	0x00050000U
+#define SECCOMP_RET_USER_NOTIF	0x7fc00000U
+#define SECCOMP_FILTER_FLAG_NEW_LISTENER 8
 #define AUDIT_ARCH_X86_64	0xc000003eU
 #define EPERM			1
 #define EACCES			13
@@ -90,6 +93,22 @@ static void say(const char *s, long n)
 	send_all(1, buf, len);
 }
 
+/* getppid goes to a listener; the listener's fd is closed at once. */
+static long notify(void)
+{
+	struct sock_filter f[] = {
+		LD_ABS(0),				/* seccomp_data.nr */
+		JEQ(SYS_getppid, 0, 1),
+		RET(SECCOMP_RET_USER_NOTIF),
+		RET(SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	long fd = continuum_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				    SECCOMP_FILTER_FLAG_NEW_LISTENER, (long)&prog, 0, 0, 0);
+
+	return fd < 0 ? fd : continuum_close(fd);
+}
+
 /* Strict mode: no nanosleep, so a busy loop between lines. */
 static int strict(void)
 {
@@ -112,7 +131,7 @@ int main(int argc, char **argv, char **envp)
 	if (argc > 1 && argv[1][0] == 's')
 		return strict();
 	for (int i = 1; i < argc; i++) {
-		one &= argv[i][0] != '0';
+		one &= argv[i][0] != '0' && argv[i][0] != 'n';
 		two |= argv[i][0] == '2';
 		nnp &= argv[i][0] != 'p';
 		if (argv[i][0] == 'm' && i + 1 < argc)
@@ -120,7 +139,8 @@ int main(int argc, char **argv, char **envp)
 	}
 	if ((nnp && continuum_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) ||
 	    (one && deny(CONTINUUM_SYS_getpid, EPERM, 0, 0)) ||
-	    (two && deny(SYS_getppid, EPERM, CONTINUUM_SYS_getpid, EACCES)))
+	    (two && deny(SYS_getppid, EPERM, CONTINUUM_SYS_getpid, EACCES)) ||
+	    (argc > 1 && argv[1][0] == 'n' && notify()))
 		return LED_IO_ERROR;
 	say("ready ", one + two);
 	if (dest)

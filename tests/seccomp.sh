@@ -162,6 +162,16 @@ expect_status_ 67 "$CONTMIG" thaw --detach notif.img
 one_error_line_ "a filter with a listener"
 grep -q 'seccomp filter 0 returns SECCOMP_RET_USER_NOTIF' err || fail_ "the refusal: $(cat err)"
 
+# A live one is refused at the freeze, by name, and runs on.
+start_sandboxed_ notify.out notify
+expect_status_ 65 "$CONTMIG" freeze -o notify.img "$pid"
+one_error_line_ "freezing a filter with a listener"
+grep -q 'no image can carry it: seccomp filter 0 returns SECCOMP_RET_USER_NOTIF' err ||
+	fail_ "the refusal: $(cat err)"
+running_untraced_ "$pid"
+goes_on_ "$pid" notify.out
+kill "$pid"
+
 # --- without CAP_SYS_ADMIN the filters cannot be read: refused, it runs on -
 start_ setpriv --reuid="$alice" --regid="$alice" --init-groups -- bin/sandboxed 2 > a.out
 wait_for_ 5 grep -q '^ready' a.out
