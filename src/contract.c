@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <linux/seccomp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "contract.h"
 #include "procfs.h"
+#include "seccomp.h"
 
 ATTR_PRINTF(4, 5)
 static void add_item(struct contract_report *r, const char *check, bool ok,
@@ -295,8 +297,29 @@ static void check_tracer(pid_t tracer, struct contract_report *r)
 		add_item(r, "tracer", false, "already traced by PID %d", (int)tracer);
 }
 
+/*
+ * Filters travel only if the freeze can read them (CAP_SYS_ADMIN): a copy
+ * without them would have left its sandbox.  Said only for a process that
+ * has seccomp at all.
+ */
+static void check_seccomp(const struct seccomp_status *sc, struct contract_report *r)
+{
+	r->seccomp_filters = sc->filters;
+	if (sc->mode == SECCOMP_MODE_STRICT)
+		add_item(r, "seccomp", true, "seccomp strict mode (it travels)");
+	else if (sc->mode && seccomp_may_read_filters())
+		add_item(r, "seccomp", true, "%u seccomp filter%s (they travel)", sc->filters,
+			 sc->filters == 1 ? "" : "s");
+	else if (sc->mode)
+		add_item(r, "seccomp", false, "%u seccomp filter%s: only a freeze with "
+			 "CAP_SYS_ADMIN (root), itself under no seccomp, can read them to "
+			 "carry them", sc->filters,
+			 sc->filters == 1 ? "" : "s");
+}
+
 int contract_check_pid(pid_t pid, struct contract_report *r)
 {
+	struct seccomp_status sc;
 	struct proc_status st;
 	struct vma_list maps;
 	struct fd_list fds;
@@ -353,6 +376,11 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	fd_list_free(&fds);
 
 	check_tracer(st.tracer_pid, r);
+	snprintf(r->where, sizeof(r->where), "/proc/%d/status", (int)pid);
+	err = seccomp_read_status(pid, &sc);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	check_seccomp(&sc, r);
 	r->where[0] = '\0';
 	return 0;
 }

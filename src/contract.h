@@ -34,6 +34,7 @@ struct contract_report {
 	bool keeps;			/* every item ok */
 	char name[64];			/* for a process: its command name */
 	char where[64];			/* on -errno: the file that could not be read */
+	unsigned seccomp_filters;	/* for a process: its count, contmig run's too */
 };
 
 /*

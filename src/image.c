@@ -3,6 +3,8 @@
 #include <elf.h>
 #include <errno.h>
 #include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -185,6 +187,26 @@ static void put_limits_note(struct buf *b, const struct image_limits *l)
 	free(desc.data);
 }
 
+static void put_seccomp_note(struct buf *b, const struct image_seccomp *sc)
+{
+	struct image_seccomp_rec rec = { .mode = sc->mode, .nfilters = sc->nfilters,
+					 .flags = sc->no_new_privs ? IMAGE_SECCOMP_NNP : 0 };
+	struct buf desc = { 0 };
+
+	buf_put(&desc, &rec, sizeof(rec));
+	for (size_t i = 0; i < sc->nfilters; i++) {
+		struct image_filter_rec f = { .flags = sc->filter[i].flags,
+					      .len = sc->filter[i].len };
+
+		buf_put(&desc, &f, sizeof(f));
+		buf_put(&desc, sc->filter[i].insn, f.len * sizeof(uint64_t));
+	}
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_SECCOMP, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -214,6 +236,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_creds_note(b, &im->creds);
 	if (im->limits.known)
 		put_limits_note(b, &im->limits);
+	if (im->seccomp.mode)
+		put_seccomp_note(b, &im->seccomp);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -599,6 +623,52 @@ static int read_limits(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The seccomp note: its fixed part, then each filter it counts, every one
+ * within the note (image_check judges what they hold). */
+static int read_seccomp(struct image *im, const struct note *n)
+{
+	struct image_seccomp *sc = &im->seccomp;
+	struct image_seccomp_rec rec;
+	size_t pos = sizeof(rec);
+
+	if (n->len < sizeof(rec) || sc->mode)
+		return refuse(im, "seccomp note of %zu bytes, or a second one", n->len);
+	memcpy(&rec, n->desc, sizeof(rec));
+	if (!rec.mode || rec.flags & ~IMAGE_SECCOMP_NNP || rec.reserved ||
+	    rec.nfilters > (n->len - pos) / sizeof(struct image_filter_rec))
+		return refuse(im, "seccomp note: mode %u, %u filters in %zu bytes, or unknown "
+			      "flags %#x", rec.mode, rec.nfilters, n->len, rec.flags);
+	sc->mode = rec.mode;
+	sc->no_new_privs = rec.flags & IMAGE_SECCOMP_NNP;
+	sc->filter = calloc(rec.nfilters ? rec.nfilters : 1, sizeof(*sc->filter));
+	if (!sc->filter)
+		return -ENOMEM;
+	for (; sc->nfilters < rec.nfilters; sc->nfilters++) {
+		struct image_filter *f = &sc->filter[sc->nfilters];
+		struct image_filter_rec fr;
+
+		if (n->len - pos < sizeof(fr))
+			return refuse(im, "seccomp note: filter %zu is missing", sc->nfilters);
+		memcpy(&fr, n->desc + pos, sizeof(fr));
+		pos += sizeof(fr);
+		if (!fr.len || fr.len > IMAGE_MAX_FILTER_INSNS ||
+		    fr.len > (n->len - pos) / sizeof(uint64_t))
+			return refuse(im, "seccomp note: filter %zu of %u instructions (1 to %d, "
+				      "within the note)", sc->nfilters, fr.len,
+				      IMAGE_MAX_FILTER_INSNS);
+		f->insn = malloc(fr.len * sizeof(uint64_t));
+		if (!f->insn)
+			return -ENOMEM;
+		memcpy(f->insn, n->desc + pos, fr.len * sizeof(uint64_t));
+		f->flags = fr.flags;
+		f->len = fr.len;
+		pos += fr.len * sizeof(uint64_t);
+	}
+	if (pos != n->len)
+		return refuse(im, "seccomp note: %zu bytes after the last filter", n->len - pos);
+	return 0;
+}
+
 static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, size_t len)
 {
 	const uint8_t *notes = head + notes_at;
@@ -670,6 +740,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_LIMITS) {
 			r = read_limits(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_SECCOMP) {
+			r = read_seccomp(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
@@ -749,6 +823,42 @@ static int check_limits(struct image *im)
 	return 0;
 }
 
+/* Does BPF instruction insn (struct sock_filter) return SECCOMP_RET_USER_NOTIF? */
+static bool returns_user_notif(uint64_t insn)
+{
+	uint16_t code = insn & 0xffff;
+	uint32_t k = insn >> 32;
+
+	return code == (BPF_RET | BPF_K) && (k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF;
+}
+
+/* What the writer may put in the seccomp note and the reader takes: what the
+ * kernel would install, less a listener the copy cannot have. */
+static int check_seccomp(struct image *im)
+{
+	const struct image_seccomp *sc = &im->seccomp;
+	size_t chain = 0;
+
+	if (sc->mode > SECCOMP_MODE_FILTER || (sc->mode == SECCOMP_MODE_FILTER) != !!sc->nfilters)
+		return refuse(im, "seccomp mode %u with %zu filters", sc->mode, sc->nfilters);
+	for (size_t i = 0; i < sc->nfilters; i++) {
+		const struct image_filter *f = &sc->filter[i];
+
+		if (!f->len || f->len > IMAGE_MAX_FILTER_INSNS || f->flags & ~SECCOMP_FILTER_FLAG_LOG)
+			return refuse(im, "seccomp filter %zu: %u instructions (1 to %d) or flags "
+				      "%#x", i, f->len, IMAGE_MAX_FILTER_INSNS, f->flags);
+		chain += f->len + 4;
+		if (chain > IMAGE_MAX_CHAIN_INSNS)
+			return refuse(im, "seccomp filters: more than the kernel's %d instructions "
+				      "in a chain", IMAGE_MAX_CHAIN_INSNS);
+		for (size_t k = 0; k < f->len; k++)
+			if (returns_user_notif(f->insn[k]))
+				return refuse(im, "seccomp filter %zu returns SECCOMP_RET_USER_NOTIF: "
+					      "its listener cannot move", i);
+	}
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
@@ -758,7 +868,8 @@ int image_check(struct image *im)
 
 	if (!err)
 		err = check_limits(im);
-
+	if (!err)
+		err = check_seccomp(im);
 	if (err)
 		return err;
 
@@ -1066,6 +1177,17 @@ static bool same_creds(const struct image_creds *a, const struct image_creds *b)
 	return true;
 }
 
+static bool same_seccomp(const struct image_seccomp *a, const struct image_seccomp *b)
+{
+	if (a->mode != b->mode || a->no_new_privs != b->no_new_privs || a->nfilters != b->nfilters)
+		return false;
+	for (size_t i = 0; i < a->nfilters; i++)
+		if (a->filter[i].flags != b->filter[i].flags || a->filter[i].len != b->filter[i].len ||
+		    memcmp(a->filter[i].insn, b->filter[i].insn, a->filter[i].len * sizeof(uint64_t)))
+			return false;
+	return true;
+}
+
 /* Does the image read back say what the written one does? */
 static int same_image(struct image *im, const struct image *back)
 {
@@ -1079,6 +1201,8 @@ static int same_image(struct image *im, const struct image *back)
 		return refuse(im, "the image read back holds other registers, state or symbols");
 	if (!same_creds(&im->creds, &back->creds))
 		return refuse(im, "the image read back holds other credentials");
+	if (!same_seccomp(&im->seccomp, &back->seccomp))
+		return refuse(im, "the image read back holds other seccomp filters");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||
 	    back->data_offset != im->data_offset || back->size != im->size)
 		return refuse(im, "the image read back has %zu mappings and %zu segments, not "
@@ -1194,9 +1318,18 @@ void image_creds_free(struct image_creds *c)
 	memset(c, 0, sizeof(*c));
 }
 
+void image_seccomp_free(struct image_seccomp *sc)
+{
+	for (size_t i = 0; i < sc->nfilters; i++)
+		free(sc->filter[i].insn);
+	free(sc->filter);
+	memset(sc, 0, sizeof(*sc));
+}
+
 void image_free(struct image *im)
 {
 	image_creds_free(&im->creds);
+	image_seccomp_free(&im->seccomp);
 	free(im->xstate);
 	free(im->auxv);
 	free(im->sig);

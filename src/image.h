@@ -7,8 +7,7 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
- *          restrictions,
- *          CONTMIG head sum (last)
+ *          restrictions, [seccomp], CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -52,6 +51,7 @@ enum {
 	NT_CONTMIG_SIGNALS = 0x434d0006,	/* u64 count, image_signal_rec[count] */
 	NT_CONTMIG_CREDS = 0x434d0007,	/* image_creds_rec, u32 groups[], names */
 	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
+	NT_CONTMIG_SECCOMP = 0x434d0009,	/* image_seccomp_rec, filters (oldest first) */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -181,6 +181,42 @@ struct image_limits {
 	char label[IMAGE_MAX_LABEL];	/* the LSM's, not carried; may be any bytes */
 };
 
+/* Seccomp (contmig-image(5)): the kernel's own bounds on a filter and on a
+ * chain of them (BPF_MAXINSNS; MAX_INSNS_PER_PATH, each filter counting 4
+ * more). */
+#define IMAGE_MAX_FILTER_INSNS	4096
+#define IMAGE_MAX_CHAIN_INSNS	32768
+#define IMAGE_SECCOMP_NNP	1	/* image_seccomp_rec.flags: no_new_privs was set */
+
+/* The CONTMIG seccomp note, as stored: this, then per filter (oldest first)
+ * an image_filter_rec and its len 8-byte BPF instructions. */
+struct image_seccomp_rec {
+	uint32_t mode;			/* 1 strict, 2 filter (SECCOMP_MODE_*) */
+	uint32_t nfilters;		/* 0 in strict mode */
+	uint32_t flags;			/* IMAGE_SECCOMP_NNP */
+	uint32_t reserved;		/* 0 */
+};
+
+struct image_filter_rec {
+	uint32_t flags;			/* SECCOMP_FILTER_FLAG_LOG or 0 */
+	uint32_t len;			/* instructions, 1..IMAGE_MAX_FILTER_INSNS */
+};
+
+struct image_filter {
+	uint32_t flags, len;
+	uint64_t *insn;			/* struct sock_filter, as the kernel gives them */
+};
+
+/* mode 0: no note (the process had no seccomp). */
+struct image_seccomp {
+	uint32_t mode;
+	bool no_new_privs;		/* the source had it: needed for the filters */
+	struct image_filter *filter;	/* oldest first */
+	size_t nfilters;
+};
+
+void image_seccomp_free(struct image_seccomp *sc);
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -201,6 +237,7 @@ struct image {
 	size_t nsig;
 	struct image_creds creds;	/* creds.known: the image has the note */
 	struct image_limits limits;	/* limits.known: the image has the note */
+	struct image_seccomp seccomp;	/* mode 0: the image has no seccomp note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
@@ -218,7 +255,8 @@ struct image {
  * segments page-aligned, not empty, each inside one mapping and with its
  * protection, in address order, their data one after another from
  * data_offset up to sums_offset; credentials with at most IMAGE_MAX_GROUPS
- * groups, every name shorter than IMAGE_MAX_NAME.  0, or -EBADMSG with
+ * groups, every name shorter than IMAGE_MAX_NAME; seccomp filters within
+ * the kernel's bounds, none returning SECCOMP_RET_USER_NOTIF.  0, or -EBADMSG with
  * im->why.
  */
 int image_check(struct image *im) MUST_CHECK;

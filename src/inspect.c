@@ -418,6 +418,33 @@ static void print_limits_json(const struct image_limits *l)
 	printf("},\n");
 }
 
+/* Seccomp, only for an image that has it: the filters oldest first, as the
+ * copy gets them. */
+static void print_seccomp_text(const struct image_seccomp *sc)
+{
+	if (!sc->mode)
+		return;
+	printf("seccomp:    %s mode", sc->mode == 1 ? "strict" : "filter");
+	if (sc->nfilters)
+		printf(", %zu filter%s (oldest first)", sc->nfilters, sc->nfilters == 1 ? "" : "s");
+	printf("%s\n", sc->no_new_privs ? "; no_new_privs" : "");
+	for (size_t i = 0; i < sc->nfilters; i++)
+		printf("  #%-2zu %5" PRIu32 " instructions%s\n", i, sc->filter[i].len,
+		       sc->filter[i].flags ? "  flags: log" : "");
+}
+
+static void print_seccomp_json(const struct image_seccomp *sc)
+{
+	if (!sc->mode)
+		return;
+	printf(" \"seccomp\": {\"mode\": \"%s\", \"no_new_privs\": %s, \"filters\": [",
+	       sc->mode == 1 ? "strict" : "filter", sc->no_new_privs ? "true" : "false");
+	for (size_t i = 0; i < sc->nfilters; i++)
+		printf("%s{\"instructions\": %" PRIu32 ", \"log\": %s}", i ? ", " : "",
+		       sc->filter[i].len, sc->filter[i].flags ? "true" : "false");
+	printf("]},\n");
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -450,6 +477,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	cpu_xfeature_names(image_xstate_bv(im), names, sizeof(names));
 	printf("            in use: %s\n", names[0] ? names : "none");
 	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
+	print_seccomp_text(&im->seccomp);
 	printf("canary:     %s", canary_status(im, f));
 	if (f->canary_seen)
 		printf(" (%#" PRIx64 " at %#lx)", f->canary, CONTRACT_CANARY_ADDR);
@@ -535,6 +563,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	printf(", \"in_use\": ");
 	json_string(stdout, names);
 	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
+	print_seccomp_json(&im->seccomp);
 	printf(" \"canary\": {\"status\": \"%s\"", canary_status(im, f));
 	if (f->canary_seen)
 		printf(", \"value\": \"%#" PRIx64 "\", \"address\": \"%#lx\"", f->canary,

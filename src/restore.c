@@ -23,6 +23,7 @@
 #include "procfs.h"
 #include "ptrace.h"
 #include "restore.h"
+#include "seccomp.h"
 
 ATTR_PRINTF(4, 5)
 static int fail(struct restore_result *res, enum restore_failure f, int err, const char *fmt, ...)
@@ -252,6 +253,7 @@ static void restart_syscall_regs(struct user_regs_struct *regs)
 static int set_cpu_state(const struct image *im, struct remote *r, struct restore_result *res)
 {
 	struct user_regs_struct regs = im->regs;
+	char why[sizeof(res->why)];
 	uint8_t *host;
 	size_t host_len;
 	int err;
@@ -272,6 +274,10 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "removing the restorer's code: %s",
 			    strerror(-err));
+	/* Its seccomp filters last: they may forbid the calls made above. */
+	err = seccomp_install(r, im, why, sizeof(why));
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "%s", why);
 	/*
 	 * The program's mask only now: with it, the signals pending for the
 	 * program that it does not block would be delivered at the stub's next

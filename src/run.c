@@ -37,6 +37,7 @@
 #include "ptrace.h"
 #include "migrate.h"
 #include "route.h"
+#include "seccomp.h"
 #include "target.h"
 #include "tracee.h"
 
@@ -57,22 +58,12 @@ static const char usage[] =
 	"  -t, --timeout SECS   give up on a silent receiver after SECS (default 30)\n"
 	"  -h, --help           show this help\n";
 
-/* In the child, before exec: trap sys_migrate, allow everything else. */
+/* In the child, before exec: trap sys_migrate, allow everything else
+ * (seccomp.c's filter, which a freeze knows as ours and does not carry). */
 static int trap_sys_migrate(void)
 {
-	struct sock_filter filter[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_CONTINUUM_MIGRATE, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
-
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, seccomp_run_prog()) < 0)
 		return -errno;
 	return 0;
 }

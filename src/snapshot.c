@@ -16,6 +16,7 @@
 #include "creds.h"
 #include "restrictions.h"
 #include "ptrace.h"
+#include "seccomp.h"
 #include "snapshot.h"
 #include "tracee.h"
 
@@ -293,6 +294,10 @@ int snapshot_collect(pid_t pid, struct image *im)
 	/* And what it may not do, so that its copy may not either. */
 	if (!err)
 		err = restrictions_collect(pid, &im->limits);
+	/* Its sandbox, so that the copy stays in it. */
+	if (!err && (err = seccomp_collect(pid, &im->seccomp, im->why, sizeof(im->why))) &&
+	    (err == -EACCES || err == -EPERM))
+		err = -EBADMSG;		/* its filters are not ours to read: im->why says why */
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)

@@ -1,0 +1,316 @@
+#include "config.h"
+
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arch-x86_64.h"
+#include "procfs.h"
+#include "ptrace.h"
+#include "seccomp.h"
+
+#define CAP_SYS_ADMIN_BIT	21
+#define RED_ZONE		128
+
+static const struct sock_filter run_filter[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CONTMIG_SYS_MIGRATE, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+static const struct sock_fprog run_prog = {
+	.len = sizeof(run_filter) / sizeof(run_filter[0]),
+	.filter = (struct sock_filter *)run_filter,
+};
+
+const struct sock_fprog *seccomp_run_prog(void)
+{
+	return &run_prog;
+}
+
+int seccomp_read_status(pid_t pid, struct seccomp_status *st)
+{
+	char *text, *line;
+	size_t len;
+	int err = procfs_read_file(pid, "status", &text, &len);
+
+	memset(st, 0, sizeof(*st));
+	if (err)
+		return err;
+	for (line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		int nnp;
+
+		if (sscanf(line, "Seccomp: %d", &st->mode) == 1 ||
+		    sscanf(line, "Seccomp_filters: %u", &st->filters) == 1)
+			continue;
+		if (sscanf(line, "NoNewPrivs: %d", &nnp) == 1)
+			st->no_new_privs = nnp;
+	}
+	free(text);
+	return 0;
+}
+
+/* The kernel's rule (get_seccomp_filter()): CAP_SYS_ADMIN, and no seccomp
+ * of our own (contmig in a container's default filter may not). */
+bool seccomp_may_read_filters(void)
+{
+	struct seccomp_status own;
+	struct proc_creds c;
+	bool may;
+
+	if (seccomp_read_status(getpid(), &own) || own.mode || procfs_read_creds(getpid(), &c))
+		return false;
+	may = c.cap_eff & (1ULL << CAP_SYS_ADMIN_BIT);
+	proc_creds_free(&c);
+	return may;
+}
+
+/* Filter index of pid: the kernel counts from the oldest (get_nth_filter()
+ * walks back from the newest), as they are installed again.  -ENOENT past
+ * the newest. */
+static int read_filter(pid_t pid, unsigned long index, struct image_filter *f)
+{
+	struct __ptrace_seccomp_metadata md = { .filter_off = index };
+	long n;
+
+	errno = 0;
+	n = ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index, NULL);
+
+	if (n < 0)
+		return -errno;
+	if (n == 0 || n > IMAGE_MAX_FILTER_INSNS)
+		return -E2BIG;
+	f->insn = malloc(n * sizeof(uint64_t));
+	if (!f->insn)
+		return -ENOMEM;
+	f->len = n;
+	if (ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index, f->insn) != n ||
+	    ptrace(PTRACE_SECCOMP_GET_METADATA, pid, sizeof(md), &md) < 0)
+		return errno ? -errno : -EIO;
+	f->flags = md.flags;
+	return 0;
+}
+
+static bool is_run_filter(const struct image_filter *f)
+{
+	return f->len == run_prog.len && !memcmp(f->insn, run_filter, sizeof(run_filter));
+}
+
+int seccomp_collect(pid_t pid, struct image_seccomp *sc, char *why, size_t why_len)
+{
+	struct seccomp_status st;
+	size_t cap = 0;
+	int err = seccomp_read_status(pid, &st);
+
+	memset(sc, 0, sizeof(*sc));
+	if (err || st.mode != SECCOMP_MODE_FILTER) {
+		sc->mode = err ? 0 : st.mode;
+		/* Only an image with the note says so (restrictions.c carries
+		 * no_new_privs itself). */
+		sc->no_new_privs = sc->mode && st.no_new_privs;
+		return err;
+	}
+	/* Without CAP_SYS_ADMIN target_preflight lets one filter through,
+	 * for contmig run only: its own (run.c). */
+	if (st.filters == 1 && !seccomp_may_read_filters())
+		return 0;
+	for (;;) {
+		struct image_filter f = { 0 };
+
+		err = read_filter(pid, sc->nfilters, &f);
+		if (err == -ENOENT && sc->nfilters) {
+			err = 0;
+			free(f.insn);
+			break;
+		}
+		if (!err && array_reserve((void **)&sc->filter, &cap, sc->nfilters,
+					  sizeof(*sc->filter)))
+			err = -ENOMEM;
+		if (err) {
+			free(f.insn);
+			snprintf(why, why_len, "reading its seccomp filter %zu: %s%s", sc->nfilters,
+				 strerror(-err), err == -EACCES || err == -EPERM ?
+				 " (it takes CAP_SYS_ADMIN and no seccomp of contmig's own)" : "");
+			image_seccomp_free(sc);
+			return err;
+		}
+		sc->filter[sc->nfilters++] = f;
+	}
+	if (is_run_filter(&sc->filter[0])) {
+		free(sc->filter[0].insn);
+		memmove(sc->filter, sc->filter + 1, --sc->nfilters * sizeof(*sc->filter));
+	}
+	if (sc->nfilters) {
+		sc->mode = SECCOMP_MODE_FILTER;
+		sc->no_new_privs = st.no_new_privs;
+	}
+	return 0;
+}
+
+/* The address of a syscall instruction (0f 05) in the copy's own code. */
+static int find_syscall_insn(struct remote *r, const struct image *im, unsigned long *at)
+{
+	enum { CHUNK = 65536 };
+	uint8_t *buf = malloc(CHUNK);
+
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < im->vmas.count; i++) {
+		const struct vma *v = &im->vmas.vma[i];
+
+		/* Not the vDSO's: the program's own code. */
+		if (!(v->prot & PROT_EXEC) || v->name[0] == '[')
+			continue;
+		/* Chunks overlap by a byte: an instruction may straddle two. */
+		for (unsigned long a = v->start; a + 1 < v->end; a += CHUNK - 1) {
+			size_t n = v->end - a < CHUNK ? v->end - a : CHUNK;
+			uint8_t *hit;
+
+			if (remote_read(r, a, buf, n))
+				break;
+			hit = memmem(buf, n, "\x0f\x05", 2);
+			if (hit) {
+				*at = a + (hit - buf);
+				free(buf);
+				return 0;
+			}
+		}
+	}
+	free(buf);
+	return -ENOENT;
+}
+
+/*
+ * One system call at the program's syscall instruction, single-stepped:
+ * the step stops right after it.  Every signal stays blocked; a SIGSTOP on
+ * the way is kept for the program, as remote.c does.
+ */
+static int step_syscall(struct remote *r, unsigned long insn, long *ret, long nr, long a1,
+			long a2, long a3)
+{
+	struct user_regs_struct regs;
+	int err = ptrace_get_regs(r->pid, &regs);
+
+	if (err)
+		return err;
+	regs.rip = insn;
+	regs.rax = nr;
+	regs.orig_rax = -1;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	err = ptrace_set_regs(r->pid, &regs);
+	if (!err)
+		err = ptrace_set_sigmask(r->pid, ~0ULL);
+	if (err)
+		return err;
+	for (;;) {
+		int status;
+
+		if (ptrace(PTRACE_SINGLESTEP, r->pid, 0, 0) < 0)
+			return -errno;
+		err = ptrace_wait(r->pid, &status);
+		if (!err)
+			err = ptrace_get_regs(r->pid, &regs);
+		if (err)
+			return err;
+		if (WSTOPSIG(status) == SIGSTOP)
+			r->stop_wanted = true;
+		else if (WSTOPSIG(status) != SIGTRAP)
+			return -EPROTO;
+		/* Past the syscall: it ran.  Still on it: step again. */
+		if (regs.rip == insn + SYSCALL_INSN_LEN) {
+			*ret = (long)regs.rax;
+			return 0;
+		}
+		if (regs.rip != insn)
+			return -EPROTO;
+	}
+}
+
+/* Put filter f, as a struct sock_fprog and its instructions, below sp. */
+static int write_prog(struct remote *r, unsigned long sp, const struct image_filter *f,
+		      unsigned long *prog)
+{
+	size_t size = f->len * sizeof(uint64_t);
+	unsigned long insns = (sp - RED_ZONE - size) & ~15UL;
+	struct { uint16_t len; uint16_t pad[3]; uint64_t filter; } fprog = {
+		.len = f->len, .filter = insns };
+	int err;
+
+	*prog = insns - sizeof(fprog);
+	err = remote_write(r, insns, f->insn, size);
+	return err ? err : remote_write(r, *prog, &fprog, sizeof(fprog));
+}
+
+int seccomp_install(struct remote *r, const struct image *im, char *why, size_t why_len)
+{
+	const struct image_seccomp *sc = &im->seccomp;
+	unsigned long insn, prog;
+	long ret = 0;
+	int err;
+
+	if (!sc->mode)
+		return 0;
+	err = find_syscall_insn(r, im, &insn);
+	if (err) {
+		snprintf(why, why_len, "no syscall instruction in the program's code to install "
+			 "its seccomp %s at", sc->mode == SECCOMP_MODE_STRICT ? "mode" : "filters");
+		return err;
+	}
+	/* Needed for the filters (as it was in the source): after its merge
+	 * with the other restrictions, this is already done and costs nothing. */
+	if (sc->no_new_privs) {
+		err = step_syscall(r, insn, &ret, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0);
+		if (!err && ret)
+			err = (int)ret;
+		if (err) {
+			snprintf(why, why_len, "setting no_new_privs at %#lx: %s", insn,
+				 strerror(-err));
+			return err;
+		}
+	}
+	for (size_t i = 0; i < sc->nfilters; i++) {
+		err = write_prog(r, im->regs.rsp, &sc->filter[i], &prog);
+		if (err) {
+			snprintf(why, why_len, "writing seccomp filter %zu below the stack pointer "
+				 "%#llx: %s", i, im->regs.rsp, strerror(-err));
+			return err;
+		}
+		err = step_syscall(r, insn, &ret, SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				   sc->filter[i].flags, prog);
+		if (!err && ret)
+			err = ret < 0 ? (int)ret : -EPROTO;
+		if (err) {
+			snprintf(why, why_len, "installing seccomp filter %zu of %zu (%u "
+				 "instructions): %s", i + 1, sc->nfilters, sc->filter[i].len,
+				 strerror(-err));
+			return err;
+		}
+	}
+	if (sc->mode == SECCOMP_MODE_STRICT) {
+		err = step_syscall(r, insn, &ret, SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0);
+		if (!err && ret)
+			err = ret < 0 ? (int)ret : -EPROTO;
+		if (err) {
+			snprintf(why, why_len, "setting seccomp strict mode: %s", strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
