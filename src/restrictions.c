@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -229,6 +230,44 @@ int restrictions_collect(pid_t pid, struct image_limits *out)
 	if (!restrictions_label(pid, out->label) && *out->label)
 		out->rec.flags |= IMAGE_LIMITS_LSM;
 	out->known = true;
+	return 0;
+}
+
+/*
+ * What the copy could not be shown to keep, refused by name (0, or -EBADMSG
+ * with why):
+ * - capabilities held in a user namespace of the source's own: /proc shows
+ *   them as they count there, and in the receiver's namespace the same bits
+ *   would be real ones;
+ * - a root process holding fewer capabilities than its bounding set allows:
+ *   only securebits (SECBIT_NOROOT), which no interface shows from outside
+ *   it, keep it from taking them all back at its next execve, and the copy
+ *   would not have them.
+ */
+int restrictions_refusal(pid_t pid, const struct image_limits *l, uid_t uid, char *why,
+			 size_t len)
+{
+	const uint64_t *cap = l->rec.cap;
+	char path[64];
+	struct stat mine, theirs;
+
+	if (!l->known || !(l->rec.flags & IMAGE_LIMITS_CAPS))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	if (stat(path, &theirs) == 0 && stat("/proc/self/ns/user", &mine) == 0 &&
+	    (theirs.st_ino != mine.st_ino || theirs.st_dev != mine.st_dev) &&
+	    (cap[IMAGE_CAP_EFF] | cap[IMAGE_CAP_PRM] | cap[IMAGE_CAP_INH] | cap[IMAGE_CAP_AMB])) {
+		snprintf(why, len, "it holds capabilities in a user namespace of its own, which "
+			 "would be real ones in its copy's; contmig does not move such a process");
+		return -EBADMSG;
+	}
+	if (uid == 0 && cap[IMAGE_CAP_PRM] != cap[IMAGE_CAP_BND]) {
+		snprintf(why, len, "it runs as root with fewer capabilities than its bounding set "
+			 "allows: only securebits, which cannot be read from outside it, keep it "
+			 "from taking them back at its next execve; drop them from its bounding "
+			 "set too (setpriv --bounding-set), and it can move");
+		return -EBADMSG;
+	}
 	return 0;
 }
 

@@ -19,6 +19,10 @@
 
 /* The restrictions of pid (stopped, traced by us) into out (known set). */
 int restrictions_collect(pid_t pid, struct image_limits *out) MUST_CHECK;
+/* What a copy could not be shown to keep (a user namespace's capabilities,
+ * a root process relying on securebits): -EBADMSG with why, or 0. */
+int restrictions_refusal(pid_t pid, const struct image_limits *l, uid_t uid, char *why,
+			 size_t len) MUST_CHECK;
 
 /* pid's LSM label (/proc/PID/attr/current) into label, "" when it has none
  * or is "unconfined"; 0 or -errno. */

@@ -258,6 +258,32 @@ static int write_prog(struct remote *r, unsigned long sp, const struct image_fil
 	return err ? err : remote_write(r, *prog, &fprog, sizeof(fprog));
 }
 
+/*
+ * Does the copy now have what its source had: the same mode and as many
+ * filters?  A filter may answer seccomp() itself with a success it never
+ * performed (one judging its arguments, which point elsewhere in the copy
+ * than they did in the source): look, rather than trust the calls' answers.
+ */
+static int seccomp_verify(pid_t pid, const struct image_seccomp *sc, char *why, size_t why_len)
+{
+	struct seccomp_status st;
+	int err = seccomp_read_status(pid, &st);
+
+	if (err) {
+		snprintf(why, why_len, "reading the copy's seccomp state: %s", strerror(-err));
+		return err;
+	}
+	if ((uint32_t)st.mode == sc->mode && st.filters == sc->nfilters &&
+	    (!sc->no_new_privs || st.no_new_privs))
+		return 0;
+	snprintf(why, why_len, "the copy has seccomp mode %d with %u filter%s%s, not its "
+		 "source's mode %u with %zu (a filter answered for the kernel?)", st.mode,
+		 st.filters, st.filters == 1 ? "" : "s",
+		 sc->no_new_privs && !st.no_new_privs ? " and no no_new_privs" : "", sc->mode,
+		 sc->nfilters);
+	return -EPERM;
+}
+
 int seccomp_install(struct remote *r, const struct image *im, char *why, size_t why_len)
 {
 	const struct image_seccomp *sc = &im->seccomp;
@@ -312,5 +338,5 @@ int seccomp_install(struct remote *r, const struct image *im, char *why, size_t 
 			return err;
 		}
 	}
-	return 0;
+	return seccomp_verify(r->pid, sc, why, why_len);
 }

@@ -294,6 +294,9 @@ int snapshot_collect(pid_t pid, struct image *im)
 	/* And what it may not do, so that its copy may not either. */
 	if (!err)
 		err = restrictions_collect(pid, &im->limits);
+	if (!err)
+		err = restrictions_refusal(pid, &im->limits, im->creds.uid[IMAGE_ID_EFFECTIVE],
+					   im->why, sizeof(im->why));
 	/* Its sandbox, so that the copy stays in it. */
 	if (!err && (err = seccomp_collect(pid, &im->seccomp, im->why, sizeof(im->why))) &&
 	    (err == -EACCES || err == -EPERM))

@@ -195,4 +195,22 @@ grep -q "without the capabilities its source had (kill)" err || fail_ "the warni
 [ "$(grep -cE '^Cap(Inh|Prm|Eff|Amb):[[:space:]]*0+$' "/proc/$(cat out)/status")" -eq 4 ] ||
 	fail_ "the copy has capabilities: $(grep Cap "/proc/$(cat out)/status")"
 end_ "$(cat out)"
+
+# What a copy could not be shown to keep is refused by name, before the
+# process stops: capabilities of a user namespace of its own (real ones in
+# the copy's), and a root process kept below its bounding set only by
+# securebits (back to full root at its next execve in the copy).
+for how in "unshare -U --map-root-user" "setpriv --securebits +noroot,+noroot_locked"; do
+	start_ $how "$builddir/tests/counter" > ns.out
+	wait_for_ 5 file_has_lines_ ns.out 2
+	expect_status_ 65 "$CONTMIG" freeze -o ns.img "$pid"
+	case $how in
+	unshare*) want="holds capabilities in a user namespace of its own" ;;
+	*) want="runs as root with fewer capabilities than its bounding set allows" ;;
+	esac
+	grep -q "$want" err || fail_ "$how: $(cat err)"
+	running_untraced_ "$pid"
+	[ ! -e ns.img ] || fail_ "$how: an image was written"
+	kill -9 "$pid"
+done
 exit 0

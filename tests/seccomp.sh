@@ -103,6 +103,19 @@ goes_on_ "$new" l1.out
 sandboxed_ "$new" 2
 kill "$new"
 
+# A filter that answers seccomp() itself, judging where the program it is
+# given lies, takes the second filter's install for its own: the copy would
+# have one filter of two.  The receiver looks, and refuses; the source runs on.
+start_ "$builddir/tests/seccomp-evade" > evade.out
+wait_for_ 5 grep -q '^ready' evade.out
+expect_status_ 71 "$CONTMIG" send "$pid" 127.0.0.1:$port
+grep -q "the copy has seccomp mode 2 with 1 filter, not its source's mode 2 with 2" err ||
+	fail_ "a filter that answers for the kernel: $(cat err)"
+running_untraced_ "$pid"
+wait_for_ 5 eval '[ "$(grep -c "^ok" evade.out)" -ge 2 ]'
+! grep -q 'SANDBOX GONE' evade.out || fail_ "the source lost its sandbox: $(cat evade.out)"
+kill "$pid"
+
 # --- contmig run's own filter stays behind --------------------------------
 # Under run the program has run's filter too, three in all; its copy has its
 # own two.  A non-root run moves a program with run's filter alone, and
