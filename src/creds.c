@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,17 +127,6 @@ int creds_collect(pid_t pid, struct image_creds *out)
 
 /* ---- on the receiver --------------------------------------------------- */
 
-ATTR_PRINTF(4, 5)
-static int say(int err, char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 /* A name from an image (or the user database), fit for a message. */
 static const char *shown(const char *name, char buf[IMAGE_MAX_NAME])
 {
@@ -182,7 +170,7 @@ static int groups_here(const char *user, gid_t gid, gid_t **groups, size_t *n, c
 		int want = room;
 
 		if (!g)
-			return say(-ENOMEM, why, len, "out of memory");
+			return say_why(-ENOMEM, why, len, "out of memory");
 		*groups = g;
 		if (getgrouplist(user, gid, g, &want) >= 0) {
 			*n = want;
@@ -190,7 +178,7 @@ static int groups_here(const char *user, gid_t gid, gid_t **groups, size_t *n, c
 		}
 		/* want is now how many there are. */
 		if (want <= room || want > IMAGE_MAX_GROUPS)
-			return say(-EIO, why, len, "cannot list the groups of %s",
+			return say_why(-EIO, why, len, "cannot list the groups of %s",
 				   shown(user, name));
 		room = want;
 	}
@@ -206,9 +194,9 @@ static int as_named_user(const char *as_user, struct creds *out, char *why, size
 
 	if (found <= 0) {
 		free(buf);
-		return found < 0 ? say(found, why, len, "looking up the user %s: %s",
+		return found < 0 ? say_why(found, why, len, "looking up the user %s: %s",
 				       shown(as_user, name), strerror(-found)) :
-			say(-EPERM, why, len, "--as %s: no such user on this machine",
+			say_why(-EPERM, why, len, "--as %s: no such user on this machine",
 			    shown(as_user, name));
 	}
 	out->uid = pw.pw_uid;
@@ -288,7 +276,7 @@ static int as_image_user(const struct image_creds *c, struct creds *out, char *w
 	int found, err;
 
 	if (!*c->user)
-		return say(-EPERM, why, len, "the image's user (uid %u) had no name on its "
+		return say_why(-EPERM, why, len, "the image's user (uid %u) had no name on its "
 			   "machine, so none to find here; --as USER picks one",
 			   c->uid[IMAGE_ID_EFFECTIVE]);
 	found = find_user(c->user, 0, &pw, &buf);
@@ -300,16 +288,16 @@ static int as_image_user(const struct image_creds *c, struct creds *out, char *w
 	}
 	free(buf);
 	if (found < 0)
-		err = say(found, why, len, "looking up the image's user %s: %s",
+		err = say_why(found, why, len, "looking up the image's user %s: %s",
 			  shown(c->user, name), strerror(-found));
 	else if (!found)
-		err = say(-EPERM, why, len, "the image's user %s does not exist on this machine; "
+		err = say_why(-EPERM, why, len, "the image's user %s does not exist on this machine; "
 			  "--as USER picks one", shown(c->user, name));
 	if (!err && (found = group_names(mine, nmine, &names)) < 0)
-		err = say(found, why, len, "looking up the groups of %s: %s", out->user,
+		err = say_why(found, why, len, "looking up the groups of %s: %s", out->user,
 			  strerror(-found));
 	if (!err && !(out->groups = malloc((c->ngroups ? c->ngroups : 1) * sizeof(gid_t))))
-		err = say(-ENOMEM, why, len, "out of memory");
+		err = say_why(-ENOMEM, why, len, "out of memory");
 	if (err)
 		goto out;
 	/* Without its own group here, the copy takes its user's. */
@@ -349,7 +337,7 @@ static int own_user_only(const struct image_creds *c, char *why, size_t len)
 	if (!*c->user) {
 		if (c->uid[IMAGE_ID_EFFECTIVE] == me)
 			return 0;
-		return say(-EPERM, why, len, "the image's process ran as uid %u (no name); this "
+		return say_why(-EPERM, why, len, "the image's process ran as uid %u (no name); this "
 			   "receiver runs as %s and takes only its own user's processes",
 			   c->uid[IMAGE_ID_EFFECTIVE], me_text);
 	}
@@ -357,11 +345,11 @@ static int own_user_only(const struct image_creds *c, char *why, size_t len)
 	mine = found > 0 && pw.pw_uid == me;
 	free(buf);
 	if (found < 0)
-		return say(found, why, len, "looking up the image's user %s: %s",
+		return say_why(found, why, len, "looking up the image's user %s: %s",
 			   shown(c->user, name), strerror(-found));
 	if (mine)
 		return 0;
-	return say(-EPERM, why, len, "the image's process ran as %s%s; this receiver runs as %s "
+	return say_why(-EPERM, why, len, "the image's process ran as %s%s; this receiver runs as %s "
 		   "and takes only its own user's processes", shown(c->user, name),
 		   found ? "" : ", who does not exist on this machine", me_text);
 }
@@ -376,18 +364,18 @@ int restore_credentials(const struct image *im, const char *as_user, struct cred
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
 	if (as_user && !root)
-		return say(-EPERM, why, why_len, "--as is for root: any other receiver runs what "
+		return say_why(-EPERM, why, why_len, "--as is for root: any other receiver runs what "
 			   "it restores as itself");
 	if (as_user)
 		err = as_named_user(as_user, out, why, why_len);
 	else if (!c->known)
 		/* An image from before the note: a receiver that is not root
 		 * runs it as itself, as it always did. */
-		err = root ? say(-EPERM, why, why_len, "the image does not say which user its "
+		err = root ? say_why(-EPERM, why, why_len, "the image does not say which user its "
 				 "process ran as (an older contmig wrote it); --as USER picks "
 				 "one") : 0;
 	else if (!one_user(c))
-		err = say(-EPERM, why, why_len, "the image's process ran with uids %u/%u/%u/%u and "
+		err = say_why(-EPERM, why, why_len, "the image's process ran with uids %u/%u/%u/%u and "
 			  "gids %u/%u/%u/%u (real/effective/saved/filesystem), as a set-user-ID or "
 			  "set-group-ID program does; contmig restores a process as one user%s",
 			  c->uid[0], c->uid[1], c->uid[2], c->uid[3], c->gid[0], c->gid[1],
@@ -438,21 +426,21 @@ int creds_verify(pid_t pid, const struct creds *c, char *why, size_t why_len)
 		return 0;
 	err = procfs_read_creds(pid, &pc);
 	if (err)
-		return say(err, why, why_len, "reading the restorer's credentials: %s",
+		return say_why(err, why, why_len, "reading the restorer's credentials: %s",
 			   strerror(-err));
 	same = same_groups(c->groups, c->ngroups, pc.groups, pc.ngroups);
 	for (int i = 0; i < IMAGE_NIDS && same > 0; i++)
 		if (pc.uid[i] != c->uid || pc.gid[i] != c->gid)
 			same = 0;
 	if (same < 0)
-		err = say(same, why, why_len, "out of memory");
+		err = say_why(same, why, why_len, "out of memory");
 	else if (!same)
-		err = say(-EPERM, why, why_len, "the restorer runs as uid %u, gid %u with %zu "
+		err = say_why(-EPERM, why, why_len, "the restorer runs as uid %u, gid %u with %zu "
 			  "groups, not as %s (uid %u, gid %u, %zu groups)", (unsigned)pc.uid[1],
 			  (unsigned)pc.gid[1], pc.ngroups, c->user, (unsigned)c->uid,
 			  (unsigned)c->gid, c->ngroups);
 	else if (c->uid != 0 && (pc.cap_inh || pc.cap_prm || pc.cap_eff || pc.cap_amb))
-		err = say(-EPERM, why, why_len, "the restorer, as %s, kept capabilities (CapInh "
+		err = say_why(-EPERM, why, why_len, "the restorer, as %s, kept capabilities (CapInh "
 			  "%#llx, CapPrm %#llx, CapEff %#llx, CapAmb %#llx)", c->user,
 			  (unsigned long long)pc.cap_inh, (unsigned long long)pc.cap_prm,
 			  (unsigned long long)pc.cap_eff, (unsigned long long)pc.cap_amb);

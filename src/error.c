@@ -96,3 +96,13 @@ void usage_error(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "Try 'contmig %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
 	exit(EXIT_USAGE);
 }
+
+int say_why(int err, char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return err;
+}

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <linux/capability.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,17 +43,6 @@ static const char *const cap_set_names[IMAGE_NCAPS] = {
 static const char *const cap_set_keys[IMAGE_NCAPS] = {
 	"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb",
 };
-
-ATTR_PRINTF(4, 5)
-static int say(int err, char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return err;
-}
 
 const char *restrictions_cap_names(uint64_t caps, char *buf, size_t len)
 {
@@ -310,7 +298,7 @@ static int impose_rlimits(const struct image_limits *l, struct remote *r, long p
 		long ret = remote_prlimit(r, page, i, NULL, &have);
 
 		if (ret < 0)
-			return say(ret, why, why_len, "reading the restorer's %s limit: %s",
+			return say_why(ret, why, why_len, "reading the restorer's %s limit: %s",
 				   rlimit_names[i], strerror(-ret));
 		ret = remote_prlimit(r, page, i, &want, NULL);
 		if (ret == -EPERM && want.max > have.max) {
@@ -325,7 +313,7 @@ static int impose_rlimits(const struct image_limits *l, struct remote *r, long p
 				warn(warning, warning_len, text);
 		}
 		if (ret < 0)
-			return say(ret, why, why_len, "setting the %s limit to %llu/%llu: %s",
+			return say_why(ret, why, why_len, "setting the %s limit to %llu/%llu: %s",
 				   rlimit_names[i], (unsigned long long)want.cur,
 				   (unsigned long long)want.max, strerror(-ret));
 	}
@@ -375,7 +363,7 @@ static int impose_caps(const struct image_limits *l, struct remote *r, char *war
 	if (!err && !(flags & IMAGE_LIMITS_CAPS))
 		err = -ENOTSUP;
 	if (err)
-		return say(err, why, why_len, "reading the restorer's capabilities: %s",
+		return say_why(err, why, why_len, "reading the restorer's capabilities: %s",
 			   strerror(-err));
 	if (have[IMAGE_CAP_EFF] & 1ULL << CAP_SETPCAP) {
 		for (unsigned cap = 0; cap < 64; cap++) {
@@ -383,14 +371,14 @@ static int impose_caps(const struct image_limits *l, struct remote *r, char *war
 				continue;
 			ret = remote_syscall(r, SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0, 0);
 			if (ret < 0)
-				return say(ret, why, why_len, "dropping %s from the bounding set: "
+				return say_why(ret, why, why_len, "dropping %s from the bounding set: "
 					   "%s", restrictions_cap_names(1ULL << cap, names, sizeof(names)),
 					   strerror(-ret));
 		}
 		ret = src[IMAGE_CAP_AMB] ? remote_capset(r, have[IMAGE_CAP_EFF],
 							 have[IMAGE_CAP_PRM], src[IMAGE_CAP_INH]) : 0;
 		if (ret < 0)
-			return say(ret, why, why_len, "setting the inheritable capabilities: %s",
+			return say_why(ret, why, why_len, "setting the inheritable capabilities: %s",
 				   strerror(-ret));
 		for (unsigned cap = 0; cap < 64; cap++) {
 			if (!(src[IMAGE_CAP_AMB] & 1ULL << cap))
@@ -398,13 +386,13 @@ static int impose_caps(const struct image_limits *l, struct remote *r, char *war
 			ret = remote_syscall(r, SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap,
 					     0, 0, 0);
 			if (ret < 0)
-				return say(ret, why, why_len, "raising the ambient capability %s: "
+				return say_why(ret, why, why_len, "raising the ambient capability %s: "
 					   "%s", restrictions_cap_names(1ULL << cap, names, sizeof(names)),
 					   strerror(-ret));
 		}
 		ret = remote_capset(r, src[IMAGE_CAP_EFF], src[IMAGE_CAP_PRM], src[IMAGE_CAP_INH]);
 		if (ret < 0)
-			return say(ret, why, why_len, "setting the capabilities to effective 0x%llx, "
+			return say_why(ret, why, why_len, "setting the capabilities to effective 0x%llx, "
 				   "permitted 0x%llx, inheritable 0x%llx: %s",
 				   (unsigned long long)src[IMAGE_CAP_EFF],
 				   (unsigned long long)src[IMAGE_CAP_PRM],
@@ -435,17 +423,17 @@ int restrictions_impose(const struct image_limits *l, struct remote *r, char *wa
 	page = remote_mmap(r, 0, IMAGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			   -1, 0);
 	if (page < 0)
-		return say(page, why, why_len, "scratch page: %s", strerror(-page));
+		return say_why(page, why, why_len, "scratch page: %s", strerror(-page));
 	err = impose_rlimits(l, r, page, warning, warning_len, why, why_len);
 	ret = remote_munmap(r, page, IMAGE_PAGE);
 	if (!err && ret < 0)
-		err = say(ret, why, why_len, "scratch page: %s", strerror(-ret));
+		err = say_why(ret, why, why_len, "scratch page: %s", strerror(-ret));
 	if (err)
 		return err;
 	if (l->rec.flags & IMAGE_LIMITS_PERSONALITY) {
 		ret = remote_syscall(r, SYS_personality, l->rec.personality, 0, 0, 0, 0, 0);
 		if (ret < 0)
-			return say(ret, why, why_len, "setting the personality 0x%x: %s",
+			return say_why(ret, why, why_len, "setting the personality 0x%x: %s",
 				   l->rec.personality, strerror(-ret));
 	}
 	if (l->rec.flags & IMAGE_LIMITS_CAPS) {
@@ -456,7 +444,7 @@ int restrictions_impose(const struct image_limits *l, struct remote *r, char *wa
 	if (l->rec.flags & IMAGE_LIMITS_NNP && l->rec.no_new_privs) {
 		ret = remote_syscall(r, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0);
 		if (ret < 0)
-			return say(ret, why, why_len, "setting no_new_privs: %s", strerror(-ret));
+			return say_why(ret, why, why_len, "setting no_new_privs: %s", strerror(-ret));
 	}
 	return 0;
 }
@@ -473,32 +461,32 @@ int restrictions_verify(pid_t pid, const struct image_limits *l, char *why, size
 		return 0;
 	err = read_status(pid, have, &nnp, &flags);
 	if (err)
-		return say(err, why, why_len, "reading the restorer's status: %s", strerror(-err));
+		return say_why(err, why, why_len, "reading the restorer's status: %s", strerror(-err));
 	for (int i = 0; i < IMAGE_NCAPS && l->rec.flags & IMAGE_LIMITS_CAPS; i++)
 		if (!(flags & IMAGE_LIMITS_CAPS) || have[i] & ~l->rec.cap[i])
-			return say(-EPERM, why, why_len, "the restorer holds %s capabilities its "
+			return say_why(-EPERM, why, why_len, "the restorer holds %s capabilities its "
 				   "source had not: %s", cap_set_names[i],
 				   restrictions_cap_names(have[i] & ~l->rec.cap[i], names, sizeof(names)));
 	if (l->rec.flags & IMAGE_LIMITS_NNP && l->rec.no_new_privs &&
 	    !(flags & IMAGE_LIMITS_NNP && nnp))
-		return say(-EPERM, why, why_len, "the restorer lacks its source's no_new_privs");
+		return say_why(-EPERM, why, why_len, "the restorer lacks its source's no_new_privs");
 	if (l->rec.flags & IMAGE_LIMITS_PERSONALITY) {
 		err = read_personality(pid, &persona);
 		if (err)
-			return say(err, why, why_len, "reading the restorer's personality: %s",
+			return say_why(err, why, why_len, "reading the restorer's personality: %s",
 				   strerror(-err));
 		if (persona != l->rec.personality)
-			return say(-EPERM, why, why_len, "the restorer's personality is 0x%x, not its "
+			return say_why(-EPERM, why, why_len, "the restorer's personality is 0x%x, not its "
 				   "source's 0x%x", persona, l->rec.personality);
 	}
 	err = l->rec.nrlimits ? read_rlimits(pid, rlim) : 0;
 	if (err)
-		return say(err, why, why_len, "reading the restorer's limits: %s", strerror(-err));
+		return say_why(err, why, why_len, "reading the restorer's limits: %s", strerror(-err));
 	for (int i = 0; i < (int)l->rec.nrlimits; i++) {
 		const struct image_rlimit rl = rlim[i];
 
 		if (rl.cur > l->rlim[i].cur || rl.max > l->rlim[i].max)
-			return say(-EPERM, why, why_len, "the restorer's %s limit %llu/%llu is above "
+			return say_why(-EPERM, why, why_len, "the restorer's %s limit %llu/%llu is above "
 				   "its source's %llu/%llu", rlimit_names[i],
 				   (unsigned long long)rl.cur, (unsigned long long)rl.max,
 				   (unsigned long long)l->rlim[i].cur,
