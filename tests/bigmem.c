@@ -6,6 +6,7 @@
  * and exits with LED 3 if a single word is wrong.  For large freezes and thaws.
  */
 #include "continuum.h"
+#include "say.h"
 
 #define SYS_mmap	9
 
@@ -23,23 +24,6 @@ static unsigned long pattern(unsigned long *p)
 	return (unsigned long)p * 0x9e3779b97f4a7c15UL;
 }
 
-static void say(const char *s, long n)
-{
-	char buf[32];
-	size_t len = 0, digits;
-	long t = n;
-
-	while (*s)
-		buf[len++] = *s++;
-	digits = 1;
-	while (t /= 10)
-		digits++;
-	for (size_t i = 0; i < digits; i++, n /= 10)
-		buf[len + digits - 1 - i] = '0' + n % 10;
-	len += digits;
-	buf[len++] = '\n';
-	send_all(1, buf, len);
-}
 
 int main(int argc, char **argv, char **envp)
 {

@@ -18,6 +18,7 @@
  * (contmig-image(5)): it then prints "moved ok N".
  */
 #include "continuum.h"
+#include "say.h"
 
 #define SYS_mmap	9
 #define SYS_mprotect	10
@@ -41,21 +42,6 @@ static unsigned long pattern(unsigned long addr)
 	return addr * 0x9e3779b97f4a7c15UL;
 }
 
-static void say(const char *s, long n)
-{
-	char buf[48];
-	size_t len = 0, digits = 1;
-
-	while (*s)
-		buf[len++] = *s++;
-	for (long t = n; t /= 10;)
-		digits++;
-	for (size_t i = 0; i < digits; i++, n /= 10)
-		buf[len + digits - 1 - i] = '0' + n % 10;
-	len += digits;
-	buf[len++] = '\n';
-	send_all(1, buf, len);
-}
 
 static unsigned char *map(unsigned long len, int prot, int flags, int fd)
 {

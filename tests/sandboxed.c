@@ -15,6 +15,7 @@
  * listener (SECCOMP_RET_USER_NOTIF), whose fd it closes; it only ticks.
  */
 #include "continuum.h"
+#include "say.h"
 
 #define SYS_getppid		110
 #define SYS_prctl		157
@@ -72,26 +73,6 @@ static long deny(unsigned int nr, unsigned int e, unsigned int nr2, unsigned int
 	return continuum_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&prog, 0, 0, 0);
 }
 
-static void say(const char *s, long n)
-{
-	char buf[32];
-	size_t len = 0, digits = 1;
-	long t = n;
-
-	while (*s)
-		buf[len++] = *s++;
-	if (n < 0) {
-		buf[len++] = '-';
-		n = t = -n;
-	}
-	while (t /= 10)
-		digits++;
-	for (size_t i = 0; i < digits; i++, n /= 10)
-		buf[len + digits - 1 - i] = '0' + n % 10;
-	len += digits;
-	buf[len++] = '\n';
-	send_all(1, buf, len);
-}
 
 /* getppid goes to a listener; the listener's fd is closed at once. */
 static long notify(void)

@@ -8,6 +8,7 @@
  * "ok N" each 200 ms while getpid fails, "SANDBOX GONE" if it does not.
  */
 #include "continuum.h"
+#include "say.h"
 #define SYS_prctl 157
 #define SYS_seccomp 317
 #define PR_SET_NO_NEW_PRIVS 38
@@ -34,15 +35,6 @@ static struct sock_filter fb[] = {
 };
 static struct sock_fprog pa = { sizeof(fa) / sizeof(fa[0]), fa };
 static struct sock_fprog pb = { sizeof(fb) / sizeof(fb[0]), fb };
-static void say(const char *s, long n)
-{
-	char buf[40]; size_t len = 0, digits = 1; long t = n;
-	while (*s) buf[len++] = *s++;
-	if (n < 0) { buf[len++] = '-'; n = t = -n; }
-	while (t /= 10) digits++;
-	for (size_t i = 0; i < digits; i++, n /= 10) buf[len + digits - 1 - i] = '0' + n % 10;
-	len += digits; buf[len++] = '\n'; send_all(1, buf, len);
-}
 int main(int argc, char **argv, char **envp)
 {
 	(void)argc; (void)argv; (void)envp;
