@@ -151,6 +151,18 @@ static const char *status_field(const char *text, const char *key)
 	return NULL;
 }
 
+int procfs_status_number(const char *text, const char *key, int base, uint64_t *value)
+{
+	const char *p = status_field(text, key);
+	char *end;
+
+	if (!p)
+		return 0;
+	errno = 0;
+	*value = strtoull(p, &end, base);
+	return end == p || errno || (*end != '\n' && *end) ? -EINVAL : 1;
+}
+
 int procfs_parse_status(const char *text, struct proc_status *st)
 {
 	const char *name = status_field(text, "Name");

@@ -45,6 +45,9 @@ struct proc_status {
 };
 
 int procfs_parse_status(const char *text, struct proc_status *st) MUST_CHECK;
+/* The number after "KEY:" in a status file's text, in base: 1 with *value
+ * set, 0 when there is no such line, -EINVAL when it is not a number. */
+int procfs_status_number(const char *text, const char *key, int base, uint64_t *value);
 int procfs_read_status(pid_t pid, struct proc_status *st) MUST_CHECK;
 
 /* Who a process runs as: the Uid:, Gid: (real, effective, saved, filesystem),

@@ -60,24 +60,6 @@ const char *restrictions_cap_names(uint64_t caps, char *buf, size_t len)
 	return buf;
 }
 
-/* The hex or decimal number after "\nKEY:" in a /proc/PID/status text:
- * 1 found, 0 no such line, -EINVAL unreadable. */
-static int status_number(const char *text, const char *key, int base, uint64_t *value)
-{
-	char want[32];
-	const char *p;
-	char *end;
-
-	snprintf(want, sizeof(want), "\n%s:", key);
-	p = strstr(text, want);
-	if (!p)
-		return 0;
-	p += strlen(want);
-	errno = 0;
-	*value = strtoull(p, &end, base);
-	return end == p || errno || (*end != '\n' && *end) ? -EINVAL : 1;
-}
-
 /* The capability sets and no_new_privs in pid's status: which were there
  * into *flags (IMAGE_LIMITS_CAPS, IMAGE_LIMITS_NNP). */
 static int read_status(pid_t pid, uint64_t cap[IMAGE_NCAPS], uint32_t *nnp, uint32_t *flags)
@@ -90,7 +72,7 @@ static int read_status(pid_t pid, uint64_t cap[IMAGE_NCAPS], uint32_t *nnp, uint
 	if (err)
 		return err;
 	for (int i = 0; i < IMAGE_NCAPS && found > 0; i++) {
-		found = status_number(text, cap_set_keys[i], 16, &cap[i]);
+		found = procfs_status_number(text, cap_set_keys[i], 16, &cap[i]);
 		/* A kernel without ambient capabilities (before 4.3) has none
 		 * to give: raising one there fails, and refuses the move. */
 		if (!found && i == IMAGE_CAP_AMB) {
@@ -101,7 +83,7 @@ static int read_status(pid_t pid, uint64_t cap[IMAGE_NCAPS], uint32_t *nnp, uint
 	if (found > 0)
 		*flags |= IMAGE_LIMITS_CAPS;
 	err = found < 0 ? found : 0;
-	found = err ? 0 : status_number(text, "NoNewPrivs", 10, &v);
+	found = err ? 0 : procfs_status_number(text, "NoNewPrivs", 10, &v);
 	if (found > 0 && v <= 1) {
 		*nnp = v;
 		*flags |= IMAGE_LIMITS_NNP;

@@ -45,24 +45,23 @@ const struct sock_fprog *seccomp_run_prog(void)
 
 int seccomp_read_status(pid_t pid, struct seccomp_status *st)
 {
-	char *text, *line;
-	size_t len;
-	int err = procfs_read_file(pid, "status", &text, &len);
+	uint64_t mode = 0, filters = 0, nnp = 0;
+	char *text;
+	int err = procfs_read_file(pid, "status", &text, NULL);
 
 	memset(st, 0, sizeof(*st));
 	if (err)
 		return err;
-	for (line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		int nnp;
-
-		if (sscanf(line, "Seccomp: %d", &st->mode) == 1 ||
-		    sscanf(line, "Seccomp_filters: %u", &st->filters) == 1)
-			continue;
-		if (sscanf(line, "NoNewPrivs: %d", &nnp) == 1)
-			st->no_new_privs = nnp;
-	}
+	/* Before Linux 5.9 there is no Seccomp_filters line: 0. */
+	if (procfs_status_number(text, "Seccomp", 10, &mode) < 0 ||
+	    procfs_status_number(text, "Seccomp_filters", 10, &filters) < 0 ||
+	    procfs_status_number(text, "NoNewPrivs", 10, &nnp) < 0)
+		err = -EINVAL;
 	free(text);
-	return 0;
+	st->mode = mode;
+	st->filters = filters;
+	st->no_new_privs = nnp;
+	return err;
 }
 
 /* The kernel's rule (get_seccomp_filter()): CAP_SYS_ADMIN, and no seccomp
