@@ -76,7 +76,8 @@ static const char usage[] =
 	"                        machine's memory)\n"
 	"      --max-regions N   refuse images with more mappings (default: the kernel's\n"
 	"                        vm.max_map_count)\n"
-	"      --max-clients N   migrations at the same time (default 4)\n"
+	"      --max-clients N   authenticated migrations at the same time (default 4);\n"
+	"                        connections in their handshake and queries do not count\n"
 	"\n"
 	PROGRESS_HELP
 	"  -h, --help            show this help\n";
