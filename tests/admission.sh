@@ -6,12 +6,14 @@
 # and peers that hang up right after sending everything.
 . "$srcdir/tests/init.sh"
 private_net_
-counter=$builddir/tests/counter
+# What the test's user runs too, where that user may run it.
+for_users_ "$CONTMIG" "$builddir/tests/counter" "$srcdir/tests/rawpeer.py"
+CONTMIG=$tmp/bin/contmig counter=$tmp/bin/counter
 # The system's python: the test runs it as another user too.
 py=/usr/bin/python3
 [ -x "$py" ] || skip_ "no $py"
 command -v systemd-socket-activate > /dev/null || skip_ "no systemd-socket-activate"
-rawpeer="$py $srcdir/tests/rawpeer.py"
+rawpeer="$py $tmp/bin/rawpeer.py"
 # The receivers' records, this test's own.
 export CONTMIG_STATE_DIR=$tmp/state
 mkdir -m 700 "$CONTMIG_STATE_DIR" || framework_failure_ "mkdir $CONTMIG_STATE_DIR"

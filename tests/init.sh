@@ -173,6 +173,15 @@ new_user_()
 	eval "$1=\$name"
 }
 
+# for_users_ FILE...: copies of FILEs in $tmp/bin, where every user may run
+# them: the build tree may lie where only root may go (a clone in a mktemp
+# directory).  The copy of FILE is $tmp/bin/$(basename FILE).
+for_users_()
+{
+	mkdir -p "$tmp/bin" && cp "$@" "$tmp/bin/" && chmod 755 "$tmp/bin" "$tmp/bin"/* ||
+		framework_failure_ "for_users_ $*"
+}
+
 # as_ USER CMD [ARGS]: run CMD as USER, with its groups only (no login).
 as_() { local u=$1; shift; setpriv --reuid="$u" --regid="$u" --init-groups -- "$@"; }
 

@@ -6,7 +6,8 @@
 # withhold the records.  Now /run/user/UID/contmig if that is ours, else
 # one in the home.
 . "$srcdir/tests/init.sh"
-counter=$builddir/tests/counter
+for_users_ "$CONTMIG" "$builddir/tests/counter"
+CONTMIG=$tmp/bin/contmig counter=$tmp/bin/counter
 new_user_ victim
 new_user_ squatter
 vuid=$(id -u "$victim")
