@@ -1,4 +1,5 @@
-/* contmig check: does a binary or a process keep the Continuum contract? */
+/* contmig check: can a binary or a process move, and does it keep the
+ * Continuum contract? */
 #include "config.h"
 
 #include <errno.h>
@@ -18,26 +19,32 @@
 
 static const char usage[] =
 	"Usage: contmig check [--json] BINARY|PID\n"
-	"Check that a program, or a running process, keeps the Continuum contract\n"
-	"(continuum(7)): static x86-64 code at 0x400000; for a process also the fixed\n"
-	"stack at 0x500000000 with crt0's canary, no brk heap, one thread, no open\n"
-	"files beyond 0-2, no tracer. What check says breaks the contract, freeze,\n"
-	"send and run refuse; what it says keeps it, they move.\n"
+	"Say, rule by rule, whether a program or a running process can move (an\n"
+	"x86-64 program; for a process also one thread, only files that can be\n"
+	"reopened, no tracer...), and whether it also keeps the Continuum contract\n"
+	"(continuum(7): static code at 0x400000, the fixed stack at 0x500000000 with\n"
+	"crt0's canary), which is reported but not required. What check says does not\n"
+	"move, freeze, send and run refuse, in the same words.\n"
 	"A number is taken as a PID; write ./123 for a file named 123.\n"
 	"Checking a process never stops or disturbs it.\n"
 	"\n"
 	"  -j, --json    print the verdict as one JSON document\n"
 	"  -h, --help    show this help\n"
 	"\n"
-	"Exit status: 0 keeps the contract, 65 breaks it, 66 could not check\n"
+	"Exit status: 0 moves, 65 does not move, 66 could not check\n"
 	"(not found, no permission).\n";
 
 /* A process chose its name and the names of what it maps: escaped. */
 static void print_human(const char *what, const struct contract_report *r)
 {
-	printf("%s: %s the Continuum contract\n", what, r->keeps ? "keeps" : "breaks");
+	printf("%s: %s; %s the Continuum contract\n", what,
+	       r->moves ? "moves" : "does not move", r->keeps ? "keeps" : "breaks");
 	for (size_t i = 0; i < r->count; i++) {
-		printf("  %-4s  %-10s  ", r->item[i].ok ? "ok" : "FAIL", r->item[i].check);
+		const struct contract_item *it = &r->item[i];
+
+		/* A contract rule it breaks is only information: "no", not "FAIL". */
+		printf("  %-4s  %-10s  ", it->ok ? "ok" : it->contract_only ? "no" : "FAIL",
+		       it->check);
 		escape_fputs(stdout, r->item[i].detail, SIZE_MAX);
 		putchar('\n');
 	}
@@ -48,7 +55,8 @@ static void print_json(const char *target, const char *kind, const struct contra
 {
 	printf("{\"target\": ");
 	json_string(stdout, target);
-	printf(", \"kind\": \"%s\", \"verdict\": \"%s\"", kind,
+	printf(", \"kind\": \"%s\", \"verdict\": \"%s\", \"contract\": \"%s\"", kind,
+	       error ? "unknown" : r->moves ? "moves" : "refused",
 	       error ? "unknown" : r->keeps ? "keeps" : "breaks");
 	if (error) {
 		printf(", \"error\": ");
@@ -56,8 +64,10 @@ static void print_json(const char *target, const char *kind, const struct contra
 	}
 	printf(", \"checks\": [");
 	for (size_t i = 0; !error && i < r->count; i++) {
-		printf("%s{\"check\": \"%s\", \"ok\": %s, \"detail\": ", i ? ", " : "",
-		       r->item[i].check, r->item[i].ok ? "true" : "false");
+		printf("%s{\"check\": \"%s\", \"ok\": %s, \"contract_only\": %s, "
+		       "\"detail\": ", i ? ", " : "", r->item[i].check,
+		       r->item[i].ok ? "true" : "false",
+		       r->item[i].contract_only ? "true" : "false");
 		json_string(stdout, r->item[i].detail);
 		printf("}");
 	}
@@ -156,12 +166,12 @@ static int run(int argc, char **argv)
 		print_human(what, &r);
 	if (!json)
 		print_label(label);
-	return r.keeps ? EXIT_OK : EXIT_CONTRACT;
+	return r.moves ? EXIT_OK : EXIT_CONTRACT;
 }
 
 const struct command command_check = {
 	.name = "check",
-	.summary = "does a program or process keep the Continuum contract?",
+	.summary = "can a program or process move? does it keep the Continuum contract?",
 	.usage = usage,
 	.run = run,
 };

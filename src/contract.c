@@ -18,6 +18,19 @@
 #include "procfs.h"
 #include "seccomp.h"
 
+/* The Continuum contract's own rules: reported, but a process that breaks
+ * them still moves (its kernel state travels instead). */
+static bool contract_only(const char *check)
+{
+	static const char *const rules[] = { "type", "static", "text", "stack-free", "stack",
+					     "canary" };
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (!strcmp(check, rules[i]))
+			return true;
+	return false;
+}
+
 ATTR_PRINTF(4, 5)
 static void add_item(struct contract_report *r, const char *check, bool ok,
 		     const char *fmt, ...)
@@ -30,11 +43,14 @@ static void add_item(struct contract_report *r, const char *check, bool ok,
 	it = &r->item[r->count++];
 	it->check = check;
 	it->ok = ok;
+	it->contract_only = contract_only(check);
 	va_start(ap, fmt);
 	vsnprintf(it->detail, sizeof(it->detail), fmt, ap);
 	va_end(ap);
 	if (!ok)
 		r->keeps = false;
+	if (!ok && !it->contract_only)
+		r->moves = false;
 }
 
 static bool overlaps(unsigned long a, unsigned long alen, unsigned long b, unsigned long blen)
@@ -143,7 +159,7 @@ int contract_check_binary(const char *path, struct contract_report *r)
 	int fd;
 
 	memset(r, 0, sizeof(*r));
-	r->keeps = true;
+	r->keeps = r->moves = true;
 	snprintf(r->where, sizeof(r->where), "%s", path);
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOSYS;
@@ -337,7 +353,7 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 
 	restored = restored_by_contmig(pid);
 	if (restored) {
-		r->keeps = true;
+		r->keeps = r->moves = true;
 	} else {
 		snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
 		err = contract_check_binary(exe, r);

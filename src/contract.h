@@ -25,13 +25,16 @@
 struct contract_item {
 	const char *check;		/* stable name: "elf", "static", "fds", ... */
 	bool ok;
+	bool contract_only;		/* a rule of the Continuum contract that
+					 * does not stop a move */
 	char detail[512];		/* one line for a human */
 };
 
 struct contract_report {
 	struct contract_item item[CONTRACT_MAX_ITEMS];
 	size_t count;
-	bool keeps;			/* every item ok */
+	bool keeps;			/* every item ok: keeps the contract */
+	bool moves;			/* every item but contract_only ok */
 	char name[64];			/* for a process: its command name */
 	char where[64];			/* on -errno: the file that could not be read */
 	unsigned seccomp_filters;	/* for a process: its count, contmig run's too */

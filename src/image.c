@@ -713,7 +713,7 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 					      sizeof(im->state));
 			memset(&im->state, 0, sizeof(im->state));
 			memcpy(&im->state, n.desc, n.len);
-			if (im->state.flags & ~IMAGE_STATE_STOPPED)
+			if (im->state.flags & ~IMAGE_STATE_KNOWN)
 				return refuse(im, "unknown state flags %#x", im->state.flags);
 			if (im->state.version != IMAGE_VERSION)
 				return refuse(im, "image format version %u; this contmig reads "

@@ -78,6 +78,10 @@ struct image_state {
 /* The process was stopped (SIGSTOP, ^Z: a group stop) when it was frozen;
  * its copy is left stopped too. */
 #define IMAGE_STATE_STOPPED	1
+/* crt0's canary was in place (a Continuum program): thaw checks it is
+ * still there.  An ordinary program has none, and may map that address. */
+#define IMAGE_STATE_CANARY	2
+#define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY)
 
 /* One mapping in the CONTMIG mappings note. */
 struct image_vma_rec {

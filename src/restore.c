@@ -174,13 +174,13 @@ static int fill_segments(struct image *im, struct stream *in, struct remote *r,
 	return err;
 }
 
-/* With the contract's stack present, crt0's canary must be where it left it. */
+/* In a Continuum program, crt0's canary must be where it left it. */
 static int check_canary(const struct image *im, struct remote *r, struct restore_result *res)
 {
 	uint64_t canary;
 	int err;
 
-	if (!vma_list_find(&im->vmas, CONTRACT_CANARY_ADDR))
+	if (!(im->state.flags & IMAGE_STATE_CANARY))
 		return 0;
 	err = remote_read(r, CONTRACT_CANARY_ADDR, &canary, sizeof(canary));
 	if (err)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "contract.h"
 #include "cpu.h"
 #include "creds.h"
 #include "restrictions.h"
@@ -261,6 +262,18 @@ int snapshot_late_signals(pid_t pid, const struct image *im, struct tracee_signa
 	return 0;
 }
 
+/* Does crt0's canary sit at the top of the fixed stack (a Continuum program)? */
+static bool has_canary(pid_t pid)
+{
+	uint64_t canary = 0;
+	struct iovec local = { .iov_base = &canary, .iov_len = sizeof(canary) };
+	struct iovec remote = { .iov_base = (void *)CONTRACT_CANARY_ADDR,
+				.iov_len = sizeof(canary) };
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == sizeof(canary) &&
+	       canary == CONTRACT_CANARY;
+}
+
 int snapshot_collect(pid_t pid, struct image *im)
 {
 	struct proc_status st;
@@ -307,6 +320,8 @@ int snapshot_collect(pid_t pid, struct image *im)
 		return err;
 	im->auxv = (uint8_t *)auxv;
 	im->auxv_size = auxv_len;
+	if (has_canary(pid))
+		im->state.flags |= IMAGE_STATE_CANARY;
 	read_symbols(pid, im);
 	err = plan_segments(pid, im);
 	return err ? err : image_layout(im);

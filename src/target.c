@@ -16,25 +16,13 @@
 #include "target.h"
 #include "tracee.h"
 
-/* The rules about the program itself rather than its present state. */
-static bool binary_rule(const char *check)
-{
-	static const char *const rules[] = { "elf", "type", "static", "text", "stack-free",
-					     "stack" };
-
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
-		if (!strcmp(check, rules[i]))
-			return true;
-	return false;
-}
-
 /*
- * Whatever `contmig check PID` says breaks the contract is refused here,
- * before the process stops even for a moment: freezing it would end a
- * process whose copy thaw then refuses, or one that crashes as soon as it
- * runs (an ordinary program jumps into the vDSO it had, or grows its heap
- * past what was carried).  Two exceptions, both asked for: files beyond
- * 0-2 with --drop-fds, and the tracer that is us.
+ * Whatever `contmig check PID` says does not move is refused here, before
+ * the process stops even for a moment: freezing it would end a process
+ * whose copy thaw then refuses, or one that breaks as soon as it runs.
+ * The Continuum contract's own rules (contract_only) are reported, not
+ * enforced.  Two exceptions, both asked for: files beyond 0-2 with
+ * --drop-fds, and the tracer that is us.
  */
 int target_preflight(const char *cmd, int pid, unsigned flags)
 {
@@ -58,15 +46,13 @@ int target_preflight(const char *cmd, int pid, unsigned flags)
 		const struct contract_item *it = &r.item[i];
 
 		/* A lone filter of run's program is run's own (seccomp.c). */
-		if (it->ok || (drop_fds && !strcmp(it->check, "fds")) ||
+		if (it->ok || it->contract_only || (drop_fds && !strcmp(it->check, "fds")) ||
 		    (attached && !strcmp(it->check, "tracer")) ||
 		    (self && !strcmp(it->check, "seccomp") && r.seccomp_filters == 1))
 			continue;
-		/* No fixed stack says "not a Continuum program" best: it
-		 * goes first, whatever the binary rules add. */
 		if (first)
 			more++;
-		if (!first || !strcmp(it->check, "stack"))
+		else
 			first = it;
 	}
 	if (!first)
@@ -74,9 +60,7 @@ int target_preflight(const char *cmd, int pid, unsigned flags)
 	if (more)
 		snprintf(rest, sizeof(rest), "; %u more rule%s broken ('contmig check %d' lists "
 			 "them)", more, more == 1 ? "" : "s", pid);
-	error_msg("%s PID %d (%s): %s%s%s%s", cmd, pid, r.name,
-		  binary_rule(first->check) ? "not a Continuum program (ordinary programs do "
-		  "not move yet): " : "", first->detail,
+	error_msg("%s PID %d (%s): %s%s%s", cmd, pid, r.name, first->detail,
 		  strcmp(first->check, "fds") ? "" : self ? "; close them before sys_migrate" :
 		  "; close them first, or use --drop-fds", rest);
 	return EXIT_CONTRACT;
