@@ -7,7 +7,8 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
- *          restrictions, [seccomp], working directory, CONTMIG head sum (last)
+ *          restrictions, [seccomp], working directory, signal actions,
+ *          timers, CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -54,6 +55,8 @@ enum {
 	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
 	NT_CONTMIG_SECCOMP = 0x434d0009,	/* image_seccomp_rec, filters (oldest first) */
 	NT_CONTMIG_WORKDIR = 0x434d0010,	/* u32 umask, u32 0, the directory's path, NUL */
+	NT_CONTMIG_SIGACTIONS = 0x434d000d,	/* image_sigactions_rec, image_sigaction_rec[] */
+	NT_CONTMIG_TIMERS = 0x434d000e,	/* image_itimer_rec[IMAGE_NTIMERS] */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -230,6 +233,54 @@ struct image_workdir {
 	char path[IMAGE_MAX_PATH];	/* absolute, NUL-terminated */
 };
 
+/*
+ * Signal actions (contmig(1), What travels): the CONTMIG signal actions note,
+ * as stored, is this, then count image_sigaction_rec in signal order.
+ */
+struct image_sigactions_rec {
+	uint64_t ss_sp;			/* the alternate signal stack (sigaltstack(2)) */
+	uint64_t ss_size;
+	uint32_t ss_flags;		/* SS_DISABLE (none), or 0 / SS_AUTODISARM */
+	uint32_t count;			/* signals with an action other than the default */
+};
+
+/* One signal's action: the kernel's struct sigaction of rt_sigaction(2). */
+struct image_sigaction_rec {
+	uint32_t signo;			/* 1 to 64, not SIGKILL or SIGSTOP */
+	uint32_t reserved;		/* 0 */
+	uint64_t handler;		/* SIG_IGN (1) or the handler's address */
+	uint64_t flags;			/* SA_* */
+	uint64_t restorer;		/* with SA_RESTORER */
+	uint64_t mask;			/* blocked while the handler runs */
+};
+
+#define IMAGE_MAX_SIGNAL	64
+/* ss_flags as stored: the kernel's SS_DISABLE and SS_AUTODISARM (never
+ * SS_ONSTACK: whether it runs on the stack is its stack pointer's to say). */
+#define IMAGE_SS_DISABLE	2U
+#define IMAGE_SS_AUTODISARM	(1U << 31)
+
+/* What the process does with its signals. */
+struct image_sigactions {
+	bool known;			/* false: an image from before the note */
+	struct image_sigactions_rec head;
+	struct image_sigaction_rec act[IMAGE_MAX_SIGNAL];	/* head.count of them */
+};
+
+/* The interval timers (setitimer(2)), in the CONTMIG timers note in this
+ * order: a struct itimerval each, the time left and the reload. */
+enum { IMAGE_ITIMER_REAL, IMAGE_ITIMER_VIRTUAL, IMAGE_ITIMER_PROF, IMAGE_NTIMERS };
+
+struct image_itimer_rec {
+	int64_t interval_sec, interval_usec;
+	int64_t value_sec, value_usec;	/* 0 and 0: not armed */
+};
+
+struct image_timers {
+	bool known;			/* false: an image from before the note */
+	struct image_itimer_rec timer[IMAGE_NTIMERS];
+};
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -252,6 +303,8 @@ struct image {
 	struct image_limits limits;	/* limits.known: the image has the note */
 	struct image_seccomp seccomp;	/* mode 0: the image has no seccomp note */
 	struct image_workdir workdir;	/* workdir.known: the image has the note */
+	struct image_sigactions sigactions;	/* known: the image has the note */
+	struct image_timers timers;	/* known: the image has the note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */

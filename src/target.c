@@ -172,10 +172,13 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 		t = target_tracee(pid);
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
-	if (status == EXIT_OK && (err = snapshot_collect(pid, im)) == -EBADMSG) {
+	if (status == EXIT_OK && (err = snapshot_collect(t, im)) == -EBADMSG) {
 		/* The image rules refuse it (image_check): thaw could not take it. */
 		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
 		status = EXIT_CONTRACT;
+	} else if (status == EXIT_OK && err && im->why[0]) {
+		error_msg("%s: reading the state of PID %d: %s", cmd, pid, im->why);
+		status = EXIT_INTERNAL;
 	} else if (status == EXIT_OK && err) {
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;

@@ -1,0 +1,325 @@
+#include "config.h"
+
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "procfs.h"
+#include "seccomp.h"
+#include "sigstate.h"
+
+#define BIT(sig)	(1ULL << ((sig) - 1))
+#define KERNEL_SS_ONSTACK	1	/* sigaltstack(2): it runs on that stack now */
+
+/* The kernel's struct sigaction for rt_sigaction(2) on x86-64. */
+struct ksigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+/* stack_t */
+struct kstack {
+	uint64_t sp;
+	int32_t flags;
+	int32_t pad;
+	uint64_t size;
+};
+
+static const char *const timer_names[IMAGE_NTIMERS] = { "real", "virtual", "profiling" };
+
+int sigstate_dispositions(pid_t pid, uint64_t *caught, uint64_t *ignored)
+{
+	char *text;
+	int err = procfs_read_file(pid, "status", &text, NULL);
+
+	if (err)
+		return err;
+	if (procfs_status_number(text, "SigCgt", 16, caught) != 1 ||
+	    procfs_status_number(text, "SigIgn", 16, ignored) != 1)
+		err = -EINVAL;
+	free(text);
+	return err;
+}
+
+int sigstate_posix_timers(pid_t pid, unsigned *count)
+{
+	char *text;
+	int err = procfs_read_file(pid, "timers", &text, NULL);
+
+	*count = 0;
+	if (err)
+		return err;
+	/* One "ID: N" line opens each timer's lines. */
+	for (const char *line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (!strncmp(line, "ID:", 3))
+			(*count)++;
+	free(text);
+	return 0;
+}
+
+/* One call that answers 0; -errno otherwise. */
+static int call0(struct inject *in, long nr, long a1, long a2, long a3, long a4)
+{
+	long ret;
+	int err = inject_call(in, &ret, nr, a1, a2, a3, a4);
+
+	if (err)
+		return err;
+	return ret < 0 ? (int)ret : ret ? -EPROTO : 0;
+}
+
+/* The action of each signal in wanted (those /proc says it catches or ignores). */
+static int read_actions(struct inject *in, uint64_t wanted, struct image_sigactions *sa,
+			char *why, size_t why_len)
+{
+	for (unsigned sig = 1; sig <= IMAGE_MAX_SIGNAL; sig++) {
+		struct ksigaction k;
+		int err;
+
+		if (!(wanted & BIT(sig)) || sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		err = call0(in, SYS_rt_sigaction, sig, 0, in->scratch, sizeof(k.mask));
+		if (!err)
+			err = inject_get(in, 0, &k, sizeof(k));
+		if (err)
+			return say_why(err, why, why_len, "asking it for its action on signal %u at "
+				       "%#lx: %s", sig, in->insn, strerror(-err));
+		if (k.handler == (uint64_t)(uintptr_t)SIG_DFL)
+			continue;	/* /proc said otherwise a moment ago: nothing to carry */
+		sa->act[sa->head.count++] = (struct image_sigaction_rec){
+			.signo = sig, .handler = k.handler, .flags = k.flags,
+			.restorer = k.restorer, .mask = k.mask };
+	}
+	return 0;
+}
+
+static int read_altstack(struct inject *in, struct image_sigactions *sa, char *why,
+			 size_t why_len)
+{
+	struct kstack k;
+	int err = call0(in, SYS_sigaltstack, 0, in->scratch, 0, 0);
+
+	if (!err)
+		err = inject_get(in, 0, &k, sizeof(k));
+	if (err)
+		return say_why(err, why, why_len, "asking it for its alternate signal stack: %s",
+			       strerror(-err));
+	if (k.flags & IMAGE_SS_DISABLE) {
+		sa->head.ss_flags = IMAGE_SS_DISABLE;
+	} else {
+		sa->head.ss_sp = k.sp;
+		sa->head.ss_size = k.size;
+		sa->head.ss_flags = (uint32_t)k.flags & ~KERNEL_SS_ONSTACK;
+	}
+	return 0;
+}
+
+static int read_timers(struct inject *in, struct image_timers *tm, char *why, size_t why_len)
+{
+	for (int which = 0; which < IMAGE_NTIMERS; which++) {
+		int err = call0(in, SYS_getitimer, which, in->scratch, 0, 0);
+
+		if (!err)
+			err = inject_get(in, 0, &tm->timer[which], sizeof(tm->timer[which]));
+		if (err)
+			return say_why(err, why, why_len, "asking it for its %s interval timer: %s",
+				       timer_names[which], strerror(-err));
+	}
+	return 0;
+}
+
+/*
+ * Whether our calls may run in it: its seccomp filters or strict mode could
+ * refuse them or kill it, unless suspended, which takes what reading its
+ * filters takes.  contmig run's own filter alone lets them through.
+ */
+static int may_call(pid_t pid, bool *suspend, char *why, size_t why_len)
+{
+	struct seccomp_status st;
+	int err = seccomp_read_status(pid, &st);
+
+	if (err)
+		return say_why(err, why, why_len, "reading its seccomp state: %s", strerror(-err));
+	*suspend = st.mode && seccomp_may_read_filters();
+	if (!st.mode || *suspend || (st.mode == SECCOMP_MODE_FILTER && st.filters == 1))
+		return 0;
+	return say_why(-EBADMSG, why, why_len, "its seccomp %s would refuse (or kill it for) the "
+		       "calls that read its signal actions and timers; only a freeze with "
+		       "CAP_SYS_ADMIN (root), itself under no seccomp, can set it aside",
+		       st.mode == SECCOMP_MODE_STRICT ? "strict mode" : "filters");
+}
+
+int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image_timers *tm,
+		     char *why, size_t why_len)
+{
+	uint64_t caught, ignored;
+	struct vma_list maps;
+	unsigned long insn;
+	struct inject in;
+	bool suspend;
+	int err, back;
+
+	memset(sa, 0, sizeof(*sa));
+	memset(tm, 0, sizeof(*tm));
+	err = sigstate_dispositions(t->pid, &caught, &ignored);
+	if (err)
+		return say_why(err, why, why_len, "reading its signal dispositions: %s",
+			       strerror(-err));
+	err = may_call(t->pid, &suspend, why, why_len);
+	if (err)
+		return err;
+	err = procfs_read_maps(t->pid, &maps);
+	if (err)
+		return say_why(err, why, why_len, "reading its mappings: %s", strerror(-err));
+	err = inject_find_insn(t->pid, &maps, &insn);
+	vma_list_free(&maps);
+	if (err)
+		return say_why(err == -ENOENT ? -EBADMSG : err, why, why_len, "%s",
+			       err == -ENOENT ? "no syscall instruction in its code to ask it for "
+			       "its signal actions and timers at" : strerror(-err));
+	err = inject_source_begin(&in, t, insn, suspend, SIGSTATE_SCRATCH);
+	if (err)
+		say_why(err, why, why_len, "preparing to ask it for its signal actions at %#lx "
+			"(below its stack pointer %#llx): %s", insn, in.regs.rsp, strerror(-err));
+	if (!err)
+		err = read_actions(&in, caught | ignored, sa, why, why_len);
+	if (!err)
+		err = read_altstack(&in, sa, why, why_len);
+	if (!err)
+		err = read_timers(&in, tm, why, why_len);
+	back = inject_source_end(&in, t);
+	if (back)
+		return say_why(back, why, why_len, "putting it back as it was after asking it for "
+			       "its signal actions and timers: %s", strerror(-back));
+	if (err)
+		return err;
+	sa->known = tm->known = true;
+	return 0;
+}
+
+static bool armed(const struct image_itimer_rec *t)
+{
+	return t->value_sec || t->value_usec;
+}
+
+bool sigstate_wanted(const struct image_sigactions *sa, const struct image_timers *tm)
+{
+	for (int i = 0; tm->known && i < IMAGE_NTIMERS; i++)
+		if (armed(&tm->timer[i]))
+			return true;
+	return sa->known && (sa->head.count || !(sa->head.ss_flags & IMAGE_SS_DISABLE));
+}
+
+static int set_actions(struct inject *in, const struct image_sigactions *sa, char *why,
+		       size_t why_len)
+{
+	for (size_t i = 0; i < sa->head.count; i++) {
+		const struct image_sigaction_rec *a = &sa->act[i];
+		struct ksigaction k = { a->handler, a->flags, a->restorer, a->mask };
+		int err = inject_put(in, 0, &k, sizeof(k));
+
+		if (!err)
+			err = call0(in, SYS_rt_sigaction, a->signo, in->scratch, 0, sizeof(k.mask));
+		if (err)
+			return say_why(err, why, why_len, "setting the action of signal %u (handler "
+				       "%#lx, flags %#lx): %s", a->signo, (unsigned long)a->handler,
+				       (unsigned long)a->flags, strerror(-err));
+	}
+	return 0;
+}
+
+static int set_altstack(struct inject *in, const struct image_sigactions *sa, char *why,
+			size_t why_len)
+{
+	struct kstack want = { .sp = sa->head.ss_sp, .flags = (int32_t)sa->head.ss_flags,
+			       .size = sa->head.ss_size }, got;
+	int err;
+
+	if (sa->head.ss_flags & IMAGE_SS_DISABLE)
+		return 0;
+	err = inject_put(in, 0, &want, sizeof(want));
+	if (!err)
+		err = call0(in, SYS_sigaltstack, in->scratch, 0, 0, 0);
+	if (!err)
+		err = call0(in, SYS_sigaltstack, 0, in->scratch, 0, 0);
+	if (!err)
+		err = inject_get(in, 0, &got, sizeof(got));
+	if (!err && (got.sp != want.sp || got.size != want.size ||
+		     (got.flags & ~KERNEL_SS_ONSTACK) != want.flags))
+		err = -EPROTO;
+	if (err)
+		return say_why(err, why, why_len, "setting its alternate signal stack (%#lx, %lu "
+			       "bytes, flags %#x): %s", (unsigned long)want.sp,
+			       (unsigned long)want.size, (unsigned)want.flags,
+			       err == -EPROTO ? "it reads back otherwise" : strerror(-err));
+	return 0;
+}
+
+/* With the time each had left at the freeze: a timer does not run between
+ * machines, as a sleep does not (contmig(1), What travels). */
+static int set_timers(struct inject *in, const struct image_timers *tm, char *why,
+		      size_t why_len)
+{
+	for (int which = 0; tm->known && which < IMAGE_NTIMERS; which++) {
+		int err;
+
+		if (!armed(&tm->timer[which]))
+			continue;
+		err = inject_put(in, 0, &tm->timer[which], sizeof(tm->timer[which]));
+		if (!err)
+			err = call0(in, SYS_setitimer, which, in->scratch, 0, 0);
+		if (err)
+			return say_why(err, why, why_len, "setting its %s interval timer: %s",
+				       timer_names[which], strerror(-err));
+	}
+	return 0;
+}
+
+int sigstate_restore(struct inject *in, const struct image_sigactions *sa,
+		     const struct image_timers *tm, char *why, size_t why_len)
+{
+	int err = 0;
+
+	if (sa->known)
+		err = set_actions(in, sa, why, why_len);
+	if (!err && sa->known)
+		err = set_altstack(in, sa, why, why_len);
+	/* Last: from here on they run, the restorer's time counts for them. */
+	if (!err)
+		err = set_timers(in, tm, why, why_len);
+	return err;
+}
+
+int sigstate_verify(pid_t pid, const struct image_sigactions *sa, bool *lost_sigsegv,
+		    char *why, size_t why_len)
+{
+	uint64_t want_caught = 0, want_ignored = 0, caught, ignored;
+	int err;
+
+	*lost_sigsegv = false;
+	if (!sa->known)
+		return 0;
+	for (size_t i = 0; i < sa->head.count; i++) {
+		if (sa->act[i].handler == (uint64_t)(uintptr_t)SIG_IGN)
+			want_ignored |= BIT(sa->act[i].signo);
+		else
+			want_caught |= BIT(sa->act[i].signo);
+	}
+	*lost_sigsegv = want_ignored & BIT(SIGSEGV);
+	want_ignored &= ~BIT(SIGSEGV);
+	err = sigstate_dispositions(pid, &caught, &ignored);
+	if (err)
+		return say_why(err, why, why_len, "reading the copy's signal dispositions: %s",
+			       strerror(-err));
+	if (*lost_sigsegv)
+		ignored &= ~BIT(SIGSEGV);
+	if (caught == want_caught && ignored == want_ignored)
+		return 0;
+	return say_why(-EPROTO, why, why_len, "the copy catches signals %#llx and ignores %#llx, "
+		       "not %#llx and %#llx as its source did", (unsigned long long)caught,
+		       (unsigned long long)ignored, (unsigned long long)want_caught,
+		       (unsigned long long)want_ignored);
+}
