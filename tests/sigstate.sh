@@ -1,0 +1,216 @@
+#!/bin/bash
+# Signal actions, the alternate signal stack and interval timers travel
+# (contmig(1), What travels).  After a move by file, by pipe, by send with a
+# key and by contmig run, the copy's handlers run (SIGUSR1; SIGUSR2 on its
+# alternate stack; SIGTRAP and SIGSEGV, whose actions the restorer's own
+# traps and last fault would reset), SIGPIPE and SIGHUP stay ignored and its
+# interval timer keeps firing; inspect shows them all.  The source is read,
+# not changed: one left running, or whose move the receiver refuses, keeps
+# its handlers, its timer, an ignored SIGTRAP and the read(2) it was
+# blocked in.  A process with a POSIX timer is refused by name by check,
+# freeze, send and run, and runs on untraced.
+. "$srcdir/tests/init.sh"
+private_net_
+prog=$builddir/tests/handlers
+port=7791
+
+# start_handlers_ OUT [ARGS]: the program, its handlers set; PID in $pid.
+start_handlers_()
+{
+	local out=$1
+	shift
+	start_ "$prog" "$@" > "$out"
+	wait_for_ 5 grep -q '^ready' "$out"
+}
+
+# ticks_ OUT: how many "ticks" lines OUT has (one every 25 SIGALRM).
+ticks_() { grep -c '^ticks' "$1"; }
+
+# saw_ PID OUT LINE: OUT has LINE; the test fails at once if PID died.
+saw_()
+{
+	grep -qx "$3" "$2" && return 0
+	alive_ "$1" || fail_ "PID $1 died before saying '$3': $(tail -n 3 "$2" | tr '\n' ' ')"
+	return 1
+}
+
+# send_signals_ PID: one of each signal it handles or ignores.
+send_signals_()
+{
+	local sig
+	for sig in USR1 USR2 TRAP SEGV PIPE HUP; do
+		kill -"$sig" "$1" || fail_ "PID $1 is gone before SIG$sig"
+	done
+}
+
+# handled_ PID OUT [N]: each handler of PID ran (the Nth time, 1 if not
+# said), SIGUSR2's on the alternate stack; SIGPIPE and SIGHUP left it
+# running; nothing went wrong; its timer goes on ticking from T ticks.
+handled_()
+{
+	local p=$1 out=$2 n=${3:-1} t sig
+	t=$(ticks_ "$out")
+	for sig in 'SIGUSR1' 'SIGUSR2 on the alternate stack' 'SIGTRAP' 'SIGSEGV'; do
+		wait_for_ 5 saw_ "$p" "$out" "$sig $n"
+	done
+	wait_for_ 5 eval '[ "$(ticks_ "$out")" -ge $((t + 2)) ]'
+	alive_ "$p" || fail_ "PID $p ended (an ignored signal no longer is?): $(tail -n 3 "$out")"
+	! grep -q 'off the alternate stack\|no SIGALRM\|nanosleep' "$out" ||
+		fail_ "PID $p: $(grep 'off the alternate stack\|no SIGALRM\|nanosleep' "$out")"
+}
+
+# signals_reach_ PID OUT [N]: send_signals_, then handled_.
+signals_reach_()
+{
+	send_signals_ "$1"
+	handled_ "$@"
+}
+
+# --- by file; inspect shows what travels ----------------------------------
+start_handlers_ before
+expect_status_ 0 "$CONTMIG" freeze -o h.img "$pid"
+expect_status_ 0 "$CONTMIG" inspect h.img
+grep -q '^handlers: *9 signals$' out || fail_ "inspect: $(grep -A10 '^handlers' out)"
+grep -Eq '^  SIGUSR2  *0x[0-9a-f]+  flags 0x1c000000 \(restorer,onstack,restart\)  mask 0  restorer 0x[0-9a-f]+$' out &&
+	grep -Eq '^  SIGPIPE  *ignored$' out && grep -Eq '^  SIGTRAP  *0x[0-9a-f]+  flags' out ||
+	fail_ "inspect shows other actions: $(grep -A10 '^handlers' out)"
+grep -Eq '^altstack: *0x[0-9a-f]+, 16.0 KiB$' out || fail_ "inspect: $(grep altstack out)"
+grep -Eq '^timers: *real 0\.0[0-9]{5} s left, every 0\.020000 s$' out ||
+	fail_ "inspect: $(grep timers out)"
+expect_status_ 0 "$CONTMIG" inspect --json h.img
+python3 - out <<'PY' || fail_ "inspect --json: $(cat out)"
+import json, sys
+j = json.load(open(sys.argv[1]))
+acts = {a["name"]: a for a in j["signal_actions"]}
+assert acts["SIGPIPE"]["ignored"] and not acts["SIGUSR1"]["ignored"], acts
+assert acts["SIGUSR2"]["flags"] == "0x1c000000", acts["SIGUSR2"]
+assert j["altstack"]["size"] == 16384 and not j["altstack"]["autodisarm"], j["altstack"]
+real = j["timers"][0]
+assert real["timer"] == "real" and real["armed"] and real["interval"] == 0.02, real
+assert not j["timers"][1]["armed"] and not j["timers"][2]["armed"], j["timers"]
+PY
+expect_status_ 0 "$CONTMIG" thaw --detach --stdout after h.img
+new=$(cat out)
+signals_reach_ "$new" after
+kill -9 "$new"
+
+# --- by pipe --------------------------------------------------------------
+start_handlers_ before
+"$CONTMIG" freeze -o - "$pid" | "$CONTMIG" thaw - > piped &
+thaw=$!
+started_pids="$started_pids $thaw"
+wait_for_ 5 eval '[ -n "$(copies_)" ]'
+signals_reach_ "$(copies_)" piped
+kill -9 "$(copies_)"
+wait "$thaw" 2> /dev/null
+
+# --- by send, with a key --------------------------------------------------
+"$CONTMIG" keygen key > /dev/null || framework_failure_ "keygen"
+listen_ l1 $port --key key
+start_handlers_ before
+expect_status_ 0 "$CONTMIG" send --key key "$pid" 127.0.0.1:$port
+read -r new dest < out
+! alive_ "$pid" || fail_ "send: the source runs on after its move"
+signals_reach_ "$new" l1.out
+kill -9 "$new"
+stop_ "$listener"
+
+# --- by contmig run: from its stop at sys_migrate -------------------------
+listen_ l2 $port --key key
+start_ "$CONTMIG" run --key key -- "$prog" migrate 127.0.0.1:$port > run.out 2> run.err
+wait_for_ 10 grep -qx 'sys_migrate returned 0' l2.out
+wait_for_ 5 eval '[ "$(copies_ | wc -l)" -eq 1 ]'
+signals_reach_ "$(copies_)" l2.out
+kill -9 "$(copies_)"
+stop_ "$listener"
+
+# --- the source is only read ----------------------------------------------
+# One that ignores SIGTRAP still does after freeze --leave-running (a
+# single-step's trap would have reset it), and so does its copy.
+start_ bash -c "trap '' TRAP; exec '$builddir/tests/counter'" > counting
+wait_for_ 5 file_has_lines_ counting 2
+grep -q '^SigIgn:.*[13579bdf]0$' "/proc/$pid/status" ||
+	framework_failure_ "SIGTRAP is not ignored: $(grep SigIgn "/proc/$pid/status")"
+expect_status_ 0 "$CONTMIG" freeze --leave-running -o ign.img "$pid"
+grep -q '^SigIgn:.*[13579bdf]0$' "/proc/$pid/status" ||
+	fail_ "the source no longer ignores SIGTRAP: $(grep SigIgn "/proc/$pid/status")"
+kill -TRAP "$pid"
+n=$(wc -l < counting)
+wait_for_ 5 file_has_lines_ counting $((n + 2))
+running_untraced_ "$pid"
+kill -9 "$pid"
+expect_status_ 0 "$CONTMIG" thaw --detach ign.img
+new=$(cat out)
+grep -q '^SigIgn:.*[13579bdf]0$' "/proc/$new/status" ||
+	fail_ "the copy does not ignore SIGTRAP: $(grep SigIgn "/proc/$new/status")"
+kill -9 "$new"
+
+# in_read_ PID: PID is blocked in read(2) (it wakes every 20 ms for a tick).
+in_read_() { [ "$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null)" = 0 ]; }
+
+# reads_on_ PID OUT WHAT: PID, blocked in its read(2) as before, still
+# reads what comes (the call restarted, not failed: once), and its handlers
+# and timer work.
+reads_on_()
+{
+	local p=$1 out=$2 what=$3
+	running_untraced_ "$p"
+	wait_for_ 5 in_read_ "$p"
+	send_signals_ "$p"
+	echo "$what" >&7
+	wait_for_ 5 saw_ "$p" "$out" "read $what"
+	echo "$what again" >&7
+	handled_ "$p" "$out"
+	wait_for_ 5 saw_ "$p" "$out" "read $what again"
+	[ "$(grep -c "^read $what\$" "$out")" -eq 1 ] || fail_ "PID $p read '$what' twice"
+}
+
+# A source left running by freeze.  (Its standard input is a FIFO that fd 7
+# here holds open for writing, and reading: no EOF.)
+mkfifo input
+exec 7<> input
+start_handlers_ reading read <&7
+wait_for_ 5 in_read_ "$pid"
+expect_status_ 0 "$CONTMIG" freeze --leave-running -o running.img "$pid"
+reads_on_ "$pid" reading 'after a freeze'
+kill -9 "$pid"
+
+# A source whose move the receiver refuses (too large for it), once stopped
+# and read.
+listen_ l3 $port --max-size 16K
+start_handlers_ refused read <&7
+wait_for_ 5 in_read_ "$pid"
+expect_status_ 71 "$CONTMIG" send "$pid" 127.0.0.1:$port
+grep -q 'this receiver takes at most 16.0 KiB (--max-size)' err || fail_ "send: $(cat err)"
+reads_on_ "$pid" refused 'after a refusal'
+kill -9 "$pid"
+
+# And under contmig run: sys_migrate fails (EREMOTEIO), and the program
+# goes on from it with its handlers and timer.
+start_ "$CONTMIG" run -- "$prog" migrate 127.0.0.1:$port > run2.out 2> run2.err
+wait_for_ 10 grep -qx 'sys_migrate returned -121' run2.out
+prog_pid=$(pgrep -P "$pid" -x handlers) || fail_ "run's program is gone: $(cat run2.err)"
+signals_reach_ "$prog_pid" run2.out
+exec 7>&-
+
+# --- POSIX timers do not move: refused by name, before the process stops --
+start_handlers_ posix.out posix
+grep -q '^ID: ' "/proc/$pid/timers" || framework_failure_ "no POSIX timer: $(cat "/proc/$pid/timers")"
+expect_status_ 65 "$CONTMIG" check "$pid"
+grep -q '^  FAIL  timers      1 POSIX timer (timer_create): they do not move; delete them first$' out ||
+	fail_ "check: $(cat out)"
+expect_status_ 65 "$CONTMIG" freeze -o posix.img "$pid"
+one_error_line_ freeze
+grep -q '1 POSIX timer (timer_create): they do not move' err || fail_ "freeze: $(cat err)"
+[ ! -e posix.img ] || fail_ "freeze left an image of a refused process"
+expect_status_ 65 "$CONTMIG" send "$pid" 127.0.0.1:$port
+one_error_line_ send
+grep -q '1 POSIX timer (timer_create): they do not move' err || fail_ "send: $(cat err)"
+running_untraced_ "$pid"
+signals_reach_ "$pid" posix.out
+kill -9 "$pid"
+start_ "$CONTMIG" run -- "$prog" posix migrate 127.0.0.1:$port > run3.out 2> run3.err
+wait_for_ 10 grep -qx 'sys_migrate returned -16' run3.out
+grep -q 'run PID [0-9]* (handlers): 1 POSIX timer (timer_create): they do not move' run3.err ||
+	fail_ "run: $(cat run3.err)"
+exit 0
