@@ -7,7 +7,8 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
- *          restrictions, [seccomp], CONTMIG head sum (last)
+ *          restrictions, [seccomp], mm, [vDSO], [rseq], CONTMIG head sum
+ *          (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
