@@ -123,6 +123,15 @@ for prog in plain-static plain-dynamic; do
 		fail_ "$prog: the copy's command line is $(tr '\0' ' ' < "/proc/$new/cmdline")"
 	expect_status_ 0 "$CONTMIG" check "$new"
 	grep -qx "PID $new ($prog): moves; breaks the Continuum contract" out || fail_ "$(cat out)"
+	# The kernel keeps for the copy what it kept for the source: its next
+	# image says so (the heap only starts where it did: it grew).
+	expect_status_ 0 "$CONTMIG" freeze --leave-running -o "$prog.again.img" "$new"
+	for img in "$prog.img" "$prog.again.img"; do
+		"$CONTMIG" inspect "$img" | sed -n 's/, heap \(0x[0-9a-f]*\)-0x[0-9a-f]*,/, heap \1,/
+			/^program:\|^mm:\|^            arguments\|^vdso:\|^rseq:/p' > "$img.kernel"
+	done
+	grep -q '^rseq:       area' "$prog.img.kernel" || fail_ "$prog: $(cat "$prog.img.kernel")"
+	compare_ "$prog.img.kernel" "$prog.again.img.kernel"
 
 	# Moved again, through a pipe.
 	new2=$("$CONTMIG" freeze -o - "$new" | "$CONTMIG" thaw --detach --stdout "$prog.pipe.out" \
