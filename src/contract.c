@@ -251,8 +251,10 @@ static void check_heap(const struct vma_list *maps, struct contract_report *r)
 /*
  * A process that contmig restored runs from the restore stub, so its
  * /proc/PID/exe is the stub, not the program (remote.c names the stub's
- * memfd "contmig-stub").  Its binary was checked when it was first frozen;
- * what can still be judged is its memory: the code at 0x400000.
+ * memfd "contmig-stub"), unless thaw could point it at the same program
+ * again (mm.h), which is then checked as any other.  Its binary was checked
+ * when it was first frozen; what can still be judged is its memory: the
+ * code at 0x400000.
  */
 static bool restored_by_contmig(pid_t pid)
 {

@@ -318,7 +318,9 @@ static int verify_mm(const struct image *im, pid_t pid, bool exe_set, char *why,
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0 || (target[n] = '\0', strcmp(target, im->mm.exe)))
+	if (n >= 0)
+		target[n] = '\0';
+	if (n < 0 || strcmp(target, im->mm.exe))
 		return say_why(-EPROTO, why, len, "the copy's /proc/PID/exe does not name %s",
 			       im->mm.exe);
 	return 0;
