@@ -325,6 +325,25 @@ static void job_free(struct job *j)
 	memset(j, 0, sizeof(*j));
 }
 
+/*
+ * A proxy runs only the entries of the old functions: the rest of the old
+ * code reads the old kernel's data pages, which are not there.  A process
+ * frozen inside its vDSO (a clock read, a system call made from there)
+ * would go on in that code: refused.  (Its callers' frames are not in the
+ * vDSO: it calls nothing outside itself.)
+ */
+static int proxy_may_run(const struct image *im, char *why, size_t len)
+{
+	const struct image_vdso_rec *v = &im->vdso.rec;
+	uint64_t rip = im->regs.rip;
+
+	if (rip >= v->vdso_start && rip - v->vdso_start < v->vdso_size)
+		return say_why(-EOPNOTSUPP, why, len, "the process was frozen inside its vDSO (at "
+			       "%#lx), which this kernel's cannot go on with; freeze it again",
+			       (unsigned long)rip);
+	return 0;
+}
+
 static int prepare(const struct image *im, struct job *j, char *why, size_t len)
 {
 	enum proxy_mode mode = proxy_mode();
@@ -346,7 +365,8 @@ static int prepare(const struct image *im, struct job *j, char *why, size_t len)
 	if (err)
 		return say_why(err, why, len, "reading the functions of this kernel's vDSO: %s",
 			       err == -EINVAL ? "not an ELF image libelf reads" : strerror(-err));
-	return plan(j, why, len);
+	err = j->same ? 0 : proxy_may_run(im, why, len);
+	return err ? err : plan(j, why, len);
 }
 
 int vdso_check(const struct image *im, char *why, size_t len)
@@ -452,6 +472,8 @@ int vdso_restore(const struct image *im, struct remote *r, char *why, size_t len
 		    landed.vvar_start == old->vvar_start)
 			goto out;
 		/* Mapped elsewhere: the old address gets a proxy into it. */
+		if (!err)
+			err = proxy_may_run(im, why, len);
 	}
 	if (err)
 		goto out;

@@ -175,6 +175,22 @@ for mode in 1 syscall; do
 	grep -q ' \[vdso\]$' "/proc/$new/maps" || fail_ "proxy $mode: no [vdso] in the copy"
 	kill "$new"
 done
+# A process frozen inside its vDSO cannot go on in a proxy (the old code
+# reads the old kernel's data): refused (its registers say so here, patched
+# as another freeze could have found them: rcx to rip, in NT_PRSTATUS).
+regs=$(python3 -c 'import json, struct, sys
+d = json.load(sys.stdin); r = d["registers"]
+names = ["rcx", "rdx", "rsi", "rdi", "orig_rax", "rip"]
+was = [int(r[n], 16) for n in names]
+now = was[:-1] + [int(d["vdso"]["start"], 16) + 0x10]
+print(struct.pack("<6Q", *was).hex(), struct.pack("<6Q", *now).hex())' < <("$CONTMIG" inspect --json proxy-1.img))
+"$builddir/tests/patch-image" proxy-1.img in-vdso.img $regs || framework_failure_ "patch-image"
+expect_status_ 71 env CONTMIG_TEST_VDSO_PROXY=1 "$CONTMIG" thaw --detach in-vdso.img
+one_error_line_ "frozen in the vDSO"
+grep -q "cannot restore: the process was frozen inside its vDSO (at 0x[0-9a-f]*), which this kernel's cannot go on with" err ||
+	fail_ "frozen in the vDSO: $(cat err)"
+[ "$(stub_processes_)" -eq 0 ] || fail_ "a refused thaw left a process behind"
+
 # With system calls, the clock really is read by one.
 if command -v strace > /dev/null; then
 	start_plain_ proxy-strace plain-dynamic
