@@ -688,10 +688,14 @@ static void print_timers_text(const struct image_timers *tm)
 	for (int i = 0; i < IMAGE_NTIMERS; i++) {
 		const struct image_itimer_rec *t = &tm->timer[i];
 
-		if (!timer_armed(t))
+		if (timer_armed(t))
+			printf("%s%s %" PRId64 ".%06" PRId64 " s left", any ? "; " : "",
+			       itimer_names[i], t->value_sec, t->value_usec);
+		else if (i == IMAGE_ITIMER_REAL && (t->interval_sec || t->interval_usec))
+			printf("%s%s expired, its SIGALRM not yet taken", any ? "; " : "",
+			       itimer_names[i]);
+		else
 			continue;
-		printf("%s%s %" PRId64 ".%06" PRId64 " s left", any ? "; " : "", itimer_names[i],
-		       t->value_sec, t->value_usec);
 		if (t->interval_sec || t->interval_usec)
 			printf(", every %" PRId64 ".%06" PRId64 " s", t->interval_sec,
 			       t->interval_usec);

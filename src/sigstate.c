@@ -200,15 +200,26 @@ int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image
 	return 0;
 }
 
-static bool armed(const struct image_itimer_rec *t)
+/*
+ * The time to arm timer which with in the copy; 0: none.  An ITIMER_REAL
+ * that has expired is idle until its SIGALRM is taken (dequeue_signal()
+ * re-arms it then, for its interval): it reads as 0 left with an interval,
+ * which setitimer(2) cannot set (0 left disarms it).  Its copy is armed for
+ * one interval, with that SIGALRM pending if the image holds it.
+ */
+static const int64_t *time_left(const struct image_itimer_rec *t, int which)
 {
-	return t->value_sec || t->value_usec;
+	if (t->value_sec || t->value_usec)
+		return &t->value_sec;
+	if (which == IMAGE_ITIMER_REAL && (t->interval_sec || t->interval_usec))
+		return &t->interval_sec;
+	return NULL;
 }
 
 bool sigstate_wanted(const struct image_sigactions *sa, const struct image_timers *tm)
 {
 	for (int i = 0; tm->known && i < IMAGE_NTIMERS; i++)
-		if (armed(&tm->timer[i]))
+		if (time_left(&tm->timer[i], i))
 			return true;
 	return sa->known && (sa->head.count || !(sa->head.ss_flags & IMAGE_SS_DISABLE));
 }
@@ -264,11 +275,15 @@ static int set_timers(struct inject *in, const struct image_timers *tm, char *wh
 		      size_t why_len)
 {
 	for (int which = 0; tm->known && which < IMAGE_NTIMERS; which++) {
+		const int64_t *left = time_left(&tm->timer[which], which);
+		struct image_itimer_rec t = tm->timer[which];
 		int err;
 
-		if (!armed(&tm->timer[which]))
+		if (!left)
 			continue;
-		err = inject_put(in, 0, &tm->timer[which], sizeof(tm->timer[which]));
+		t.value_sec = left[0];
+		t.value_usec = left[1];
+		err = inject_put(in, 0, &t, sizeof(t));
 		if (!err)
 			err = call0(in, SYS_setitimer, which, in->scratch, 0, 0);
 		if (err)

@@ -7,8 +7,10 @@
 # interval timer keeps firing; inspect shows them all.  The source is read,
 # not changed: one left running, or whose move the receiver refuses, keeps
 # its handlers, its timer, an ignored SIGTRAP and the read(2) it was
-# blocked in.  A process with a POSIX timer is refused by name by check,
-# freeze, send and run, and runs on untraced.
+# blocked in.  Ordinary programs too: glibc's (tests/plain) SIGUSR1 handler
+# and ITIMER_REAL, by file, pipe and send; Rust's stack overflow handler, on
+# its alternate stack.  A process with a POSIX timer is refused by name by
+# check, freeze, send and run, and runs on untraced.
 . "$srcdir/tests/init.sh"
 private_net_
 prog=$builddir/tests/handlers
@@ -75,7 +77,8 @@ grep -Eq '^  SIGUSR2  *0x[0-9a-f]+  flags 0x1c000000 \(restorer,onstack,restart\
 	grep -Eq '^  SIGPIPE  *ignored$' out && grep -Eq '^  SIGTRAP  *0x[0-9a-f]+  flags' out ||
 	fail_ "inspect shows other actions: $(grep -A10 '^handlers' out)"
 grep -Eq '^altstack: *0x[0-9a-f]+, 16.0 KiB$' out || fail_ "inspect: $(grep altstack out)"
-grep -Eq '^timers: *real 0\.0[0-9]{5} s left, every 0\.020000 s$' out ||
+# (Or expired: the freeze may take longer than a tick.)
+grep -Eq '^timers: *real (0\.0[0-9]{5} s left|expired, its SIGALRM not yet taken), every 0\.020000 s$' out ||
 	fail_ "inspect: $(grep timers out)"
 expect_status_ 0 "$CONTMIG" inspect --json h.img
 python3 - out <<'PY' || fail_ "inspect --json: $(cat out)"
@@ -86,12 +89,28 @@ assert acts["SIGPIPE"]["ignored"] and not acts["SIGUSR1"]["ignored"], acts
 assert acts["SIGUSR2"]["flags"] == "0x1c000000", acts["SIGUSR2"]
 assert j["altstack"]["size"] == 16384 and not j["altstack"]["autodisarm"], j["altstack"]
 real = j["timers"][0]
-assert real["timer"] == "real" and real["armed"] and real["interval"] == 0.02, real
+assert real["timer"] == "real" and real["interval"] == 0.02, real
 assert not j["timers"][1]["armed"] and not j["timers"][2]["armed"], j["timers"]
 PY
 expect_status_ 0 "$CONTMIG" thaw --detach --stdout after h.img
 new=$(cat out)
 signals_reach_ "$new" after
+kill -9 "$new"
+
+# A process stopped long enough for its timer to expire: the kernel re-arms
+# an ITIMER_REAL only once its SIGALRM is taken, so the timer reads as
+# expired; its copy, continued, ticks on.
+start_handlers_ before
+kill -STOP "$pid"
+sleep 0.2
+expect_status_ 0 "$CONTMIG" freeze -o expired.img "$pid"
+expect_status_ 0 "$CONTMIG" inspect expired.img
+grep -q '^timers: *real expired, its SIGALRM not yet taken, every 0.020000 s$' out ||
+	fail_ "inspect: $(grep timers out)"
+expect_status_ 0 "$CONTMIG" thaw --detach --stdout expired.after expired.img
+new=$(cat out)
+kill -CONT "$new"
+signals_reach_ "$new" expired.after
 kill -9 "$new"
 
 # --- by pipe --------------------------------------------------------------
@@ -192,6 +211,82 @@ wait_for_ 10 grep -qx 'sys_migrate returned -121' run2.out
 prog_pid=$(pgrep -P "$pid" -x handlers) || fail_ "run's program is gone: $(cat run2.err)"
 signals_reach_ "$prog_pid" run2.out
 exec 7>&-
+
+# --- ordinary programs ----------------------------------------------------
+# plain_handles_ PID OUT ERR N: plain's SIGUSR1 handler runs (its Nth), and
+# it takes 3 more steps, its interval timer ticking between each (else it
+# says so in ERR, "-": in OUT, and exits 1).
+plain_handles_()
+{
+	local p=$1 out=$2 err=$3 n=$4 steps
+	kill -USR1 "$p" || fail_ "PID $p is gone: $([ "$err" = - ] || cat "$err")"
+	wait_for_ 5 saw_ "$p" "$out" "SIGUSR1 $n"
+	steps=$(grep -c '^step' "$out")
+	wait_for_ 5 eval '[ "$(grep -c "^step" "$out")" -ge $((steps + 3)) ] || ! alive_ '"$p"
+	alive_ "$p" || fail_ "PID $p died: $(tail -n 2 "$out") $([ "$err" = - ] || cat "$err")"
+	if [ "$err" = - ]; then
+		! grep -q '^plain:' "$out" || fail_ "PID $p said: $(grep '^plain:' "$out")"
+	else
+		[ ! -s "$err" ] || fail_ "PID $p said: $(cat "$err")"
+	fi
+}
+
+# glibc's handler and timer, by file, then by pipe, then by a keyed send.
+for plain in plain-static plain-dynamic; do
+	start_ "$builddir/tests/$plain" --handler --timer > "$plain.out" 2> "$plain.err"
+	wait_for_ 5 grep -qx 'step 3' "$plain.out"
+	expect_status_ 0 "$CONTMIG" freeze -o "$plain.img" "$pid"
+	new=$("$CONTMIG" thaw --detach --stdout "$plain.file.out" --stderr "$plain.file.err" \
+		"$plain.img") || fail_ "$plain: thaw exited $?"
+	plain_handles_ "$new" "$plain.file.out" "$plain.file.err" 1
+	new2=$("$CONTMIG" freeze -o - "$new" | "$CONTMIG" thaw --detach --stdout "$plain.pipe.out" \
+		--stderr "$plain.pipe.err" -) || fail_ "$plain: freeze | thaw exited $?"
+	plain_handles_ "$new2" "$plain.pipe.out" "$plain.pipe.err" 2
+	listen_ "$plain.l" $((port + 1)) --key key
+	expect_status_ 0 "$CONTMIG" send --key key "$new2" 127.0.0.1:$((port + 1))
+	read -r new3 dest < out
+	plain_handles_ "$new3" "$plain.l.out" - 3
+	! grep -q '^plain:' "$plain.l" || fail_ "$plain by send: $(grep '^plain:' "$plain.l")"
+	kill -9 "$new3"
+	stop_ "$listener"
+done
+
+# Rust's handler for stack overflows runs on its alternate stack: a copy
+# that overflows its stack says so, as its source would have.
+if command -v rustc > /dev/null; then
+	cat > deep.rs <<'RUST'
+use std::io::Write;
+fn recurse(n: u64) -> u64 {
+    let buf = [n as u8; 4096];
+    std::hint::black_box(&buf);
+    recurse(n + 1) + buf[0] as u64
+}
+fn main() {
+    for step in 1.. {
+        println!("step {}", step);
+        std::io::stdout().flush().unwrap();
+        if std::path::Path::new("overflow").exists() {
+            println!("{}", recurse(0));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+RUST
+	rustc -O -o deep deep.rs 2> /dev/null || framework_failure_ "rustc deep.rs"
+	start_ ./deep > deep.out
+	wait_for_ 5 grep -qx 'step 2' deep.out
+	expect_status_ 0 "$CONTMIG" freeze -o deep.img "$pid"
+	expect_status_ 0 "$CONTMIG" inspect deep.img
+	grep -q '^  SIGSEGV .*onstack' out && grep -q '^altstack: *0x' out ||
+		fail_ "Rust: inspect: $(grep -A5 '^handlers' out)"
+	new=$("$CONTMIG" thaw --detach --stdout deep.after --stderr deep.err deep.img) ||
+		fail_ "Rust: thaw exited $?"
+	wait_for_ 5 grep -qx 'step 4' deep.after
+	touch overflow
+	wait_for_ 5 grep -q "has overflowed its stack" deep.err
+else
+	echo "$me: not tried: Rust: no rustc" >&2
+fi
 
 # --- POSIX timers do not move: refused by name, before the process stops --
 start_handlers_ posix.out posix
