@@ -649,8 +649,10 @@ static void print_sigactions_json(const struct image_sigactions *sa)
 {
 	char name[16];
 
-	if (!sa->known)
+	if (!sa->known) {
+		printf(" \"signal_actions\": null,\n \"altstack\": null,\n");
 		return;
+	}
 	printf(" \"signal_actions\": [");
 	for (size_t i = 0; i < sa->head.count; i++) {
 		const struct image_sigaction_rec *a = &sa->act[i];
@@ -706,8 +708,10 @@ static void print_timers_text(const struct image_timers *tm)
 
 static void print_timers_json(const struct image_timers *tm)
 {
-	if (!tm->known)
+	if (!tm->known) {
+		printf(" \"timers\": null,\n");
 		return;
+	}
 	printf(" \"timers\": [");
 	for (int i = 0; i < IMAGE_NTIMERS; i++) {
 		const struct image_itimer_rec *t = &tm->timer[i];

@@ -203,6 +203,14 @@ expect_status_ 71 "$CONTMIG" send "$pid" 127.0.0.1:$port
 grep -q 'this receiver takes at most 16.0 KiB (--max-size)' err || fail_ "send: $(cat err)"
 reads_on_ "$pid" refused 'after a refusal'
 kill -9 "$pid"
+# One in nanosleep(2), which the kernel restarts with what was left
+# (restart_syscall): a restart code it returned would end it, saying so.
+start_handlers_ sleeping
+wait_for_ 5 eval '[ "$(cut -d" " -f1 /proc/'"$pid"'/syscall)" = 35 ]'
+expect_status_ 71 "$CONTMIG" send "$pid" 127.0.0.1:$port
+running_untraced_ "$pid"
+signals_reach_ "$pid" sleeping
+kill -9 "$pid"
 
 # And under contmig run: sys_migrate fails (EREMOTEIO), and the program
 # goes on from it with its handlers and timer.
