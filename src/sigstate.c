@@ -9,11 +9,13 @@
 #include <sys/syscall.h>
 
 #include "procfs.h"
+#include "ptrace.h"
 #include "seccomp.h"
 #include "sigstate.h"
 
 #define BIT(sig)	(1ULL << ((sig) - 1))
 #define KERNEL_SS_ONSTACK	1	/* sigaltstack(2): it runs on that stack now */
+#define KERNEL_SA_ONSTACK	0x08000000UL	/* its handler runs on the alternate stack */
 
 /* The kernel's struct sigaction for rt_sigaction(2) on x86-64. */
 struct ksigaction {
@@ -71,24 +73,64 @@ static int call0(struct inject *in, long nr, long a1, long a2, long a3, long a4)
 	return ret < 0 ? (int)ret : ret ? -EPROTO : 0;
 }
 
-/* The action of each signal in wanted (those /proc says it catches or ignores). */
-static int read_actions(struct inject *in, uint64_t wanted, struct image_sigactions *sa,
+/*
+ * What needs asking, from /proc and the mask: each call is a moment in
+ * which a contmig killed would take the process with it (inject.h), so it
+ * gets no more than its state needs.  An ignored signal's action is known
+ * (flags and mask mean nothing to it).  The alternate stack matters to a
+ * handler that runs on it (SA_ONSTACK).  A timer matters unless its signal
+ * is ignored; ITIMER_VIRTUAL's and ITIMER_PROF's only to a process that
+ * catches or blocks theirs (CPU-time watchdogs that end it are rlimits'
+ * work: RLIMIT_CPU travels with its restrictions).
+ */
+struct plan {
+	uint64_t caught, ignored;
+	bool timer[IMAGE_NTIMERS];
+};
+
+static int plan_calls(pid_t pid, struct plan *p)
+{
+	static const int timer_signal[IMAGE_NTIMERS] = { SIGALRM, SIGVTALRM, SIGPROF };
+	uint64_t blocked;
+	int err = sigstate_dispositions(pid, &p->caught, &p->ignored);
+
+	if (!err)
+		err = ptrace_get_sigmask(pid, &blocked);
+	if (err)
+		return err;
+	p->caught &= ~(BIT(SIGKILL) | BIT(SIGSTOP));
+	p->ignored &= ~(BIT(SIGKILL) | BIT(SIGSTOP));
+	for (int i = 0; i < IMAGE_NTIMERS; i++)
+		p->timer[i] = i == IMAGE_ITIMER_REAL ? !(p->ignored & BIT(SIGALRM)) :
+			      !!((p->caught | blocked) & BIT(timer_signal[i]));
+	return 0;
+}
+
+static bool plan_has_calls(const struct plan *p)
+{
+	return p->caught || p->timer[IMAGE_ITIMER_REAL] || p->timer[IMAGE_ITIMER_VIRTUAL] ||
+	       p->timer[IMAGE_ITIMER_PROF];
+}
+
+/* The action of each signal it catches (asked) or ignores (known). */
+static int read_actions(struct inject *in, const struct plan *p, struct image_sigactions *sa,
 			char *why, size_t why_len)
 {
 	for (unsigned sig = 1; sig <= IMAGE_MAX_SIGNAL; sig++) {
-		struct ksigaction k;
+		struct ksigaction k = { .handler = (uint64_t)(uintptr_t)SIG_IGN };
 		int err;
 
-		if (!(wanted & BIT(sig)) || sig == SIGKILL || sig == SIGSTOP)
+		if (!((p->caught | p->ignored) & BIT(sig)))
 			continue;
-		err = call0(in, SYS_rt_sigaction, sig, 0, in->scratch, sizeof(k.mask));
-		if (!err)
-			err = inject_get(in, 0, &k, sizeof(k));
-		if (err)
-			return say_why(err, why, why_len, "asking it for its action on signal %u at "
-				       "%#lx: %s", sig, in->insn, strerror(-err));
-		if (k.handler == (uint64_t)(uintptr_t)SIG_DFL)
-			continue;	/* /proc said otherwise a moment ago: nothing to carry */
+		if (p->caught & BIT(sig)) {
+			err = call0(in, SYS_rt_sigaction, sig, 0, in->scratch, sizeof(k.mask));
+			if (!err)
+				err = inject_get(in, 0, &k, sizeof(k));
+			if (err)
+				return say_why(err, why, why_len, "asking it for its action on "
+					       "signal %u at %#lx: %s", sig, in->insn,
+					       strerror(-err));
+		}
 		sa->act[sa->head.count++] = (struct image_sigaction_rec){
 			.signo = sig, .handler = k.handler, .flags = k.flags,
 			.restorer = k.restorer, .mask = k.mask };
@@ -117,10 +159,15 @@ static int read_altstack(struct inject *in, struct image_sigactions *sa, char *w
 	return 0;
 }
 
-static int read_timers(struct inject *in, struct image_timers *tm, char *why, size_t why_len)
+static int read_timers(struct inject *in, const struct plan *p, struct image_timers *tm,
+		       char *why, size_t why_len)
 {
 	for (int which = 0; which < IMAGE_NTIMERS; which++) {
-		int err = call0(in, SYS_getitimer, which, in->scratch, 0, 0);
+		int err;
+
+		if (!p->timer[which])
+			continue;
+		err = call0(in, SYS_getitimer, which, in->scratch, 0, 0);
 
 		if (!err)
 			err = inject_get(in, 0, &tm->timer[which], sizeof(tm->timer[which]));
@@ -152,22 +199,53 @@ static int may_call(pid_t pid, bool *suspend, char *why, size_t why_len)
 		       st.mode == SECCOMP_MODE_STRICT ? "strict mode" : "filters");
 }
 
+/* Does a handler run on the alternate stack? */
+static bool onstack_handler(const struct image_sigactions *sa)
+{
+	for (size_t i = 0; i < sa->head.count; i++)
+		if (sa->act[i].handler != (uint64_t)(uintptr_t)SIG_IGN &&
+		    sa->act[i].flags & KERNEL_SA_ONSTACK)
+			return true;
+	return false;
+}
+
+/* Ask t, through in, what p says needs asking. */
+static int ask(struct inject *in, const struct plan *p, struct image_sigactions *sa,
+	       struct image_timers *tm, char *why, size_t why_len)
+{
+	int err = read_actions(in, p, sa, why, why_len);
+
+	if (!err && onstack_handler(sa))
+		err = read_altstack(in, sa, why, why_len);
+	if (!err)
+		err = read_timers(in, p, tm, why, why_len);
+	return err;
+}
+
 int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image_timers *tm,
 		     char *why, size_t why_len)
 {
-	uint64_t caught, ignored;
 	struct vma_list maps;
 	unsigned long insn;
-	struct inject in;
+	struct inject in = { 0 };
+	struct plan p;
 	bool suspend;
 	int err, back;
 
 	memset(sa, 0, sizeof(*sa));
 	memset(tm, 0, sizeof(*tm));
-	err = sigstate_dispositions(t->pid, &caught, &ignored);
+	sa->head.ss_flags = IMAGE_SS_DISABLE;	/* unless a handler runs on one */
+	err = plan_calls(t->pid, &p);
 	if (err)
-		return say_why(err, why, why_len, "reading its signal dispositions: %s",
+		return say_why(err, why, why_len, "reading its signal dispositions and mask: %s",
 			       strerror(-err));
+	if (!plan_has_calls(&p)) {
+		/* Only ignored signals, known from /proc: nothing to ask. */
+		err = read_actions(NULL, &p, sa, why, why_len);
+		if (!err)
+			sa->known = tm->known = true;
+		return err;
+	}
 	err = may_call(t->pid, &suspend, why, why_len);
 	if (err)
 		return err;
@@ -184,12 +262,8 @@ int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image
 	if (err)
 		say_why(err, why, why_len, "preparing to ask it for its signal actions at %#lx "
 			"(below its stack pointer %#llx): %s", insn, in.regs.rsp, strerror(-err));
-	if (!err)
-		err = read_actions(&in, caught | ignored, sa, why, why_len);
-	if (!err)
-		err = read_altstack(&in, sa, why, why_len);
-	if (!err)
-		err = read_timers(&in, tm, why, why_len);
+	else
+		err = ask(&in, &p, sa, tm, why, why_len);
 	back = inject_source_end(&in, t);
 	if (back)
 		return say_why(back, why, why_len, "putting it back as it was after asking it for "
