@@ -7,7 +7,8 @@
 # interval timer keeps firing; inspect shows them all.  The source is read,
 # not changed: one left running, or whose move the receiver refuses, keeps
 # its handlers, its timer, an ignored SIGTRAP and the read(2) it was
-# blocked in.  Ordinary programs too: glibc's (tests/plain) SIGUSR1 handler
+# blocked in; one in seccomp strict mode is asked only by root (for anyone
+# else, refused before it stops).  Ordinary programs too: glibc's (tests/plain) SIGUSR1 handler
 # and ITIMER_REAL, by file, pipe and send; Rust's stack overflow handler, on
 # its alternate stack.  A process with a POSIX timer is refused by name by
 # check, freeze, send and run, and runs on untraced.
@@ -295,6 +296,27 @@ RUST
 else
 	echo "$me: not tried: Rust: no rustc" >&2
 fi
+
+# --- seccomp strict mode, for anyone but root ------------------------------
+# Strict mode kills a process for any call but read, write, exit and
+# sigreturn: only a freeze that may set it aside (CAP_SYS_ADMIN) asks it
+# anything.  Anyone else's check and freeze refuse it before it stops, and
+# it runs on.
+new_user_ alice
+for_users_ "$builddir/tests/sandboxed" "$CONTMIG"
+start_ setpriv --reuid="$alice" --regid="$alice" --init-groups -- "$tmp/bin/sandboxed" strict \
+	> strict.out
+wait_for_ 5 grep -q '^ready' strict.out
+expect_status_ 65 as_ "$alice" "$tmp/bin/contmig" check "$pid"
+grep -q '^  FAIL  seccomp     seccomp strict mode: only a freeze with CAP_SYS_ADMIN (root), itself under no seccomp, can set it aside' out ||
+	fail_ "check of a strict-mode process: $(cat out)"
+expect_status_ 65 as_ "$alice" "$tmp/bin/contmig" freeze -o "$tmp/bin/strict.img" "$pid"
+one_error_line_ "freeze of a strict-mode process"
+grep -q 'seccomp strict mode: only a freeze with CAP_SYS_ADMIN' err || fail_ "freeze: $(cat err)"
+running_untraced_ "$pid"
+n=$(grep -c '^ok' strict.out)
+wait_for_ 10 eval '[ "$(grep -c "^ok" strict.out)" -gt '"$n"' ]'
+kill -9 "$pid"
 
 # --- POSIX timers do not move: refused by name, before the process stops --
 start_handlers_ posix.out posix
