@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "contract.h"
+#include "files.h"
 #include "procfs.h"
 #include "seccomp.h"
 
@@ -282,23 +283,102 @@ static void check_restored_text(const struct vma_list *maps, struct contract_rep
 			 CONTRACT_TEXT_ADDR);
 }
 
-static void check_fds(const struct fd_list *fds, struct contract_report *r)
+/* Append text to list (used bytes of it so far), after sep if not the first. */
+ATTR_PRINTF(5, 6)
+static void list_add(char *list, size_t size, size_t *used, const char *sep, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*used >= size)
+		return;
+	if (*used)
+		*used += snprintf(list + *used, size - *used, "%s", sep);
+	if (*used >= size)
+		return;
+	va_start(ap, fmt);
+	*used += vsnprintf(list + *used, size - *used, fmt, ap);
+	va_end(ap);
+}
+
+/* How a file that moves comes back, for the list. */
+static const char *reopened_as(const struct image_file *f)
+{
+	switch (f->kind) {
+	case IMAGE_FILE_DEVICE:
+		return " (the receiver's own)";
+	case IMAGE_FILE_TERMINAL:
+		return " (a terminal: the receiving side's)";
+	case IMAGE_FILE_DIRECTORY:
+		return " (a directory)";
+	}
+	return (f->open_flags & O_APPEND) ? " (appended to)" : "";
+}
+
+/*
+ * Files beyond 0-2: what does not move, each with why, then what its copy
+ * opens again.  The fds are those of the whole list, in order.
+ */
+static void check_fds(const struct file_looks *fl, struct contract_report *r)
+{
+	char bad[sizeof(r->item[0].detail)] = "", good[sizeof(r->item[0].detail)] = "";
+	size_t nbad = 0, ngood = 0;
+
+	for (size_t i = 0; i < fl->count; i++) {
+		const struct file_look *l = &fl->look[i];
+
+		if (l->why[0])
+			list_add(bad, sizeof(bad), &nbad, "; ", "fd %d -> %s: %s", l->rec.fd, l->target,
+				 l->why);
+		else
+			list_add(good, sizeof(good), &ngood, ", ", "fd %d -> %s%s", l->rec.fd,
+				 l->rec.path, reopened_as(&l->rec));
+	}
+	if (nbad)
+		add_item(r, "fds", false, "%s%s%s%s", bad, ngood ? " (reopened in the copy: " : "",
+			 good, ngood ? ")" : "");
+	else if (ngood)
+		add_item(r, "fds", true, "reopened in the copy: %s", good);
+	else
+		add_item(r, "fds", true, "no open files beyond 0-2");
+}
+
+/* What a shared mapping is, by its name in /proc/PID/maps. */
+static const char *shared_kind(const struct vma *v)
+{
+	if (!strncmp(v->name, "/SYSV", 5))
+		return "SysV shared memory";
+	if (!strcmp(v->name, "/dev/zero (deleted)") || !strncmp(v->name, "[anon_shmem", 11) ||
+	    !*v->name)
+		return "shared anonymous memory";
+	if (!strncmp(v->name, "/memfd:", 7))
+		return "a shared memfd";
+	return "a shared file mapping";
+}
+
+/*
+ * A shared mapping would be restored private: the program's later writes
+ * would no longer reach the file or the other processes that map it, nor
+ * theirs the program.  Not carried: refused by name.
+ */
+static void check_shared(const struct vma_list *maps, struct contract_report *r)
 {
 	char list[sizeof(r->item[0].detail)] = "";
-	size_t used = 0, extra = 0;
+	size_t used = 0, n = 0;
 
-	for (size_t i = 0; i < fds->count; i++) {
-		if (fds->fd[i].fd <= 2)
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct vma *v = &maps->vma[i];
+
+		if (!v->shared)
 			continue;
-		extra++;
-		if (used < sizeof(list))
-			used += snprintf(list + used, sizeof(list) - used, "%sfd %d -> %s",
-					 extra > 1 ? ", " : "", fds->fd[i].fd, fds->fd[i].target);
+		n++;
+		list_add(list, sizeof(list), &used, "; ", "%#lx-%#lx%s%s: %s does not move", v->start,
+			 v->end, *v->name ? " " : "", v->name, shared_kind(v));
 	}
-	if (!extra)
-		add_item(r, "fds", true, "no open files beyond 0-2");
+	if (n)
+		add_item(r, "shared", false, "%s (its copy would be private memory, cut off from "
+			 "the file and the other processes)", list);
 	else
-		add_item(r, "fds", false, "open files beyond 0-2 do not move: %s", list);
+		add_item(r, "shared", true, "no shared mappings");
 }
 
 static void check_tracer(pid_t tracer, struct contract_report *r)
@@ -338,7 +418,7 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	struct seccomp_status sc;
 	struct proc_status st;
 	struct vma_list maps;
-	struct fd_list fds;
+	struct file_looks fds;
 	char exe[64];
 	bool restored;
 	int err;
@@ -374,6 +454,8 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	err = check_canary(pid, r);
 	if (!err)
 		check_heap(&maps, r);
+	if (!err)
+		check_shared(&maps, r);
 	vma_list_free(&maps);
 	if (err)
 		return err;
@@ -385,11 +467,11 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 			 st.threads);
 
 	snprintf(r->where, sizeof(r->where), "/proc/%d/fd", (int)pid);
-	err = procfs_list_fds(pid, &fds);
+	err = files_look(pid, &fds);
 	if (err)
 		return err;
 	check_fds(&fds, r);
-	fd_list_free(&fds);
+	files_looks_free(&fds);
 
 	check_tracer(st.tracer_pid, r);
 	snprintf(r->where, sizeof(r->where), "/proc/%d/status", (int)pid);
