@@ -7,7 +7,7 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
- *          restrictions, [seccomp], CONTMIG head sum (last)
+ *          restrictions, [seccomp], working directory, CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -42,6 +42,7 @@
  */
 #define IMAGE_MAX_XSTATE	(64UL << 10)
 #define IMAGE_MAX_AUXV		4096
+#define IMAGE_MAX_PATH		4096	/* a path, its NUL included: PATH_MAX */
 
 enum {
 	NT_CONTMIG_STATE = 0x434d0001,	/* struct image_state */
@@ -54,6 +55,7 @@ enum {
 	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
 	NT_CONTMIG_SECCOMP = 0x434d0009,	/* image_seccomp_rec, filters (oldest first) */
 	NT_CONTMIG_FILES = 0x434d000f,	/* u64 count, image_file_rec[count], paths */
+	NT_CONTMIG_WORKDIR = 0x434d0010,	/* u32 umask, u32 0, the directory's path, NUL */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -249,7 +251,6 @@ enum {
 /* Files of at most this size that the process may read are hashed. */
 #define IMAGE_FILE_HASH_MAX	(1UL << 20)
 #define IMAGE_MAX_FD		(1 << 30)	/* the kernel's bound on fs.nr_open */
-#define IMAGE_MAX_PATH		4096		/* PATH_MAX, its NUL included */
 
 struct image_file_rec {
 	int32_t fd;			/* 3 and up */
@@ -277,6 +278,13 @@ struct image_file {
 	char *path;			/* absolute; may hold any byte but NUL */
 };
 
+/* Where it works (workdir.h). */
+struct image_workdir {
+	bool known;			/* false: an image from before the note */
+	uint32_t umask;			/* 0 to 0777 */
+	char path[IMAGE_MAX_PATH];	/* absolute, NUL-terminated */
+};
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -300,6 +308,7 @@ struct image {
 	struct image_seccomp seccomp;	/* mode 0: the image has no seccomp note */
 	struct image_file *file;	/* open files beyond 0-2, in fd order */
 	size_t nfile;
+	struct image_workdir workdir;	/* workdir.known: the image has the note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
