@@ -1,6 +1,6 @@
 /*
- * openfiles LOG INPUT DIR [STEPS] - a Continuum test target with files
- * open beyond 0-2, which a move must carry (contmig(1), Open files).
+ * openfiles LOG INPUT DIR [STEPS [map]] - a Continuum test target with
+ * files open beyond 0-2, which a move must carry (contmig(1), Open files).
  *
  * At the start it opens LOG to append (fd 3, close-on-exec), DIR (fd 4)
  * and /dev/null (fd 5), then every 100 ms takes a step N = 1, 2, ...:
@@ -12,13 +12,17 @@
  * - opens DIR/probe through fd 4 and reads "probe" from it;
  * - writes to and reads from /dev/null;
  * - checks that fd 3 still appends and is close-on-exec, and fd 4 is not.
- * With STEPS it exits 0 after that many.  Anything wrong: a line on
- * standard error naming it, and exit 5.
+ * With STEPS (0: for ever) it exits 0 after that many; with "map" it also
+ * maps INPUT's first page shared (which does not move).  Anything wrong: a
+ * line on standard error naming it, and exit 5.
  */
 #include "continuum.h"
 #include "say.h"
 
+#define SYS_mmap	9
 #define SYS_fcntl	72
+#define PROT_READ	1
+#define MAP_SHARED	1
 #define O_RDONLY	0
 #define O_WRONLY	1
 #define O_RDWR		2
@@ -145,6 +149,15 @@ int main(int argc, char **argv, char **envp)
 	open_as(LOG_FD, -100, argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC);
 	open_as(DIR_FD, -100, argv[3], O_RDONLY | O_DIRECTORY);
 	open_as(NULL_FD, -100, "/dev/null", O_RDWR);
+	if (argc > 5 && argv[5][0] == 'm') {
+		long fd = continuum_open(argv[2], O_RDONLY, 0);
+		long at = fd < 0 ? fd : continuum_syscall(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED,
+							   fd, 0);
+
+		if (at < 0 && at > -4096)
+			fail("map the input shared", at);
+		continuum_close((int)fd);
+	}
 	for (long n = 1; !steps || n <= steps; n++) {
 		if (n == 3) {
 			open_as(INPUT_FD, -100, argv[2], O_RDONLY);
