@@ -82,7 +82,8 @@ goes_on_ "$new" log1 after1
 start_files_ log2
 "$CONTMIG" freeze -o - "$pid" 2> freeze2.err | "$CONTMIG" thaw - > after2 2> thaw2.err &
 started_pids="$started_pids $!"
-wait_for_ 10 eval '[ -n "$(copies_)" ]'
+wait_for_ 10 eval '[ -n "$(copies_)" ] || ! kill -0 '"$!"
+[ -n "$(copies_)" ] || fail_ "freeze | thaw: $(cat freeze2.err thaw2.err)"
 goes_on_ "$(copies_)" log2 after2
 
 # --- by send, with a key ----------------------------------------------------
@@ -147,7 +148,20 @@ running_untraced_ "$pid"
 n=$(wc -l < log5)
 wait_for_ 5 file_has_lines_ log5 $((n + 2))
 [ "$(stub_processes_)" -eq 0 ] || fail_ "the receiver left a copy"
+# By pipe, to a thaw that sees that other file: it refuses before it takes
+# the image's memory, so the freeze knows, and the source carries on.
+"$CONTMIG" freeze -o - "$pid" 2> freeze5.err |
+	unshare --mount --propagation private -- sh -c \
+	'mount --bind "$1" "$2" && exec "$3" thaw -' sh "$tmp/other" "$tmp/input5" "$CONTMIG" \
+	2> thaw5.err
+status=${PIPESTATUS[0]}
+[ "$status" -eq 68 ] || fail_ "freeze into a refusing thaw exited $status: $(cat freeze5.err)"
+grep -q "fd 6 -> $tmp/input5: changed since the freeze" thaw5.err || fail_ "thaw: $(cat thaw5.err)"
+running_untraced_ "$pid"
+n=$(wc -l < log5)
+wait_for_ 5 file_has_lines_ log5 $((n + 2))
 kill "$pid"
+log_whole_ log5
 
 # --- a file the copy's user may not open -----------------------------------
 # Root's process reads a file only root may read; thawed as another user,
@@ -244,8 +258,9 @@ sys.exit(ctypes.CDLL(None).syscall(312, pid, pid, 0, 7, 8))' "$new" ||
 kill "$new"
 # Under a terminal, the copy's fd 9 is that terminal.
 start_ script -qfec "exec '$CONTMIG' thaw '$tmp/tty.img'" /dev/null > tty2.out
-wait_for_ 5 eval '[ -n "$(copies_)" ]'
+wait_for_ 10 eval '[ -n "$(copies_)" ] || ! kill -0 '"$pid"
 new=$(copies_)
+[ -n "$new" ] || fail_ "thaw under a terminal: $(cat tty2.out)"
 [ "$(readlink "/proc/$new/fd/9")" = "$(readlink "/proc/$new/fd/1")" ] ||
 	fail_ "fd 9: $(readlink "/proc/$new/fd/9"), fd 1: $(readlink "/proc/$new/fd/1")"
 case $(readlink "/proc/$new/fd/9") in
