@@ -1,6 +1,5 @@
 /*
- * files: what a process has open beyond fds 0-2, and its copy's files
- * (contmig(1), Open files).
+ * files: what a process has open beyond fds 0-2 (contmig(1), Open files).
  *
  * Regular files and directories are opened again by path, with their open
  * flags, FD_CLOEXEC and offset, once each is shown to be the file it was
@@ -11,10 +10,9 @@
  * files of /proc and /sys, other devices) does not move and is named.
  *
  * files_look only looks (check, and the refusal before a freeze);
- * files_collect records a stopped process's files into its image;
- * files_precheck and files_reopen run in the restorer, which opens them as
- * the copy's user, never with contmig's own privilege.  Functions return 0
- * or -errno and never print.
+ * files_collect records a stopped process's files into its image, which the
+ * copy opens again (reopen.h).  Functions return 0 or -errno and never
+ * print.
  */
 #ifndef CONTMIG_FILES_H
 #define CONTMIG_FILES_H
@@ -25,7 +23,6 @@
 
 #include "error.h"
 #include "image.h"
-#include "remote.h"
 
 /* One fd beyond 2 and whether it moves. */
 struct file_look {
@@ -54,26 +51,5 @@ void files_looks_free(struct file_looks *l);
  * when drop is set, else refused: -EBADMSG with im->why naming it.
  */
 int files_collect(pid_t pid, bool drop, struct image *im) MUST_CHECK;
-
-/*
- * In the restorer, before its memory comes: is each file at its path still
- * the file it was (its size and time, unless reopen_changed)?  So a changed
- * file refuses the move before the image is taken whole.  0, or -errno
- * with why naming the fd, its path and what differs.
- */
-int files_precheck(const struct image *im, struct remote *r, bool reopen_changed, char *why,
-		   size_t why_len) MUST_CHECK;
-
-/*
- * In the restorer, once it holds no more privilege than its source did:
- * open each file again as the copy's user, put it at its number with its
- * FD_CLOEXEC, seek to its offset, and check in the copy that it is the file
- * it was (and its content, when hashed), unless reopen_changed.  A terminal
- * becomes the first of the copy's fds 0-2 that is one, or /dev/null, which
- * warning (warning_len bytes, appended to) then says.  0, or -errno with
- * why naming the fd, its path and what is wrong.
- */
-int files_reopen(const struct image *im, struct remote *r, bool reopen_changed, char *warning,
-		 size_t warning_len, char *why, size_t why_len) MUST_CHECK;
 
 #endif

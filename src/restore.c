@@ -19,7 +19,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
-#include "files.h"
+#include "reopen.h"
 #include "restrictions.h"
 #include "procfs.h"
 #include "ptrace.h"
@@ -476,7 +476,7 @@ static int impose_restrictions(const struct image *im, struct remote *r,
 static int precheck_files(const struct image *im, struct remote *r, struct restore_result *res)
 {
 	char why[sizeof(res->why)];
-	int err = files_precheck(im, r, r->reopen_changed, why, sizeof(why));
+	int err = reopen_precheck(im, r, r->reopen_changed, why, sizeof(why));
 
 	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
 }
@@ -484,10 +484,10 @@ static int precheck_files(const struct image *im, struct remote *r, struct resto
 /* The files are opened once the copy holds no more privilege than its
  * source did (impose_restrictions), as its own user: it gets at no file
  * its source could not have opened. */
-static int reopen_files(const struct image *im, struct remote *r, struct restore_result *res)
+static int open_files(const struct image *im, struct remote *r, struct restore_result *res)
 {
 	char why[sizeof(res->why)];
-	int err = files_reopen(im, r, r->reopen_changed, res->warning, sizeof(res->warning), why,
+	int err = reopen_files(im, r, r->reopen_changed, res->warning, sizeof(res->warning), why,
 			       sizeof(why));
 
 	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
@@ -547,7 +547,7 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	if (!err)
 		err = impose_restrictions(im, r, res);
 	if (!err)
-		err = reopen_files(im, r, res);
+		err = open_files(im, r, res);
 	if (!err)
 		err = set_cpu_state(im, r, res);
 	if (err)
