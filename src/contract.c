@@ -357,29 +357,61 @@ static const char *shared_kind(const struct vma *v)
 }
 
 /*
- * A shared mapping would be restored private: the program's later writes
- * would no longer reach the file or the other processes that map it, nor
- * theirs the program.  Not carried: refused by name.
+ * A shared mapping of a file that can never be written through (no write
+ * permission, and none to be had: the file was opened read-only) moves as
+ * a private copy of what it held, as a private mapping does: the program
+ * loses no write of its own, only the sight of the file's later changes.
+ * glibc's gconv-modules.cache, mapped so by every setlocale(), is one.
+ * 1 when v is one, 0 when not, -errno when smaps cannot say.
  */
-static void check_shared(const struct vma_list *maps, struct contract_report *r)
+static int read_only_file(pid_t pid, const struct vma *v)
 {
-	char list[sizeof(r->item[0].detail)] = "";
-	size_t used = 0, n = 0;
+	int may_write;
+
+	if (v->prot & PROT_WRITE || v->name[0] != '/' || strstr(v->name, " (deleted)") ||
+	    !strncmp(v->name, "/SYSV", 5) || !strncmp(v->name, "/memfd:", 7))
+		return 0;
+	may_write = procfs_may_write(pid, v->start);
+	return may_write < 0 ? may_write : !may_write;
+}
+
+/*
+ * Any other shared mapping would be restored private: the program's later
+ * writes would no longer reach the file or the other processes that map it,
+ * nor theirs the program.  Not carried: refused by name.
+ */
+static int check_shared(pid_t pid, const struct vma_list *maps, struct contract_report *r)
+{
+	char bad[sizeof(r->item[0].detail)] = "", good[sizeof(r->item[0].detail)] = "";
+	size_t nbad = 0, ngood = 0;
 
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct vma *v = &maps->vma[i];
+		int ro;
 
 		if (!v->shared)
 			continue;
-		n++;
-		list_add(list, sizeof(list), &used, "; ", "%#lx-%#lx%s%s: %s does not move", v->start,
-			 v->end, *v->name ? " " : "", v->name, shared_kind(v));
+		ro = read_only_file(pid, v);
+		if (ro == -ENOENT)
+			continue;	/* unmapped since maps was read */
+		if (ro < 0)
+			return ro;
+		if (ro)
+			list_add(good, sizeof(good), &ngood, ", ", "%#lx-%#lx %s", v->start, v->end,
+				 v->name);
+		else
+			list_add(bad, sizeof(bad), &nbad, "; ", "%#lx-%#lx%s%s: %s does not move",
+				 v->start, v->end, *v->name ? " " : "", v->name, shared_kind(v));
 	}
-	if (n)
+	if (nbad)
 		add_item(r, "shared", false, "%s (its copy would be private memory, cut off from "
-			 "the file and the other processes)", list);
+			 "the file and the other processes)", bad);
+	else if (ngood)
+		add_item(r, "shared", true, "read-only shared mappings of files, carried as "
+			 "private copies: %s", good);
 	else
 		add_item(r, "shared", true, "no shared mappings");
+	return 0;
 }
 
 static void check_tracer(pid_t tracer, struct contract_report *r)
@@ -478,8 +510,10 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	err = check_canary(pid, r);
 	if (!err)
 		check_heap(&maps, r);
-	if (!err)
-		check_shared(&maps, r);
+	if (!err) {
+		snprintf(r->where, sizeof(r->where), "/proc/%d/smaps", (int)pid);
+		err = check_shared(pid, &maps, r);
+	}
 	vma_list_free(&maps);
 	if (err)
 		return err;

@@ -228,8 +228,9 @@ for what in "anon_inode:\\[eventfd\\]: an eventfd does not move" \
 done
 kill "$py"
 
-# A shared mapping of a file: refused by name, the process running on.
-start_ "$openfiles" "$tmp/log8" "$tmp/input" "$tmp/dir" 0 map > before 2> before.err
+# A shared mapping of a file that could be made writable: refused by name,
+# the process running on.
+start_ "$openfiles" "$tmp/log8" "$tmp/input" "$tmp/dir" 0 mapw > before 2> before.err
 wait_for_ 5 file_has_lines_ before 3
 expect_status_ 65 "$CONTMIG" check "$pid"
 grep -q "^  FAIL  shared      0x[0-9a-f]*-0x[0-9a-f]* $tmp/input: a shared file mapping does not move (its copy would be private memory" out ||
@@ -237,8 +238,20 @@ grep -q "^  FAIL  shared      0x[0-9a-f]*-0x[0-9a-f]* $tmp/input: a shared file 
 expect_status_ 65 "$CONTMIG" freeze -o shared.img "$pid"
 one_error_line_
 grep -q "$tmp/input: a shared file mapping does not move" err || fail_ "freeze: $(cat err)"
+[ ! -e shared.img ] || fail_ "a refused freeze wrote an image"
 running_untraced_ "$pid"
 kill "$pid"
+# One that can never be written (the file opened read-only) moves, as a
+# private copy of what it held.
+start_ "$openfiles" "$tmp/log9" "$tmp/input" "$tmp/dir" 0 map > before 2> before.err
+wait_for_ 5 file_has_lines_ before 5
+expect_status_ 0 "$CONTMIG" check "$pid"
+grep -q "^  ok    shared      read-only shared mappings of files, carried as private copies: 0x[0-9a-f]*-0x[0-9a-f]* $tmp/input\$" out ||
+	fail_ "check: $(cat out)"
+expect_status_ 0 "$CONTMIG" freeze -o mapped.img "$pid"
+new=$("$CONTMIG" thaw --detach --stdout after9 --stderr after9.err mapped.img) || fail_ "thaw exited $?"
+started_pids="$started_pids $new"
+goes_on_ "$new" log9 after9
 
 # --- one open file under two fds, and a terminal ----------------------------
 # fd 7 and its dup fd 8 share one offset in the copy too; fd 9 is the

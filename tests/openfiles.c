@@ -1,6 +1,7 @@
 /*
- * openfiles LOG INPUT DIR [STEPS [map]] - a Continuum test target with
- * files open beyond 0-2, which a move must carry (contmig(1), Open files).
+ * openfiles LOG INPUT DIR [STEPS [map|mapw]] - a Continuum test target
+ * with files open beyond 0-2, which a move must carry (contmig(1), Open
+ * files).
  *
  * At the start it opens LOG to append (fd 3, close-on-exec), DIR (fd 4)
  * and /dev/null (fd 5), then every 100 ms takes a step N = 1, 2, ...:
@@ -12,9 +13,12 @@
  * - opens DIR/probe through fd 4 and reads "probe" from it;
  * - writes to and reads from /dev/null;
  * - checks that fd 3 still appends and is close-on-exec, and fd 4 is not.
- * With STEPS (0: for ever) it exits 0 after that many; with "map" it also
- * maps INPUT's first page shared (which does not move).  Anything wrong: a
- * line on standard error naming it, and exit 5.
+ * With STEPS (0: for ever) it exits 0 after that many.  With "map" it also
+ * maps INPUT's first page shared and read-only, opened read-only (which
+ * moves: it can never be written), and checks at each step that it holds
+ * "0001\n"; with "mapw" the same through a descriptor opened to read and
+ * write (which does not move: it could be made writable).  Anything wrong:
+ * a line on standard error naming it, and exit 5.
  */
 #include "continuum.h"
 #include "say.h"
@@ -96,6 +100,8 @@ static void record_of(long n, char out[RECORD])
 	out[4] = '\n';
 }
 
+static const char *mapped;	/* INPUT's first page, shared; or 0 */
+
 static void step(long n, long *reads)
 {
 	char line[24], want[RECORD], got[8];
@@ -136,6 +142,8 @@ static void step(long n, long *reads)
 		fail("the log's flags", fcntl(LOG_FD, F_GETFL));
 	if (fcntl(DIR_FD, F_GETFD) != 0)
 		fail("the directory's FD_CLOEXEC", fcntl(DIR_FD, F_GETFD));
+	if (mapped && (mapped[0] != '0' || mapped[3] != '1' || mapped[4] != '\n'))
+		fail("the shared mapping", mapped[0]);
 	say("", n);
 }
 
@@ -150,13 +158,14 @@ int main(int argc, char **argv, char **envp)
 	open_as(DIR_FD, -100, argv[3], O_RDONLY | O_DIRECTORY);
 	open_as(NULL_FD, -100, "/dev/null", O_RDWR);
 	if (argc > 5 && argv[5][0] == 'm') {
-		long fd = continuum_open(argv[2], O_RDONLY, 0);
+		long fd = continuum_open(argv[2], argv[5][3] == 'w' ? O_RDWR : O_RDONLY, 0);
 		long at = fd < 0 ? fd : continuum_syscall(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED,
 							   fd, 0);
 
 		if (at < 0 && at > -4096)
 			fail("map the input shared", at);
 		continuum_close((int)fd);
+		mapped = (const char *)at;
 	}
 	for (long n = 1; !steps || n <= steps; n++) {
 		if (n == 3) {
