@@ -113,14 +113,14 @@ static int compare_file(const struct image_file *f, const struct stat *st, bool 
 	return 0;
 }
 
-/* A system call in the copy failed on f: say which, as whom, and why. */
+/* A system call in the copy failed on f: say which (what; NULL: finding or
+ * opening it, as whom) and why. */
 static int failed_on(const struct remote *r, const struct image_file *f, long ret,
 		     const char *what, char *why, size_t len)
 {
 	char name[160], user[64];
 
-	if (ret == -EACCES || ret == -EPERM || ret == -ENOENT || ret == -ENOTDIR ||
-	    ret == -ELOOP)
+	if (!what)
 		return say_why(ret, why, len, "%s: %s cannot open it here: %s",
 			       file_name(f, name, sizeof(name)), copy_user(r, user, sizeof(user)),
 			       strerror(-ret));
@@ -162,7 +162,7 @@ int reopen_precheck(const struct image *im, struct remote *r, bool reopen_change
 		ret = err ? err : remote_syscall(r, SYS_newfstatat, AT_FDCWD, scratch,
 						 scratch + SCRATCH_OUT, 0, 0, 0);
 		if (ret < 0)
-			err = failed_on(r, f, ret, "stat", why, why_len);
+			err = failed_on(r, f, ret, NULL, why, why_len);
 		else if (!(err = scratch_stat(r, scratch, &st)))
 			err = compare_file(f, &st, reopen_changed, why, why_len);
 	}
@@ -286,7 +286,7 @@ static int reopen_one(struct remote *r, long scratch, const struct image_file *f
 		got = open_in_copy(r, scratch, "/dev/null", f->open_flags);
 	}
 	if (got < 0)
-		return failed_on(r, f, got, "opening it", why, why_len);
+		return failed_on(r, f, got, NULL, why, why_len);
 	if (f->kind == IMAGE_FILE_TERMINAL && *terminal < 0)
 		add_warning(warning, warning_len, "fd %d was a terminal; it is /dev/null, as the "
 			    "copy has no terminal here", f->fd);
