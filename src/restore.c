@@ -19,6 +19,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "reopen.h"
 #include "restrictions.h"
 #include "mm.h"
 #include "procfs.h"
@@ -561,6 +562,29 @@ static int impose_restrictions(const struct image *im, struct remote *r,
 			  "%s", why) : 0;
 }
 
+/* Each open file's path is looked at before the memory comes: a file
+ * changed since the freeze refuses the move before the image is taken
+ * whole (a pipe's writer then keeps its process). */
+static int precheck_files(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+	int err = reopen_precheck(im, r, r->reopen_changed, why, sizeof(why));
+
+	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
+}
+
+/* The files are opened once the copy holds no more privilege than its
+ * source did (impose_restrictions), as its own user: it gets at no file
+ * its source could not have opened. */
+static int open_files(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+	int err = reopen_files(im, r, r->reopen_changed, res->warning, sizeof(res->warning), why,
+			       sizeof(why));
+
+	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
+}
+
 int restore_build(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
@@ -582,6 +606,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, r, res);
+	if (!err)
+		err = precheck_files(im, r, res);
 	/*
 	 * Fresh pages cost a page fault each, and faults, not copying, dominate a
 	 * restore: 256 MiB into 4 KiB pages takes several times as long as into
@@ -614,6 +640,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 		err = queue_signals(im, r, res);
 	if (!err)
 		err = impose_restrictions(im, r, res);
+	if (!err)
+		err = open_files(im, r, res);
 	if (!err)
 		err = set_cpu_state(im, r, res);
 	if (err)
