@@ -1,17 +1,21 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "procfs.h"
 #include "ptrace.h"
 #include "seccomp.h"
 #include "sigstate.h"
+#include "testpoint.h"
 
 #define BIT(sig)	(1ULL << ((sig) - 1))
 #define KERNEL_SS_ONSTACK	1	/* sigaltstack(2): it runs on that stack now */
@@ -215,6 +219,8 @@ static int ask(struct inject *in, const struct plan *p, struct image_sigactions 
 {
 	int err = read_actions(in, p, sa, why, why_len);
 
+	/* (Where the tests kill a contmig mid-way: the process is ours now.) */
+	test_point("sigstate-asking");
 	if (!err && onstack_handler(sa))
 		err = read_altstack(in, sa, why, why_len);
 	if (!err)
@@ -272,6 +278,110 @@ int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image
 		return err;
 	sa->known = tm->known = true;
 	return 0;
+}
+
+/* What the helper of sigstate_collect_apart says, in one write. */
+struct apart_answer {
+	int err, seize_err;
+	struct sigstate_read r;
+	char why[256];
+};
+
+/* In the helper: stop the process, ask, let it go, answer on fd. */
+ATTR_NORETURN static void ask_apart(const struct tracee *t, int timeout_ms, int fd)
+{
+	static const int terminal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
+	struct tracee h = { .pid = t->pid, .pidfd = t->pidfd };
+	struct apart_answer a;
+	const char *at = (const char *)&a;
+	size_t left = sizeof(a);
+	int back;
+
+	memset(&a, 0, sizeof(a));
+	for (size_t i = 0; i < sizeof(terminal_signals) / sizeof(terminal_signals[0]); i++)
+		signal(terminal_signals[i], SIG_IGN);
+	a.seize_err = tracee_seize(&h, 0, timeout_ms);
+	if (!a.seize_err) {
+		a.err = sigstate_dispositions(h.pid, &a.r.caught, &a.r.ignored);
+		if (a.err)
+			say_why(a.err, a.why, sizeof(a.why), "reading its signal dispositions: %s",
+				strerror(-a.err));
+		else
+			a.err = sigstate_collect(&h, &a.r.sa, &a.r.tm, a.why, sizeof(a.why));
+		back = tracee_detach(&h);
+		if (back && !a.err)
+			a.err = say_why(back, a.why, sizeof(a.why), "letting it go after asking it "
+					"for its signal actions: %s", strerror(-back));
+	}
+	while (left) {
+		ssize_t n = write(fd, at, left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;		/* the parent sees a short answer */
+		at += n;
+		left -= n;
+	}
+	_exit(0);
+}
+
+int sigstate_collect_apart(const struct tracee *t, int timeout_ms, struct sigstate_read *out,
+			   int *seize_err, char *why, size_t why_len)
+{
+	struct apart_answer a;
+	size_t got = 0;
+	int p[2], status, err = 0;
+	pid_t helper;
+
+	*seize_err = 0;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return say_why(-errno, why, why_len, "a pipe to the helper that asks it for its "
+			       "signal actions: %s", strerror(errno));
+	helper = fork();
+	if (helper == 0) {
+		close(p[0]);
+		ask_apart(t, timeout_ms, p[1]);
+	}
+	if (helper < 0)
+		err = -errno;
+	close(p[1]);
+	while (!err && got < sizeof(a)) {
+		ssize_t n = read(p[0], (char *)&a + got, sizeof(a) - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(p[0]);
+	while (helper > 0 && waitpid(helper, &status, 0) < 0 && errno == EINTR)
+		;
+	if (err)
+		return say_why(err, why, why_len, "starting the helper that asks it for its signal "
+			       "actions: %s", strerror(-err));
+	if (got != sizeof(a))
+		return say_why(-EPROTO, why, why_len, "the helper that asks it for its signal "
+			       "actions died without an answer");
+	a.why[sizeof(a.why) - 1] = '\0';
+	*seize_err = a.seize_err;
+	if (a.seize_err)
+		return a.seize_err;
+	if (a.err) {
+		snprintf(why, why_len, "%s", a.why);
+		return a.err;
+	}
+	*out = a.r;
+	return 0;
+}
+
+bool sigstate_still(pid_t pid, const struct sigstate_read *r)
+{
+	uint64_t caught, ignored;
+
+	return !sigstate_dispositions(pid, &caught, &ignored) && caught == r->caught &&
+	       ignored == r->ignored;
 }
 
 /*

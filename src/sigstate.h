@@ -48,6 +48,28 @@ int sigstate_posix_timers(pid_t pid, unsigned *count) MUST_CHECK;
 int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image_timers *tm,
 		     char *why, size_t why_len) MUST_CHECK;
 
+/* What a helper read (sigstate_collect_apart), for snapshot_collect. */
+struct sigstate_read {
+	struct image_sigactions sa;
+	struct image_timers tm;
+	uint64_t caught, ignored;	/* what /proc said it caught and ignored then */
+};
+
+/*
+ * The same, asked by a helper process that seizes the process itself
+ * (within timeout_ms; < 0: for ever), asks, puts it back and lets it go,
+ * before this one stops it for good: a contmig killed meanwhile (kill -9)
+ * leaves the helper to finish, and the process as it was.  The helper
+ * ignores the signals a terminal sends.  The process runs for a moment
+ * between the two stops: sigstate_still says whether what was read still
+ * holds.  0; or -errno with why; *seize_err is tracee_seize's -errno when
+ * the helper could not stop it (0 otherwise).
+ */
+int sigstate_collect_apart(const struct tracee *t, int timeout_ms, struct sigstate_read *out,
+			   int *seize_err, char *why, size_t why_len) MUST_CHECK;
+/* Does pid still catch and ignore the signals it did when r was read? */
+bool sigstate_still(pid_t pid, const struct sigstate_read *r);
+
 /* Does the copy of an image need any of it set? */
 bool sigstate_wanted(const struct image_sigactions *sa, const struct image_timers *tm);
 /*

@@ -281,7 +281,7 @@ static bool has_canary(pid_t pid)
 	       canary == CONTRACT_CANARY;
 }
 
-int snapshot_collect(struct tracee *t, struct image *im)
+int snapshot_collect(struct tracee *t, const struct sigstate_read *pre, struct image *im)
 {
 	pid_t pid = t->pid;
 	struct proc_status st;
@@ -326,8 +326,12 @@ int snapshot_collect(struct tracee *t, struct image *im)
 	if (!err && (err = workdir_refusal(pid, im->why, sizeof(im->why))) == 0)
 		err = workdir_collect(pid, &im->workdir);
 	/* What it does with its signals, and its timers: asked of it. */
-	if (!err)
+	if (!err && pre && sigstate_still(pid, pre)) {
+		im->sigactions = pre->sa;
+		im->timers = pre->tm;
+	} else if (!err) {
 		err = sigstate_collect(t, &im->sigactions, &im->timers, im->why, sizeof(im->why));
+	}
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)

@@ -6,7 +6,8 @@
  * It installs, with rt_sigaction and its own rt_sigreturn restorer:
  * - handlers that count SIGUSR1, SIGTRAP (a restorer's trap resets its
  *   action if it is set too early) and SIGSEGV (so does the fault that ends
- *   the restorer);
+ *   the restorer); the first SIGUSR1 also has it ignore SIGWINCH from then
+ *   on (its actions change);
  * - a SIGUSR2 handler on an alternate signal stack (SA_ONSTACK), which notes
  *   whether it ran on it;
  * - SIG_IGN for SIGPIPE and SIGHUP: kill -PIPE must not end it;
@@ -40,6 +41,7 @@
 #define SIGUSR2		12
 #define SIGPIPE		13
 #define SIGALRM		14
+#define SIGWINCH	28
 #define SIG_IGN		1UL
 #define SA_RESTORER	0x04000000UL
 #define SA_ONSTACK	0x08000000UL
@@ -72,14 +74,19 @@ __asm__(".text\n"
 static volatile long usr1, usr2, usr2_off, trap, segv, ticks;
 static char altstack[ALTSTACK_SIZE] __attribute__((aligned(16)));
 
+static long action(int sig, unsigned long handler, unsigned long flags);
+
 static void on_count(int sig)
 {
-	if (sig == SIGUSR1)
-		usr1++;
-	else if (sig == SIGTRAP)
+	if (sig == SIGUSR1) {
+		/* The first one changes its actions: SIGWINCH is ignored from then on. */
+		if (!usr1++)
+			action(SIGWINCH, SIG_IGN, 0);
+	} else if (sig == SIGTRAP) {
 		trap++;
-	else if (sig == SIGSEGV)
+	} else if (sig == SIGSEGV) {
 		segv++;
+	}
 }
 
 static void on_usr2(int sig)

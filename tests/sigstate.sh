@@ -195,6 +195,36 @@ expect_status_ 0 "$CONTMIG" freeze --leave-running -o running.img "$pid"
 reads_on_ "$pid" reading 'after a freeze'
 kill -9 "$pid"
 
+# A contmig killed (kill -9) while the process is being asked: the helper
+# that asks it goes on, and lets it go as it was.
+start_handlers_ asked
+CONTMIG_TEST_HOOK=sigstate-asking CONTMIG_TEST_HOOK_UNTIL=$tmp/go-on \
+	"$CONTMIG" freeze -o asked.img "$pid" 2> asked.err &
+victim=$!
+wait_for_ 10 grep -qs 'test point sigstate-asking reached' asked.err
+kill -9 "$victim"
+wait "$victim" 2> /dev/null
+touch go-on
+wait_for_ 5 untraced_running_ "$pid"
+signals_reach_ "$pid" asked
+[ ! -e asked.img ] || fail_ "a freeze killed left an image"
+kill -9 "$pid"
+
+# Its actions changed between the helper's look and the freeze (its first
+# SIGUSR1 has it ignore SIGWINCH): they are asked again, and the image has
+# the new ones.
+start_handlers_ changed
+CONTMIG_TEST_HOOK=sigstate-apart CONTMIG_TEST_HOOK_UNTIL=$tmp/go-on2 \
+	"$CONTMIG" freeze -o changed.img "$pid" 2> changed.err &
+freezer=$!
+wait_for_ 10 grep -qs 'test point sigstate-apart reached' changed.err
+kill -USR1 "$pid"
+wait_for_ 5 grep -qx 'SIGUSR1 1' changed
+touch go-on2
+wait "$freezer" || fail_ "freeze exited $?: $(cat changed.err)"
+expect_status_ 0 "$CONTMIG" inspect changed.img
+grep -q '^  SIGWINCH  *ignored$' out || fail_ "the image has the old actions: $(grep -A12 '^handlers' out)"
+
 # A source whose move the receiver refuses (too large for it), once stopped
 # and read.
 listen_ l3 $port --max-size 16K
