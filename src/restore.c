@@ -28,6 +28,7 @@
 #include "rseq.h"
 #include "seccomp.h"
 #include "sigstate.h"
+#include "testpoint.h"
 #include "vdso.h"
 #include "workdir.h"
 
@@ -336,6 +337,8 @@ static int call_from_program(const struct image *im, struct remote *r,
 		return fail(res, RESTORE_CANNOT, err, "preparing calls at %#lx, with results below "
 			    "the stack pointer %#llx: %s", insn, im->regs.rsp, strerror(-err));
 	err = sigstate_restore(&in, &im->sigactions, &im->timers, why, sizeof(why));
+	/* (Where the tests let its timers fire into the restorer.) */
+	test_point("restore-timers-set");
 	if (!err)
 		err = seccomp_install(&in, im, why, sizeof(why));
 	r->stop_wanted |= in.stop_wanted;

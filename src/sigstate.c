@@ -59,9 +59,12 @@ int sigstate_posix_timers(pid_t pid, unsigned *count)
 	if (err)
 		return err;
 	/* One "ID: N" line opens each timer's lines. */
-	for (const char *line = text; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+	for (const char *line = text; line && *line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
 		if (!strncmp(line, "ID:", 3))
 			(*count)++;
+	}
 	free(text);
 	return 0;
 }

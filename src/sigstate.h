@@ -1,12 +1,14 @@
 /*
  * sigstate: what a process does with its signals beyond its mask and what
  * is pending (snapshot.c carries those), on each side of a move (contmig(1),
- * What travels): the action of each signal it catches or ignores, its
+ * Signals and timers): the action of each signal it catches or ignores, its
  * alternate signal stack, and its interval timers (setitimer(2)).
  *
  * The kernel shows none of them from outside, so freeze asks the source
- * itself, one injected call each (inject.h: it comes out as it went in),
- * and the restore sets them in the copy the same way, as its last calls
+ * itself, one injected call each, and only what its state needs (inject.h:
+ * it comes out as it went in), from a helper process when it can (so that
+ * a contmig killed mid-way does not take the process with it), and the
+ * restore sets them in the copy the same way, as its last calls
  * before its seccomp filters: the fault that ends the restorer's code resets
  * the action of SIGSEGV, and each of its traps that of SIGTRAP (a forced
  * signal that is blocked loses its action), so no action is set before

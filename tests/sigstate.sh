@@ -114,6 +114,24 @@ kill -CONT "$new"
 signals_reach_ "$new" expired.after
 kill -9 "$new"
 
+# Its timer fires while the restorer still works (held here 0.3 s, after
+# the timers are set): the tick waits, pending, and the copy takes it.
+start_handlers_ before
+expect_status_ 0 "$CONTMIG" freeze -o held.img "$pid"
+CONTMIG_TEST_HOOK=restore-timers-set CONTMIG_TEST_HOOK_UNTIL=$tmp/go-on3 \
+	"$CONTMIG" thaw --detach --stdout held.after held.img > held.pid 2> held.err &
+thaw=$!
+wait_for_ 10 grep -qs 'test point restore-timers-set reached' held.err
+sleep 0.3
+new=$(copies_)
+grep -Eq '^ShdPnd:.*[2367abef][0-9a-f]{3}$' "/proc/$new/status" ||
+	grep -Eq '^SigPnd:.*[2367abef][0-9a-f]{3}$' "/proc/$new/status" ||
+	fail_ "no SIGALRM pending in the restorer: $(grep Pnd "/proc/$new/status")"
+touch go-on3
+wait "$thaw" || fail_ "thaw exited $?: $(cat held.err)"
+signals_reach_ "$new" held.after
+kill -9 "$new"
+
 # --- by pipe --------------------------------------------------------------
 start_handlers_ before
 "$CONTMIG" freeze -o - "$pid" | "$CONTMIG" thaw - > piped &
