@@ -1,17 +1,21 @@
 #!/bin/bash
 # Signal actions, the alternate signal stack and interval timers travel
-# (contmig(1), What travels).  After a move by file, by pipe, by send with a
-# key and by contmig run, the copy's handlers run (SIGUSR1; SIGUSR2 on its
-# alternate stack; SIGTRAP and SIGSEGV, whose actions the restorer's own
+# (contmig(1), Signals and timers).  After a move by file, by pipe, by send
+# with a key and by contmig run, the copy's handlers run (SIGUSR1; SIGUSR2 on
+# its alternate stack; SIGTRAP and SIGSEGV, whose actions the restorer's own
 # traps and last fault would reset), SIGPIPE and SIGHUP stay ignored and its
-# interval timer keeps firing; inspect shows them all.  The source is read,
-# not changed: one left running, or whose move the receiver refuses, keeps
-# its handlers, its timer, an ignored SIGTRAP and the read(2) it was
-# blocked in; one in seccomp strict mode is asked only by root (for anyone
-# else, refused before it stops).  Ordinary programs too: glibc's (tests/plain) SIGUSR1 handler
-# and ITIMER_REAL, by file, pipe and send; Rust's stack overflow handler, on
-# its alternate stack.  A process with a POSIX timer is refused by name by
-# check, freeze, send and run, and runs on untraced.
+# interval timer keeps firing, also one that expired while the source was
+# stopped, or that fired while the restorer worked; inspect shows them all,
+# and notes no kernel could have written are refused.  The source is read,
+# not changed: one left running, or whose move the receiver refuses (in
+# read(2), in nanosleep(2), under run), keeps its handlers, its timer, an
+# ignored SIGTRAP and the call it was blocked in; a contmig killed while it
+# is asked leaves it so too; actions changed meanwhile are asked again; one
+# in seccomp strict mode is asked only by root (for anyone else, refused
+# before it stops).  Ordinary programs too: glibc's (tests/plain) SIGUSR1
+# handler and ITIMER_REAL, by file, pipe and send; Rust's stack overflow
+# handler, on its alternate stack.  A process with a POSIX timer is refused
+# by name by check, freeze, send and run, and runs on untraced.
 . "$srcdir/tests/init.sh"
 private_net_
 prog=$builddir/tests/handlers
@@ -97,6 +101,25 @@ expect_status_ 0 "$CONTMIG" thaw --detach --stdout after h.img
 new=$(cat out)
 signals_reach_ "$new" after
 kill -9 "$new"
+# Notes no kernel could have written are refused, in one line, and nothing
+# runs: an action for SIGSTOP (SIGUSR2's record, renumbered 19), a timer of
+# a million microseconds.
+usr2=$(python3 -c 'import json, struct, sys
+a = [a for a in json.load(sys.stdin)["signal_actions"] if a["name"] == "SIGUSR2"][0]
+print(struct.pack("<IIQQ", 12, 0, int(a["handler"], 16), int(a["flags"], 16)).hex())' \
+	< <("$CONTMIG" inspect --json h.img))
+"$builddir/tests/patch-image" h.img stop-action.img "$usr2" "13${usr2:2}" ||
+	framework_failure_ "patch-image"
+expect_status_ 67 "$CONTMIG" thaw --detach stop-action.img
+one_error_line_ "an action for SIGSTOP"
+grep -q 'signal action [0-9]*: signal 19, .*not an action a process can have' err ||
+	fail_ "an action for SIGSTOP: $(cat err)"
+"$builddir/tests/patch-image" h.img long-timer.img 0000000000000000204e000000000000 \
+	000000000000000040420f0000000000 || framework_failure_ "patch-image"
+expect_status_ 67 "$CONTMIG" thaw --detach long-timer.img
+one_error_line_ "a timer of a million microseconds"
+grep -q 'timers note: timer 0 has a time no timer has' err || fail_ "a long timer: $(cat err)"
+[ "$(stub_processes_)" -eq 0 ] || fail_ "a refused thaw left a process behind"
 
 # A process stopped long enough for its timer to expire: the kernel re-arms
 # an ITIMER_REAL only once its SIGALRM is taken, so the timer reads as
