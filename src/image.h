@@ -54,6 +54,7 @@ enum {
 	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
 	NT_CONTMIG_SECCOMP = 0x434d0009,	/* image_seccomp_rec, filters (oldest first) */
 	NT_CONTMIG_WORKDIR = 0x434d0010,	/* u32 umask, u32 0, the directory's path, NUL */
+	NT_CONTMIG_FILEREFS = 0x434d0011,	/* image_filerefs_rec, files, mappings, paths */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -83,7 +84,11 @@ struct image_state {
 /* crt0's canary was in place (a Continuum program): thaw checks it is
  * still there.  An ordinary program has none, and may map that address. */
 #define IMAGE_STATE_CANARY	2
-#define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY)
+/* Some mappings are the receiver's own files (the file references note): a
+ * reader that does not know this bit refuses the image rather than restore
+ * those mappings empty. */
+#define IMAGE_STATE_FILEREFS	32
+#define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY | IMAGE_STATE_FILEREFS)
 
 /* One mapping in the CONTMIG mappings note. */
 struct image_vma_rec {
@@ -230,6 +235,56 @@ struct image_workdir {
 	char path[IMAGE_MAX_PATH];	/* absolute, NUL-terminated */
 };
 
+/*
+ * Mapped files by reference (fileref.h): the CONTMIG file references note,
+ * as stored: this, nfiles image_fileref_rec, nmaps image_mapref_rec (in
+ * address order), then the files' paths one after another, no NUL.
+ */
+#define IMAGE_SUM128_BYTES	16	/* XXH3-128, in its canonical (big-endian) form */
+#define IMAGE_MAX_BUILD_ID	32	/* bytes of an ELF build ID kept (SHA-1's are 20) */
+
+struct image_filerefs_rec {
+	uint32_t nfiles, nmaps;
+};
+
+struct image_fileref_rec {
+	uint64_t size;			/* bytes of the file */
+	uint8_t sum[IMAGE_SUM128_BYTES];	/* XXH3-128 of all of them */
+	uint8_t build_id[IMAGE_MAX_BUILD_ID];	/* for people; zeros past build_id_len */
+	uint32_t build_id_len;		/* 0: none */
+	uint32_t path_len;		/* 1 .. IMAGE_MAX_PATH - 1 */
+};
+
+struct image_mapref_rec {
+	uint64_t start;			/* the mapping's start (mappings note) */
+	uint64_t offset;		/* its offset in the file: the mapping's own */
+	uint32_t file;			/* index of the file */
+	uint32_t reserved;		/* 0 */
+};
+
+struct image_fileref {
+	uint64_t size;
+	uint8_t sum[IMAGE_SUM128_BYTES];
+	uint8_t build_id[IMAGE_MAX_BUILD_ID];
+	uint32_t build_id_len;
+	char *path;			/* absolute */
+};
+
+struct image_mapref {
+	uint64_t start, offset;
+	uint32_t file;
+};
+
+/* nfiles 0: the image stores every mapping's pages itself. */
+struct image_filerefs {
+	struct image_fileref *file;
+	size_t nfiles;
+	struct image_mapref *map;	/* in address order, one per referenced mapping */
+	size_t nmaps;
+};
+
+void image_filerefs_free(struct image_filerefs *fr);
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -252,6 +307,7 @@ struct image {
 	struct image_limits limits;	/* limits.known: the image has the note */
 	struct image_seccomp seccomp;	/* mode 0: the image has no seccomp note */
 	struct image_workdir workdir;	/* workdir.known: the image has the note */
+	struct image_filerefs refs;	/* nfiles 0: the image has no such note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
@@ -335,6 +391,10 @@ int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, v
 int image_verify(struct image *im, struct stream *in) MUST_CHECK;
 
 void image_free(struct image *im);
+
+/* The reference of mapping v (one of im's), or NULL when the image stores
+ * its pages itself. */
+const struct image_mapref *image_mapref_of(const struct image *im, const struct vma *v);
 
 /* Bytes the process had mapped, and bytes the image stores. */
 uint64_t image_mapped_bytes(const struct image *im);

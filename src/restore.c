@@ -19,6 +19,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "fileref.h"
 #include "restrictions.h"
 #include "procfs.h"
 #include "ptrace.h"
@@ -82,11 +83,30 @@ static int clear_stub(struct remote *r, struct restore_result *res)
 	return err;
 }
 
+/* The mappings whose files the image references: this machine's own files,
+ * each checked to be the one referenced before it is mapped (fileref.h). */
+static int map_files(struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+
+	for (uint32_t i = 0; i < im->refs.nfiles; i++) {
+		int err = fileref_map(r, im, i, why, sizeof(why));
+
+		if (err)
+			return fail(res, RESTORE_CANNOT, err, "%s", why);
+	}
+	return 0;
+}
+
 static int map_regions(struct image *im, struct remote *r, struct restore_result *res)
 {
 	for (size_t i = 0; i < im->vmas.count; i++) {
 		const struct vma *v = &im->vmas.vma[i];
-		long ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
+		long ret;
+
+		if (image_mapref_of(im, v))
+			continue;	/* map_files' */
+		ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
 		if (ret == -EEXIST)
@@ -490,6 +510,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, r, res);
+	if (!err)
+		err = map_files(im, r, res);
 	/*
 	 * Fresh pages cost a page fault each, and faults, not copying, dominate a
 	 * restore: 256 MiB into 4 KiB pages takes several times as long as into

@@ -150,7 +150,8 @@ int target_attach(const char *cmd, int pid)
 	return EXIT_NOTARGET;
 }
 
-int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
+int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set *refs,
+		   struct image *im)
 {
 	bool attached = flags & TARGET_ATTACHED;
 	struct tracee *t;
@@ -172,7 +173,7 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 		t = target_tracee(pid);
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
-	if (status == EXIT_OK && (err = snapshot_collect(pid, im)) == -EBADMSG) {
+	if (status == EXIT_OK && (err = snapshot_collect(pid, refs, im)) == -EBADMSG) {
 		/* The image rules refuse it (image_check): thaw could not take it. */
 		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
 		status = EXIT_CONTRACT;
