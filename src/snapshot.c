@@ -16,11 +16,14 @@
 #include "cpu.h"
 #include "creds.h"
 #include "fileref.h"
+#include "mm.h"
 #include "restrictions.h"
 #include "ptrace.h"
+#include "rseq.h"
 #include "seccomp.h"
 #include "snapshot.h"
 #include "tracee.h"
+#include "vdso.h"
 #include "workdir.h"
 
 #define PM_PRESENT	(1ULL << 63)
@@ -216,8 +219,10 @@ static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
 
 		const struct fileref_candidate *c = fileref_find(refs, v);
 
-		if (is_kernel_mapping(v))
+		if (is_kernel_mapping(v)) {
+			vdso_see_mapping(&im->vdso, v);	/* carried apart (vdso.h) */
 			continue;
+		}
 		err = plan_vma(im, &cap, pagemap, mem, v, c != NULL);
 		if (!err && c)
 			err = add_mapref(im, ref_caps, c, v);
@@ -392,6 +397,13 @@ int snapshot_collect(pid_t pid, struct fileref_set *refs, struct image *im)
 	if (refs)
 		fileref_recheck(pid, refs);
 	err = plan_segments(pid, refs, im);
+	/* What an ordinary program finds the kernel keeping for it. */
+	if (!err)
+		err = vdso_collect(pid, &im->vdso);
+	if (!err)
+		err = mm_collect(pid, im);
+	if (!err)
+		err = rseq_collect(pid, &im->rseq);
 	return err ? err : image_layout(im);
 }
 
