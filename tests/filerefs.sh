@@ -2,7 +2,8 @@
 # Mapped files by reference (contmig(1), Mapped files).  A dynamic program's
 # binary, libc, ld.so and a data file it maps privately are named by path,
 # size and checksum instead of stored, wherever the other side has them
-# identical; its copy maps them again and gets the pages it changed.
+# identical; its copy maps them again and gets the pages it changed
+# (tests/mapped, and tests/plain-dynamic: heap, clocks, vDSO and all).
 # - freeze: whole files by default; --reference-files makes a far smaller
 #   image whose copy runs; thawed where a file differs or is gone, it is
 #   refused by name, before anything runs, and kept.
@@ -128,6 +129,34 @@ case $(stored_ err) in
 esac
 wait_for_ 5 grep -q " -> PID $new: running (4 files by reference); [0-9.]* KiB in" l1
 runs_on_ "$new" l1.copies
+kill "$new"
+
+# --- an ordinary glibc program (heap, clocks through the vDSO): the same ---------
+# steps_in_ FILE: its "step N" lines.
+steps_in_() { grep -c '^step ' "$1"; }
+# steps_on_ FILE ERR: 3 more steps in FILE, and no complaint from plain in ERR.
+steps_on_()
+{
+	local n
+	n=$(steps_in_ "$1")
+	wait_for_ 5 eval "[ \"\$(steps_in_ '$1')\" -ge $((n + 3)) ]"
+	! grep -q '^plain:' "$2" || fail_ "plain says: $(grep '^plain:' "$2")"
+}
+start_ "$builddir/tests/plain-dynamic" --period 50 > pd.out 2> pd.err
+wait_for_ 5 grep -q '^step 3$' pd.out
+expect_status_ 0 "$CONTMIG" freeze -r --reference-files -o pd.img "$pid"
+"$CONTMIG" inspect pd.img > out || fail_ "inspect pd.img: $?"
+grep -q "/libc\.so\.6 (by reference)$" out || fail_ "plain's libc is not referenced: $(cat out)"
+new=$("$CONTMIG" thaw --detach --stdout pd.after --stderr pd.aerr pd.img) || fail_ "thaw exited $?"
+started_pids="$started_pids $new"
+steps_on_ pd.after pd.aerr
+kill "$new"
+expect_status_ 0 "$CONTMIG" send --progress "$pid" 127.0.0.1:$port
+grep -q "sent PID $pid (plain-dynamic) .* mapped ([0-9]* files by reference) in " err ||
+	fail_ "plain by send: $(cat err)"
+read -r new dest < out
+started_pids="$started_pids $new"
+steps_on_ l1.copies l1
 kill "$new"
 
 # --- to one with another file at the path: sent whole, and the copy runs ----------
