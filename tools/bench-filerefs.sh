@@ -1,8 +1,10 @@
 #!/bin/bash
 # tools/bench-filerefs.sh [BUILDDIR]: mapped files by reference against whole
-# files (make bench-filerefs; root: it makes a mount namespace), for a
-# dynamic glibc program: tests/mapped, mapping a 64 KiB data file besides its
-# binary, libc and ld.so.  For each way it measures
+# files (make bench-filerefs; root: it makes a mount namespace), for dynamic
+# glibc programs: tests/plain-dynamic (stdio, a brk heap growing 64 KiB a
+# second, the clocks) and tests/mapped (no heap; a 64 KiB data file mapped
+# besides its binary, libc and ld.so); BENCH_PROGS picks ("plain mapped").
+# For each program and way it measures
 #   size    the image's bytes (freeze -o), and the bytes send put on the wire
 #   freeze  contmig freeze -r to a file on tmpfs
 #   thaw    contmig thaw --detach of that image (until the copy runs)
@@ -16,8 +18,8 @@
 set -eu
 top=$(cd "${1:-.}" && pwd)
 reps=${BENCH_REPS:-15}
+progs=${BENCH_PROGS:-plain mapped}
 contmig=$top/contmig
-mapped=$top/tests/mapped
 [ "$(id -u)" -eq 0 ] || { echo "bench-filerefs: needs root (a mount namespace)" >&2; exit 77; }
 if [ -z "${BENCH_NETNS:-}" ]; then
 	exec env BENCH_NETNS=1 unshare --net -- bash -c 'ip link set lo up && exec bash "$0" "$@"' \
@@ -43,11 +45,15 @@ trap finish EXIT
 cd "$work"
 head -c 65536 /dev/urandom > data
 
-# start_mapped: a fresh program, its PID in $pid, once it runs.
-start_mapped()
+# start_prog: a fresh program ($prog), its PID in $pid, once it runs.
+start_prog()
 {
-	"$mapped" "$work/data" > /dev/null &
+	case $prog in
+	plain) "$top/tests/plain-dynamic" --period 1000 > /dev/null & ;;
+	mapped) "$top/tests/mapped" "$work/data" > /dev/null & ;;
+	esac
 	pid=$!
+	disown "$pid"		# no word from bash when it is killed
 	pids="$pids $pid"
 	sleep 0.2
 }
@@ -55,12 +61,15 @@ start_mapped()
 # The receivers: one here, one where the files are others.
 "$contmig" thaw --listen $port --stdout /dev/null > /dev/null 2> l.ref &
 pids="$pids $!"
-start_mapped
-files=$(awk '$6 ~ /^\// { print $6 }' "/proc/$pid/maps" | sort -u)
+files=
+for prog in $progs; do
+	start_prog
+	files="$files $(awk '$6 ~ /^\// { print $6 }' "/proc/$pid/maps")"
+done
 mkdir other
 n=0
 binds=
-for f in $files; do
+for f in $(echo "$files" | tr ' ' '\n' | sort -u); do
 	n=$((n + 1))
 	cp "$f" "other/$n" && echo >> "other/$n"
 	binds="$binds mount --bind $work/other/$n $f &&"
@@ -76,7 +85,7 @@ sleep 0.6
 
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 
-# one WAY OP: time one run of OP the WAY way; a line in results.
+# one WAY OP: time one run of OP the WAY way on $pid; a line in results.
 one()
 {
 	local way=$1 op=$2 t0 t1 out bytes=-
@@ -97,43 +106,42 @@ one()
 		echo "$out" >> copies
 		kill -9 "$out" ;;
 	send)
-		local src
-		start_mapped
-		src=$pid
 		t0=$EPOCHREALTIME
-		out=$("$contmig" send -q "$src" 127.0.0.1:$((port + $([ "$way" = ref ] && echo 0 || echo 1))))
+		out=$("$contmig" send -q "$pid" 127.0.0.1:$((port + $([ "$way" = ref ] && echo 0 || echo 1))))
 		t1=$EPOCHREALTIME
 		echo "${out%% *}" >> copies
 		kill -9 "${out%% *}"
 		sleep 0.05
-		bytes=$(tail -n 1 "l.$way" | sed -n 's/.*; \([0-9.]*\) \([KM]\)iB in .*/\1 \2/p' |
+		bytes=$(grep ' -> PID [0-9]*: running' "l.$way" | tail -n 1 | sed -n 's/.*; \([0-9.]*\) \([KM]\)iB in .*/\1 \2/p' |
 			awk '{ print int($1 * ($2 == "M" ? 1048576 : 1024)) }')
-		start_mapped ;;
+		start_prog ;;	# the source has gone
 	esac
-	echo "$way $op $(ms "$t0" "$t1") $bytes" >> results
+	echo "$prog $way $op $(ms "$t0" "$t1") $bytes" >> results
 }
 
 : > results
-start_mapped
-for r in $(seq "$reps"); do
+for prog in $progs; do
+	start_prog
+	for r in $(seq "$reps"); do
+		for op in freeze thaw send; do
+			if [ $((r % 2)) -eq 1 ]; then
+				one whole $op; one ref $op
+			else
+				one ref $op; one whole $op
+			fi
+		done
+	done
+	printf '\n%-7s %-6s %-7s %10s %22s %10s\n' program way op "median s" "(min-max)" bytes
 	for op in freeze thaw send; do
-		if [ $((r % 2)) -eq 1 ]; then
-			one whole $op; one ref $op
-		else
-			one ref $op; one whole $op
-		fi
+		for way in whole ref; do
+			awk -v p=$prog -v w=$way -v o=$op '$1 == p && $2 == w && $3 == o { print $4, $5 }' \
+				results | sort -n |
+				awk -v p=$prog -v w=$way -v o=$op '{ t[NR] = $1; if ($2 ~ /^[0-9]+$/) b = $2 }
+					END { printf "%-7s %-6s %-7s %10.4f  (%.4f-%.4f) %10s\n", p, w, o,
+					      t[int((NR + 1) / 2)], t[1], t[NR], b == "" ? "-" : b }'
+		done
 	done
+	echo
+	echo "$prog: the checksums (tools/bench-fileref, $reps runs):"
+	"$top/tools/bench-fileref" "$pid" "$reps"
 done
-
-printf '%-6s %-7s %10s %22s %10s\n' way op "median s" "(min-max)" bytes
-for op in freeze thaw send; do
-	for way in whole ref; do
-		awk -v w=$way -v o=$op '$1 == w && $2 == o { print $3, $4 }' results | sort -n |
-			awk -v w=$way -v o=$op '{ t[NR] = $1; b = $2 }
-				END { printf "%-6s %-7s %10.4f  (%.4f-%.4f) %10s\n", w, o,
-				      t[int((NR + 1) / 2)], t[1], t[NR], b }'
-	done
-done
-echo
-echo "the checksums (tools/bench-fileref, $reps runs):"
-"$top/tools/bench-fileref" "$pid" "$reps"
