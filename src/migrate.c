@@ -124,7 +124,7 @@ static int offer_files(struct route *r, struct channel *ch, int pid, struct file
 	if (!channel_both_can(ch, CHANNEL_FEATURE_FILEREFS))
 		return EXIT_OK;
 	err = fileref_candidates(pid, refs);
-	if (err == -ESRCH) {
+	if (err == -ESRCH || err == -ENOENT) {
 		error_msg("%s PID %d: no such process (it ended after the first look)", r->cmd,
 			  pid);
 		return EXIT_NOTARGET;
