@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/procfs.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -207,6 +208,34 @@ static void put_seccomp_note(struct buf *b, const struct image_seccomp *sc)
 	free(desc.data);
 }
 
+static void put_files_note(struct buf *b, const struct image *im)
+{
+	struct buf desc = { 0 };
+	uint64_t count = im->nfile;
+	uint32_t path_off = 0;
+
+	buf_put(&desc, &count, sizeof(count));
+	for (size_t i = 0; i < im->nfile; i++) {
+		const struct image_file *f = &im->file[i];
+		struct image_file_rec rec = {
+			.fd = f->fd, .kind = f->kind, .open_flags = f->open_flags,
+			.flags = f->flags, .shares = f->shares, .mtime_nsec = f->mtime_nsec,
+			.offset = f->offset, .size = f->size, .mtime_sec = f->mtime_sec,
+			.rdev = f->rdev, .hash = f->hash,
+			.path_off = path_off, .path_len = strlen(f->path),
+		};
+
+		buf_put(&desc, &rec, sizeof(rec));
+		path_off += rec.path_len;
+	}
+	for (size_t i = 0; i < im->nfile; i++)
+		buf_put(&desc, im->file[i].path, strlen(im->file[i].path));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_FILES, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_workdir_note(struct buf *b, const struct image_workdir *wd)
 {
 	struct buf desc = { 0 };
@@ -305,6 +334,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_limits_note(b, &im->limits);
 	if (im->seccomp.mode)
 		put_seccomp_note(b, &im->seccomp);
+	if (im->nfile)
+		put_files_note(b, im);
 	if (im->workdir.known)
 		put_workdir_note(b, &im->workdir);
 	if (im->mm.known)
@@ -833,6 +864,50 @@ static int read_seccomp(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The files note: records and paths within the note (check_files judges
+ * what they say). */
+static int read_files(struct image *im, const struct note *n)
+{
+	const struct image_file_rec *rec = (const void *)(n->desc + sizeof(uint64_t));
+	const char *paths;
+	size_t paths_len;
+	uint64_t count;
+
+	if (n->len < sizeof(count) || im->file)
+		return refuse(im, "files note of %zu bytes, or a second one", n->len);
+	memcpy(&count, n->desc, sizeof(count));
+	if (!count || count > (n->len - sizeof(count)) / sizeof(*rec))
+		return refuse(im, "%lu open files in a note of %zu bytes", (unsigned long)count,
+			      n->len);
+	paths = (const char *)(rec + count);
+	paths_len = n->len - sizeof(count) - count * sizeof(*rec);
+	im->file = calloc(count, sizeof(*im->file));
+	if (!im->file)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		struct image_file *f = &im->file[i];
+		struct image_file_rec r;
+
+		memcpy(&r, rec + i, sizeof(r));
+		if (r.path_off > paths_len || r.path_len > paths_len - r.path_off)
+			return refuse(im, "open file %zu has a bad path", i);
+		f->path = strndup(paths + r.path_off, r.path_len);
+		if (!f->path)
+			return -ENOMEM;
+		im->nfile++;
+		/* A NUL inside the path shows as a shorter one: refused. */
+		if (strlen(f->path) != r.path_len)
+			return refuse(im, "open file %zu has a NUL in its path", i);
+		*f = (struct image_file){
+			.fd = r.fd, .kind = r.kind, .open_flags = r.open_flags, .flags = r.flags,
+			.shares = r.shares, .mtime_nsec = r.mtime_nsec, .offset = r.offset,
+			.size = r.size, .mtime_sec = r.mtime_sec, .rdev = r.rdev, .hash = r.hash,
+			.path = f->path,
+		};
+	}
+	return 0;
+}
+
 /* The mm note: its fixed part, then the path ending in its NUL exactly
  * where the note does (image_check judges the rest). */
 static int read_mm(struct image *im, const struct note *n)
@@ -959,6 +1034,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_SECCOMP) {
 			r = read_seccomp(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_FILES) {
+			r = read_files(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_WORKDIR) {
@@ -1092,6 +1171,67 @@ static int check_seccomp(struct image *im)
 					      "its listener cannot move", i);
 	}
 	return 0;
+}
+
+/* The memory devices a copy gets its receiver's own of, by number and name. */
+static const struct { unsigned major, minor; const char *path; } memory_devices[] = {
+	{ 1, 3, "/dev/null" }, { 1, 5, "/dev/zero" }, { 1, 7, "/dev/full" },
+	{ 1, 8, "/dev/random" }, { 1, 9, "/dev/urandom" },
+};
+
+const char *image_memory_device(uint64_t rdev)
+{
+	for (size_t i = 0; i < sizeof(memory_devices) / sizeof(memory_devices[0]); i++)
+		if (major(rdev) == memory_devices[i].major && minor(rdev) == memory_devices[i].minor)
+			return memory_devices[i].path;
+	return NULL;
+}
+
+/* One open file as the writer may record it and the reader takes it. */
+static int check_file(struct image *im, size_t i)
+{
+	const struct image_file *f = &im->file[i];
+	const char *device = image_memory_device(f->rdev);
+
+	if (f->fd < 3 || f->fd >= IMAGE_MAX_FD || (i && f->fd <= im->file[i - 1].fd))
+		return refuse(im, "open file %zu: fd %d is not above 2, below %d and after the "
+			      "one before", i, f->fd, IMAGE_MAX_FD);
+	if (f->kind < IMAGE_FILE_REGULAR || f->kind > IMAGE_FILE_TERMINAL ||
+	    f->flags & ~IMAGE_FILE_FLAGS || f->open_flags & ~IMAGE_FILE_OPEN_FLAGS ||
+	    f->mtime_nsec >= 1000000000 || f->offset > INT64_MAX)
+		return refuse(im, "open file %zu (fd %d): unknown kind %u, flags %#x or open flags "
+			      "%#o, or a bad offset or time", i, f->fd, f->kind, f->flags,
+			      f->open_flags);
+	if (f->path[0] != '/' || strlen(f->path) >= IMAGE_MAX_PATH)
+		return refuse(im, "open file %zu (fd %d): the path is not absolute, or has %d "
+			      "bytes or more", i, f->fd, IMAGE_MAX_PATH);
+	if (f->kind == IMAGE_FILE_DEVICE && (!device || strcmp(device, f->path)))
+		return refuse(im, "open file %zu (fd %d): device %u:%u at the path given is not "
+			      "one a copy gets its own of", i, f->fd, major(f->rdev), minor(f->rdev));
+	if (f->flags & IMAGE_FILE_HASHED &&
+	    (f->kind != IMAGE_FILE_REGULAR || f->size > IMAGE_FILE_HASH_MAX))
+		return refuse(im, "open file %zu (fd %d): a content hash for other than a regular "
+			      "file of at most %lu bytes", i, f->fd, IMAGE_FILE_HASH_MAX);
+	if (f->shares == -1)
+		return 0;
+	for (size_t k = 0; k < i; k++)
+		if (im->file[k].fd == f->shares && im->file[k].shares == -1 &&
+		    im->file[k].kind == f->kind)
+			return 0;
+	return refuse(im, "open file %zu (fd %d) shares fd %d, which is not an earlier file of "
+		      "its kind", i, f->fd, f->shares);
+}
+
+static int check_files(struct image *im)
+{
+	int err = 0;
+
+	if (!im->nfile != !(im->state.flags & IMAGE_STATE_FILES))
+		return refuse(im, "%zu open files, and the state says it has %s", im->nfile,
+			      im->state.flags & IMAGE_STATE_FILES ? "some" : "none");
+	for (size_t i = 0; !err && i < im->nfile; i++)
+		err = check_file(im, i);
+	return err;
 }
 
 /* What the writer may put in the working directory note and the reader
@@ -1276,6 +1416,8 @@ int image_check(struct image *im)
 		err = check_limits(im);
 	if (!err)
 		err = check_seccomp(im);
+	if (!err)
+		err = check_files(im);
 	if (!err)
 		err = check_workdir(im);
 	if (!err)
@@ -1602,6 +1744,23 @@ static bool same_seccomp(const struct image_seccomp *a, const struct image_secco
 	return true;
 }
 
+static bool same_files(const struct image *a, const struct image *b)
+{
+	if (a->nfile != b->nfile)
+		return false;
+	for (size_t i = 0; i < a->nfile; i++) {
+		const struct image_file *x = &a->file[i], *y = &b->file[i];
+
+		if (x->fd != y->fd || x->kind != y->kind || x->open_flags != y->open_flags ||
+		    x->flags != y->flags || x->shares != y->shares || x->offset != y->offset ||
+		    x->size != y->size || x->mtime_sec != y->mtime_sec ||
+		    x->mtime_nsec != y->mtime_nsec || x->rdev != y->rdev || x->hash != y->hash ||
+		    strcmp(x->path, y->path))
+			return false;
+	}
+	return true;
+}
+
 /* The mm fields, the vDSO and the rseq area. */
 static bool same_kernel_state(const struct image *a, const struct image *b)
 {
@@ -1649,6 +1808,8 @@ static int same_image(struct image *im, const struct image *back)
 		return refuse(im, "the image read back holds other credentials");
 	if (!same_seccomp(&im->seccomp, &back->seccomp))
 		return refuse(im, "the image read back holds other seccomp filters");
+	if (!same_files(im, back))
+		return refuse(im, "the image read back holds other open files");
 	if (!same_kernel_state(im, back))
 		return refuse(im, "the image read back holds other mm fields, vDSO or rseq area");
 	if (!same_filerefs(&im->refs, &back->refs))
@@ -1776,6 +1937,15 @@ void image_seccomp_free(struct image_seccomp *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
+void image_files_free(struct image *im)
+{
+	for (size_t i = 0; i < im->nfile; i++)
+		free(im->file[i].path);
+	free(im->file);
+	im->file = NULL;
+	im->nfile = 0;
+}
+
 void image_filerefs_free(struct image_filerefs *fr)
 {
 	for (size_t i = 0; i < fr->nfiles; i++)
@@ -1806,6 +1976,7 @@ const struct image_mapref *image_mapref_of(const struct image *im, const struct 
 void image_free(struct image *im)
 {
 	image_filerefs_free(&im->refs);
+	image_files_free(im);
 	image_creds_free(&im->creds);
 	image_seccomp_free(&im->seccomp);
 	free(im->mm.exe);

@@ -446,6 +446,75 @@ static void print_seccomp_json(const struct image_seccomp *sc)
 	printf("]},\n");
 }
 
+static const char *file_kind(uint32_t kind)
+{
+	static const char *const names[] = {
+		[IMAGE_FILE_REGULAR] = "file", [IMAGE_FILE_DIRECTORY] = "directory",
+		[IMAGE_FILE_DEVICE] = "device", [IMAGE_FILE_TERMINAL] = "terminal",
+	};
+
+	return kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "?";
+}
+
+static const char *file_access(uint32_t open_flags)
+{
+	static const char *const modes[] = { "r", "w", "rw", "none" };
+
+	return open_flags & O_PATH ? "path" : modes[open_flags & O_ACCMODE];
+}
+
+/* The open files, which the copy opens again (contmig(1), Open files). */
+static void print_files_text(const struct image *im)
+{
+	if (!im->nfile)
+		return;
+	printf("files:      %zu, opened again in the copy\n", im->nfile);
+	for (size_t i = 0; i < im->nfile; i++) {
+		const struct image_file *f = &im->file[i];
+
+		printf("  fd %d: ", f->fd);
+		if (f->shares != -1)
+			printf("the open file of fd %d", f->shares);
+		else
+			printf("%s, %s%s%s", file_kind(f->kind), file_access(f->open_flags),
+			       f->open_flags & O_APPEND ? ", append" : "",
+			       f->open_flags & O_NONBLOCK ? ", nonblocking" : "");
+		printf("%s", f->flags & IMAGE_FILE_CLOEXEC ? ", close-on-exec" : "");
+		if (f->shares == -1 && f->kind == IMAGE_FILE_REGULAR)
+			printf(", at %" PRIu64 " of %" PRIu64 " bytes%s", f->offset, f->size,
+			       f->flags & IMAGE_FILE_HASHED ? ", hashed" : "");
+		printf(": ");
+		escape_fputs(stdout, f->path, SIZE_MAX);
+		putchar('\n');
+	}
+}
+
+static void print_files_json(const struct image *im)
+{
+	printf(" \"files\": [");
+	for (size_t i = 0; i < im->nfile; i++) {
+		const struct image_file *f = &im->file[i];
+
+		printf("%s\n  {\"fd\": %d, \"kind\": \"%s\", \"path\": ", i ? "," : "", f->fd,
+		       file_kind(f->kind));
+		json_string(stdout, f->path);
+		printf(", \"access\": \"%s\", \"open_flags\": \"%#o\", \"cloexec\": %s, "
+		       "\"offset\": %" PRIu64 ", \"size\": %" PRIu64 ", \"mtime\": \"%" PRId64
+		       ".%09" PRIu32 "\", ", file_access(f->open_flags), f->open_flags,
+		       f->flags & IMAGE_FILE_CLOEXEC ? "true" : "false", f->offset, f->size,
+		       f->mtime_sec, f->mtime_nsec);
+		if (f->flags & IMAGE_FILE_HASHED)
+			printf("\"hash\": \"0x%016" PRIx64 "\", ", f->hash);
+		else
+			printf("\"hash\": null, ");
+		if (f->shares != -1)
+			printf("\"shares\": %d}", f->shares);
+		else
+			printf("\"shares\": null}");
+	}
+	printf("],\n");
+}
+
 /* Its working directory came from the image: escaped. */
 static void print_workdir_text(const struct image_workdir *wd)
 {
@@ -671,6 +740,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	printf("            in use: %s\n", names[0] ? names : "none");
 	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
 	print_seccomp_text(&im->seccomp);
+	print_files_text(im);
 	print_mm_text(&im->mm);
 	print_vdso_text(im);
 	print_rseq_text(&im->rseq);
@@ -763,6 +833,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	json_string(stdout, names);
 	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
 	print_seccomp_json(&im->seccomp);
+	print_files_json(im);
 	print_kernel_state_json(im);
 	printf(" \"canary\": {\"status\": \"%s\"", canary_status(im, f));
 	if (f->canary_seen)

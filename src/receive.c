@@ -246,6 +246,7 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	snprintf(what, sizeof(what), "receive PID %d from %s", m->im.state.source_pid, m->peer);
 	progress_start(&progress, o->progress, what, m->im.size, &in);
 	m->r.stdio = o->stdio;
+	m->r.reopen_changed = o->reopen_changed;
 	/* A process received lives apart from the receiver: stopping the
 	 * listener (^C in its terminal) must not stop it. */
 	m->r.own_session = true;
