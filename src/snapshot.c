@@ -102,9 +102,10 @@ static int add_segment(struct image *im, size_t *cap, const struct vma *v, unsig
 }
 
 /*
- * Is page i, of a mapping whose file the receiver maps itself, the process's
- * own (copied on write: present and not the file's, or swapped out)?  Pages
- * never touched, and those still the file's, are the file's there too.
+ * Is the page whose pagemap entry is pm, in a mapping whose file the copy
+ * maps itself, the process's own (copied on write: present and not the
+ * file's, or swapped out)?  Pages never touched, and those still the
+ * file's, are the file's there too.
  */
 static bool changed_page(uint64_t pm)
 {
