@@ -274,6 +274,36 @@ static void put_vdso_note(struct buf *b, const struct image_vdso *v)
 	free(desc.data);
 }
 
+static void put_filerefs_note(struct buf *b, const struct image_filerefs *fr)
+{
+	struct image_filerefs_rec head = { .nfiles = fr->nfiles, .nmaps = fr->nmaps };
+	struct buf desc = { 0 };
+
+	buf_put(&desc, &head, sizeof(head));
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+		struct image_fileref_rec rec = { .size = f->size, .build_id_len = f->build_id_len,
+						 .path_len = strlen(f->path) };
+
+		memcpy(rec.sum, f->sum, sizeof(rec.sum));
+		memcpy(rec.build_id, f->build_id, sizeof(rec.build_id));
+		buf_put(&desc, &rec, sizeof(rec));
+	}
+	for (size_t i = 0; i < fr->nmaps; i++) {
+		struct image_mapref_rec rec = { .start = fr->map[i].start,
+						.offset = fr->map[i].offset,
+						.file = fr->map[i].file };
+
+		buf_put(&desc, &rec, sizeof(rec));
+	}
+	for (size_t i = 0; i < fr->nfiles; i++)
+		buf_put(&desc, fr->file[i].path, strlen(fr->file[i].path));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_FILEREFS, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_sigactions_note(struct buf *b, const struct image_sigactions *sa)
 {
 	struct buf desc = { 0 };
@@ -332,6 +362,8 @@ static void put_notes(struct buf *b, const struct image *im)
 	if (im->timers.known)
 		put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_TIMERS, im->timers.timer,
 			 sizeof(im->timers.timer));
+	if (im->refs.nfiles)
+		put_filerefs_note(b, &im->refs);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -738,6 +770,72 @@ static int read_workdir(struct image *im, const struct note *n)
 	return 0;
 }
 
+/*
+ * The file references note: its counts, the records they count and the
+ * paths, which fill the rest exactly, none empty, too long or holding a NUL
+ * (image_check judges what the records say).
+ */
+static int read_filerefs(struct image *im, const struct note *n)
+{
+	struct image_filerefs *fr = &im->refs;
+	struct image_filerefs_rec head;
+	const uint8_t *p = n->desc + sizeof(head);
+	size_t left = n->len - sizeof(head);
+
+	if (n->len < sizeof(head) || fr->nfiles || fr->file)
+		return refuse(im, "file references note of %zu bytes, or a second one", n->len);
+	memcpy(&head, n->desc, sizeof(head));
+	if (!head.nfiles || head.nfiles > left / sizeof(struct image_fileref_rec) ||
+	    head.nmaps > (left - head.nfiles * sizeof(struct image_fileref_rec)) /
+			 sizeof(struct image_mapref_rec))
+		return refuse(im, "file references note: %u files and %u mappings in %zu bytes",
+			      head.nfiles, head.nmaps, n->len);
+	fr->file = calloc(head.nfiles, sizeof(*fr->file));
+	fr->map = calloc(head.nmaps ? head.nmaps : 1, sizeof(*fr->map));
+	if (!fr->file || !fr->map)
+		return -ENOMEM;
+	fr->nfiles = head.nfiles;
+	left -= head.nfiles * sizeof(struct image_fileref_rec) +
+		head.nmaps * sizeof(struct image_mapref_rec);
+	for (size_t i = 0; i < head.nmaps; i++) {
+		struct image_mapref_rec rec;
+
+		memcpy(&rec, p + head.nfiles * sizeof(struct image_fileref_rec) + i * sizeof(rec),
+		       sizeof(rec));
+		if (rec.reserved)
+			return refuse(im, "file references note: reserved bits set in mapping %zu", i);
+		fr->map[fr->nmaps++] = (struct image_mapref){ .start = rec.start,
+							      .offset = rec.offset,
+							      .file = rec.file };
+	}
+	{
+		const char *path = (const char *)p + head.nfiles * sizeof(struct image_fileref_rec) +
+				   head.nmaps * sizeof(struct image_mapref_rec);
+
+		for (size_t i = 0; i < head.nfiles; i++) {
+			struct image_fileref *f = &fr->file[i];
+			struct image_fileref_rec rec;
+
+			memcpy(&rec, p + i * sizeof(rec), sizeof(rec));
+			if (!rec.path_len || rec.path_len >= IMAGE_MAX_PATH || rec.path_len > left ||
+			    memchr(path, '\0', rec.path_len))
+				return refuse(im, "file references note: file %zu has a bad path", i);
+			f->path = strndup(path, rec.path_len);
+			if (!f->path)
+				return -ENOMEM;
+			f->size = rec.size;
+			memcpy(f->sum, rec.sum, sizeof(f->sum));
+			memcpy(f->build_id, rec.build_id, sizeof(f->build_id));
+			f->build_id_len = rec.build_id_len;
+			path += rec.path_len;
+			left -= rec.path_len;
+		}
+	}
+	if (left)
+		return refuse(im, "file references note: %zu bytes after the last path", left);
+	return 0;
+}
+
 /* The signal actions note: its fixed part and the records it counts, no
  * more (check_sigactions judges what they say). */
 static int read_sigactions(struct image *im, const struct note *n)
@@ -1010,6 +1108,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_TIMERS) {
 			r = read_timers(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_FILEREFS) {
+			r = read_filerefs(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
@@ -1286,6 +1388,77 @@ static int check_rseq(struct image *im)
 	return 0;
 }
 
+/* Bytes of a build ID past its length are zero; its length fits. */
+static bool sound_build_id(const struct image_fileref *f)
+{
+	if (f->build_id_len > IMAGE_MAX_BUILD_ID)
+		return false;
+	for (size_t k = f->build_id_len; k < IMAGE_MAX_BUILD_ID; k++)
+		if (f->build_id[k])
+			return false;
+	return true;
+}
+
+/*
+ * What the writer may put in the file references note and the reader
+ * takes: files with absolute paths, each referenced; references in address
+ * order, each to the start of a private mapping, at its offset (page-aligned,
+ * the mapping within what mmap can reach), and to a file of the note; and
+ * the state flag that makes an older reader refuse the image.
+ */
+static int check_filerefs(struct image *im)
+{
+	const struct image_filerefs *fr = &im->refs;
+	bool flagged = im->state.flags & IMAGE_STATE_FILEREFS;
+	size_t v = 0, used = 0;
+	bool *referenced;
+
+	if (flagged != (fr->nfiles > 0) || (!fr->nfiles && fr->nmaps))
+		return refuse(im, "file references: the state flag says %s, the note holds %zu "
+			      "files", flagged ? "some" : "none", fr->nfiles);
+	if (!fr->nfiles)
+		return 0;
+	if (fr->nmaps > im->vmas.count || fr->nfiles > fr->nmaps)
+		return refuse(im, "file references: %zu files and %zu references for %zu mappings",
+			      fr->nfiles, fr->nmaps, im->vmas.count);
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+
+		if (!f->path || f->path[0] != '/' || strnlen(f->path, IMAGE_MAX_PATH) >= IMAGE_MAX_PATH ||
+		    !sound_build_id(f))
+			return refuse(im, "file references: file %zu has a path that is not absolute "
+				      "or too long, or a bad build ID", i);
+	}
+	referenced = calloc(fr->nfiles, sizeof(*referenced));
+	if (!referenced)
+		return -ENOMEM;
+	for (size_t i = 0; i < fr->nmaps; i++) {
+		const struct image_mapref *m = &fr->map[i];
+		const struct vma *vm;
+
+		while (v < im->vmas.count && im->vmas.vma[v].start < m->start)
+			v++;
+		vm = v < im->vmas.count ? &im->vmas.vma[v] : NULL;
+		if (!vm || vm->start != m->start || (i && m->start <= fr->map[i - 1].start) ||
+		    vm->shared || m->file >= fr->nfiles || m->offset != vm->offset ||
+		    m->offset % IMAGE_PAGE || m->offset > (uint64_t)INT64_MAX - (vm->end - vm->start)) {
+			free(referenced);
+			return refuse(im, "file reference %zu (%#lx) is not to the start of a private "
+				      "mapping in address order, at its offset, of a file of the note",
+				      i, (unsigned long)m->start);
+		}
+		if (!referenced[m->file]) {
+			referenced[m->file] = true;
+			used++;
+		}
+	}
+	free(referenced);
+	if (used != fr->nfiles)
+		return refuse(im, "file references: %zu of %zu files are referenced by no mapping",
+			      fr->nfiles - used, fr->nfiles);
+	return 0;
+}
+
 /*
  * What the writer may put in the signal actions note and the reader takes:
  * actions a kernel can have (each signal once, in order, none for SIGKILL or
@@ -1400,7 +1573,9 @@ int image_check(struct image *im)
 		return refuse(im, "the segment sums are not right after the data");
 	/* Against the mappings, now known to be sound. */
 	err = check_vdso(im);
-	return err ? err : check_rseq(im);
+	if (!err)
+		err = check_rseq(im);
+	return err ? err : check_filerefs(im);
 }
 
 ATTR_PRINTF(3, 4)
@@ -1703,6 +1878,25 @@ static bool same_kernel_state(const struct image *a, const struct image *b)
 	       !memcmp(a->vdso.bytes, b->vdso.bytes, a->vdso.rec.vdso_size);
 }
 
+static bool same_filerefs(const struct image_filerefs *a, const struct image_filerefs *b)
+{
+	if (a->nfiles != b->nfiles || a->nmaps != b->nmaps)
+		return false;
+	for (size_t i = 0; i < a->nfiles; i++) {
+		const struct image_fileref *x = &a->file[i], *y = &b->file[i];
+
+		if (x->size != y->size || memcmp(x->sum, y->sum, sizeof(x->sum)) ||
+		    x->build_id_len != y->build_id_len ||
+		    memcmp(x->build_id, y->build_id, sizeof(x->build_id)) || strcmp(x->path, y->path))
+			return false;
+	}
+	for (size_t i = 0; i < a->nmaps; i++)
+		if (a->map[i].start != b->map[i].start || a->map[i].offset != b->map[i].offset ||
+		    a->map[i].file != b->map[i].file)
+			return false;
+	return true;
+}
+
 /* Does the image read back say what the written one does? */
 static int same_image(struct image *im, const struct image *back)
 {
@@ -1729,6 +1923,8 @@ static int same_image(struct image *im, const struct image *back)
 	    im->timers.known != back->timers.known ||
 	    memcmp(im->timers.timer, back->timers.timer, sizeof(im->timers.timer)))
 		return refuse(im, "the image read back holds other signal actions or timers");
+	if (!same_filerefs(&im->refs, &back->refs))
+		return refuse(im, "the image read back references other files");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||
 	    back->data_offset != im->data_offset || back->size != im->size)
 		return refuse(im, "the image read back has %zu mappings and %zu segments, not "
@@ -1861,8 +2057,36 @@ void image_files_free(struct image *im)
 	im->nfile = 0;
 }
 
+void image_filerefs_free(struct image_filerefs *fr)
+{
+	for (size_t i = 0; i < fr->nfiles; i++)
+		free(fr->file[i].path);
+	free(fr->file);
+	free(fr->map);
+	memset(fr, 0, sizeof(*fr));
+}
+
+const struct image_mapref *image_mapref_of(const struct image *im, const struct vma *v)
+{
+	size_t lo = 0, hi = im->refs.nmaps;
+
+	/* In address order (image_check): a binary search. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (im->refs.map[mid].start == v->start)
+			return &im->refs.map[mid];
+		if (im->refs.map[mid].start < v->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 void image_free(struct image *im)
 {
+	image_filerefs_free(&im->refs);
 	image_files_free(im);
 	image_creds_free(&im->creds);
 	image_seccomp_free(&im->seccomp);

@@ -62,6 +62,7 @@ enum {
 	NT_CONTMIG_RSEQ = 0x434d000c,	/* image_rseq_rec */
 	NT_CONTMIG_SIGACTIONS = 0x434d000d,	/* image_sigactions_rec, image_sigaction_rec[] */
 	NT_CONTMIG_TIMERS = 0x434d000e,	/* image_itimer_rec[IMAGE_NTIMERS] */
+	NT_CONTMIG_FILEREFS = 0x434d0011,	/* image_filerefs_rec, files, mappings, paths */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -94,7 +95,12 @@ struct image_state {
 /* The image carries open files (the files note): a reader that does not
  * know this bit refuses the image rather than restore a copy without them. */
 #define IMAGE_STATE_FILES	16
-#define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY | IMAGE_STATE_FILES)
+/* Some mappings are the receiver's own files (the file references note): a
+ * reader that does not know this bit refuses the image rather than restore
+ * those mappings empty. */
+#define IMAGE_STATE_FILEREFS	32
+#define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY | IMAGE_STATE_FILES | \
+				 IMAGE_STATE_FILEREFS)
 
 /* One mapping in the CONTMIG mappings note. */
 struct image_vma_rec {
@@ -343,6 +349,56 @@ struct image_rseq_rec {
 #define IMAGE_MAX_RSEQ		4096
 
 /*
+ * Mapped files by reference (fileref.h): the CONTMIG file references note,
+ * as stored: this, nfiles image_fileref_rec, nmaps image_mapref_rec (in
+ * address order), then the files' paths one after another, no NUL.
+ */
+#define IMAGE_SUM128_BYTES	16	/* XXH3-128, in its canonical (big-endian) form */
+#define IMAGE_MAX_BUILD_ID	32	/* bytes of an ELF build ID kept (SHA-1's are 20) */
+
+struct image_filerefs_rec {
+	uint32_t nfiles, nmaps;
+};
+
+struct image_fileref_rec {
+	uint64_t size;			/* bytes of the file */
+	uint8_t sum[IMAGE_SUM128_BYTES];	/* XXH3-128 of all of them */
+	uint8_t build_id[IMAGE_MAX_BUILD_ID];	/* for people; zeros past build_id_len */
+	uint32_t build_id_len;		/* 0: none */
+	uint32_t path_len;		/* 1 .. IMAGE_MAX_PATH - 1 */
+};
+
+struct image_mapref_rec {
+	uint64_t start;			/* the mapping's start (mappings note) */
+	uint64_t offset;		/* its offset in the file: the mapping's own */
+	uint32_t file;			/* index of the file */
+	uint32_t reserved;		/* 0 */
+};
+
+struct image_fileref {
+	uint64_t size;
+	uint8_t sum[IMAGE_SUM128_BYTES];
+	uint8_t build_id[IMAGE_MAX_BUILD_ID];
+	uint32_t build_id_len;
+	char *path;			/* absolute */
+};
+
+struct image_mapref {
+	uint64_t start, offset;
+	uint32_t file;
+};
+
+/* nfiles 0: the image stores every mapping's pages itself. */
+struct image_filerefs {
+	struct image_fileref *file;
+	size_t nfiles;
+	struct image_mapref *map;	/* in address order, one per referenced mapping */
+	size_t nmaps;
+};
+
+void image_filerefs_free(struct image_filerefs *fr);
+
+/*
  * Signal actions (contmig(1), Signals and timers): the CONTMIG signal
  * actions note, as stored, is this, then count image_sigaction_rec in
  * signal order.
@@ -420,6 +476,7 @@ struct image {
 	struct image_rseq_rec rseq;	/* len 0: the image has no rseq note */
 	struct image_sigactions sigactions;	/* known: the image has the note */
 	struct image_timers timers;	/* known: the image has the note */
+	struct image_filerefs refs;	/* nfiles 0: the image has no such note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
@@ -511,6 +568,10 @@ void image_files_free(struct image *im);
 /* The name of rdev if it is a memory device a copy gets its receiver's own
  * of (/dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom); or NULL. */
 const char *image_memory_device(uint64_t rdev);
+
+/* The reference of mapping v (one of im's), or NULL when the image stores
+ * its pages itself. */
+const struct image_mapref *image_mapref_of(const struct image *im, const struct vma *v);
 
 /* Bytes the process had mapped, and bytes the image stores. */
 uint64_t image_mapped_bytes(const struct image *im);

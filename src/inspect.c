@@ -654,6 +654,58 @@ static void print_kernel_state_json(const struct image *im)
 	}
 }
 
+/* A file's checksum or build ID, as hex, into buf (2 * len + 1 bytes). */
+static const char *hex(const uint8_t *bytes, size_t len, char *buf)
+{
+	for (size_t i = 0; i < len; i++)
+		sprintf(buf + 2 * i, "%02x", bytes[i]);
+	buf[2 * len] = '\0';
+	return buf;
+}
+
+/* The files its copy maps from the receiver's disk; paths from the image:
+ * escaped. */
+static void print_filerefs_text(const struct image_filerefs *fr)
+{
+	char size[32], sum[2 * IMAGE_SUM128_BYTES + 1], id[2 * IMAGE_MAX_BUILD_ID + 1];
+
+	if (!fr->nfiles)
+		return;
+	printf("files:      %zu referenced (the copy maps them where it is thawed)\n", fr->nfiles);
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+
+		printf("  ");
+		escape_fputs(stdout, f->path, SIZE_MAX);
+		printf("\n    %s (%" PRIu64 " bytes), xxh128 %s%s%s\n", human_size(f->size, size),
+		       f->size, hex(f->sum, sizeof(f->sum), sum),
+		       f->build_id_len ? ", build ID " : "",
+		       f->build_id_len ? hex(f->build_id, f->build_id_len, id) : "");
+	}
+}
+
+static void print_filerefs_json(const struct image_filerefs *fr)
+{
+	char sum[2 * IMAGE_SUM128_BYTES + 1], id[2 * IMAGE_MAX_BUILD_ID + 1];
+
+	if (!fr->nfiles)
+		return;
+	printf(" \"files\": [");
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+
+		printf("%s\n  {\"path\": ", i ? "," : "");
+		json_string(stdout, f->path);
+		printf(", \"size\": %" PRIu64 ", \"xxh128\": \"%s\", \"build_id\": ", f->size,
+		       hex(f->sum, sizeof(f->sum), sum));
+		if (f->build_id_len)
+			printf("\"%s\"}", hex(f->build_id, f->build_id_len, id));
+		else
+			printf("null}");
+	}
+	printf("],\n");
+}
+
 /* The SA_* flags an action may have, by name (asm/signal.h). */
 static const struct { uint64_t bit; const char *name; } sa_flags[] = {
 	{ 0x00000001, "nocldstop" }, { 0x00000002, "nocldwait" }, { 0x00000004, "siginfo" },
@@ -850,13 +902,15 @@ static void print_text(const char *path, const struct image *im, const struct fi
 		printf("  %#-18lx %#-18lx %-4s %10s %10s  ", v->start, v->end, prot, stored_h,
 		       mapped_h);
 		escape_fputs(stdout, v->name, SIZE_MAX);
-		printf("%s\n", v->shared ? " (was shared)" : "");
+		printf("%s\n", v->shared ? " (was shared)" :
+		       image_mapref_of(im, v) ? " (by reference)" : "");
 		mapped += v->end - v->start;
 		stored += st;
 	}
 	human_size(stored, stored_h);
 	human_size(mapped, mapped_h);
 	printf("  %-18s %-18s %-4s %10s %10s\n", "total", "", "", stored_h, mapped_h);
+	print_filerefs_text(&im->refs);
 	printf("segments:   %zu\n", im->nseg);
 	for (size_t i = 0; i < im->nseg; i++) {
 		human_size(im->seg[i].size, size);
@@ -937,13 +991,16 @@ static void print_json(const char *path, const struct image *im, const struct fi
 		printf("%s\n  {", i ? "," : "");
 		json_hex("start", v->start, true);
 		json_hex("end", v->end, true);
-		printf("\"prot\": \"%s\", \"shared\": %s, \"mapped\": %lu, \"stored\": %" PRIu64
-		       ", \"name\": ", prot, v->shared ? "true" : "false", v->end - v->start,
+		printf("\"prot\": \"%s\", \"shared\": %s, \"by_reference\": %s, \"mapped\": %lu, "
+		       "\"stored\": %" PRIu64 ", \"name\": ", prot, v->shared ? "true" : "false",
+		       image_mapref_of(im, v) ? "true" : "false", v->end - v->start,
 		       stored_in(im, v));
 		json_string(stdout, v->name);
 		printf("}");
 	}
-	printf("],\n \"segments\": [");
+	printf("],\n");
+	print_filerefs_json(&im->refs);
+	printf(" \"segments\": [");
 	for (size_t i = 0; i < im->nseg; i++) {
 		printf("%s\n  {", i ? "," : "");
 		json_hex("vaddr", im->seg[i].vaddr, true);

@@ -19,6 +19,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "fileref.h"
 #include "reopen.h"
 #include "restrictions.h"
 #include "mm.h"
@@ -97,6 +98,21 @@ static int clear_stub(struct remote *r, struct restore_result *res)
 	return err;
 }
 
+/* The mappings whose files the image references: this machine's own files,
+ * each checked to be the one referenced before it is mapped (fileref.h). */
+static int map_referenced_files(struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+
+	for (uint32_t i = 0; i < im->refs.nfiles; i++) {
+		int err = fileref_map(r, im, i, why, sizeof(why));
+
+		if (err)
+			return fail(res, RESTORE_CANNOT, err, "%s", why);
+	}
+	return 0;
+}
+
 static int map_regions(struct image *im, struct remote *r, struct restore_result *res)
 {
 	for (size_t i = 0; i < im->vmas.count; i++) {
@@ -104,9 +120,12 @@ static int map_regions(struct image *im, struct remote *r, struct restore_result
 		/* The main stack grows down again as it did: the copy may go
 		 * deeper than the source ever went. */
 		int grows = !strcmp(v->name, "[stack]") ? MAP_GROWSDOWN : 0;
-		long ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows,
-				       -1, 0);
+		long ret;
+
+		if (image_mapref_of(im, v))
+			continue;	/* map_referenced_files' */
+		ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
 
 		if (ret == -EEXIST)
 			return fail(res, RESTORE_CANNOT, -EEXIST,
@@ -609,6 +628,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, r, res);
+	if (!err)
+		err = map_referenced_files(im, r, res);
 	if (!err)
 		err = precheck_files(im, r, res);
 	/*

@@ -206,7 +206,8 @@ static int capture_files(const char *cmd, int pid, unsigned flags, struct image 
 	return EXIT_OK;
 }
 
-int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
+int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set *refs,
+		   struct image *im)
 {
 	bool attached = flags & TARGET_ATTACHED;
 	struct sigstate_read pre;
@@ -233,7 +234,7 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK &&
-	    (err = snapshot_collect(t, attached ? NULL : &pre, im)) == -EBADMSG) {
+	    (err = snapshot_collect(t, attached ? NULL : &pre, refs, im)) == -EBADMSG) {
 		/* The image rules refuse it (image_check): thaw could not take it. */
 		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
 		status = EXIT_CONTRACT;
