@@ -191,6 +191,28 @@ grep -q "cannot restore: the process was frozen inside its vDSO (at 0x[0-9a-f]*)
 	fail_ "frozen in the vDSO: $(cat err)"
 [ "$(stub_processes_)" -eq 0 ] || fail_ "a refused thaw left a process behind"
 
+# Nor can one whose signal handler cut into its vDSO's code, frozen while
+# the handler runs: the handler returns into that code.  A proxy refuses it
+# (the image stays); the same kernel's vDSO at the old address takes it.
+start_ "$builddir/tests/vdsoloop" > handled.out 2> handled.err
+wait_for_ 5 grep -q '^tick' handled.out
+for i in $(seq 200); do
+	grep -q '^in vdso$' handled.out && break
+	kill -USR1 "$pid"
+	sleep 0.02
+done
+grep -q '^in vdso$' handled.out || framework_failure_ "vdsoloop: no SIGUSR1 cut into its vDSO"
+expect_status_ 0 "$CONTMIG" freeze -o handled.img "$pid"
+expect_status_ 71 env CONTMIG_TEST_VDSO_PROXY=1 "$CONTMIG" thaw --detach handled.img
+grep -q "its vDSO" err || fail_ "a handler's frame in the vDSO: $(cat err)"
+[ "$(stub_processes_)" -eq 0 ] || fail_ "a refused thaw left a process behind"
+new=$("$CONTMIG" thaw --detach --stdout handled.after --stderr handled.err2 handled.img) ||
+	fail_ "handled: thaw exited $?"
+started_pids="$started_pids $new"
+kill -USR2 "$new"
+wait_for_ 5 grep -q '^back$' handled.after
+kill "$new"
+
 # With system calls, the clock really is read by one.
 if command -v strace > /dev/null; then
 	start_plain_ proxy-strace plain-dynamic
