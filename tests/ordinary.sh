@@ -209,6 +209,9 @@ grep -q "its vDSO" err || fail_ "a handler's frame in the vDSO: $(cat err)"
 new=$("$CONTMIG" thaw --detach --stdout handled.after --stderr handled.err2 handled.img) ||
 	fail_ "handled: thaw exited $?"
 started_pids="$started_pids $new"
+# Once back in pause(2) (34): a signal taken before the restarted call runs
+# again would be taken for nothing (a restart contmig does itself).
+wait_for_ 5 eval '[ "$(cut -d" " -f1 /proc/'"$new"'/syscall)" = 34 ]'
 kill -USR2 "$new"
 wait_for_ 5 grep -q '^back$' handled.after
 kill "$new"
