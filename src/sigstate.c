@@ -303,6 +303,10 @@ ATTR_NORETURN static void ask_apart(const struct tracee *t, int timeout_ms, int 
 	memset(&a, 0, sizeof(a));
 	for (size_t i = 0; i < sizeof(terminal_signals) / sizeof(terminal_signals[0]); i++)
 		signal(terminal_signals[i], SIG_IGN);
+	/* Out of contmig's process group: a kill -9 of the whole job (kill -9
+	 * %1, timeout -s KILL) ends contmig, not a helper that holds the process
+	 * mid-call (PTRACE_O_EXITKILL: its death would end the process too). */
+	(void)setpgid(0, 0);
 	a.seize_err = tracee_seize(&h, 0, timeout_ms);
 	if (!a.seize_err) {
 		a.err = sigstate_dispositions(h.pid, &a.r.caught, &a.r.ignored);

@@ -344,6 +344,71 @@ static int proxy_may_run(const struct image *im, char *why, size_t len)
 	return 0;
 }
 
+/* The x86-64 rt_sigframe a handler runs on: the restorer's address (its
+ * return address), then the ucontext: uc_flags, uc_link, uc_stack (three
+ * words), then the sigcontext, r8-r15, rdi, rsi, rbp, rbx, rdx, rax, rcx,
+ * rsp and rip: the word at which the handler's return goes on. */
+#define SIGFRAME_RIP_WORD	(1 + 2 + 3 + 16)
+#define SA_RESTORER_FLAG	0x04000000UL
+
+static bool a_restorer(const struct image_sigactions *sa, uint64_t word)
+{
+	for (size_t i = 0; i < sa->head.count; i++)
+		if (sa->act[i].handler > 1 && sa->act[i].flags & SA_RESTORER_FLAG &&
+		    sa->act[i].restorer == word)
+			return true;
+	return false;
+}
+
+/*
+ * Nor may a handler that cut into the vDSO's code return there: its signal
+ * frame, on the stack the copy's stack pointer is in (the main stack or the
+ * alternate one, which holds a handler that runs on it), above that
+ * pointer, is a handler's restorer address with a rip in the vDSO 22 words
+ * on.  Read from the copy, its memory in place.
+ */
+static int no_handler_frame_in(const struct image *im, struct remote *r, char *why, size_t len)
+{
+	enum { WORDS = 8192, OVERLAP = SIGFRAME_RIP_WORD };
+	const struct image_vdso_rec *v = &im->vdso.rec;
+	const struct vma *stack = vma_list_find(&im->vmas, im->regs.rsp);
+	uint64_t *buf;
+	int err = 0;
+
+	if (!im->sigactions.known || !im->sigactions.head.count || !stack)
+		return 0;
+	buf = malloc(WORDS * sizeof(*buf));
+	if (!buf)
+		return say_why(-ENOMEM, why, len, "out of memory");
+	for (uint64_t at = im->regs.rsp & ~7UL; !err && at + 8 <= stack->end;
+	     at += (WORDS - OVERLAP) * 8) {
+		size_t n = (stack->end - at) / 8 < WORDS ? (stack->end - at) / 8 : WORDS;
+
+		err = remote_read(r, at, buf, n * 8);
+		if (err) {
+			err = say_why(err, why, len, "reading its stack at %#lx: %s",
+				      (unsigned long)at, strerror(-err));
+			break;
+		}
+		for (size_t i = 0; i + SIGFRAME_RIP_WORD < n; i++) {
+			uint64_t rip = buf[i + SIGFRAME_RIP_WORD];
+
+			if (a_restorer(&im->sigactions, buf[i]) && rip >= v->vdso_start &&
+			    rip - v->vdso_start < v->vdso_size) {
+				err = say_why(-EOPNOTSUPP, why, len, "a signal handler of the "
+					      "process cut into its vDSO (at %#lx) and returns "
+					      "there, which this kernel's cannot go on with; "
+					      "freeze it again", (unsigned long)rip);
+				break;
+			}
+		}
+		if (n < WORDS)
+			break;
+	}
+	free(buf);
+	return err;
+}
+
 static int prepare(const struct image *im, struct job *j, char *why, size_t len)
 {
 	enum proxy_mode mode = proxy_mode();
@@ -475,6 +540,8 @@ int vdso_restore(const struct image *im, struct remote *r, char *why, size_t len
 		if (!err)
 			err = proxy_may_run(im, why, len);
 	}
+	if (!err)
+		err = no_handler_frame_in(im, r, why, len);
 	if (err)
 		goto out;
 	ret = remote_mmap(r, old->vdso_start, old->vdso_size, PROT_READ | PROT_WRITE,

@@ -209,6 +209,31 @@ sys.exit(int(v["start"], 16) <= rip < int(v["start"], 16) + v["size"])' \
 	kill "$new"
 done
 
+# Nor can one whose signal handler cut into its vDSO's code, frozen while
+# the handler runs: the handler returns into that code.  A proxy refuses it
+# (the image stays); the same kernel's vDSO at the old address takes it.
+start_ "$builddir/tests/vdsoloop" > handled.out 2> handled.err
+wait_for_ 5 grep -q '^tick' handled.out
+for i in $(seq 200); do
+	grep -q '^in vdso$' handled.out && break
+	kill -USR1 "$pid"
+	sleep 0.02
+done
+grep -q '^in vdso$' handled.out || framework_failure_ "vdsoloop: no SIGUSR1 cut into its vDSO"
+expect_status_ 0 "$CONTMIG" freeze -o handled.img "$pid"
+expect_status_ 71 env CONTMIG_TEST_VDSO_PROXY=1 "$CONTMIG" thaw --detach handled.img
+grep -q "its vDSO" err || fail_ "a handler's frame in the vDSO: $(cat err)"
+[ "$(stub_processes_)" -eq 0 ] || fail_ "a refused thaw left a process behind"
+new=$("$CONTMIG" thaw --detach --stdout handled.after --stderr handled.err2 handled.img) ||
+	fail_ "handled: thaw exited $?"
+started_pids="$started_pids $new"
+# Once back in pause(2) (34): a signal taken before the restarted call runs
+# again would be taken for nothing (a restart contmig does itself).
+wait_for_ 5 eval '[ "$(cut -d" " -f1 /proc/'"$new"'/syscall)" = 34 ]'
+kill -USR2 "$new"
+wait_for_ 5 grep -q '^back$' handled.after
+kill "$new"
+
 # With system calls, the clock really is read by one.
 if command -v strace > /dev/null; then
 	start_plain_ proxy-strace plain-dynamic

@@ -251,6 +251,21 @@ signals_reach_ "$pid" asked
 [ ! -e asked.img ] || fail_ "a freeze killed left an image"
 kill -9 "$pid"
 
+# Its whole process group killed (kill -9 %job, timeout -s KILL): the
+# helper, out of that group, goes on and lets it go as it was.
+start_handlers_ grouped
+CONTMIG_TEST_HOOK=sigstate-asking CONTMIG_TEST_HOOK_UNTIL=$tmp/go-on-grouped \
+	setsid "$CONTMIG" freeze -o grouped.img "$pid" 2> grouped.err &
+victim=$!
+wait_for_ 10 grep -qs 'test point sigstate-asking reached' grouped.err
+kill -9 -- -"$victim"
+wait "$victim" 2> /dev/null
+touch go-on-grouped
+alive_ "$pid" || fail_ "a freeze whose process group was killed took PID $pid with it"
+wait_for_ 5 untraced_running_ "$pid"
+signals_reach_ "$pid" grouped
+kill -9 "$pid"
+
 # Its actions changed between the helper's look and the freeze (its first
 # SIGUSR1 has it ignore SIGWINCH): they are asked again, and the image has
 # the new ones.
