@@ -297,25 +297,23 @@ static int restore_workdir(const struct image *im, struct remote *r, struct rest
 }
 
 /*
- * A process stopped inside a blocking system call has a restart code in rax.
- * Do what the kernel would have done on its way back to user space: run the
- * call again.  For -ERESTART_RESTARTBLOCK the kernel would call
- * restart_syscall(), whose saved state stayed behind on the old machine; we
- * re-issue the original call with its original arguments instead (a sleep
- * starts over), which programs that do not check for EINTR survive.
+ * A process stopped inside a blocking system call has the call in orig_rax
+ * and a restart code in rax.  The copy goes on from a signal stop (the
+ * restorer's last fault), after which the kernel decides on its way back to
+ * user space exactly as it would have on the old machine: run the call
+ * again, or, when a signal's handler runs first, return EINTR to it (or run
+ * it again after, for SA_RESTART).  Restarting it ourselves would take a
+ * signal that came first for nothing: a pause(2) waiting for it would wait
+ * for ever.  For -ERESTART_RESTARTBLOCK the kernel would call
+ * restart_syscall(), whose saved state stayed behind on the old machine:
+ * it becomes -ERESTARTNOHAND, which re-issues the original call with its
+ * original arguments (a sleep starts over), or returns EINTR to a handler,
+ * as the kernel does for a sleep a handler interrupts.
  */
 static void restart_syscall_regs(struct user_regs_struct *regs)
 {
-	long rax = (long)regs->rax;
-
-	if ((long)regs->orig_rax >= 0 &&
-	    (rax == -ERESTARTSYS || rax == -ERESTARTNOINTR || rax == -ERESTARTNOHAND ||
-	     rax == -ERESTART_RESTARTBLOCK)) {
-		regs->rax = regs->orig_rax;
-		regs->rip -= SYSCALL_INSN_LEN;	/* back onto the syscall instruction */
-	}
-	/* We have done the restart: the kernel must not do it again. */
-	regs->orig_rax = -1;
+	if ((long)regs->orig_rax >= 0 && (long)regs->rax == -ERESTART_RESTARTBLOCK)
+		regs->rax = -ERESTARTNOHAND;
 }
 
 /* Say what the copy has less of, after what is said already. */

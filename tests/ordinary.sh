@@ -227,12 +227,28 @@ grep -q "its vDSO" err || fail_ "a handler's frame in the vDSO: $(cat err)"
 new=$("$CONTMIG" thaw --detach --stdout handled.after --stderr handled.err2 handled.img) ||
 	fail_ "handled: thaw exited $?"
 started_pids="$started_pids $new"
-# Once back in pause(2) (34): a signal taken before the restarted call runs
-# again would be taken for nothing (a restart contmig does itself).
+# Once back in pause(2) (34), SIGUSR2 ends its wait.
 wait_for_ 5 eval '[ "$(cut -d" " -f1 /proc/'"$new"'/syscall)" = 34 ]'
 kill -USR2 "$new"
 wait_for_ 5 grep -q '^back$' handled.after
 kill "$new"
+# And so does a SIGUSR2 that reached the copy before it was let go (sent
+# while its restorer is held at a test point): the kernel returns EINTR to
+# the handler's pause(2), as it would have there; a restart done by hand
+# would take the signal for nothing, and pause for ever.
+CONTMIG_TEST_HOOK=restore-timers-set CONTMIG_TEST_HOOK_UNTIL=$tmp/go-on-usr2 \
+	"$CONTMIG" thaw --detach --stdout handled.early handled.img > /dev/null 2> early.err &
+thaw=$!
+started_pids="$started_pids $thaw"
+wait_for_ 10 grep -qs 'test point restore-timers-set reached' early.err
+new=$(stub_pids_)
+[ -n "$new" ] || fail_ "no restorer while thaw is held"
+kill -USR2 $new
+touch go-on-usr2
+wait "$thaw" || fail_ "thaw exited $?: $(cat early.err)"
+started_pids="$started_pids $new"
+wait_for_ 5 grep -q '^back$' handled.early
+kill $new
 
 # With system calls, the clock really is read by one.
 if command -v strace > /dev/null; then
