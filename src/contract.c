@@ -17,6 +17,7 @@
 #include "contract.h"
 #include "procfs.h"
 #include "seccomp.h"
+#include "workdir.h"
 
 /* The Continuum contract's own rules: reported, but a process that breaks
  * them still moves (its kernel state travels instead). */
@@ -313,6 +314,29 @@ static void check_tracer(pid_t tracer, struct contract_report *r)
 		add_item(r, "tracer", false, "already traced by PID %d", (int)tracer);
 }
 
+/* Its working directory travels by path; under chroot it cannot. */
+static int check_workdir(pid_t pid, struct contract_report *r)
+{
+	char why[sizeof(r->item[0].detail)], cwd[IMAGE_MAX_PATH];
+	char link[64];
+	ssize_t n;
+	int err = workdir_refusal(pid, why, sizeof(why));
+
+	if (err == -EBADMSG) {
+		add_item(r, "workdir", false, "%s", why);
+		return 0;
+	}
+	if (err)
+		return err;
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)pid);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	if (n < 0)
+		return -errno;
+	cwd[n] = '\0';
+	add_item(r, "workdir", true, "works in %s (the copy changes to it by path)", cwd);
+	return 0;
+}
+
 /*
  * Filters travel only if the freeze can read them (CAP_SYS_ADMIN): a copy
  * without them would have left its sandbox.  Said only for a process that
@@ -392,6 +416,10 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	fd_list_free(&fds);
 
 	check_tracer(st.tracer_pid, r);
+	snprintf(r->where, sizeof(r->where), "/proc/%d/cwd", (int)pid);
+	err = check_workdir(pid, r);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
 	snprintf(r->where, sizeof(r->where), "/proc/%d/status", (int)pid);
 	err = seccomp_read_status(pid, &sc);
 	if (err)

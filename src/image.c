@@ -207,6 +207,19 @@ static void put_seccomp_note(struct buf *b, const struct image_seccomp *sc)
 	free(desc.data);
 }
 
+static void put_workdir_note(struct buf *b, const struct image_workdir *wd)
+{
+	struct buf desc = { 0 };
+	uint32_t head[2] = { wd->umask, 0 };
+
+	buf_put(&desc, head, sizeof(head));
+	buf_put(&desc, wd->path, strlen(wd->path) + 1);
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_WORKDIR, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -238,6 +251,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_limits_note(b, &im->limits);
 	if (im->seccomp.mode)
 		put_seccomp_note(b, &im->seccomp);
+	if (im->workdir.known)
+		put_workdir_note(b, &im->workdir);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -623,6 +638,27 @@ static int read_limits(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The working directory note: umask, a zero, the path and its NUL, no more
+ * (check_workdir judges what they say). */
+static int read_workdir(struct image *im, const struct note *n)
+{
+	struct image_workdir *wd = &im->workdir;
+	uint32_t head[2];
+	const char *path = (const char *)n->desc + sizeof(head);
+	size_t left = n->len - sizeof(head);
+
+	if (n->len <= sizeof(head) || left > IMAGE_MAX_PATH || wd->known)
+		return refuse(im, "working directory note of %zu bytes, or a second one", n->len);
+	memcpy(head, n->desc, sizeof(head));
+	if (memchr(path, '\0', left) != path + left - 1 || head[1])
+		return refuse(im, "working directory note: the path is not NUL-terminated at the "
+			      "note's end, or reserved bits are set");
+	wd->umask = head[0];
+	memcpy(wd->path, path, left);
+	wd->known = true;
+	return 0;
+}
+
 /* The seccomp note: its fixed part, then each filter it counts, every one
  * within the note (image_check judges what they hold). */
 static int read_seccomp(struct image *im, const struct note *n)
@@ -746,6 +782,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			r = read_seccomp(im, &n);
 			if (r)
 				return r;
+		} else if (ours && n.type == NT_CONTMIG_WORKDIR) {
+			r = read_workdir(im, &n);
+			if (r)
+				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
 			uint64_t want;
 
@@ -859,6 +899,21 @@ static int check_seccomp(struct image *im)
 	return 0;
 }
 
+/* What the writer may put in the working directory note and the reader
+ * takes: an absolute path that fits, and a umask. */
+static int check_workdir(struct image *im)
+{
+	const struct image_workdir *wd = &im->workdir;
+
+	if (!wd->known)
+		return 0;
+	if (wd->path[0] != '/' || strnlen(wd->path, IMAGE_MAX_PATH) >= IMAGE_MAX_PATH ||
+	    wd->umask & ~0777U)
+		return refuse(im, "working directory note: a path that is not absolute or too "
+			      "long, or umask %#o", wd->umask);
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
@@ -870,6 +925,8 @@ int image_check(struct image *im)
 		err = check_limits(im);
 	if (!err)
 		err = check_seccomp(im);
+	if (!err)
+		err = check_workdir(im);
 	if (err)
 		return err;
 

@@ -7,7 +7,7 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
- *          restrictions, [seccomp], CONTMIG head sum (last)
+ *          restrictions, [seccomp], working directory, CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -41,6 +41,7 @@
  */
 #define IMAGE_MAX_XSTATE	(64UL << 10)
 #define IMAGE_MAX_AUXV		4096
+#define IMAGE_MAX_PATH		4096	/* a path, its NUL included: PATH_MAX */
 
 enum {
 	NT_CONTMIG_STATE = 0x434d0001,	/* struct image_state */
@@ -52,6 +53,7 @@ enum {
 	NT_CONTMIG_CREDS = 0x434d0007,	/* image_creds_rec, u32 groups[], names */
 	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
 	NT_CONTMIG_SECCOMP = 0x434d0009,	/* image_seccomp_rec, filters (oldest first) */
+	NT_CONTMIG_WORKDIR = 0x434d0010,	/* u32 umask, u32 0, the directory's path, NUL */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -221,6 +223,13 @@ struct image_seccomp {
 
 void image_seccomp_free(struct image_seccomp *sc);
 
+/* Where it works (workdir.h). */
+struct image_workdir {
+	bool known;			/* false: an image from before the note */
+	uint32_t umask;			/* 0 to 0777 */
+	char path[IMAGE_MAX_PATH];	/* absolute, NUL-terminated */
+};
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -242,6 +251,7 @@ struct image {
 	struct image_creds creds;	/* creds.known: the image has the note */
 	struct image_limits limits;	/* limits.known: the image has the note */
 	struct image_seccomp seccomp;	/* mode 0: the image has no seccomp note */
+	struct image_workdir workdir;	/* workdir.known: the image has the note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */

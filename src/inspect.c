@@ -445,6 +445,25 @@ static void print_seccomp_json(const struct image_seccomp *sc)
 	printf("]},\n");
 }
 
+/* Its working directory came from the image: escaped. */
+static void print_workdir_text(const struct image_workdir *wd)
+{
+	if (!wd->known)
+		return;
+	printf("workdir:    ");
+	escape_fputs(stdout, wd->path, strlen(wd->path));
+	printf(" (umask %03o)\n", wd->umask);
+}
+
+static void print_workdir_json(const struct image_workdir *wd)
+{
+	if (!wd->known)
+		return;
+	printf(" \"workdir\": {\"path\": ");
+	json_string(stdout, wd->path);
+	printf(", \"umask\": \"%03o\"},\n", wd->umask);
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -467,6 +486,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	       escape_text(host, sizeof(host), im->state.hostname, sizeof(im->state.hostname)));
 	print_creds_text(&im->creds);
 	print_limits_text(&im->limits);
+	print_workdir_text(&im->workdir);
 	printf("registers:");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		printf("%s%-8s 0x%016" PRIx64, i % 3 ? "   " : "\n  ", registers[i].name,
@@ -553,6 +573,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	       when);
 	print_creds_json(&im->creds);
 	print_limits_json(&im->limits);
+	print_workdir_json(&im->workdir);
 	printf(" \"registers\": {");
 	for (size_t i = 0; i < NREGISTERS; i++)
 		json_hex(registers[i].name, reg_value(im, i), i + 1 < NREGISTERS);

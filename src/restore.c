@@ -24,6 +24,7 @@
 #include "ptrace.h"
 #include "restore.h"
 #include "seccomp.h"
+#include "workdir.h"
 
 ATTR_PRINTF(4, 5)
 static int fail(struct restore_result *res, enum restore_failure f, int err, const char *fmt, ...)
@@ -226,6 +227,15 @@ static int restore_name(const struct image *im, struct remote *r, struct restore
 		return fail(res, RESTORE_CANNOT, ret, "setting the name: %s", strerror(-ret));
 	ret = remote_munmap(r, page, IMAGE_PAGE);
 	return ret < 0 ? fail(res, RESTORE_CANNOT, ret, "scratch page: %s", strerror(-ret)) : 0;
+}
+
+/* Its working directory, by path: refused where this machine has none. */
+static int restore_workdir(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+	int err = workdir_restore(r, &im->workdir, why, sizeof(why));
+
+	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
 }
 
 /*
@@ -504,6 +514,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 		err = protect_regions(im, r, res);
 	if (!err)
 		err = restore_name(im, r, res);
+	if (!err)
+		err = restore_workdir(im, r, res);
 	if (!err)
 		err = queue_signals(im, r, res);
 	if (!err)

@@ -20,6 +20,7 @@
 #include "seccomp.h"
 #include "snapshot.h"
 #include "tracee.h"
+#include "workdir.h"
 
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAPPED	(1ULL << 62)
@@ -314,6 +315,9 @@ int snapshot_collect(pid_t pid, struct image *im)
 	if (!err && (err = seccomp_collect(pid, &im->seccomp, im->why, sizeof(im->why))) &&
 	    (err == -EACCES || err == -EPERM))
 		err = -EBADMSG;		/* its filters are not ours to read: im->why says why */
+	/* Where it works, so that its relative paths mean the same there. */
+	if (!err && (err = workdir_refusal(pid, im->why, sizeof(im->why))) == 0)
+		err = workdir_collect(pid, &im->workdir);
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)
