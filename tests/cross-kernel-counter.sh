@@ -26,7 +26,7 @@ if pid=$("$CONTMIG" thaw --detach --stdout /tmp/file.out /counter.img 2> /tmp/fi
 else
 	say "file: thaw failed: $(cat /tmp/file.err)"
 fi
-show file /tmp/file.out
+show file-out /tmp/file.out
 say "file done"
 
 "$CONTMIG" thaw --listen "0.0.0.0:$(cat /etc/contmig-port)" --key /key > /tmp/net.out 2> /tmp/net.log &
@@ -37,14 +37,15 @@ if wait_up 120 grep -q -- '-> PID [0-9]*: running' /tmp/net.log; then
 else
 	say "net: no copy runs"
 fi
-show net /tmp/net.out
+show net-out /tmp/net.out
 show netlog /tmp/net.log
 SCENARIO
 
 start_ "$builddir/tests/counter" > before.net
 guest_boot_ scenario "$port"
 guest_wait_ 120 '^file done'
-guest_report_ file > after.file
+guest_report_ file | grep -q . && fail_ "by file: $(guest_report_ file)"
+guest_report_ file-out > after.file
 [ -s after.file ] || fail_ "no output from the copy thawed from a file: $(guest_why_)"
 follows_ before.file after.file
 
@@ -55,7 +56,8 @@ read -r new dest < out
 wait "$pid" 2> /dev/null
 kill -0 "$pid" 2> /dev/null && fail_ "the source still runs here after the send"
 guest_wait_ 180 '^scenario ended'
-guest_report_ net > after.net
+guest_report_ net | grep -q . && fail_ "over the network: $(guest_report_ net)"
+guest_report_ net-out > after.net
 guest_report_ netlog | grep -q -- "-> PID $new: running" ||
 	fail_ "the guest's listener did not start PID $new: $(guest_report_ netlog)"
 [ -s after.net ] || fail_ "no output from the copy sent over the network: $(guest_why_)"

@@ -67,6 +67,7 @@ SCENARIO
 moved_()
 {
 	local last first
+	guest_report_ "$1" | grep -vqx alive && fail_ "$1: $(guest_report_ "$1" | grep -vx alive)"
 	last=$(sed -n 's/^step //p' "$2" | tail -n 1)
 	first=$(sed -n '1s/^step //p' "$3")
 	[ -s "$4" ] && fail_ "$1: the copy complained: $(head -c 400 "$4")"

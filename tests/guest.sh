@@ -110,12 +110,16 @@ guest_skeleton_()
 		fi
 	done
 	mkdir -p "$guest_root"/{bin,sbin,lib,etc,proc,sys,dev,tmp,run} &&
+		chmod 1777 "$guest_root/tmp" &&
 		mkdir -m 0700 "$guest_root/root" &&
 		cp /bin/busybox "$guest_root/bin/busybox" &&
 		echo 'root:x:0:0:root:/root:/bin/sh' > "$guest_root/etc/passwd" &&
 		echo 'root:x:0:' > "$guest_root/etc/group" &&
 		echo "$(hostname)-guest" > "$guest_root/etc/hostname" ||
 		framework_failure_ "the guest's skeleton"
+	# The test's directory, where the processes it moves work: their copies
+	# go on in the same directory.
+	mkdir -p "$guest_root$tmp" || framework_failure_ "the guest's $tmp"
 	guest_put_ "$(find "/lib/modules/$guest_kver" -name e1000.ko | head -n 1)" /e1000.ko
 	guest_add_ "$CONTMIG"
 	cat > "$guest_root/etc/contmig-test.env" <<-EOF
@@ -133,7 +137,6 @@ guest_skeleton_()
 	mount -t proc proc /proc
 	mount -t sysfs sysfs /sys
 	mount -t devtmpfs devtmpfs /dev
-	mount -t tmpfs -o mode=1777 tmpfs /tmp
 	hostname -F /etc/hostname
 	. /etc/contmig-test.env
 	say() { echo "$*" > /dev/ttyS1; }
