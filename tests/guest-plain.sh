@@ -18,14 +18,21 @@ prog=$builddir/tests/$plain
 guest_put_ key /key
 guest_add_ "$prog"
 
-start_ "$prog" --handler --timer > before.file 2> err.file
+# glibc chooses its code by the CPU it starts on: here its string functions
+# would use AVX-512 (whose state contmig sees, and the guest refuses by
+# name, tests/cross-kernel-cpu.sh) and ld.so's lazy binding XSAVEC (which
+# nothing shows: the copy's first new library call would die of SIGILL).
+# QEMU's TCG has neither; started so, plain uses neither and can move there.
+tunables=GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-XSAVEC
+start_ env "$tunables" "$prog" --handler --timer > before.file 2> err.file
 wait_for_ 5 file_has_lines_ before.file 3
 expect_status_ 0 "$CONTMIG" freeze -o plain.img "$pid"
 guest_put_ plain.img /plain.img
 
 cat > scenario <<'SCENARIO'
 steps() { grep -c '^step ' "$1"; }
-# exercise TAG PID OUT: the copy takes steps, counts a SIGUSR1, takes more.
+# exercise TAG PID OUT LOG: the copy takes steps, counts a SIGUSR1, takes
+# more; LOG (its thaw's stderr, or the listener's) says how it ended if it did.
 exercise()
 {
 	wait_up 60 eval '[ "$(steps "$3")" -ge 3 ]' || say "$1: the copy took fewer than 3 steps"
@@ -33,12 +40,23 @@ exercise()
 	wait_up 30 grep -q '^SIGUSR1 1$' "$3" || say "$1: no 'SIGUSR1 1' from the copy"
 	n=$(steps "$3")
 	wait_up 30 eval '[ "$(steps "$3")" -ge $((n + 3)) ]' || say "$1: the copy stopped taking steps"
-	grep -qs '^State:[[:space:]]*[RS]' "/proc/$2/status" && say "$1: alive"
+	if grep -qs '^State:[[:space:]]*[RS]' "/proc/$2/status"; then
+		say "$1: alive"
+	else
+		sleep 1
+		say "$1: the copy is gone: $(tail -n 2 "$4" | tr '\n' ' ')"
+	fi
 }
-if pid=$("$CONTMIG" thaw --detach --stdout /tmp/file.out --stderr /tmp/file.err /plain.img \
-		2> /tmp/file.thaw); then
-	exercise file "$pid" /tmp/file.out
-	kill "$pid"
+# By file, thaw in the foreground (in the background here): it says how
+# the copy ends.  Both receivers run ahead (tests/guest.sh): plain checks
+# that CLOCK_MONOTONIC never goes back, and across machines it does not
+# travel yet (another issue, not tested here).
+ahead "$CONTMIG" thaw --pid-file /tmp/file.pid --stdout /tmp/file.out --stderr /tmp/file.err \
+	/plain.img 2> /tmp/file.thaw &
+wait_up 60 eval 'test -s /tmp/file.pid || test -s /tmp/file.thaw'
+if test -s /tmp/file.pid; then
+	exercise file "$(cat /tmp/file.pid)" /tmp/file.out /tmp/file.thaw
+	kill "$(cat /tmp/file.pid)"
 else
 	say "file: thaw failed: $(cat /tmp/file.thaw)"
 fi
@@ -46,13 +64,13 @@ show file-out /tmp/file.out
 show file-err /tmp/file.err
 say "file done"
 
-"$CONTMIG" thaw --listen "0.0.0.0:$(cat /etc/contmig-port)" --key /key \
+ahead "$CONTMIG" thaw --listen "0.0.0.0:$(cat /etc/contmig-port)" --key /key \
 	--stdout /tmp/net.out --stderr /tmp/net.err 2> /tmp/net.log &
 wait_up 30 grep -q 'listening on' /tmp/net.log
 say "listening"
 if wait_up 120 grep -q -- '-> PID [0-9]*: running' /tmp/net.log; then
 	pid=$(sed -n 's/.*-> PID \([0-9]*\): running.*/\1/p' /tmp/net.log)
-	exercise net "$pid" /tmp/net.out
+	exercise net "$pid" /tmp/net.out /tmp/net.log
 else
 	say "net: no copy runs"
 fi
@@ -67,7 +85,9 @@ SCENARIO
 moved_()
 {
 	local last first
-	guest_report_ "$1" | grep -vqx alive && fail_ "$1: $(guest_report_ "$1" | grep -vx alive)"
+	guest_report_ "$1" | grep -vqx alive &&
+		fail_ "$1: $(guest_report_ "$1" | grep -vx alive | tr '\n' ';') the copy's stderr:" \
+			"$(head -c 400 "$4"); its output: $(tail -n 5 "$3" | tr '\n' ' ')"
 	last=$(sed -n 's/^step //p' "$2" | tail -n 1)
 	first=$(sed -n '1s/^step //p' "$3")
 	[ -s "$4" ] && fail_ "$1: the copy complained: $(head -c 400 "$4")"
@@ -79,7 +99,7 @@ moved_()
 	guest_report_ "$1" | grep -qx alive || fail_ "$1: the copy was not alive at the end: $(guest_why_)"
 }
 
-start_ "$prog" --handler --timer > before.net 2> err.net
+start_ env "$tunables" "$prog" --handler --timer > before.net 2> err.net
 guest_boot_ scenario "$port"
 guest_wait_ 180 '^file done'
 guest_report_ file-out > after.file
