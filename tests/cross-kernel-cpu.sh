@@ -24,8 +24,13 @@ expect_status_ 0 "$CONTMIG" freeze -o avx.img "$pid"
 guest_put_ avx.img /avx.img
 
 cat > scenario <<'SCENARIO'
-# How many of contmig's restorers (restored or half-built copies) exist.
-copies() { find /proc/[0-9]*/exe -maxdepth 0 -lname '*memfd:contmig-stub*' 2> /dev/null | wc -l; }
+# How many copies exist: contmig's restorers (half-built copies), or
+# processes running avx512count.
+copies()
+{
+	find /proc/[0-9]*/exe -maxdepth 0 \( -lname '*memfd:contmig-stub*' -o -lname '*/avx512count' \) \
+		2> /dev/null | wc -l
+}
 "$CONTMIG" thaw --detach /avx.img > /tmp/file.out 2> /tmp/file.err
 say "file-status: $?"
 show file-err /tmp/file.err
