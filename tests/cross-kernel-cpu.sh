@@ -24,13 +24,22 @@ expect_status_ 0 "$CONTMIG" freeze -o avx.img "$pid"
 guest_put_ avx.img /avx.img
 
 cat > scenario <<'SCENARIO'
-# How many copies exist: contmig's restorers (half-built copies), or
-# processes running avx512count.
-copies()
+# running PATTERN...: how many processes run a program whose path (their
+# exe link) matches one of the shell PATTERNs.
+running()
 {
-	find /proc/[0-9]*/exe -maxdepth 0 \( -lname '*memfd:contmig-stub*' -o -lname '*/avx512count' \) \
-		2> /dev/null | wc -l
+	n=0
+	for e in /proc/[0-9]*/exe; do
+		x=$(readlink "$e" 2> /dev/null)
+		for p in "$@"; do
+			case $x in $p) n=$((n + 1)); break ;; esac
+		done
+	done
+	echo "$n"
 }
+# Copies: contmig's restorers (half-built copies), or avx512count itself.
+copies() { running '*memfd:contmig-stub*' '*/avx512count'; }
+say "busybox-processes: $(running '*/busybox')"
 "$CONTMIG" thaw --detach /avx.img > /tmp/file.out 2> /tmp/file.err
 say "file-status: $?"
 show file-err /tmp/file.err
@@ -56,6 +65,9 @@ esac
 
 # By file: one line naming what the guest lacks; nothing restored.
 guest_wait_ 120 '^file-copies'
+# The guest counts processes by their program: it sees busybox's own.
+[ "$(guest_report_ busybox-processes)" -ge 1 ] ||
+	fail_ "the guest does not see its own processes: $(guest_why_)"
 guest_report_ file-err > err
 status=$(guest_report_ file-status)
 [ "$status" != 0 ] || fail_ "the guest thawed an image that uses AVX-512: $(guest_why_)"

@@ -185,7 +185,8 @@ guest_skeleton_()
 
 # guest_boot_ SCENARIO [PORT]: build the initramfs with SCENARIO as /scenario
 # and boot it; with PORT, the guest's PORT is 127.0.0.1:PORT here.  Returns
-# once the guest's init runs; its boot time is in $guest_boot_s.
+# once the guest's init has said its flags and starts the scenario; the
+# boot time (until init runs) is in $guest_boot_s.
 guest_boot_()
 {
 	local scenario=$1 port=${2:-} net fwd start
@@ -216,6 +217,7 @@ guest_boot_()
 	guest_boot_s=$(( ($(date +%s%N) - start) / 1000000 ))
 	guest_boot_s=$((guest_boot_s / 1000)).$(printf %03d $((guest_boot_s % 1000)))
 	echo "$me: guest booted in $guest_boot_s s: $(grep -m1 '^up ' "$guest_dir/report" | tr -d '\r')" >&2
+	guest_wait_ 60 '^scenario$'
 }
 
 # guest_why_: what the guest said, for a failure message.
