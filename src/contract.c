@@ -231,10 +231,9 @@ static int check_canary(pid_t pid, struct contract_report *r)
 }
 
 /*
- * Memory from brk() is restored like any other, but the kernel's idea of
- * where the heap ends is not carried yet: the copy's next brk() would
- * start somewhere else, and an allocator that grows the heap in place
- * would write past its end.
+ * A heap grown with brk() moves: its memory like any other, and the
+ * kernel's idea of where it starts and ends with the other mm fields
+ * (mm.h), so the copy's next brk() grows it in place.
  */
 static void check_heap(const struct vma_list *maps, struct contract_report *r)
 {
@@ -242,9 +241,8 @@ static void check_heap(const struct vma_list *maps, struct contract_report *r)
 		const struct vma *v = &maps->vma[i];
 
 		if (v->name && !strcmp(v->name, "[heap]")) {
-			add_item(r, "heap", false, "a brk heap at 0x%lx-0x%lx: brk is not carried "
-				 "yet, the copy's next brk() would fail or land elsewhere; "
-				 "allocate with mmap", v->start, v->end);
+			add_item(r, "heap", true, "a brk heap at 0x%lx-0x%lx: it moves (brk is "
+				 "carried)", v->start, v->end);
 			return;
 		}
 	}
@@ -254,8 +252,10 @@ static void check_heap(const struct vma_list *maps, struct contract_report *r)
 /*
  * A process that contmig restored runs from the restore stub, so its
  * /proc/PID/exe is the stub, not the program (remote.c names the stub's
- * memfd "contmig-stub").  Its binary was checked when it was first frozen;
- * what can still be judged is its memory: the code at 0x400000.
+ * memfd "contmig-stub"), unless thaw could point it at the same program
+ * again (mm.h), which is then checked as any other.  Its binary was checked
+ * when it was first frozen; what can still be judged is its memory: the
+ * code at 0x400000.
  */
 static bool restored_by_contmig(pid_t pid)
 {

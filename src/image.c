@@ -220,6 +220,30 @@ static void put_workdir_note(struct buf *b, const struct image_workdir *wd)
 	free(desc.data);
 }
 
+static void put_mm_note(struct buf *b, const struct image_mm *mm)
+{
+	struct buf desc = { 0 };
+
+	buf_put(&desc, &mm->rec, sizeof(mm->rec));
+	buf_put(&desc, mm->exe, strlen(mm->exe) + 1);
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_MM, desc.data, desc.len);
+	free(desc.data);
+}
+
+static void put_vdso_note(struct buf *b, const struct image_vdso *v)
+{
+	struct buf desc = { 0 };
+
+	buf_put(&desc, &v->rec, sizeof(v->rec));
+	buf_put(&desc, v->bytes, v->rec.vdso_size);
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_VDSO, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -253,6 +277,12 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_seccomp_note(b, &im->seccomp);
 	if (im->workdir.known)
 		put_workdir_note(b, &im->workdir);
+	if (im->mm.known)
+		put_mm_note(b, &im->mm);
+	if (im->vdso.rec.vdso_size)
+		put_vdso_note(b, &im->vdso);
+	if (im->rseq.len)
+		put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_RSEQ, &im->rseq, sizeof(im->rseq));
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -705,6 +735,57 @@ static int read_seccomp(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The mm note: its fixed part, then the path ending in its NUL exactly
+ * where the note does (image_check judges the rest). */
+static int read_mm(struct image *im, const struct note *n)
+{
+	const char *path = (const char *)n->desc + sizeof(im->mm.rec);
+	size_t left = n->len - sizeof(im->mm.rec);
+
+	if (n->len < sizeof(im->mm.rec) || im->mm.known)
+		return refuse(im, "mm note of %zu bytes, or a second one", n->len);
+	if (!left || left > IMAGE_MAX_PATH || memchr(path, '\0', left) != path + left - 1)
+		return refuse(im, "mm note: the program's path does not end in its NUL within "
+			      "%d bytes at the note's end", IMAGE_MAX_PATH);
+	im->mm.exe = strdup(path);
+	if (!im->mm.exe)
+		return -ENOMEM;
+	memcpy(&im->mm.rec, n->desc, sizeof(im->mm.rec));
+	im->mm.known = true;
+	return 0;
+}
+
+/* The vDSO note: its fixed part, then exactly the bytes it counts. */
+static int read_vdso(struct image *im, const struct note *n)
+{
+	struct image_vdso_rec rec;
+
+	if (n->len < sizeof(rec) || im->vdso.bytes)
+		return refuse(im, "vDSO note of %zu bytes, or a second one", n->len);
+	memcpy(&rec, n->desc, sizeof(rec));
+	if (!rec.vdso_size || rec.vdso_size > IMAGE_MAX_VDSO ||
+	    rec.vdso_size != n->len - sizeof(rec))
+		return refuse(im, "vDSO note: a vDSO of %lu bytes (1 to %lu) in a note of %zu",
+			      (unsigned long)rec.vdso_size, IMAGE_MAX_VDSO, n->len);
+	im->vdso.bytes = malloc(rec.vdso_size);
+	if (!im->vdso.bytes)
+		return -ENOMEM;
+	memcpy(im->vdso.bytes, n->desc + sizeof(rec), rec.vdso_size);
+	im->vdso.rec = rec;
+	return 0;
+}
+
+static int read_rseq(struct image *im, const struct note *n)
+{
+	if (n->len != sizeof(im->rseq) || im->rseq.len)
+		return refuse(im, "rseq note of %zu bytes, not %zu, or a second one", n->len,
+			      sizeof(im->rseq));
+	memcpy(&im->rseq, n->desc, sizeof(im->rseq));
+	if (!im->rseq.len)
+		return refuse(im, "rseq note: an area of 0 bytes");
+	return 0;
+}
+
 static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, size_t len)
 {
 	const uint8_t *notes = head + notes_at;
@@ -784,6 +865,18 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_WORKDIR) {
 			r = read_workdir(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_MM) {
+			r = read_mm(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_VDSO) {
+			r = read_vdso(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_RSEQ) {
+			r = read_rseq(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
@@ -914,6 +1007,91 @@ static int check_workdir(struct image *im)
 	return 0;
 }
 
+/* What the writer may put in the mm note and the reader takes: addresses
+ * in user space, each pair in order, the program's path with it. */
+static int check_mm(struct image *im)
+{
+	const struct image_mm_rec *m = &im->mm.rec;
+	const uint64_t addr[] = { m->start_code, m->end_code, m->start_data, m->end_data,
+				  m->start_brk, m->brk, m->start_stack, m->arg_start,
+				  m->arg_end, m->env_start, m->env_end };
+
+	if (!im->mm.known)
+		return 0;
+	if (m->flags & ~IMAGE_MM_EXE || m->reserved)
+		return refuse(im, "mm note: unknown flags %#x or reserved bits", m->flags);
+	for (size_t i = 0; i < sizeof(addr) / sizeof(addr[0]); i++)
+		if (addr[i] > USER_SPACE_END)
+			return refuse(im, "mm note: address %#lx is not in user space",
+				      (unsigned long)addr[i]);
+	if (m->start_code > m->end_code || m->start_data > m->end_data ||
+	    m->start_brk > m->brk || m->arg_start > m->arg_end || m->env_start > m->env_end)
+		return refuse(im, "mm note: a range (code, data, heap, arguments, environment) "
+			      "ends before it starts");
+	if (!im->mm.exe || strlen(im->mm.exe) >= IMAGE_MAX_PATH ||
+	    !(m->flags & IMAGE_MM_EXE) != !*im->mm.exe)
+		return refuse(im, "mm note: the program's path is missing, too long, or "
+			      "disagrees with its flag");
+	return 0;
+}
+
+/* Does [start, start + len) overlap a mapping of the image? */
+static bool overlaps_mapping(const struct image *im, uint64_t start, uint64_t len)
+{
+	for (size_t i = 0; i < im->vmas.count; i++)
+		if (im->vmas.vma[i].start < start + len && start < im->vmas.vma[i].end)
+			return true;
+	return false;
+}
+
+static bool page_range_ok(uint64_t start, uint64_t len, uint64_t max)
+{
+	return start % IMAGE_PAGE == 0 && len % IMAGE_PAGE == 0 && len <= max &&
+	       start <= USER_SPACE_END - len;
+}
+
+/* The vDSO and its data pages: page-aligned user space, clear of each other
+ * and of every mapping, as they were in the process. */
+static int check_vdso(struct image *im)
+{
+	const struct image_vdso_rec *v = &im->vdso.rec;
+
+	if (!v->vdso_size)
+		return 0;
+	if (!im->vdso.bytes || !page_range_ok(v->vdso_start, v->vdso_size, IMAGE_MAX_VDSO) ||
+	    !page_range_ok(v->vvar_start, v->vvar_size, IMAGE_MAX_VVAR))
+		return refuse(im, "vDSO note: the vDSO (%#lx, %lu bytes) or its data (%#lx, %lu "
+			      "bytes) is not a page-aligned run of user space of at most %lu "
+			      "and %lu bytes", (unsigned long)v->vdso_start,
+			      (unsigned long)v->vdso_size, (unsigned long)v->vvar_start,
+			      (unsigned long)v->vvar_size, IMAGE_MAX_VDSO, IMAGE_MAX_VVAR);
+	if ((v->vvar_size && v->vvar_start < v->vdso_start + v->vdso_size &&
+	     v->vdso_start < v->vvar_start + v->vvar_size) ||
+	    overlaps_mapping(im, v->vdso_start, v->vdso_size) ||
+	    overlaps_mapping(im, v->vvar_start, v->vvar_size))
+		return refuse(im, "vDSO note: the vDSO at %#lx or its data at %#lx overlaps a "
+			      "mapping", (unsigned long)v->vdso_start, (unsigned long)v->vvar_start);
+	return 0;
+}
+
+/* The rseq area: as rseq(2) takes it (32-byte aligned, 32 bytes at least),
+ * inside one writable mapping (the kernel writes there). */
+static int check_rseq(struct image *im)
+{
+	const struct image_rseq_rec *q = &im->rseq;
+	const struct vma *v;
+
+	if (!q->len)
+		return 0;
+	v = vma_list_find(&im->vmas, q->addr);
+	if (q->len < 32 || q->len > IMAGE_MAX_RSEQ || q->addr % 32 || q->flags || q->reserved ||
+	    !v || q->addr + q->len > v->end || !(v->prot & PROT_WRITE))
+		return refuse(im, "rseq note: an area of %u bytes at %#lx (32 to %d bytes, "
+			      "32-byte aligned, in one writable mapping) or flags %#x",
+			      q->len, (unsigned long)q->addr, IMAGE_MAX_RSEQ, q->flags);
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
@@ -927,6 +1105,8 @@ int image_check(struct image *im)
 		err = check_seccomp(im);
 	if (!err)
 		err = check_workdir(im);
+	if (!err)
+		err = check_mm(im);
 	if (err)
 		return err;
 
@@ -972,7 +1152,9 @@ int image_check(struct image *im)
 	}
 	if (im->sums_offset != off)
 		return refuse(im, "the segment sums are not right after the data");
-	return 0;
+	/* Against the mappings, now known to be sound. */
+	err = check_vdso(im);
+	return err ? err : check_rseq(im);
 }
 
 ATTR_PRINTF(3, 4)
@@ -1245,6 +1427,19 @@ static bool same_seccomp(const struct image_seccomp *a, const struct image_secco
 	return true;
 }
 
+/* The mm fields, the vDSO and the rseq area. */
+static bool same_kernel_state(const struct image *a, const struct image *b)
+{
+	if (a->mm.known != b->mm.known || memcmp(&a->rseq, &b->rseq, sizeof(a->rseq)) ||
+	    memcmp(&a->vdso.rec, &b->vdso.rec, sizeof(a->vdso.rec)))
+		return false;
+	if (a->mm.known && (memcmp(&a->mm.rec, &b->mm.rec, sizeof(a->mm.rec)) ||
+			    strcmp(a->mm.exe, b->mm.exe)))
+		return false;
+	return !a->vdso.rec.vdso_size ||
+	       !memcmp(a->vdso.bytes, b->vdso.bytes, a->vdso.rec.vdso_size);
+}
+
 /* Does the image read back say what the written one does? */
 static int same_image(struct image *im, const struct image *back)
 {
@@ -1260,6 +1455,8 @@ static int same_image(struct image *im, const struct image *back)
 		return refuse(im, "the image read back holds other credentials");
 	if (!same_seccomp(&im->seccomp, &back->seccomp))
 		return refuse(im, "the image read back holds other seccomp filters");
+	if (!same_kernel_state(im, back))
+		return refuse(im, "the image read back holds other mm fields, vDSO or rseq area");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||
 	    back->data_offset != im->data_offset || back->size != im->size)
 		return refuse(im, "the image read back has %zu mappings and %zu segments, not "
@@ -1387,6 +1584,8 @@ void image_free(struct image *im)
 {
 	image_creds_free(&im->creds);
 	image_seccomp_free(&im->seccomp);
+	free(im->mm.exe);
+	free(im->vdso.bytes);
 	free(im->xstate);
 	free(im->auxv);
 	free(im->sig);

@@ -7,7 +7,8 @@
  *   PT_NOTE (sums)
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
- *          restrictions, [seccomp], working directory, CONTMIG head sum (last)
+ *          restrictions, [seccomp], working directory, mm, [vDSO], [rseq],
+ *          CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -54,6 +55,9 @@ enum {
 	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
 	NT_CONTMIG_SECCOMP = 0x434d0009,	/* image_seccomp_rec, filters (oldest first) */
 	NT_CONTMIG_WORKDIR = 0x434d0010,	/* u32 umask, u32 0, the directory's path, NUL */
+	NT_CONTMIG_MM = 0x434d000a,	/* image_mm_rec, the program's path */
+	NT_CONTMIG_VDSO = 0x434d000b,	/* image_vdso_rec, the vDSO's bytes */
+	NT_CONTMIG_RSEQ = 0x434d000c,	/* image_rseq_rec */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -230,6 +234,57 @@ struct image_workdir {
 	char path[IMAGE_MAX_PATH];	/* absolute, NUL-terminated */
 };
 
+/*
+ * Where the kernel keeps the parts of the process (mm.h): the mm note, as
+ * stored: this, then the program's path ending in its NUL ("" without
+ * IMAGE_MM_EXE).  brk is the end of the heap rounded up to its page (the
+ * exact value is not shown outside the process; the kernel maps by pages).
+ */
+struct image_mm_rec {
+	uint64_t start_code, end_code, start_data, end_data;
+	uint64_t start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t exe_size;		/* bytes of the program's file */
+	uint64_t exe_sum;		/* XXH3-64 of them */
+	uint32_t flags;			/* IMAGE_MM_* */
+	uint32_t reserved;		/* 0 */
+};
+
+#define IMAGE_MM_EXE		1	/* exe_size, exe_sum and the path say what ran */
+
+struct image_mm {
+	bool known;			/* false: an image from before the note */
+	struct image_mm_rec rec;
+	char *exe;			/* the program's path; "" without IMAGE_MM_EXE */
+};
+
+/* The vDSO note, as stored: this, then the source's vDSO, vdso_size bytes
+ * (vdso.h).  vvar_size 0: no [vvar] was seen. */
+struct image_vdso_rec {
+	uint64_t vdso_start, vdso_size;
+	uint64_t vvar_start, vvar_size;
+};
+
+#define IMAGE_MAX_VDSO		(256UL << 10)
+#define IMAGE_MAX_VVAR		(1UL << 20)
+
+struct image_vdso {
+	struct image_vdso_rec rec;	/* vdso_size 0: no note (no vDSO) */
+	uint8_t *bytes;
+};
+
+/* The rseq note: the area the process registered (rseq(2)), as
+ * PTRACE_GET_RSEQ_CONFIGURATION gives it.  No note: none registered. */
+struct image_rseq_rec {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t sig;
+	uint32_t flags;			/* 0 */
+	uint32_t reserved;		/* 0 */
+};
+
+#define IMAGE_MAX_RSEQ		4096
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -252,6 +307,9 @@ struct image {
 	struct image_limits limits;	/* limits.known: the image has the note */
 	struct image_seccomp seccomp;	/* mode 0: the image has no seccomp note */
 	struct image_workdir workdir;	/* workdir.known: the image has the note */
+	struct image_mm mm;		/* mm.known: the image has the note */
+	struct image_vdso vdso;		/* rec.vdso_size 0: the image has none */
+	struct image_rseq_rec rseq;	/* len 0: the image has no rseq note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
@@ -270,7 +328,9 @@ struct image {
  * protection, in address order, their data one after another from
  * data_offset up to sums_offset; credentials with at most IMAGE_MAX_GROUPS
  * groups, every name shorter than IMAGE_MAX_NAME; seccomp filters within
- * the kernel's bounds, none returning SECCOMP_RET_USER_NOTIF.  0, or -EBADMSG with
+ * the kernel's bounds, none returning SECCOMP_RET_USER_NOTIF; mm fields in
+ * user space, in order; the vDSO and its data page-aligned and clear of every
+ * mapping; the rseq area inside one writable mapping.  0, or -EBADMSG with
  * im->why.
  */
 int image_check(struct image *im) MUST_CHECK;

@@ -26,6 +26,7 @@
 #include "json.h"
 #include "symtab.h"
 #include "unwind.h"
+#include "vdso.h"
 
 static const char usage[] =
 	"Usage: contmig inspect [--json] [--backtrace [--binary PROG]] [--verify] IMAGE|-\n"
@@ -464,6 +465,126 @@ static void print_workdir_json(const struct image_workdir *wd)
 	printf(", \"umask\": \"%03o\"},\n", wd->umask);
 }
 
+/* ---- the kernel state of an ordinary program (mm.h, vdso.h, rseq.h) ---- */
+
+static void print_mm_text(const struct image_mm *mm)
+{
+	const struct image_mm_rec *m = &mm->rec;
+	char size[32];
+
+	if (!mm->known) {
+		printf("mm:         unknown (an image from before contmig recorded them)\n");
+		return;
+	}
+	printf("program:    ");
+	if (m->flags & IMAGE_MM_EXE) {
+		escape_fputs(stdout, mm->exe, SIZE_MAX);
+		printf(" (%s, xxh3 %#" PRIx64 ")\n", human_size(m->exe_size, size), m->exe_sum);
+	} else {
+		printf("not named (deleted, unreadable, or a copy's restorer)\n");
+	}
+	printf("mm:         code %#" PRIx64 "-%#" PRIx64 ", data %#" PRIx64 "-%#" PRIx64
+	       ", heap %#" PRIx64 "-%#" PRIx64 ", stack %#" PRIx64 "\n", m->start_code,
+	       m->end_code, m->start_data, m->end_data, m->start_brk, m->brk, m->start_stack);
+	printf("            arguments %#" PRIx64 "-%#" PRIx64 ", environment %#" PRIx64 "-%#"
+	       PRIx64 "\n", m->arg_start, m->arg_end, m->env_start, m->env_end);
+}
+
+static void print_vdso_text(const struct image *im)
+{
+	const struct image_vdso_rec *v = &im->vdso.rec;
+	char exports[512], size[32];
+
+	if (!v->vdso_size) {
+		printf("vdso:       none\n");
+		return;
+	}
+	vdso_exports(im->vdso.bytes, v->vdso_size, exports, sizeof(exports));
+	printf("vdso:       %#" PRIx64 "-%#" PRIx64 " (%s): %s\n", v->vdso_start,
+	       v->vdso_start + v->vdso_size, human_size(v->vdso_size, size),
+	       exports[0] ? exports : "no functions read");
+	if (v->vvar_size)
+		printf("            data (vvar) %#" PRIx64 "-%#" PRIx64 " (%s)\n", v->vvar_start,
+		       v->vvar_start + v->vvar_size, human_size(v->vvar_size, size));
+}
+
+static void print_rseq_text(const struct image_rseq_rec *q)
+{
+	if (!q->len)
+		printf("rseq:       none registered\n");
+	else
+		printf("rseq:       area %#" PRIx64 " (%" PRIu32 " bytes), signature %#" PRIx32 "\n",
+		       q->addr, q->len, q->sig);
+}
+
+static void json_hex(const char *key, uint64_t v, bool comma);
+
+static void print_kernel_state_json(const struct image *im)
+{
+	const struct image_mm_rec *m = &im->mm.rec;
+	const struct image_vdso_rec *v = &im->vdso.rec;
+	char exports[512];
+
+	printf(" \"mm\": ");
+	if (!im->mm.known) {
+		printf("null,\n");
+	} else {
+		printf("{");
+		json_hex("start_code", m->start_code, true);
+		json_hex("end_code", m->end_code, true);
+		json_hex("start_data", m->start_data, true);
+		json_hex("end_data", m->end_data, true);
+		json_hex("start_brk", m->start_brk, true);
+		json_hex("brk", m->brk, true);
+		json_hex("start_stack", m->start_stack, true);
+		json_hex("arg_start", m->arg_start, true);
+		json_hex("arg_end", m->arg_end, true);
+		json_hex("env_start", m->env_start, true);
+		json_hex("env_end", m->env_end, true);
+		printf("\"program\": ");
+		if (m->flags & IMAGE_MM_EXE) {
+			printf("{\"path\": ");
+			json_string(stdout, im->mm.exe);
+			printf(", \"size\": %" PRIu64 ", ", m->exe_size);
+			json_hex("xxh3", m->exe_sum, false);
+			printf("}},\n");
+		} else {
+			printf("null},\n");
+		}
+	}
+	printf(" \"vdso\": ");
+	if (!v->vdso_size) {
+		printf("null,\n");
+	} else {
+		vdso_exports(im->vdso.bytes, v->vdso_size, exports, sizeof(exports));
+		printf("{");
+		json_hex("start", v->vdso_start, true);
+		printf("\"size\": %" PRIu64 ", ", v->vdso_size);
+		json_hex("vvar_start", v->vvar_start, true);
+		printf("\"vvar_size\": %" PRIu64 ", \"exports\": [", v->vvar_size);
+		for (char *name = exports[0] ? exports : NULL, *next; name; name = next) {
+			next = strstr(name, ", ");
+			if (next) {
+				*next = '\0';
+				next += 2;
+			}
+			json_string(stdout, name);
+			printf("%s", next ? ", " : "");
+		}
+		printf("]},\n");
+	}
+	printf(" \"rseq\": ");
+	if (!im->rseq.len) {
+		printf("null,\n");
+	} else {
+		printf("{");
+		json_hex("address", im->rseq.addr, true);
+		printf("\"size\": %" PRIu32 ", ", im->rseq.len);
+		json_hex("signature", im->rseq.sig, false);
+		printf("},\n");
+	}
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -498,6 +619,9 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	printf("            in use: %s\n", names[0] ? names : "none");
 	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
 	print_seccomp_text(&im->seccomp);
+	print_mm_text(&im->mm);
+	print_vdso_text(im);
+	print_rseq_text(&im->rseq);
 	printf("canary:     %s", canary_status(im, f));
 	if (f->canary_seen)
 		printf(" (%#" PRIx64 " at %#lx)", f->canary, CONTRACT_CANARY_ADDR);
@@ -585,6 +709,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	json_string(stdout, names);
 	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
 	print_seccomp_json(&im->seccomp);
+	print_kernel_state_json(im);
 	printf(" \"canary\": {\"status\": \"%s\"", canary_status(im, f));
 	if (f->canary_seen)
 		printf(", \"value\": \"%#" PRIx64 "\", \"address\": \"%#lx\"", f->canary,

@@ -20,10 +20,13 @@
 #include "cpu.h"
 #include "creds.h"
 #include "restrictions.h"
+#include "mm.h"
 #include "procfs.h"
 #include "ptrace.h"
 #include "restore.h"
+#include "rseq.h"
 #include "seccomp.h"
+#include "vdso.h"
 #include "workdir.h"
 
 ATTR_PRINTF(4, 5)
@@ -41,6 +44,8 @@ static int fail(struct restore_result *res, enum restore_failure f, int err, con
 int restore_preflight(const struct image *im, struct restore_result *res)
 {
 	uint64_t missing = image_xstate_bv(im) & ~cpu_xcr0();
+	const struct image_vdso_rec *vdso = &im->vdso.rec;
+	char why[sizeof(res->why)];
 
 	memset(res, 0, sizeof(*res));
 	if (missing) {
@@ -55,6 +60,13 @@ int restore_preflight(const struct image *im, struct restore_result *res)
 			return fail(res, RESTORE_CANNOT, -EADDRINUSE,
 				    "the image maps %#lx-%#lx, where contmig's restorer runs",
 				    im->vmas.vma[i].start, im->vmas.vma[i].end);
+	if (vdso->vdso_size && vdso->vdso_start < STUB_AREA_END &&
+	    STUB_AREA_START < vdso->vdso_start + vdso->vdso_size)
+		return fail(res, RESTORE_CANNOT, -EADDRINUSE, "the process's vDSO was at %#lx, "
+			    "where contmig's restorer runs", (unsigned long)vdso->vdso_start);
+	/* A vDSO this kernel cannot serve is refused before anything starts. */
+	if (vdso_check(im, why, sizeof(why)))
+		return fail(res, RESTORE_CANNOT, -EOPNOTSUPP, "%s", why);
 	return 0;
 }
 
@@ -86,8 +98,12 @@ static int map_regions(struct image *im, struct remote *r, struct restore_result
 {
 	for (size_t i = 0; i < im->vmas.count; i++) {
 		const struct vma *v = &im->vmas.vma[i];
+		/* The main stack grows down again as it did: the copy may go
+		 * deeper than the source ever went. */
+		int grows = !strcmp(v->name, "[stack]") ? MAP_GROWSDOWN : 0;
 		long ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows,
+				       -1, 0);
 
 		if (ret == -EEXIST)
 			return fail(res, RESTORE_CANNOT, -EEXIST,
@@ -207,6 +223,26 @@ static int protect_regions(const struct image *im, struct remote *r, struct rest
 				    v->end, strerror(-ret));
 	}
 	return 0;
+}
+
+/*
+ * What an ordinary program finds the kernel keeping for it, once its memory
+ * is in place: the vDSO first (at its old address, which a scratch page
+ * must not take), then the mm fields (brk, ...), then its rseq area.
+ */
+static int restore_kernel_state(const struct image *im, struct remote *r,
+				struct restore_result *res)
+{
+	char why[sizeof(res->why) - 32];
+	int err = vdso_restore(im, r, why, sizeof(why));
+
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "the vDSO: %s", why);
+	err = mm_restore(im, r, why, sizeof(why));
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "the mm fields: %s", why);
+	err = rseq_restore(im, r, why, sizeof(why));
+	return err ? fail(res, RESTORE_CANNOT, err, "rseq: %s", why) : 0;
 }
 
 /* Give the process its old name (comm), through a scratch page. */
@@ -512,6 +548,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 		err = check_canary(im, r, res);
 	if (!err)
 		err = protect_regions(im, r, res);
+	if (!err)
+		err = restore_kernel_state(im, r, res);
 	if (!err)
 		err = restore_name(im, r, res);
 	if (!err)

@@ -15,11 +15,14 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "mm.h"
 #include "restrictions.h"
 #include "ptrace.h"
+#include "rseq.h"
 #include "seccomp.h"
 #include "snapshot.h"
 #include "tracee.h"
+#include "vdso.h"
 #include "workdir.h"
 
 #define PM_PRESENT	(1ULL << 63)
@@ -159,8 +162,10 @@ static int plan_segments(pid_t pid, struct image *im)
 	for (size_t i = 0; i < all.count && !err; i++) {
 		struct vma *v = &all.vma[i];
 
-		if (is_kernel_mapping(v))
+		if (is_kernel_mapping(v)) {
+			vdso_see_mapping(&im->vdso, v);	/* carried apart (vdso.h) */
 			continue;
+		}
 		err = plan_vma(im, &cap, pagemap, mem, v);
 		if (!err)
 			err = array_reserve((void **)&im->vmas.vma, &vcap, im->vmas.count,
@@ -328,6 +333,13 @@ int snapshot_collect(pid_t pid, struct image *im)
 		im->state.flags |= IMAGE_STATE_CANARY;
 	read_symbols(pid, im);
 	err = plan_segments(pid, im);
+	/* What an ordinary program finds the kernel keeping for it. */
+	if (!err)
+		err = vdso_collect(pid, &im->vdso);
+	if (!err)
+		err = mm_collect(pid, im);
+	if (!err)
+		err = rseq_collect(pid, &im->rseq);
 	return err ? err : image_layout(im);
 }
 

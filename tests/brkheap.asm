@@ -1,8 +1,8 @@
 ; brkheap - a contract program that takes memory from brk(): it grows its
 ; heap by one page, prints "tick" every 100 ms, for ever.
 ;
-; brk is not carried yet (the copy's next brk() would start elsewhere), so
-; check must name its [heap] and freeze and send must refuse it.
+; brk is carried with the other mm fields, so it moves, and its copy's [heap]
+; is a heap again (tests/refuse.sh).
 
 %include "continuum.inc"
 

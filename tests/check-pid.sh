@@ -1,6 +1,7 @@
 #!/bin/bash
 # contmig check PID: a running contract process passes, and so does its copy
-# after a thaw (judged by its memory: it runs from contmig's restore stub);
+# after a thaw (judged by its program, or, when that changed, by its memory:
+# it runs from contmig's restore stub);
 # threads, open files, a tracer and a missing canary are named; checking
 # never disturbs the process.
 . "$srcdir/tests/init.sh"
@@ -21,11 +22,32 @@ done
 wait "$pid" || fail_ "the counter exited $? while being checked"
 seq 20 | compare_ - counter.out
 
-# Its copy after a thaw runs from contmig's restore stub: the rules about the
-# binary cannot look at it, the ones about its memory can (tests/golden).
+# Its copy after a thaw names its program again (/proc/PID/exe, set by a root
+# thaw when the file here is the same one): check says of it what it said
+# of its source.
 start_ "$builddir/tests/counter" > before
 wait_for_ 5 file_has_lines_ before 1
+expect_status_ 0 "$CONTMIG" check "$pid"
+sed "s/^PID $pid /PID X /" out > source.out
 expect_status_ 0 "$CONTMIG" freeze -o counter.img "$pid"
+new=$("$CONTMIG" thaw --detach --stdout after counter.img) || fail_ "thaw --detach exited $?"
+started_pids="$started_pids $new"
+wait_for_ 5 file_has_lines_ after 1
+[ "$(readlink "/proc/$new/exe")" = "$builddir/tests/counter" ] ||
+	fail_ "the copy's exe is $(readlink "/proc/$new/exe")"
+expect_status_ 0 "$CONTMIG" check "$new"
+sed "s/^PID $new /PID X /" out > copy.out
+compare_ source.out copy.out
+kill "$new"
+
+# A copy whose program changed since runs from contmig's restore stub: the
+# rules about the binary cannot look at it, the ones about its memory can
+# (tests/golden).
+cp "$builddir/tests/counter" counter
+start_ ./counter > before
+wait_for_ 5 file_has_lines_ before 1
+expect_status_ 0 "$CONTMIG" freeze -o counter.img "$pid"
+echo >> counter
 new=$("$CONTMIG" thaw --detach --stdout after counter.img) || fail_ "thaw --detach exited $?"
 started_pids="$started_pids $new"
 wait_for_ 5 file_has_lines_ after 1

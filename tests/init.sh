@@ -104,13 +104,23 @@ one_error_line_()
 
 # stub_pids_: the processes started by this test's thaws (they run in $tmp)
 # that run contmig's restore stub, restored or half-built, one PID a line.
+# A copy whose exe link was set to its program (a root copy) is known by
+# what no exec'd process lacks: it has no file mapped at all (a copy's
+# memory is all anonymous; an exec'd one maps its program, whatever path
+# the kernel shows for it).
 stub_pids_()
 {
-	local exe dir
-	# One find, not two readlinks for every process on the machine.
-	for exe in $(find /proc/[0-9]*/exe -maxdepth 0 -lname '*memfd:contmig-stub*' 2>/dev/null); do
-		dir=${exe%/exe}
-		[ "$(readlink "$dir/cwd" 2>/dev/null)" = "$tmp" ] && echo "${dir#/proc/}"
+	local cwd dir maps
+	# One find, not readlinks for every process on the machine.
+	for cwd in $(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$tmp" 2>/dev/null); do
+		dir=${cwd%/cwd}
+		case $(readlink "$dir/exe" 2>/dev/null) in
+		'') continue ;;		# gone, or a zombie
+		*memfd:contmig-stub*) echo "${dir#/proc/}"; continue ;;
+		esac
+		# Gone meanwhile, or going (its maps empty): not counted.
+		maps=$(cat "$dir/maps" 2>/dev/null) && [ -n "$maps" ] || continue
+		grep -qE '^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [1-9]' <<< "$maps" || echo "${dir#/proc/}"
 	done
 }
 

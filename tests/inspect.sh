@@ -100,8 +100,23 @@ expect_status_ 66 "$CONTMIG" inspect --backtrace --binary /etc/hostname counter.
 expect_status_ 66 "$CONTMIG" inspect missing.img
 expect_status_ 64 "$CONTMIG" inspect --binary "$counter" counter.img
 
-# A process thawed before has no symbol table to give; --binary names it.
+# A process thawed before names its program again (a root thaw, the same
+# file here), and its next image has the program's symbols.
 "$CONTMIG" thaw --detach counter.img > new || fail_ "thaw exited $?"
+read -r new < new
+started_pids="$started_pids $new"
+wait_for_ 5 grep -q '^35 ' "/proc/$new/syscall"
+expect_status_ 0 "$CONTMIG" freeze -o again.img "$new"
+expect_status_ 0 "$CONTMIG" inspect --backtrace again.img
+grep -q '^  #0  0x[0-9a-f]* in main+' out || fail_ "a thawed process's image: $(cat out)"
+# One whose program changed since runs from contmig's restorer: it has no
+# symbol table to give; --binary names it.
+cp "$counter" changed
+start_ ./changed > /dev/null
+wait_for_ 5 grep -q '^35 ' "/proc/$pid/syscall"
+expect_status_ 0 "$CONTMIG" freeze -o changed.img "$pid"
+echo >> changed
+"$CONTMIG" thaw --detach changed.img > new || fail_ "thaw exited $?"
 read -r new < new
 started_pids="$started_pids $new"
 wait_for_ 5 grep -q '^35 ' "/proc/$new/syscall"

@@ -3,7 +3,7 @@
  * (tests/plain-dynamic: a dynamic PIE; tests/plain-static: -static), that
  * uses what a moved program must find again, and says so when it does not.
  *
- *   plain [--log FILE] [--handler] [--timer] [--period MS] [STEPS]
+ *   plain [--log FILE] [--handler] [--timer] [--deeper] [--period MS] [STEPS]
  *
  * Every period (default 100 ms) it takes one step and prints "step N" on
  * stdout; with STEPS it exits 0 after that many.  Each step:
@@ -18,7 +18,11 @@
  *   (kill -USR1 after a move must reach the handler, not end the program);
  * - with --timer, an ITIMER_REAL of a quarter period keeps firing: its
  *   SIGALRM handler counts, and a step with no tick since the previous step
- *   is reported.
+ *   is reported;
+ * - with --deeper, recurses into its main stack 32 KiB a step deeper than
+ *   at the step before, touching every frame (a stack that can no longer
+ *   grow, as a copy's would if it were not restored to grow down, dies of
+ *   SIGSEGV there).
  * Anything wrong: "plain: ..." on stderr and exit 1.
  */
 #define _GNU_SOURCE
@@ -105,6 +109,22 @@ static double now(clockid_t clock)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Recurse kib KiB deep, a KiB a frame, each frame filled and checked on
+ * the way back: the main stack must grow that far. */
+static long dig(long kib)
+{
+	volatile unsigned char frame[1024];
+	long below = 0;
+
+	for (size_t i = 0; i < sizeof(frame); i++)
+		frame[i] = (unsigned char)kib;
+	if (kib > 1)
+		below = dig(kib - 1);
+	if (frame[0] != (unsigned char)kib || frame[sizeof(frame) - 1] != (unsigned char)kib)
+		wrong("stack frame %ld of %ld holds something else", kib, below + 1);
+	return below + 1;
+}
+
 static void install(int sig, void (*fn)(int))
 {
 	struct sigaction sa = { .sa_handler = fn, .sa_flags = SA_RESTART };
@@ -126,8 +146,8 @@ static void sleep_ms(long ms)
 int main(int argc, char **argv)
 {
 	const char *log = NULL;
-	int handler = 0, timer = 0, logfd = -1;
-	long period = 100, steps = -1, alarms_before = 0, usr1_told = 0;
+	int handler = 0, timer = 0, deeper = 0, logfd = -1;
+	long period = 100, steps = -1, alarms_before = 0, usr1_told = 0, depth;
 	struct chunk *heap = NULL;
 	double last_mono = 0;
 
@@ -138,6 +158,8 @@ int main(int argc, char **argv)
 			handler = 1;
 		else if (!strcmp(argv[i], "--timer"))
 			timer = 1;
+		else if (!strcmp(argv[i], "--deeper"))
+			deeper = 1;
 		else if (!strcmp(argv[i], "--period") && i + 1 < argc)
 			period = atol(argv[++i]);
 		else
@@ -166,6 +188,8 @@ int main(int argc, char **argv)
 		last_mono = mono;
 		heap = grow(heap, step);
 		check_heap(heap, step);
+		if (deeper && (depth = dig(32 * step)) != 32 * step)
+			wrong("the stack went %ld KiB deep, not %ld", depth, 32 * step);
 		if (timer && step > 2 && alarms == alarms_before)
 			wrong("no SIGALRM between steps %ld and %ld", step - 1, step);
 		alarms_before = alarms;
