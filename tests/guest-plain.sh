@@ -31,15 +31,16 @@ guest_put_ plain.img /plain.img
 
 cat > scenario <<'SCENARIO'
 steps() { grep -c '^step ' "$1"; }
+has_steps() { [ "$(steps "$1")" -ge "$2" ]; }
 # exercise TAG PID OUT LOG: the copy takes steps, counts a SIGUSR1, takes
 # more; LOG (its thaw's stderr, or the listener's) says how it ended if it did.
 exercise()
 {
-	wait_up 60 eval '[ "$(steps "$3")" -ge 3 ]' || say "$1: the copy took fewer than 3 steps"
+	wait_up 60 has_steps "$3" 3 || say "$1: the copy took fewer than 3 steps"
 	kill -USR1 "$2"
 	wait_up 30 grep -q '^SIGUSR1 1$' "$3" || say "$1: no 'SIGUSR1 1' from the copy"
 	n=$(steps "$3")
-	wait_up 30 eval '[ "$(steps "$3")" -ge $((n + 3)) ]' || say "$1: the copy stopped taking steps"
+	wait_up 30 has_steps "$3" $((n + 3)) || say "$1: the copy stopped taking steps"
 	if grep -qs '^State:[[:space:]]*[RS]' "/proc/$2/status"; then
 		say "$1: alive"
 	else
