@@ -5,7 +5,8 @@
 # live.  Frozen here, its image's thaw in the guest (tests/guest.sh) refuses
 # naming the three components and starts nothing; sent there, the receiver
 # refuses it the same way before anything runs, and it carries on here
-# untouched.
+# untouched.  So is an ordinary program (tests/plain-static) whose glibc
+# chose its AVX-512 string functions here.
 . "$srcdir/tests/init.sh"
 . "$srcdir/tests/guest.sh"
 private_net_
@@ -22,6 +23,19 @@ start_ "$prog" > before.file
 wait_for_ 5 file_has_lines_ before.file 3
 expect_status_ 0 "$CONTMIG" freeze -o avx.img "$pid"
 guest_put_ avx.img /avx.img
+
+# An ordinary program started as usual: glibc here chose its AVX-512 string
+# functions (tests/guest-plain.sh turns them off to move plain there).
+start_ "$builddir/tests/plain-static" > plain.before
+wait_for_ 5 file_has_lines_ plain.before 2
+expect_status_ 0 "$CONTMIG" freeze -o plain.img "$pid"
+glibc_avx512=$("$CONTMIG" inspect plain.img | sed -n 's/^ *in use: //p' | grep -o 'avx512[-a-z0-9]*')
+if [ -n "$glibc_avx512" ]; then
+	guest_add_ "$builddir/tests/plain-static"
+	guest_put_ plain.img /plain.img
+else
+	echo "$me: glibc here used no AVX-512 before the freeze: no ordinary program to refuse" >&2
+fi
 
 cat > scenario <<'SCENARIO'
 # running PATTERN...: how many processes run a program whose path (their
@@ -44,6 +58,12 @@ say "busybox-processes: $(running '*/busybox')"
 say "file-status: $?"
 show file-err /tmp/file.err
 say "file-copies: $(copies)"
+if [ -e /plain.img ]; then
+	"$CONTMIG" thaw --detach /plain.img > /tmp/plain.out 2> /tmp/plain.err
+	say "plain-status: $?"
+	show plain-err /tmp/plain.err
+	say "plain-copies: $(running '*memfd:contmig-stub*' '*/plain-static')"
+fi
 
 "$CONTMIG" thaw --listen "0.0.0.0:$(cat /etc/contmig-port)" --key /key 2> /tmp/net.log &
 wait_up 30 grep -q 'listening on' /tmp/net.log
@@ -77,6 +97,18 @@ for f in avx512-opmask avx512-zmm-hi256 avx512-hi16-zmm; do
 	grep -q "lacks.*$f" err || fail_ "thaw in the guest does not name $f: $(cat err)"
 done
 [ "$(guest_report_ file-copies)" = 0 ] || fail_ "the refused thaw left a process in the guest"
+if [ -n "$glibc_avx512" ]; then
+	guest_wait_ 60 '^plain-copies'
+	guest_report_ plain-err > err
+	status=$(guest_report_ plain-status)
+	[ "$status" != 0 ] || fail_ "the guest thawed plain, whose glibc used AVX-512: $(guest_why_)"
+	echo "$me: thaw of plain in the guest exited $status: $(cat err)" >&2
+	one_error_line_ "thaw of plain in the guest (exit $status)"
+	for f in $glibc_avx512; do
+		grep -q "lacks.*$f" err || fail_ "thaw of plain in the guest does not name $f: $(cat err)"
+	done
+	[ "$(guest_report_ plain-copies)" = 0 ] || fail_ "the refused thaw of plain left a process"
+fi
 
 # Over the network: refused there, named here, and the source runs on.
 guest_wait_ 60 '^listening'
