@@ -23,14 +23,15 @@
 # tagged), wait_up SECONDS CMD... (poll CMD every 100 ms; 1 when time runs
 # out), hear SECONDS (what guest_tell_ says here, through PORT+1 forwarded
 # the same way; empty when time runs out), ahead CMD... (CMD in a time
-# namespace whose CLOCK_MONOTONIC and CLOCK_BOOTTIME are a day ahead of this
-# machine's: these clocks do not travel yet, and a copy there would see them
-# go back by this machine's uptime; ahead of it they jump forward, which a
-# program takes as a long pause), and $CONTMIG, $builddir, $srcdir as here.  The report (second serial
-# port) is $tmp/guest/report, the console (kernel, the scenario's stderr)
-# $tmp/guest/console.  QEMU dies with the test: it is killed on every way
-# out, and by the kernel if this shell is killed outright (parent-death
-# signal), and the guest powers itself off at a deadline.
+# namespace whose CLOCK_MONOTONIC and CLOCK_BOOTTIME are a day ahead of
+# this machine's: these clocks do not travel yet, and a copy there would
+# see them go back by this machine's uptime; ahead, they jump forward, which
+# a program takes for a long pause), and $CONTMIG, $builddir, $srcdir as
+# here.  The report (second serial port) is $tmp/guest/report, the console
+# (kernel, the scenario's stderr) $tmp/guest/console.  QEMU dies with the
+# test: it is killed on every way out, and by the kernel if this shell is
+# killed outright (parent-death signal); the guest powers itself off at a
+# deadline.
 
 guest_dir=$tmp/guest
 guest_root=$guest_dir/root
@@ -102,7 +103,7 @@ guest_path_()
 
 guest_skeleton_()
 {
-	local d t
+	local d t e1000
 	# Top-level links as here (a merged /usr: /bin -> usr/bin ...), made
 	# relative: nothing written into the guest's tree may follow a link
 	# out of it.
@@ -123,7 +124,9 @@ guest_skeleton_()
 	# The test's directory, where the processes it moves work: their copies
 	# go on in the same directory.
 	mkdir -p "$guest_root$tmp" || framework_failure_ "the guest's $tmp"
-	guest_put_ "$(find "/lib/modules/$guest_kver" -name e1000.ko | head -n 1)" /e1000.ko
+	e1000=$(find "/lib/modules/$guest_kver" -name e1000.ko | head -n 1)
+	[ -n "$e1000" ] || skip_ "no e1000.ko in /lib/modules/$guest_kver for the guest's network"
+	guest_put_ "$e1000" /e1000.ko
 	guest_add_ "$CONTMIG" "$(command -v unshare)"
 	cat > "$guest_root/etc/contmig-test.env" <<-EOF
 	CONTMIG='$CONTMIG'
@@ -266,11 +269,11 @@ guest_report_() { tr -d '\r' < "$guest_dir/report" | sed -n "s/^$1: //p"; }
 # until the guest reports that it heard it.
 guest_tell_()
 {
-	local i
-	for i in $(seq 30); do
+	local try i
+	for try in $(seq 30); do
 		timeout 2 bash -c 'echo "$1" > "/dev/tcp/127.0.0.1/$2"' tell "$1" $((guest_port + 1)) \
 			2> /dev/null
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
+		for i in 1 2 3 4 5 6 7 8 9 10; do
 			tr -d '\r' < "$guest_dir/report" | grep -qx "heard $1" && return 0
 			sleep 0.1
 		done
