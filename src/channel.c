@@ -28,7 +28,8 @@ struct hello {
 	uint8_t kind;			/* enum channel_kind */
 	uint8_t keyed;			/* 1: the sender proves a key, and expects proof */
 	uint8_t status;			/* receiver: 0, or why it refuses (enum refusal) */
-	uint8_t pad[3];
+	uint8_t features;		/* CHANNEL_FEATURE_*; 0 from a contmig without them */
+	uint8_t pad[2];
 	uint8_t id[CHANNEL_ID_BYTES];
 	uint8_t nonce[32];
 };
@@ -315,8 +316,17 @@ int channel_send(struct channel *ch, enum channel_msg type, const void *payload,
 
 	if (err)
 		return err;
-	if (len > sizeof(body) - 1)
+	if (len > CHANNEL_FRAME_MAX)
 		return -EMSGSIZE;
+	if (len > sizeof(body) - 1) {
+		/* A large one (MSG_FILES) is built where DATA frames are: empty now. */
+		ch->out[0] = type;
+		memcpy(ch->out + 1, payload, len);
+		note_used(ch, 1 + len);
+		err = send_body(ch, ch->out, 1 + len);
+		ch->out[0] = MSG_DATA;
+		return err;
+	}
 	body[0] = type;
 	if (len)
 		memcpy(body + 1, payload, len);
@@ -394,9 +404,10 @@ static const char *msg_name(int type)
 {
 	static const char *const names[] = {
 		"?", "AUTH", "DATA", "END", "READY", "COMMIT", "DONE", "ERROR", "OUTCOME", "SIGNAL",
+		"FILES", "HAVE",
 	};
 
-	return type > 0 && type <= MSG_SIGNAL ? names[type] : "unknown";
+	return type > 0 && type <= MSG_HAVE ? names[type] : "unknown";
 }
 
 int channel_expect(struct channel *ch, enum channel_msg want, void *payload, size_t len)
@@ -646,10 +657,15 @@ static int check_hello(struct channel *ch, const struct hello *h, const char *pe
 	return 0;
 }
 
+bool channel_both_can(const struct channel *ch, unsigned feature)
+{
+	return CHANNEL_FEATURES & ch->peer_features & feature;
+}
+
 int channel_connect(struct channel *ch, enum channel_kind kind, const uint8_t id[CHANNEL_ID_BYTES])
 {
 	struct hello mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL, .kind = kind,
-			      .keyed = ch->key != NULL }, theirs;
+			      .keyed = ch->key != NULL, .features = CHANNEL_FEATURES }, theirs;
 	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
 	uint8_t to_server[32], to_client[32];
 	int err;
@@ -680,6 +696,7 @@ int channel_connect(struct channel *ch, enum channel_kind kind, const uint8_t id
 	}
 	if (theirs.kind != CHANNEL_SERVER || theirs.keyed != mine.keyed)
 		return why(ch, -EPROTO, "protocol error: a bad hello from the receiver");
+	ch->peer_features = theirs.features;
 	if (!ch->key)
 		return 0;
 	session_keys(ch, &mine, &theirs, to_server, to_client);
@@ -719,6 +736,7 @@ int channel_accept_hello(struct channel *ch)
 	if (theirs.kind != CHANNEL_MIGRATE && theirs.kind != CHANNEL_QUERY)
 		return why(ch, -EPROTO, "protocol error: a hello of kind %u", theirs.kind);
 	ch->kind = theirs.kind;
+	ch->peer_features = theirs.features;
 	memcpy(ch->id, theirs.id, CHANNEL_ID_BYTES);
 	memcpy(ch->peer_hello, &theirs, sizeof(theirs));
 	if (theirs.keyed != keyed) {
@@ -735,7 +753,8 @@ int channel_accept_hello(struct channel *ch)
 int channel_accept_finish(struct channel *ch)
 {
 	struct hello theirs, mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL,
-				      .kind = CHANNEL_SERVER, .keyed = ch->key != NULL };
+				      .kind = CHANNEL_SERVER, .keyed = ch->key != NULL,
+				      .features = CHANNEL_FEATURES };
 	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
 	uint8_t to_server[32], to_client[32];
 	int err;

@@ -41,6 +41,12 @@ enum channel_kind {
 	CHANNEL_SERVER = 3,	/* the receiver's hello */
 };
 
+/* What a side can do beyond protocol 1's first messages, in its hello (a
+ * peer that knows none of them leaves the byte 0, and is spoken to as
+ * before). */
+#define CHANNEL_FEATURE_FILEREFS	1	/* MSG_FILES and MSG_HAVE (fileref.h) */
+#define CHANNEL_FEATURES		CHANNEL_FEATURE_FILEREFS
+
 enum channel_msg {
 	MSG_AUTH = 1,		/* keyed: the first frame each way */
 	MSG_DATA,		/* image bytes */
@@ -52,6 +58,9 @@ enum channel_msg {
 	MSG_OUTCOME,		/* answer to a query: u8 outcome, i32 PID */
 	MSG_SIGNAL,		/* before COMMIT: a signal that came for the source
 				 * after its image (struct channel_signal) */
+	MSG_FILES,		/* before the image, when both sides can: the files
+				 * the sender may reference (fileref.h) */
+	MSG_HAVE,		/* the answer: which of them the receiver has */
 };
 
 /* MSG_OUTCOME's payload: u8 outcome, then i32 PID (the copy, if committed). */
@@ -97,6 +106,7 @@ struct channel {
 	char why[256];
 	uint8_t peer_hello[CHANNEL_HELLO_BYTES];	/* the sender's, between the two
 							 * steps of an accept */
+	uint8_t peer_features;		/* CHANNEL_FEATURE_*, from the peer's hello */
 };
 
 /* Frames that fail authentication (forged, damaged, replayed) give this. */
@@ -107,6 +117,9 @@ int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key,
 		 int timeout_ms) MUST_CHECK;
 /* Frees the buffers and forgets the keys; closes nothing. */
 void channel_free(struct channel *ch);
+
+/* Do both sides speak CHANNEL_FEATURE_x?  (After a handshake.) */
+bool channel_both_can(const struct channel *ch, unsigned feature);
 
 /* The sender's side: hello, and with a key, proof both ways.  A receiver
  * that refuses gives -ECONNABORTED (peer_status and why say why); the wrong
@@ -126,7 +139,8 @@ int channel_accept_finish(struct channel *ch) MUST_CHECK;
  * and the reason (in the clear: it comes before any key is proven). */
 int channel_refuse(struct channel *ch, int refusal, const char *reason) MUST_CHECK;
 
-/* Send one message (DATA waiting in the buffer goes first). */
+/* Send one message (DATA waiting in the buffer goes first); its payload
+ * at most CHANNEL_FRAME_MAX bytes. */
 int channel_send(struct channel *ch, enum channel_msg type, const void *payload,
 		 size_t len) MUST_CHECK;
 /* MSG_ERROR: a refusal (enum refusal) and why. */
@@ -138,7 +152,7 @@ int channel_expect(struct channel *ch, enum channel_msg want, void *payload,
 		   size_t len) MUST_CHECK;
 
 /* Receive the next message, whatever its type, with a payload of at most
- * max bytes.  A MSG_ERROR gives -ECONNABORTED. */
+ * max bytes (at most CHANNEL_FRAME_MAX).  A MSG_ERROR gives -ECONNABORTED. */
 int channel_next(struct channel *ch, uint8_t *type, void *payload, size_t max,
 		 size_t *len) MUST_CHECK;
 

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "error.h"
 #include "escape.h"
+#include "image.h"
 #include "procfs.h"
 
 const char *human_size(uint64_t bytes, char buf[32])
@@ -24,6 +25,17 @@ const char *human_size(uint64_t bytes, char buf[32])
 		snprintf(buf, 32, "%.1f MiB", bytes / 1048576.0);
 	else
 		snprintf(buf, 32, "%.1f GiB", bytes / 1073741824.0);
+	return buf;
+}
+
+const char *referenced_files(const struct image *im, char buf[64])
+{
+	size_t n = im->refs.nfiles;
+
+	buf[0] = '\0';
+	if (!n)
+		return buf;
+	snprintf(buf, 64, " (%zu file%s by reference)", n, n == 1 ? "" : "s");
 	return buf;
 }
 

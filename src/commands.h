@@ -43,6 +43,9 @@ void termination_signals(sigset_t *set);
 
 /* "1.5 MiB", "512.0 KiB", "2.0 GiB" into buf. */
 const char *human_size(uint64_t bytes, char buf[32]);
+struct image;
+/* For a summary: " (3 files by reference)", or "" when it references none. */
+const char *referenced_files(const struct image *im, char buf[64]);
 
 /* From now on, SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to contmig alone go
  * on to pid (thaw's and run's child). */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "contract.h"
+#include "files.h"
 #include "procfs.h"
 #include "seccomp.h"
 #include "workdir.h"
@@ -283,23 +284,134 @@ static void check_restored_text(const struct vma_list *maps, struct contract_rep
 			 CONTRACT_TEXT_ADDR);
 }
 
-static void check_fds(const struct fd_list *fds, struct contract_report *r)
+/* Append text to list (used bytes of it so far), after sep if not the first. */
+ATTR_PRINTF(5, 6)
+static void list_add(char *list, size_t size, size_t *used, const char *sep, const char *fmt, ...)
 {
-	char list[sizeof(r->item[0].detail)] = "";
-	size_t used = 0, extra = 0;
+	va_list ap;
 
-	for (size_t i = 0; i < fds->count; i++) {
-		if (fds->fd[i].fd <= 2)
-			continue;
-		extra++;
-		if (used < sizeof(list))
-			used += snprintf(list + used, sizeof(list) - used, "%sfd %d -> %s",
-					 extra > 1 ? ", " : "", fds->fd[i].fd, fds->fd[i].target);
+	if (*used >= size)
+		return;
+	if (*used)
+		*used += snprintf(list + *used, size - *used, "%s", sep);
+	if (*used >= size)
+		return;
+	va_start(ap, fmt);
+	*used += vsnprintf(list + *used, size - *used, fmt, ap);
+	va_end(ap);
+}
+
+/* How a file that moves comes back, for the list. */
+static const char *reopened_as(const struct image_file *f)
+{
+	switch (f->kind) {
+	case IMAGE_FILE_DEVICE:
+		return " (the receiver's own)";
+	case IMAGE_FILE_TERMINAL:
+		return " (a terminal: the receiving side's)";
+	case IMAGE_FILE_DIRECTORY:
+		return " (a directory)";
 	}
-	if (!extra)
-		add_item(r, "fds", true, "no open files beyond 0-2");
+	return (f->open_flags & O_APPEND) ? " (appended to)" : "";
+}
+
+/*
+ * Files beyond 0-2: what does not move, each with why, then what its copy
+ * opens again.  The fds are those of the whole list, in order.
+ */
+static void check_fds(const struct file_looks *fl, struct contract_report *r)
+{
+	char bad[sizeof(r->item[0].detail)] = "", good[sizeof(r->item[0].detail)] = "";
+	size_t nbad = 0, ngood = 0;
+
+	for (size_t i = 0; i < fl->count; i++) {
+		const struct file_look *l = &fl->look[i];
+
+		if (l->why[0])
+			list_add(bad, sizeof(bad), &nbad, "; ", "fd %d -> %s: %s", l->rec.fd, l->target,
+				 l->why);
+		else
+			list_add(good, sizeof(good), &ngood, ", ", "fd %d -> %s%s", l->rec.fd,
+				 l->rec.path, reopened_as(&l->rec));
+	}
+	if (nbad)
+		add_item(r, "fds", false, "%s%s%s%s", bad, ngood ? " (reopened in the copy: " : "",
+			 good, ngood ? ")" : "");
+	else if (ngood)
+		add_item(r, "fds", true, "reopened in the copy: %s", good);
 	else
-		add_item(r, "fds", false, "open files beyond 0-2 do not move: %s", list);
+		add_item(r, "fds", true, "no open files beyond 0-2");
+}
+
+/* What a shared mapping is, by its name in /proc/PID/maps. */
+static const char *shared_kind(const struct vma *v)
+{
+	if (!strncmp(v->name, "/SYSV", 5))
+		return "SysV shared memory";
+	if (!strcmp(v->name, "/dev/zero (deleted)") || !strncmp(v->name, "[anon_shmem", 11) ||
+	    !*v->name)
+		return "shared anonymous memory";
+	if (!strncmp(v->name, "/memfd:", 7))
+		return "a shared memfd";
+	return "a shared file mapping";
+}
+
+/*
+ * A shared mapping of a file that can never be written through (no write
+ * permission, and none to be had: the file was opened read-only) moves as
+ * a private copy of what it held, as a private mapping does: the program
+ * loses no write of its own, only the sight of the file's later changes.
+ * glibc's gconv-modules.cache, mapped so by every setlocale(), is one.
+ * 1 when v is one, 0 when not, -errno when smaps cannot say.
+ */
+static int read_only_file(pid_t pid, const struct vma *v)
+{
+	int may_write;
+
+	if (v->prot & PROT_WRITE || v->name[0] != '/' || strstr(v->name, " (deleted)") ||
+	    !strncmp(v->name, "/SYSV", 5) || !strncmp(v->name, "/memfd:", 7))
+		return 0;
+	may_write = procfs_may_write(pid, v->start);
+	return may_write < 0 ? may_write : !may_write;
+}
+
+/*
+ * Any other shared mapping would be restored private: the program's later
+ * writes would no longer reach the file or the other processes that map it,
+ * nor theirs the program.  Not carried: refused by name.
+ */
+static int check_shared(pid_t pid, const struct vma_list *maps, struct contract_report *r)
+{
+	char bad[sizeof(r->item[0].detail)] = "", good[sizeof(r->item[0].detail)] = "";
+	size_t nbad = 0, ngood = 0;
+
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct vma *v = &maps->vma[i];
+		int ro;
+
+		if (!v->shared)
+			continue;
+		ro = read_only_file(pid, v);
+		if (ro == -ENOENT)
+			continue;	/* unmapped since maps was read */
+		if (ro < 0)
+			return ro;
+		if (ro)
+			list_add(good, sizeof(good), &ngood, ", ", "%#lx-%#lx %s", v->start, v->end,
+				 v->name);
+		else
+			list_add(bad, sizeof(bad), &nbad, "; ", "%#lx-%#lx%s%s: %s does not move",
+				 v->start, v->end, *v->name ? " " : "", v->name, shared_kind(v));
+	}
+	if (nbad)
+		add_item(r, "shared", false, "%s (its copy would be private memory, cut off from "
+			 "the file and the other processes)", bad);
+	else if (ngood)
+		add_item(r, "shared", true, "read-only shared mappings of files, carried as "
+			 "private copies: %s", good);
+	else
+		add_item(r, "shared", true, "no shared mappings");
+	return 0;
 }
 
 static void check_tracer(pid_t tracer, struct contract_report *r)
@@ -362,7 +474,7 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	struct seccomp_status sc;
 	struct proc_status st;
 	struct vma_list maps;
-	struct fd_list fds;
+	struct file_looks fds;
 	char exe[64];
 	bool restored;
 	int err;
@@ -398,6 +510,10 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	err = check_canary(pid, r);
 	if (!err)
 		check_heap(&maps, r);
+	if (!err) {
+		snprintf(r->where, sizeof(r->where), "/proc/%d/smaps", (int)pid);
+		err = check_shared(pid, &maps, r);
+	}
 	vma_list_free(&maps);
 	if (err)
 		return err;
@@ -409,11 +525,11 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 			 st.threads);
 
 	snprintf(r->where, sizeof(r->where), "/proc/%d/fd", (int)pid);
-	err = procfs_list_fds(pid, &fds);
+	err = files_look(pid, &fds);
 	if (err)
 		return err;
 	check_fds(&fds, r);
-	fd_list_free(&fds);
+	files_looks_free(&fds);
 
 	check_tracer(st.tracer_pid, r);
 	snprintf(r->where, sizeof(r->where), "/proc/%d/cwd", (int)pid);

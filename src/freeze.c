@@ -23,6 +23,7 @@
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
+#include "fileref.h"
 #include "image.h"
 #include "progress.h"
 #include "ptrace.h"
@@ -34,7 +35,7 @@
 
 static const char usage[] =
 	"Usage: contmig freeze [-o IMAGE|-] [--leave-running|--leave-stopped] [--drop-fds]\n"
-	"                      [--timeout SECS] [--quiet|--progress] PID\n"
+	"                      [--reference-files] [--timeout SECS] [--quiet|--progress] PID\n"
 	"Snapshot a running process into an image (an ELF core file). Only once the\n"
 	"image is complete is the process ended (the default), resumed or left stopped;\n"
 	"on any failure before that it carries on untouched.\n"
@@ -44,8 +45,12 @@ static const char usage[] =
 	"  -r, --leave-running  let the process carry on after the snapshot (a process\n"
 	"                       that was stopped stays stopped)\n"
 	"  -s, --leave-stopped  leave the process stopped (SIGSTOP) after the snapshot\n"
-	"      --drop-fds       freeze even with files open beyond 0-2; the restored\n"
-	"                       process finds them closed\n"
+	"      --drop-fds       freeze even with fds that do not move (pipes, sockets...:\n"
+	"                       'contmig check PID' names them); the restored process\n"
+	"                       finds them closed, and its files open again\n"
+	"      --reference-files  store the files it maps (its binary, libraries) by\n"
+	"                       path and checksum, not whole: only where the identical\n"
+	"                       files are may the image be thawed\n"
 	"  -t, --timeout SECS   give up if the process has not stopped after SECS\n"
 	"                       (default 30); it then carries on untouched. With -o -,\n"
 	"                       also how long the image's reader may take nothing\n"
@@ -356,6 +361,25 @@ static void say_lost_signals(int pid, const struct image *im)
 			  signal_abbrev(first, name), lost == 1 ? "it" : "them");
 }
 
+/*
+ * --reference-files: every file the process maps that can be referenced, found
+ * while it runs (fileref_candidates).  The image may go anywhere: whoever
+ * thaws it needs the identical files, and is refused where they differ.
+ * An exit status, said.
+ */
+static int reference_all(const char *cmd, int pid, struct fileref_set *refs)
+{
+	int err = fileref_candidates(pid, refs);
+
+	if (err) {
+		errno_msg(-err, "%s: looking at the files PID %d maps", cmd, pid);
+		return err == -ENOMEM ? EXIT_INTERNAL : EXIT_NOTARGET;
+	}
+	for (size_t i = 0; i < refs->count; i++)
+		refs->c[i].taken = true;
+	return EXIT_OK;
+}
+
 static int finish(int pid, enum after after)
 {
 	switch (after) {
@@ -377,6 +401,7 @@ static int run(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, 'r' },
 		{ "leave-stopped", no_argument, NULL, 's' },
 		{ "drop-fds", no_argument, NULL, 'D' },
+		{ "reference-files", no_argument, NULL, 'R' },
 		{ "timeout", required_argument, NULL, 't' },
 		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
@@ -385,7 +410,9 @@ static int run(int argc, char **argv)
 	const char *output = NULL;
 	char default_output[64];
 	enum after after = AFTER_END;
-	bool drop_fds = false, output_failed, to_stdout;
+	bool drop_fds = false, reference_files = false, output_failed, to_stdout;
+	struct fileref_set refs = { 0 };
+	char referenced[64] = "";
 	enum progress_mode mode = PROGRESS_AUTO;
 	struct progress progress;
 	char what[64], stored[32], mapped[32], why[USERFILE_WHY];
@@ -410,6 +437,9 @@ static int run(int argc, char **argv)
 			break;
 		case 'D':
 			drop_fds = true;
+			break;
+		case 'R':
+			reference_files = true;
 			break;
 		case 't':
 			timeout_ms = parse_timeout("freeze", optarg);
@@ -472,7 +502,11 @@ static int run(int argc, char **argv)
 	/* A closed pipe must be an error we report, not a silent death. */
 	signal(SIGPIPE, SIG_IGN);
 
-	status = target_capture("freeze", pid, drop_fds ? TARGET_DROP_FDS : 0, &im);
+	if (reference_files && (status = reference_all("freeze", pid, &refs)) != EXIT_OK)
+		goto remove_tmp;
+	status = target_capture("freeze", pid, drop_fds ? TARGET_DROP_FDS : 0,
+				reference_files ? &refs : NULL, &im);
+	fileref_set_free(&refs);
 	if (status != EXIT_OK)
 		goto remove_tmp;
 	/* What goes down a pipe cannot be taken back: its head is read back
@@ -530,10 +564,11 @@ static int run(int argc, char **argv)
 	}
 	/* The process chose its name: escaped, it cannot act on a terminal. */
 	escape_text(comm, sizeof(comm), im.state.comm, sizeof(im.state.comm));
-	progress_summary(&progress, "froze PID %d (%s): %s stored of %s mapped in %.2f s "
+	progress_summary(&progress, "froze PID %d (%s): %s stored of %s mapped%s in %.2f s "
 			 "(%.0f MiB/s)", pid, comm,
 			 human_size(image_stored_bytes(&im), stored),
-			 human_size(image_mapped_bytes(&im), mapped), progress_seconds(&progress),
+			 human_size(image_mapped_bytes(&im), mapped),
+			 referenced_files(&im, referenced), progress_seconds(&progress),
 			 im.size / 1048576.0 / progress_seconds(&progress));
 	if (after == AFTER_END)
 		say_lost_signals(pid, &im);

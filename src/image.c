@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/procfs.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -207,6 +208,34 @@ static void put_seccomp_note(struct buf *b, const struct image_seccomp *sc)
 	free(desc.data);
 }
 
+static void put_files_note(struct buf *b, const struct image *im)
+{
+	struct buf desc = { 0 };
+	uint64_t count = im->nfile;
+	uint32_t path_off = 0;
+
+	buf_put(&desc, &count, sizeof(count));
+	for (size_t i = 0; i < im->nfile; i++) {
+		const struct image_file *f = &im->file[i];
+		struct image_file_rec rec = {
+			.fd = f->fd, .kind = f->kind, .open_flags = f->open_flags,
+			.flags = f->flags, .shares = f->shares, .mtime_nsec = f->mtime_nsec,
+			.offset = f->offset, .size = f->size, .mtime_sec = f->mtime_sec,
+			.rdev = f->rdev, .hash = f->hash,
+			.path_off = path_off, .path_len = strlen(f->path),
+		};
+
+		buf_put(&desc, &rec, sizeof(rec));
+		path_off += rec.path_len;
+	}
+	for (size_t i = 0; i < im->nfile; i++)
+		buf_put(&desc, im->file[i].path, strlen(im->file[i].path));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_FILES, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_workdir_note(struct buf *b, const struct image_workdir *wd)
 {
 	struct buf desc = { 0 };
@@ -244,6 +273,36 @@ static void put_vdso_note(struct buf *b, const struct image_vdso *v)
 	free(desc.data);
 }
 
+static void put_filerefs_note(struct buf *b, const struct image_filerefs *fr)
+{
+	struct image_filerefs_rec head = { .nfiles = fr->nfiles, .nmaps = fr->nmaps };
+	struct buf desc = { 0 };
+
+	buf_put(&desc, &head, sizeof(head));
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+		struct image_fileref_rec rec = { .size = f->size, .build_id_len = f->build_id_len,
+						 .path_len = strlen(f->path) };
+
+		memcpy(rec.sum, f->sum, sizeof(rec.sum));
+		memcpy(rec.build_id, f->build_id, sizeof(rec.build_id));
+		buf_put(&desc, &rec, sizeof(rec));
+	}
+	for (size_t i = 0; i < fr->nmaps; i++) {
+		struct image_mapref_rec rec = { .start = fr->map[i].start,
+						.offset = fr->map[i].offset,
+						.file = fr->map[i].file };
+
+		buf_put(&desc, &rec, sizeof(rec));
+	}
+	for (size_t i = 0; i < fr->nfiles; i++)
+		buf_put(&desc, fr->file[i].path, strlen(fr->file[i].path));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_FILEREFS, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -275,6 +334,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_limits_note(b, &im->limits);
 	if (im->seccomp.mode)
 		put_seccomp_note(b, &im->seccomp);
+	if (im->nfile)
+		put_files_note(b, im);
 	if (im->workdir.known)
 		put_workdir_note(b, &im->workdir);
 	if (im->mm.known)
@@ -283,6 +344,8 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_vdso_note(b, &im->vdso);
 	if (im->rseq.len)
 		put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_RSEQ, &im->rseq, sizeof(im->rseq));
+	if (im->refs.nfiles)
+		put_filerefs_note(b, &im->refs);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -689,6 +752,72 @@ static int read_workdir(struct image *im, const struct note *n)
 	return 0;
 }
 
+/*
+ * The file references note: its counts, the records they count and the
+ * paths, which fill the rest exactly, none empty, too long or holding a NUL
+ * (image_check judges what the records say).
+ */
+static int read_filerefs(struct image *im, const struct note *n)
+{
+	struct image_filerefs *fr = &im->refs;
+	struct image_filerefs_rec head;
+	const uint8_t *p = n->desc + sizeof(head);
+	size_t left = n->len - sizeof(head);
+
+	if (n->len < sizeof(head) || fr->nfiles || fr->file)
+		return refuse(im, "file references note of %zu bytes, or a second one", n->len);
+	memcpy(&head, n->desc, sizeof(head));
+	if (!head.nfiles || head.nfiles > left / sizeof(struct image_fileref_rec) ||
+	    head.nmaps > (left - head.nfiles * sizeof(struct image_fileref_rec)) /
+			 sizeof(struct image_mapref_rec))
+		return refuse(im, "file references note: %u files and %u mappings in %zu bytes",
+			      head.nfiles, head.nmaps, n->len);
+	fr->file = calloc(head.nfiles, sizeof(*fr->file));
+	fr->map = calloc(head.nmaps ? head.nmaps : 1, sizeof(*fr->map));
+	if (!fr->file || !fr->map)
+		return -ENOMEM;
+	fr->nfiles = head.nfiles;
+	left -= head.nfiles * sizeof(struct image_fileref_rec) +
+		head.nmaps * sizeof(struct image_mapref_rec);
+	for (size_t i = 0; i < head.nmaps; i++) {
+		struct image_mapref_rec rec;
+
+		memcpy(&rec, p + head.nfiles * sizeof(struct image_fileref_rec) + i * sizeof(rec),
+		       sizeof(rec));
+		if (rec.reserved)
+			return refuse(im, "file references note: reserved bits set in mapping %zu", i);
+		fr->map[fr->nmaps++] = (struct image_mapref){ .start = rec.start,
+							      .offset = rec.offset,
+							      .file = rec.file };
+	}
+	{
+		const char *path = (const char *)p + head.nfiles * sizeof(struct image_fileref_rec) +
+				   head.nmaps * sizeof(struct image_mapref_rec);
+
+		for (size_t i = 0; i < head.nfiles; i++) {
+			struct image_fileref *f = &fr->file[i];
+			struct image_fileref_rec rec;
+
+			memcpy(&rec, p + i * sizeof(rec), sizeof(rec));
+			if (!rec.path_len || rec.path_len >= IMAGE_MAX_PATH || rec.path_len > left ||
+			    memchr(path, '\0', rec.path_len))
+				return refuse(im, "file references note: file %zu has a bad path", i);
+			f->path = strndup(path, rec.path_len);
+			if (!f->path)
+				return -ENOMEM;
+			f->size = rec.size;
+			memcpy(f->sum, rec.sum, sizeof(f->sum));
+			memcpy(f->build_id, rec.build_id, sizeof(f->build_id));
+			f->build_id_len = rec.build_id_len;
+			path += rec.path_len;
+			left -= rec.path_len;
+		}
+	}
+	if (left)
+		return refuse(im, "file references note: %zu bytes after the last path", left);
+	return 0;
+}
+
 /* The seccomp note: its fixed part, then each filter it counts, every one
  * within the note (image_check judges what they hold). */
 static int read_seccomp(struct image *im, const struct note *n)
@@ -732,6 +861,50 @@ static int read_seccomp(struct image *im, const struct note *n)
 	}
 	if (pos != n->len)
 		return refuse(im, "seccomp note: %zu bytes after the last filter", n->len - pos);
+	return 0;
+}
+
+/* The files note: records and paths within the note (check_files judges
+ * what they say). */
+static int read_files(struct image *im, const struct note *n)
+{
+	const struct image_file_rec *rec = (const void *)(n->desc + sizeof(uint64_t));
+	const char *paths;
+	size_t paths_len;
+	uint64_t count;
+
+	if (n->len < sizeof(count) || im->file)
+		return refuse(im, "files note of %zu bytes, or a second one", n->len);
+	memcpy(&count, n->desc, sizeof(count));
+	if (!count || count > (n->len - sizeof(count)) / sizeof(*rec))
+		return refuse(im, "%lu open files in a note of %zu bytes", (unsigned long)count,
+			      n->len);
+	paths = (const char *)(rec + count);
+	paths_len = n->len - sizeof(count) - count * sizeof(*rec);
+	im->file = calloc(count, sizeof(*im->file));
+	if (!im->file)
+		return -ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		struct image_file *f = &im->file[i];
+		struct image_file_rec r;
+
+		memcpy(&r, rec + i, sizeof(r));
+		if (r.path_off > paths_len || r.path_len > paths_len - r.path_off)
+			return refuse(im, "open file %zu has a bad path", i);
+		f->path = strndup(paths + r.path_off, r.path_len);
+		if (!f->path)
+			return -ENOMEM;
+		im->nfile++;
+		/* A NUL inside the path shows as a shorter one: refused. */
+		if (strlen(f->path) != r.path_len)
+			return refuse(im, "open file %zu has a NUL in its path", i);
+		*f = (struct image_file){
+			.fd = r.fd, .kind = r.kind, .open_flags = r.open_flags, .flags = r.flags,
+			.shares = r.shares, .mtime_nsec = r.mtime_nsec, .offset = r.offset,
+			.size = r.size, .mtime_sec = r.mtime_sec, .rdev = r.rdev, .hash = r.hash,
+			.path = f->path,
+		};
+	}
 	return 0;
 }
 
@@ -863,6 +1036,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			r = read_seccomp(im, &n);
 			if (r)
 				return r;
+		} else if (ours && n.type == NT_CONTMIG_FILES) {
+			r = read_files(im, &n);
+			if (r)
+				return r;
 		} else if (ours && n.type == NT_CONTMIG_WORKDIR) {
 			r = read_workdir(im, &n);
 			if (r)
@@ -877,6 +1054,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_RSEQ) {
 			r = read_rseq(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_FILEREFS) {
+			r = read_filerefs(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
@@ -992,6 +1173,67 @@ static int check_seccomp(struct image *im)
 	return 0;
 }
 
+/* The memory devices a copy gets its receiver's own of, by number and name. */
+static const struct { unsigned major, minor; const char *path; } memory_devices[] = {
+	{ 1, 3, "/dev/null" }, { 1, 5, "/dev/zero" }, { 1, 7, "/dev/full" },
+	{ 1, 8, "/dev/random" }, { 1, 9, "/dev/urandom" },
+};
+
+const char *image_memory_device(uint64_t rdev)
+{
+	for (size_t i = 0; i < sizeof(memory_devices) / sizeof(memory_devices[0]); i++)
+		if (major(rdev) == memory_devices[i].major && minor(rdev) == memory_devices[i].minor)
+			return memory_devices[i].path;
+	return NULL;
+}
+
+/* One open file as the writer may record it and the reader takes it. */
+static int check_file(struct image *im, size_t i)
+{
+	const struct image_file *f = &im->file[i];
+	const char *device = image_memory_device(f->rdev);
+
+	if (f->fd < 3 || f->fd >= IMAGE_MAX_FD || (i && f->fd <= im->file[i - 1].fd))
+		return refuse(im, "open file %zu: fd %d is not above 2, below %d and after the "
+			      "one before", i, f->fd, IMAGE_MAX_FD);
+	if (f->kind < IMAGE_FILE_REGULAR || f->kind > IMAGE_FILE_TERMINAL ||
+	    f->flags & ~IMAGE_FILE_FLAGS || f->open_flags & ~IMAGE_FILE_OPEN_FLAGS ||
+	    f->mtime_nsec >= 1000000000 || f->offset > INT64_MAX)
+		return refuse(im, "open file %zu (fd %d): unknown kind %u, flags %#x or open flags "
+			      "%#o, or a bad offset or time", i, f->fd, f->kind, f->flags,
+			      f->open_flags);
+	if (f->path[0] != '/' || strlen(f->path) >= IMAGE_MAX_PATH)
+		return refuse(im, "open file %zu (fd %d): the path is not absolute, or has %d "
+			      "bytes or more", i, f->fd, IMAGE_MAX_PATH);
+	if (f->kind == IMAGE_FILE_DEVICE && (!device || strcmp(device, f->path)))
+		return refuse(im, "open file %zu (fd %d): device %u:%u at the path given is not "
+			      "one a copy gets its own of", i, f->fd, major(f->rdev), minor(f->rdev));
+	if (f->flags & IMAGE_FILE_HASHED &&
+	    (f->kind != IMAGE_FILE_REGULAR || f->size > IMAGE_FILE_HASH_MAX))
+		return refuse(im, "open file %zu (fd %d): a content hash for other than a regular "
+			      "file of at most %lu bytes", i, f->fd, IMAGE_FILE_HASH_MAX);
+	if (f->shares == -1)
+		return 0;
+	for (size_t k = 0; k < i; k++)
+		if (im->file[k].fd == f->shares && im->file[k].shares == -1 &&
+		    im->file[k].kind == f->kind)
+			return 0;
+	return refuse(im, "open file %zu (fd %d) shares fd %d, which is not an earlier file of "
+		      "its kind", i, f->fd, f->shares);
+}
+
+static int check_files(struct image *im)
+{
+	int err = 0;
+
+	if (!im->nfile != !(im->state.flags & IMAGE_STATE_FILES))
+		return refuse(im, "%zu open files, and the state says it has %s", im->nfile,
+			      im->state.flags & IMAGE_STATE_FILES ? "some" : "none");
+	for (size_t i = 0; !err && i < im->nfile; i++)
+		err = check_file(im, i);
+	return err;
+}
+
 /* What the writer may put in the working directory note and the reader
  * takes: an absolute path that fits, and a umask. */
 static int check_workdir(struct image *im)
@@ -1092,6 +1334,77 @@ static int check_rseq(struct image *im)
 	return 0;
 }
 
+/* Bytes of a build ID past its length are zero; its length fits. */
+static bool sound_build_id(const struct image_fileref *f)
+{
+	if (f->build_id_len > IMAGE_MAX_BUILD_ID)
+		return false;
+	for (size_t k = f->build_id_len; k < IMAGE_MAX_BUILD_ID; k++)
+		if (f->build_id[k])
+			return false;
+	return true;
+}
+
+/*
+ * What the writer may put in the file references note and the reader
+ * takes: files with absolute paths, each referenced; references in address
+ * order, each to the start of a private mapping, at its offset (page-aligned,
+ * the mapping within what mmap can reach), and to a file of the note; and
+ * the state flag that makes an older reader refuse the image.
+ */
+static int check_filerefs(struct image *im)
+{
+	const struct image_filerefs *fr = &im->refs;
+	bool flagged = im->state.flags & IMAGE_STATE_FILEREFS;
+	size_t v = 0, used = 0;
+	bool *referenced;
+
+	if (flagged != (fr->nfiles > 0) || (!fr->nfiles && fr->nmaps))
+		return refuse(im, "file references: the state flag says %s, the note holds %zu "
+			      "files", flagged ? "some" : "none", fr->nfiles);
+	if (!fr->nfiles)
+		return 0;
+	if (fr->nmaps > im->vmas.count || fr->nfiles > fr->nmaps)
+		return refuse(im, "file references: %zu files and %zu references for %zu mappings",
+			      fr->nfiles, fr->nmaps, im->vmas.count);
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+
+		if (!f->path || f->path[0] != '/' || strnlen(f->path, IMAGE_MAX_PATH) >= IMAGE_MAX_PATH ||
+		    !sound_build_id(f))
+			return refuse(im, "file references: file %zu has a path that is not absolute "
+				      "or too long, or a bad build ID", i);
+	}
+	referenced = calloc(fr->nfiles, sizeof(*referenced));
+	if (!referenced)
+		return -ENOMEM;
+	for (size_t i = 0; i < fr->nmaps; i++) {
+		const struct image_mapref *m = &fr->map[i];
+		const struct vma *vm;
+
+		while (v < im->vmas.count && im->vmas.vma[v].start < m->start)
+			v++;
+		vm = v < im->vmas.count ? &im->vmas.vma[v] : NULL;
+		if (!vm || vm->start != m->start || (i && m->start <= fr->map[i - 1].start) ||
+		    vm->shared || m->file >= fr->nfiles || m->offset != vm->offset ||
+		    m->offset % IMAGE_PAGE || m->offset > (uint64_t)INT64_MAX - (vm->end - vm->start)) {
+			free(referenced);
+			return refuse(im, "file reference %zu (%#lx) is not to the start of a private "
+				      "mapping in address order, at its offset, of a file of the note",
+				      i, (unsigned long)m->start);
+		}
+		if (!referenced[m->file]) {
+			referenced[m->file] = true;
+			used++;
+		}
+	}
+	free(referenced);
+	if (used != fr->nfiles)
+		return refuse(im, "file references: %zu of %zu files are referenced by no mapping",
+			      fr->nfiles - used, fr->nfiles);
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
@@ -1103,6 +1416,8 @@ int image_check(struct image *im)
 		err = check_limits(im);
 	if (!err)
 		err = check_seccomp(im);
+	if (!err)
+		err = check_files(im);
 	if (!err)
 		err = check_workdir(im);
 	if (!err)
@@ -1154,7 +1469,9 @@ int image_check(struct image *im)
 		return refuse(im, "the segment sums are not right after the data");
 	/* Against the mappings, now known to be sound. */
 	err = check_vdso(im);
-	return err ? err : check_rseq(im);
+	if (!err)
+		err = check_rseq(im);
+	return err ? err : check_filerefs(im);
 }
 
 ATTR_PRINTF(3, 4)
@@ -1427,6 +1744,23 @@ static bool same_seccomp(const struct image_seccomp *a, const struct image_secco
 	return true;
 }
 
+static bool same_files(const struct image *a, const struct image *b)
+{
+	if (a->nfile != b->nfile)
+		return false;
+	for (size_t i = 0; i < a->nfile; i++) {
+		const struct image_file *x = &a->file[i], *y = &b->file[i];
+
+		if (x->fd != y->fd || x->kind != y->kind || x->open_flags != y->open_flags ||
+		    x->flags != y->flags || x->shares != y->shares || x->offset != y->offset ||
+		    x->size != y->size || x->mtime_sec != y->mtime_sec ||
+		    x->mtime_nsec != y->mtime_nsec || x->rdev != y->rdev || x->hash != y->hash ||
+		    strcmp(x->path, y->path))
+			return false;
+	}
+	return true;
+}
+
 /* The mm fields, the vDSO and the rseq area. */
 static bool same_kernel_state(const struct image *a, const struct image *b)
 {
@@ -1438,6 +1772,25 @@ static bool same_kernel_state(const struct image *a, const struct image *b)
 		return false;
 	return !a->vdso.rec.vdso_size ||
 	       !memcmp(a->vdso.bytes, b->vdso.bytes, a->vdso.rec.vdso_size);
+}
+
+static bool same_filerefs(const struct image_filerefs *a, const struct image_filerefs *b)
+{
+	if (a->nfiles != b->nfiles || a->nmaps != b->nmaps)
+		return false;
+	for (size_t i = 0; i < a->nfiles; i++) {
+		const struct image_fileref *x = &a->file[i], *y = &b->file[i];
+
+		if (x->size != y->size || memcmp(x->sum, y->sum, sizeof(x->sum)) ||
+		    x->build_id_len != y->build_id_len ||
+		    memcmp(x->build_id, y->build_id, sizeof(x->build_id)) || strcmp(x->path, y->path))
+			return false;
+	}
+	for (size_t i = 0; i < a->nmaps; i++)
+		if (a->map[i].start != b->map[i].start || a->map[i].offset != b->map[i].offset ||
+		    a->map[i].file != b->map[i].file)
+			return false;
+	return true;
 }
 
 /* Does the image read back say what the written one does? */
@@ -1455,8 +1808,12 @@ static int same_image(struct image *im, const struct image *back)
 		return refuse(im, "the image read back holds other credentials");
 	if (!same_seccomp(&im->seccomp, &back->seccomp))
 		return refuse(im, "the image read back holds other seccomp filters");
+	if (!same_files(im, back))
+		return refuse(im, "the image read back holds other open files");
 	if (!same_kernel_state(im, back))
 		return refuse(im, "the image read back holds other mm fields, vDSO or rseq area");
+	if (!same_filerefs(&im->refs, &back->refs))
+		return refuse(im, "the image read back references other files");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||
 	    back->data_offset != im->data_offset || back->size != im->size)
 		return refuse(im, "the image read back has %zu mappings and %zu segments, not "
@@ -1580,8 +1937,46 @@ void image_seccomp_free(struct image_seccomp *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
+void image_files_free(struct image *im)
+{
+	for (size_t i = 0; i < im->nfile; i++)
+		free(im->file[i].path);
+	free(im->file);
+	im->file = NULL;
+	im->nfile = 0;
+}
+
+void image_filerefs_free(struct image_filerefs *fr)
+{
+	for (size_t i = 0; i < fr->nfiles; i++)
+		free(fr->file[i].path);
+	free(fr->file);
+	free(fr->map);
+	memset(fr, 0, sizeof(*fr));
+}
+
+const struct image_mapref *image_mapref_of(const struct image *im, const struct vma *v)
+{
+	size_t lo = 0, hi = im->refs.nmaps;
+
+	/* In address order (image_check): a binary search. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (im->refs.map[mid].start == v->start)
+			return &im->refs.map[mid];
+		if (im->refs.map[mid].start < v->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 void image_free(struct image *im)
 {
+	image_filerefs_free(&im->refs);
+	image_files_free(im);
 	image_creds_free(&im->creds);
 	image_seccomp_free(&im->seccomp);
 	free(im->mm.exe);

@@ -20,6 +20,7 @@
 #ifndef CONTMIG_IMAGE_H
 #define CONTMIG_IMAGE_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,10 +55,12 @@ enum {
 	NT_CONTMIG_CREDS = 0x434d0007,	/* image_creds_rec, u32 groups[], names */
 	NT_CONTMIG_LIMITS = 0x434d0008,	/* image_limits_rec, image_rlimit[], LSM label */
 	NT_CONTMIG_SECCOMP = 0x434d0009,	/* image_seccomp_rec, filters (oldest first) */
+	NT_CONTMIG_FILES = 0x434d000f,	/* u64 count, image_file_rec[count], paths */
 	NT_CONTMIG_WORKDIR = 0x434d0010,	/* u32 umask, u32 0, the directory's path, NUL */
 	NT_CONTMIG_MM = 0x434d000a,	/* image_mm_rec, the program's path */
 	NT_CONTMIG_VDSO = 0x434d000b,	/* image_vdso_rec, the vDSO's bytes */
 	NT_CONTMIG_RSEQ = 0x434d000c,	/* image_rseq_rec */
+	NT_CONTMIG_FILEREFS = 0x434d0011,	/* image_filerefs_rec, files, mappings, paths */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -87,7 +90,15 @@ struct image_state {
 /* crt0's canary was in place (a Continuum program): thaw checks it is
  * still there.  An ordinary program has none, and may map that address. */
 #define IMAGE_STATE_CANARY	2
-#define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY)
+/* The image carries open files (the files note): a reader that does not
+ * know this bit refuses the image rather than restore a copy without them. */
+#define IMAGE_STATE_FILES	16
+/* Some mappings are the receiver's own files (the file references note): a
+ * reader that does not know this bit refuses the image rather than restore
+ * those mappings empty. */
+#define IMAGE_STATE_FILEREFS	32
+#define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY | IMAGE_STATE_FILES | \
+				 IMAGE_STATE_FILEREFS)
 
 /* One mapping in the CONTMIG mappings note. */
 struct image_vma_rec {
@@ -227,6 +238,56 @@ struct image_seccomp {
 
 void image_seccomp_free(struct image_seccomp *sc);
 
+/*
+ * Open files (contmig(1), Open files): each fd beyond 2 that its copy opens
+ * again, by path, as its own user, once it is shown to be the same file.
+ * The CONTMIG files note, as stored: a u64 count, the records (in fd order),
+ * then their paths, one after another with no NUL.
+ */
+enum {
+	IMAGE_FILE_REGULAR = 1,		/* reopened at its offset; size and mtime checked */
+	IMAGE_FILE_DIRECTORY = 2,	/* reopened; still a directory */
+	IMAGE_FILE_DEVICE = 3,		/* /dev/null, /dev/zero, /dev/full, /dev/random,
+					 * /dev/urandom: the receiver's own */
+	IMAGE_FILE_TERMINAL = 4,	/* the receiving side's terminal, or /dev/null */
+};
+#define IMAGE_FILE_CLOEXEC	1	/* FD_CLOEXEC */
+#define IMAGE_FILE_HASHED	2	/* hash holds the XXH3-64 of the whole file */
+#define IMAGE_FILE_FLAGS	(IMAGE_FILE_CLOEXEC | IMAGE_FILE_HASHED)
+/* The open flags a file is opened again with (O_CLOEXEC is a record flag). */
+#define IMAGE_FILE_OPEN_FLAGS	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_DIRECT | \
+				 O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | \
+				 O_SYNC | O_PATH)
+/* Files of at most this size that the process may read are hashed. */
+#define IMAGE_FILE_HASH_MAX	(1UL << 20)
+#define IMAGE_MAX_FD		(1 << 30)	/* the kernel's bound on fs.nr_open */
+
+struct image_file_rec {
+	int32_t fd;			/* 3 and up */
+	uint32_t kind;			/* IMAGE_FILE_* */
+	uint32_t open_flags;		/* within IMAGE_FILE_OPEN_FLAGS */
+	uint32_t flags;			/* IMAGE_FILE_CLOEXEC | IMAGE_FILE_HASHED */
+	int32_t shares;			/* -1, or the earlier fd whose open file this one
+					 * is (a dup: one offset, one set of flags) */
+	uint32_t mtime_nsec;
+	uint64_t offset;		/* regular files */
+	uint64_t size;			/* regular files: st_size */
+	int64_t mtime_sec;		/* regular files: st_mtim */
+	uint64_t rdev;			/* devices and terminals: st_rdev */
+	uint64_t hash;			/* with IMAGE_FILE_HASHED */
+	uint32_t path_off, path_len;	/* in the paths after the records */
+};
+
+struct image_file {
+	int fd;
+	uint32_t kind, open_flags, flags;
+	int shares;
+	uint64_t offset, size, rdev, hash;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	char *path;			/* absolute; may hold any byte but NUL */
+};
+
 /* Where it works (workdir.h). */
 struct image_workdir {
 	bool known;			/* false: an image from before the note */
@@ -285,6 +346,56 @@ struct image_rseq_rec {
 
 #define IMAGE_MAX_RSEQ		4096
 
+/*
+ * Mapped files by reference (fileref.h): the CONTMIG file references note,
+ * as stored: this, nfiles image_fileref_rec, nmaps image_mapref_rec (in
+ * address order), then the files' paths one after another, no NUL.
+ */
+#define IMAGE_SUM128_BYTES	16	/* XXH3-128, in its canonical (big-endian) form */
+#define IMAGE_MAX_BUILD_ID	32	/* bytes of an ELF build ID kept (SHA-1's are 20) */
+
+struct image_filerefs_rec {
+	uint32_t nfiles, nmaps;
+};
+
+struct image_fileref_rec {
+	uint64_t size;			/* bytes of the file */
+	uint8_t sum[IMAGE_SUM128_BYTES];	/* XXH3-128 of all of them */
+	uint8_t build_id[IMAGE_MAX_BUILD_ID];	/* for people; zeros past build_id_len */
+	uint32_t build_id_len;		/* 0: none */
+	uint32_t path_len;		/* 1 .. IMAGE_MAX_PATH - 1 */
+};
+
+struct image_mapref_rec {
+	uint64_t start;			/* the mapping's start (mappings note) */
+	uint64_t offset;		/* its offset in the file: the mapping's own */
+	uint32_t file;			/* index of the file */
+	uint32_t reserved;		/* 0 */
+};
+
+struct image_fileref {
+	uint64_t size;
+	uint8_t sum[IMAGE_SUM128_BYTES];
+	uint8_t build_id[IMAGE_MAX_BUILD_ID];
+	uint32_t build_id_len;
+	char *path;			/* absolute */
+};
+
+struct image_mapref {
+	uint64_t start, offset;
+	uint32_t file;
+};
+
+/* nfiles 0: the image stores every mapping's pages itself. */
+struct image_filerefs {
+	struct image_fileref *file;
+	size_t nfiles;
+	struct image_mapref *map;	/* in address order, one per referenced mapping */
+	size_t nmaps;
+};
+
+void image_filerefs_free(struct image_filerefs *fr);
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -306,10 +417,13 @@ struct image {
 	struct image_creds creds;	/* creds.known: the image has the note */
 	struct image_limits limits;	/* limits.known: the image has the note */
 	struct image_seccomp seccomp;	/* mode 0: the image has no seccomp note */
+	struct image_file *file;	/* open files beyond 0-2, in fd order */
+	size_t nfile;
 	struct image_workdir workdir;	/* workdir.known: the image has the note */
 	struct image_mm mm;		/* mm.known: the image has the note */
 	struct image_vdso vdso;		/* rec.vdso_size 0: the image has none */
 	struct image_rseq_rec rseq;	/* len 0: the image has no rseq note */
+	struct image_filerefs refs;	/* nfiles 0: the image has no such note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */
@@ -330,8 +444,10 @@ struct image {
  * groups, every name shorter than IMAGE_MAX_NAME; seccomp filters within
  * the kernel's bounds, none returning SECCOMP_RET_USER_NOTIF; mm fields in
  * user space, in order; the vDSO and its data page-aligned and clear of every
- * mapping; the rseq area inside one writable mapping.  0, or -EBADMSG with
- * im->why.
+ * mapping; the rseq area inside one writable mapping; open files in fd order
+ * from 3, of known kinds and flags, with absolute paths, a dup only of an
+ * earlier file, and IMAGE_STATE_FILES set exactly when there are any.
+ * 0, or -EBADMSG with im->why.
  */
 int image_check(struct image *im) MUST_CHECK;
 
@@ -395,6 +511,14 @@ int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, v
 int image_verify(struct image *im, struct stream *in) MUST_CHECK;
 
 void image_free(struct image *im);
+void image_files_free(struct image *im);
+/* The name of rdev if it is a memory device a copy gets its receiver's own
+ * of (/dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom); or NULL. */
+const char *image_memory_device(uint64_t rdev);
+
+/* The reference of mapping v (one of im's), or NULL when the image stores
+ * its pages itself. */
+const struct image_mapref *image_mapref_of(const struct image *im, const struct vma *v);
 
 /* Bytes the process had mapped, and bytes the image stores. */
 uint64_t image_mapped_bytes(const struct image *im);

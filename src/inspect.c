@@ -446,6 +446,75 @@ static void print_seccomp_json(const struct image_seccomp *sc)
 	printf("]},\n");
 }
 
+static const char *file_kind(uint32_t kind)
+{
+	static const char *const names[] = {
+		[IMAGE_FILE_REGULAR] = "file", [IMAGE_FILE_DIRECTORY] = "directory",
+		[IMAGE_FILE_DEVICE] = "device", [IMAGE_FILE_TERMINAL] = "terminal",
+	};
+
+	return kind < sizeof(names) / sizeof(names[0]) && names[kind] ? names[kind] : "?";
+}
+
+static const char *file_access(uint32_t open_flags)
+{
+	static const char *const modes[] = { "r", "w", "rw", "none" };
+
+	return open_flags & O_PATH ? "path" : modes[open_flags & O_ACCMODE];
+}
+
+/* The open files, which the copy opens again (contmig(1), Open files). */
+static void print_files_text(const struct image *im)
+{
+	if (!im->nfile)
+		return;
+	printf("files:      %zu, opened again in the copy\n", im->nfile);
+	for (size_t i = 0; i < im->nfile; i++) {
+		const struct image_file *f = &im->file[i];
+
+		printf("  fd %d: ", f->fd);
+		if (f->shares != -1)
+			printf("the open file of fd %d", f->shares);
+		else
+			printf("%s, %s%s%s", file_kind(f->kind), file_access(f->open_flags),
+			       f->open_flags & O_APPEND ? ", append" : "",
+			       f->open_flags & O_NONBLOCK ? ", nonblocking" : "");
+		printf("%s", f->flags & IMAGE_FILE_CLOEXEC ? ", close-on-exec" : "");
+		if (f->shares == -1 && f->kind == IMAGE_FILE_REGULAR)
+			printf(", at %" PRIu64 " of %" PRIu64 " bytes%s", f->offset, f->size,
+			       f->flags & IMAGE_FILE_HASHED ? ", hashed" : "");
+		printf(": ");
+		escape_fputs(stdout, f->path, SIZE_MAX);
+		putchar('\n');
+	}
+}
+
+static void print_files_json(const struct image *im)
+{
+	printf(" \"files\": [");
+	for (size_t i = 0; i < im->nfile; i++) {
+		const struct image_file *f = &im->file[i];
+
+		printf("%s\n  {\"fd\": %d, \"kind\": \"%s\", \"path\": ", i ? "," : "", f->fd,
+		       file_kind(f->kind));
+		json_string(stdout, f->path);
+		printf(", \"access\": \"%s\", \"open_flags\": \"%#o\", \"cloexec\": %s, "
+		       "\"offset\": %" PRIu64 ", \"size\": %" PRIu64 ", \"mtime\": \"%" PRId64
+		       ".%09" PRIu32 "\", ", file_access(f->open_flags), f->open_flags,
+		       f->flags & IMAGE_FILE_CLOEXEC ? "true" : "false", f->offset, f->size,
+		       f->mtime_sec, f->mtime_nsec);
+		if (f->flags & IMAGE_FILE_HASHED)
+			printf("\"hash\": \"0x%016" PRIx64 "\", ", f->hash);
+		else
+			printf("\"hash\": null, ");
+		if (f->shares != -1)
+			printf("\"shares\": %d}", f->shares);
+		else
+			printf("\"shares\": null}");
+	}
+	printf("],\n");
+}
+
 /* Its working directory came from the image: escaped. */
 static void print_workdir_text(const struct image_workdir *wd)
 {
@@ -585,6 +654,58 @@ static void print_kernel_state_json(const struct image *im)
 	}
 }
 
+/* A file's checksum or build ID, as hex, into buf (2 * len + 1 bytes). */
+static const char *hex(const uint8_t *bytes, size_t len, char *buf)
+{
+	for (size_t i = 0; i < len; i++)
+		sprintf(buf + 2 * i, "%02x", bytes[i]);
+	buf[2 * len] = '\0';
+	return buf;
+}
+
+/* The files its copy maps from the receiver's disk; paths from the image:
+ * escaped. */
+static void print_filerefs_text(const struct image_filerefs *fr)
+{
+	char size[32], sum[2 * IMAGE_SUM128_BYTES + 1], id[2 * IMAGE_MAX_BUILD_ID + 1];
+
+	if (!fr->nfiles)
+		return;
+	printf("files:      %zu referenced (the copy maps them where it is thawed)\n", fr->nfiles);
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+
+		printf("  ");
+		escape_fputs(stdout, f->path, SIZE_MAX);
+		printf("\n    %s (%" PRIu64 " bytes), xxh128 %s%s%s\n", human_size(f->size, size),
+		       f->size, hex(f->sum, sizeof(f->sum), sum),
+		       f->build_id_len ? ", build ID " : "",
+		       f->build_id_len ? hex(f->build_id, f->build_id_len, id) : "");
+	}
+}
+
+static void print_filerefs_json(const struct image_filerefs *fr)
+{
+	char sum[2 * IMAGE_SUM128_BYTES + 1], id[2 * IMAGE_MAX_BUILD_ID + 1];
+
+	if (!fr->nfiles)
+		return;
+	printf(" \"files\": [");
+	for (size_t i = 0; i < fr->nfiles; i++) {
+		const struct image_fileref *f = &fr->file[i];
+
+		printf("%s\n  {\"path\": ", i ? "," : "");
+		json_string(stdout, f->path);
+		printf(", \"size\": %" PRIu64 ", \"xxh128\": \"%s\", \"build_id\": ", f->size,
+		       hex(f->sum, sizeof(f->sum), sum));
+		if (f->build_id_len)
+			printf("\"%s\"}", hex(f->build_id, f->build_id_len, id));
+		else
+			printf("null}");
+	}
+	printf("],\n");
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -619,6 +740,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	printf("            in use: %s\n", names[0] ? names : "none");
 	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
 	print_seccomp_text(&im->seccomp);
+	print_files_text(im);
 	print_mm_text(&im->mm);
 	print_vdso_text(im);
 	print_rseq_text(&im->rseq);
@@ -639,13 +761,15 @@ static void print_text(const char *path, const struct image *im, const struct fi
 		printf("  %#-18lx %#-18lx %-4s %10s %10s  ", v->start, v->end, prot, stored_h,
 		       mapped_h);
 		escape_fputs(stdout, v->name, SIZE_MAX);
-		printf("%s\n", v->shared ? " (was shared)" : "");
+		printf("%s\n", v->shared ? " (was shared)" :
+		       image_mapref_of(im, v) ? " (by reference)" : "");
 		mapped += v->end - v->start;
 		stored += st;
 	}
 	human_size(stored, stored_h);
 	human_size(mapped, mapped_h);
 	printf("  %-18s %-18s %-4s %10s %10s\n", "total", "", "", stored_h, mapped_h);
+	print_filerefs_text(&im->refs);
 	printf("segments:   %zu\n", im->nseg);
 	for (size_t i = 0; i < im->nseg; i++) {
 		human_size(im->seg[i].size, size);
@@ -709,6 +833,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	json_string(stdout, names);
 	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
 	print_seccomp_json(&im->seccomp);
+	print_files_json(im);
 	print_kernel_state_json(im);
 	printf(" \"canary\": {\"status\": \"%s\"", canary_status(im, f));
 	if (f->canary_seen)
@@ -723,13 +848,16 @@ static void print_json(const char *path, const struct image *im, const struct fi
 		printf("%s\n  {", i ? "," : "");
 		json_hex("start", v->start, true);
 		json_hex("end", v->end, true);
-		printf("\"prot\": \"%s\", \"shared\": %s, \"mapped\": %lu, \"stored\": %" PRIu64
-		       ", \"name\": ", prot, v->shared ? "true" : "false", v->end - v->start,
+		printf("\"prot\": \"%s\", \"shared\": %s, \"by_reference\": %s, \"mapped\": %lu, "
+		       "\"stored\": %" PRIu64 ", \"name\": ", prot, v->shared ? "true" : "false",
+		       image_mapref_of(im, v) ? "true" : "false", v->end - v->start,
 		       stored_in(im, v));
 		json_string(stdout, v->name);
 		printf("}");
 	}
-	printf("],\n \"segments\": [");
+	printf("],\n");
+	print_filerefs_json(&im->refs);
+	printf(" \"segments\": [");
 	for (size_t i = 0; i < im->nseg; i++) {
 		printf("%s\n  {", i ? "," : "");
 		json_hex("vaddr", im->seg[i].vaddr, true);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
+#include "fileref.h"
 #include "handoff.h"
 #include "image.h"
 #include "migrate.h"
@@ -93,14 +95,70 @@ static int stream_image(struct route *r, struct channel *ch, int pid, struct ima
 	return EXIT_INTERNAL;
 }
 
+/* What went wrong on the wire while the files were offered: said, and the
+ * exit status. */
+static int offer_failed(struct route *r, struct channel *ch, int pid, int err)
+{
+	if (err == -ECONNABORTED) {
+		error_msg("%s: %s: the receiver refused the process: %s; PID %d carries on here",
+			  r->cmd, r->dest, channel_why(ch, err), pid);
+		return exit_status_for_refusal(ch->peer_refusal);
+	}
+	error_msg("%s: %s: offering the files PID %d maps: %s; it carries on here", r->cmd,
+		  r->dest, pid, channel_why(ch, err));
+	return err == -CHANNEL_EFORGED ? EXIT_AUTH : EXIT_NETWORK;
+}
+
+/*
+ * Before the process stops: offer the receiver the files it maps (its
+ * binary, its libraries), and take those it has, identical, to reference
+ * rather than send (fileref.h).  A receiver without MSG_FILES gets none and
+ * every page, as before.  An exit status, said.
+ */
+static int offer_files(struct route *r, struct channel *ch, int pid, struct fileref_set *refs)
+{
+	uint8_t answer[4 + (FILEREF_MAX_FILES + 7) / 8], *offer, type;
+	size_t offer_len, offered, len;
+	int err;
+
+	if (!channel_both_can(ch, CHANNEL_FEATURE_FILEREFS))
+		return EXIT_OK;
+	err = fileref_candidates(pid, refs);
+	if (err == -ESRCH || err == -ENOENT) {
+		error_msg("%s PID %d: no such process (it ended after the first look)", r->cmd,
+			  pid);
+		return EXIT_NOTARGET;
+	}
+	if (!err)
+		err = fileref_offer(refs, CHANNEL_FRAME_MAX, &offer, &offer_len, &offered);
+	if (err) {
+		errno_msg(-err, "%s: looking at the files PID %d maps", r->cmd, pid);
+		return EXIT_INTERNAL;
+	}
+	err = channel_send(ch, MSG_FILES, offer, offer_len);
+	free(offer);
+	if (!err)
+		err = channel_next(ch, &type, answer, sizeof(answer), &len);
+	if (err)
+		return offer_failed(r, ch, pid, err);
+	if (type != MSG_HAVE || fileref_take_answer(refs, offered, answer, len)) {
+		error_msg("%s: %s: protocol error: a bad answer to the files offered; PID %d "
+			  "carries on here", r->cmd, r->dest, pid);
+		return EXIT_NETWORK;
+	}
+	test_point("send-answered");
+	return EXIT_OK;
+}
+
 int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 {
 	struct handoff_source src = { .cmd = r->cmd, .pid = pid, .pidfd = -1,
 				      .supervised = flags & TARGET_ATTACHED };
 	uint8_t id[CHANNEL_ID_BYTES];
 	sigset_t fatal_signals, old_mask;
-	char stored[32], mapped[32];
+	char stored[32], mapped[32], referenced[64];
 	struct handoff_guardian guardian = { .fd = -1 };
+	struct fileref_set refs = { 0 };
 	struct progress progress;
 	struct channel ch;
 	struct image im;
@@ -140,7 +198,10 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 		status = EXIT_INTERNAL;
 		goto close;
 	}
-	status = target_capture(r->cmd, pid, flags, &im);
+	status = offer_files(r, &ch, pid, &refs);
+	if (status == EXIT_OK)
+		status = target_capture(r->cmd, pid, flags, &refs, &im);
+	fileref_set_free(&refs);
 	if (status != EXIT_OK)
 		goto close;
 	if (src.supervised && (err = mark_unmoved(pid))) {
@@ -153,6 +214,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	status = stream_image(r, &ch, pid, &im, &progress);
 	human_size(image_stored_bytes(&im), stored);
 	human_size(image_mapped_bytes(&im), mapped);
+	referenced_files(&im, referenced);
 	escape_text(comm, sizeof(comm), im.state.comm, sizeof(im.state.comm));
 	if (status != EXIT_OK)
 		goto release;
@@ -176,9 +238,9 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	status = handoff_send(r, &ch, &src, &guardian, new_pid);
 	image_free(&im);
 	if (status == EXIT_OK) {
-		progress_summary(&progress, "%s PID %d (%s) to %s: %s stored of %s mapped in "
+		progress_summary(&progress, "%s PID %d (%s) to %s: %s stored of %s mapped%s in "
 				 "%.2f s; it runs there as PID %d", flags & TARGET_ATTACHED ?
-				 "moved" : "sent", pid, comm, r->dest, stored, mapped,
+				 "moved" : "sent", pid, comm, r->dest, stored, mapped, referenced,
 				 progress_seconds(&progress), (int)new_pid);
 		*moved_to = new_pid;
 	}

@@ -363,6 +363,29 @@ void fd_list_free(struct fd_list *list)
 	memset(list, 0, sizeof(*list));
 }
 
+int procfs_may_write(pid_t pid, unsigned long start)
+{
+	char *text, *line, *next;
+	bool in_it = false;
+	int err = procfs_read_file(pid, "smaps", &text, NULL), found = -ENOENT;
+
+	if (err)
+		return err;
+	for (line = text; *line && found == -ENOENT; line = next) {
+		unsigned long from, to;
+
+		next = strchr(line, '\n');
+		next = next ? next + 1 : line + strlen(line);
+		/* A mapping's block starts with its maps line, ends with VmFlags. */
+		if (sscanf(line, "%lx-%lx ", &from, &to) == 2 && strchr(line, ' ') < next)
+			in_it = from == start;
+		else if (in_it && !strncmp(line, "VmFlags:", 8))
+			found = memmem(line, next - line, " mw", 3) != NULL;
+	}
+	free(text);
+	return found;
+}
+
 int procfs_read_start(pid_t pid, unsigned long long *start, char *state)
 {
 	char path[64], buf[1024], *p;

@@ -79,6 +79,11 @@ struct fd_list {
 int procfs_list_fds(pid_t pid, struct fd_list *out) MUST_CHECK;
 void fd_list_free(struct fd_list *list);
 
+/* Can the mapping of pid that starts at start ever be written (VM_MAYWRITE:
+ * "mw" among its VmFlags in /proc/PID/smaps)?  1 or 0, or -errno (-ENOENT:
+ * no such mapping). */
+int procfs_may_write(pid_t pid, unsigned long start) MUST_CHECK;
+
 /* Read /proc/PID/NAME whole into a malloc'd NUL-terminated buffer. */
 int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len) MUST_CHECK;
 

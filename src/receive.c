@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
+#include "fileref.h"
 #include "handoff.h"
 #include "image.h"
 #include "progress.h"
@@ -37,6 +39,8 @@ struct migration {
 	struct remote r;
 	struct creds creds;	/* whom the copy runs as */
 	bool wake;		/* the copy runs once committed (not stopped) */
+	struct image_fileref *have;	/* the files offered that we said we have */
+	size_t nhave;
 };
 
 static double seconds_since(const struct timespec *t)
@@ -117,11 +121,100 @@ static enum refusal input_refusal(int err)
 	return err == -CHANNEL_EFORGED ? REFUSAL_AUTH : REFUSAL_BUSY;
 }
 
+/* Keep of files[n] those we have (have[i]) in m: the image may reference
+ * those and no others. */
+static void keep_files_we_have(struct migration *m, struct image_fileref *files, size_t n,
+			       const bool *have)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (have[i])
+			files[m->nhave++] = files[i];
+		else
+			free(files[i].path);
+	}
+	m->have = files;
+}
+
+/*
+ * The sender's offer of the files its process maps (before it stops it):
+ * say which this machine has, identical, where anyone may read them, within
+ * a budget of files, bytes and time (fileref_have).  A sender learns no more
+ * than it could find out here by itself.  An exit status.
+ */
+static int answer_files(struct migration *m)
+{
+	uint8_t *offer = malloc(CHANNEL_FRAME_MAX), *answer = NULL, type;
+	struct image_fileref *files = NULL;
+	struct fileref_budget budget;
+	size_t len, n = 0;
+	bool *have = NULL;
+	int err, status = EXIT_OK;
+
+	if (!offer)
+		return refuse(m, REFUSAL_INTERNAL, "out of memory");
+	err = channel_next(&m->ch, &type, offer, CHANNEL_FRAME_MAX, &len);
+	if (err) {
+		status = refuse(m, input_refusal(err), "receiving the files offered: %s",
+				channel_why(&m->ch, err));
+		goto out;
+	}
+	if (type != MSG_FILES || (err = fileref_read_offer(offer, len, &files, &n))) {
+		status = err == -ENOMEM ? refuse(m, REFUSAL_INTERNAL, "out of memory") :
+			 refuse(m, REFUSAL_IMAGE, "protocol error: a bad offer of files");
+		goto out;
+	}
+	have = calloc(n ? n : 1, sizeof(*have));
+	if (!have) {
+		status = refuse(m, REFUSAL_INTERNAL, "out of memory");
+		goto out;
+	}
+	fileref_budget_init(&budget);
+	for (size_t i = 0; i < n; i++)
+		have[i] = fileref_have(&files[i], &budget);
+	if (fileref_answer(have, n, &answer, &len)) {
+		status = refuse(m, REFUSAL_INTERNAL, "out of memory");
+		goto out;
+	}
+	err = channel_send(&m->ch, MSG_HAVE, answer, len);
+	if (err) {
+		log_line(m, "failed: answering the files offered: %s", channel_why(&m->ch, err));
+		status = EXIT_NETWORK;
+		goto out;
+	}
+	keep_files_we_have(m, files, n, have);
+	files = NULL;
+out:
+	if (files)
+		fileref_files_free(files, n);
+	free(have);
+	free(answer);
+	free(offer);
+	return status;
+}
+
+/* Does the image reference only files we said we have?  Whatever else it
+ * names, the sender was never told. */
+static const char *unoffered_file(const struct migration *m)
+{
+	for (size_t i = 0; i < m->im.refs.nfiles; i++) {
+		const struct image_fileref *f = &m->im.refs.file[i];
+		bool found = false;
+
+		for (size_t k = 0; k < m->nhave && !found; k++)
+			found = m->have[k].size == f->size && !strcmp(m->have[k].path, f->path) &&
+				!memcmp(m->have[k].sum, f->sum, sizeof(f->sum));
+		if (!found)
+			return f->path;
+	}
+	return NULL;
+}
+
 /* Read, check and restore the image as it arrives; the copy ends up
  * stopped under our ptrace.  An exit status. */
 static int restore_image(struct migration *m, const struct receive_opts *o)
 {
 	char size[32], max[32], what[160], why[512];
+	const char *unoffered;
 	struct restore_result res;
 	struct progress progress;
 	struct stream in;
@@ -139,6 +232,9 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 		return refuse(m, input_refusal(err), "receiving the image: %s",
 			      channel_why(&m->ch, err));
 	m->have_image = true;
+	if ((unoffered = unoffered_file(m)))
+		return refuse(m, REFUSAL_IMAGE, "invalid image: it references the file %s, which "
+			      "this receiver did not say it has", unoffered);
 	if (m->im.vmas.count > o->max_regions)
 		return refuse(m, REFUSAL_RESTORE, "the image has %zu mappings; this receiver takes at "
 			      "most %u (--max-regions)", m->im.vmas.count, o->max_regions);
@@ -150,6 +246,7 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	snprintf(what, sizeof(what), "receive PID %d from %s", m->im.state.source_pid, m->peer);
 	progress_start(&progress, o->progress, what, m->im.size, &in);
 	m->r.stdio = o->stdio;
+	m->r.reopen_changed = o->reopen_changed;
 	/* A process received lives apart from the receiver: stopping the
 	 * listener (^C in its terminal) must not stop it. */
 	m->r.own_session = true;
@@ -185,11 +282,12 @@ static int hand_over(struct migration *m)
 {
 	struct handoff_receipt res;
 	pid_t pid = m->r.pid;
+	char refs[64];
 
 	handoff_receive(&m->ch, &m->r, m->wake, &res);
 	switch (res.end) {
 	case HANDOFF_RUNNING:
-		log_line(m, " -> PID %d: running%s", (int)pid,
+		log_line(m, " -> PID %d: running%s%s", (int)pid, referenced_files(&m->im, refs),
 			 res.done_sent ? "" : " (DONE not delivered: the sender will ask)");
 		return EXIT_OK;
 	case HANDOFF_DISCARDED:
@@ -307,7 +405,10 @@ int receive_one(int rfd, int wfd, const char *peer, const struct receive_opts *o
 			goto out;
 	}
 	*migration = true;
-	status = restore_image(&m, o);
+	if (channel_both_can(&m.ch, CHANNEL_FEATURE_FILEREFS))
+		status = answer_files(&m);
+	if (status == EXIT_OK)
+		status = restore_image(&m, o);
 	if (status == EXIT_OK && how == ADMIT_OWN_USER)
 		status = check_sender_again(&m);
 	if (status == EXIT_OK)
@@ -316,5 +417,6 @@ out:
 	image_free(&m.im);
 	creds_free(&m.creds);
 	channel_free(&m.ch);
+	fileref_files_free(m.have, m.nhave);
 	return status;
 }

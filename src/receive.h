@@ -24,6 +24,8 @@ struct receive_opts {
 	const int *stdio;		/* the restored process's fds 0-2; NULL: ours */
 	int progress;			/* enum progress_mode */
 	const char *as_user;		/* --as: run every copy as this user (root) */
+	bool reopen_changed;		/* --reopen-changed: open files that changed
+					 * since the freeze anyway */
 	int handshake_ms;		/* the whole handshake's deadline; 0: 10 s */
 	/* A migration's slot, asked for once its sender is authenticated
 	 * (NULL: no limit): 0, -EBUSY with why (len bytes), or -errno. */

@@ -53,6 +53,9 @@ struct remote {
 					 * (creds.h); NULL: as we do */
 	const char *spawn_failed;	/* set by remote_spawn: what failed in the
 					 * child before the exec, or NULL */
+	bool reopen_changed;		/* set before restoring: open files that changed
+					 * since the freeze are opened anyway (thaw
+					 * --reopen-changed) */
 };
 
 /* Fork and exec the stub; it inherits stdin, stdout and stderr only.  With

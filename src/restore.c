@@ -19,6 +19,8 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "fileref.h"
+#include "reopen.h"
 #include "restrictions.h"
 #include "mm.h"
 #include "procfs.h"
@@ -94,6 +96,21 @@ static int clear_stub(struct remote *r, struct restore_result *res)
 	return err;
 }
 
+/* The mappings whose files the image references: this machine's own files,
+ * each checked to be the one referenced before it is mapped (fileref.h). */
+static int map_referenced_files(struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+
+	for (uint32_t i = 0; i < im->refs.nfiles; i++) {
+		int err = fileref_map(r, im, i, why, sizeof(why));
+
+		if (err)
+			return fail(res, RESTORE_CANNOT, err, "%s", why);
+	}
+	return 0;
+}
+
 static int map_regions(struct image *im, struct remote *r, struct restore_result *res)
 {
 	for (size_t i = 0; i < im->vmas.count; i++) {
@@ -101,9 +118,12 @@ static int map_regions(struct image *im, struct remote *r, struct restore_result
 		/* The main stack grows down again as it did: the copy may go
 		 * deeper than the source ever went. */
 		int grows = !strcmp(v->name, "[stack]") ? MAP_GROWSDOWN : 0;
-		long ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows,
-				       -1, 0);
+		long ret;
+
+		if (image_mapref_of(im, v))
+			continue;	/* map_referenced_files' */
+		ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
 
 		if (ret == -EEXIST)
 			return fail(res, RESTORE_CANNOT, -EEXIST,
@@ -505,6 +525,29 @@ static int impose_restrictions(const struct image *im, struct remote *r,
 			  "%s", why) : 0;
 }
 
+/* Each open file's path is looked at before the memory comes: a file
+ * changed since the freeze refuses the move before the image is taken
+ * whole (a pipe's writer then keeps its process). */
+static int precheck_files(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+	int err = reopen_precheck(im, r, r->reopen_changed, why, sizeof(why));
+
+	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
+}
+
+/* The files are opened once the copy holds no more privilege than its
+ * source did (impose_restrictions), as its own user: it gets at no file
+ * its source could not have opened. */
+static int open_files(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+	int err = reopen_files(im, r, r->reopen_changed, res->warning, sizeof(res->warning), why,
+			       sizeof(why));
+
+	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
+}
+
 int restore_build(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
@@ -526,6 +569,10 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, r, res);
+	if (!err)
+		err = map_referenced_files(im, r, res);
+	if (!err)
+		err = precheck_files(im, r, res);
 	/*
 	 * Fresh pages cost a page fault each, and faults, not copying, dominate a
 	 * restore: 256 MiB into 4 KiB pages takes several times as long as into
@@ -558,6 +605,8 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 		err = queue_signals(im, r, res);
 	if (!err)
 		err = impose_restrictions(im, r, res);
+	if (!err)
+		err = open_files(im, r, res);
 	if (!err)
 		err = set_cpu_state(im, r, res);
 	if (err)

@@ -39,8 +39,9 @@ static const char usage[] =
 	"      --via CMD        speak to 'contmig thaw --stdio' through CMD's stdin and\n"
 	"                       stdout (DEST then only names the node in messages)\n"
 	"  -t, --timeout SECS   give up on a silent receiver after SECS (default 30)\n"
-	"      --drop-fds       send even with files open beyond 0-2; the process finds\n"
-	"                       them closed\n"
+	"      --drop-fds       send even with fds that do not move (pipes, sockets...:\n"
+	"                       'contmig check PID' names them); the process finds them\n"
+	"                       closed, and its files open again\n"
 	PROGRESS_HELP
 	"  -h, --help           show this help\n";
 

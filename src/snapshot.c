@@ -15,6 +15,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "fileref.h"
 #include "mm.h"
 #include "restrictions.h"
 #include "ptrace.h"
@@ -27,6 +28,7 @@
 
 #define PM_PRESENT	(1ULL << 63)
 #define PM_SWAPPED	(1ULL << 62)
+#define PM_FILE		(1ULL << 61)	/* a page of the file (or shared), not copied */
 
 /* How much of the process's memory one read moves: little enough that the
  * bytes are still in the CPU's cache when they are summed and written. */
@@ -100,11 +102,24 @@ static int add_segment(struct image *im, size_t *cap, const struct vma *v, unsig
 }
 
 /*
+ * Is the page whose pagemap entry is pm, in a mapping whose file the copy
+ * maps itself, the process's own (copied on write: present and not the
+ * file's, or swapped out)?  Pages never touched, and those still the
+ * file's, are the file's there too.
+ */
+static bool changed_page(uint64_t pm)
+{
+	return pm & PM_SWAPPED || (pm & PM_PRESENT && !(pm & PM_FILE));
+}
+
+/*
  * One segment per run of stored pages of v: the present ones, and for a file
  * mapping every page within the file too.  Pages of a file mapping past the
- * end of its file hold nothing to store (contmig-image(5)).
+ * end of its file hold nothing to store (contmig-image(5)).  Of a mapping
+ * whose file is referenced, only the pages the process changed.
  */
-static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const struct vma *v)
+static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const struct vma *v,
+		    bool referenced)
 {
 	size_t npages = (v->end - v->start) / IMAGE_PAGE, in_file = 0;
 	uint64_t *pm;
@@ -120,11 +135,12 @@ static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const s
 		err = errno ? -errno : -EIO;
 		goto out;
 	}
-	if (store_every_page(v))
+	if (store_every_page(v) && !referenced)
 		in_file = pages_in_file(mem, v, pm, npages);
 	for (size_t i = 0; i <= npages && !err; i++) {
 		unsigned long addr = v->start + i * IMAGE_PAGE;
-		bool present = i < npages && (i < in_file || (pm[i] & (PM_PRESENT | PM_SWAPPED)));
+		bool present = i < npages && (referenced ? changed_page(pm[i]) :
+					      i < in_file || (pm[i] & (PM_PRESENT | PM_SWAPPED)));
 
 		if (present && !run)
 			run = addr;
@@ -138,10 +154,50 @@ out:
 	return err;
 }
 
-static int plan_segments(pid_t pid, struct image *im)
+/* Where the image references candidate c's file: its index, added once. */
+static int file_index(struct image *im, size_t *cap, const struct fileref_candidate *c,
+		      uint32_t *index)
+{
+	struct image_fileref *f;
+
+	for (size_t i = 0; i < im->refs.nfiles; i++)
+		if (!strcmp(im->refs.file[i].path, c->ref.path)) {
+			*index = i;
+			return 0;
+		}
+	if (array_reserve((void **)&im->refs.file, cap, im->refs.nfiles, sizeof(*f)))
+		return -ENOMEM;
+	f = &im->refs.file[im->refs.nfiles];
+	*f = c->ref;
+	f->path = strdup(c->ref.path);
+	if (!f->path)
+		return -ENOMEM;
+	*index = im->refs.nfiles++;
+	return 0;
+}
+
+/* Mapping v maps candidate c's file, which the copy maps itself. */
+static int add_mapref(struct image *im, size_t caps[2], const struct fileref_candidate *c,
+		      const struct vma *v)
+{
+	uint32_t index;
+	int err = file_index(im, &caps[0], c, &index);
+
+	if (!err)
+		err = array_reserve((void **)&im->refs.map, &caps[1], im->refs.nmaps,
+				    sizeof(*im->refs.map));
+	if (err)
+		return err;
+	im->refs.map[im->refs.nmaps++] = (struct image_mapref){ .start = v->start,
+								 .offset = v->offset,
+								 .file = index };
+	return 0;
+}
+
+static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
 {
 	struct vma_list all;
-	size_t cap = 0, vcap = 0;
+	size_t cap = 0, vcap = 0, ref_caps[2] = { 0, 0 };
 	char path[64];
 	int pagemap, mem, err;
 
@@ -162,11 +218,15 @@ static int plan_segments(pid_t pid, struct image *im)
 	for (size_t i = 0; i < all.count && !err; i++) {
 		struct vma *v = &all.vma[i];
 
+		const struct fileref_candidate *c = fileref_find(refs, v);
+
 		if (is_kernel_mapping(v)) {
 			vdso_see_mapping(&im->vdso, v);	/* carried apart (vdso.h) */
 			continue;
 		}
-		err = plan_vma(im, &cap, pagemap, mem, v);
+		err = plan_vma(im, &cap, pagemap, mem, v, c != NULL);
+		if (!err && c)
+			err = add_mapref(im, ref_caps, c, v);
 		if (!err)
 			err = array_reserve((void **)&im->vmas.vma, &vcap, im->vmas.count,
 					    sizeof(*v));
@@ -177,6 +237,8 @@ static int plan_segments(pid_t pid, struct image *im)
 		}
 	}
 	im->vmas.capacity = vcap;
+	if (im->refs.nfiles)
+		im->state.flags |= IMAGE_STATE_FILEREFS;
 	close(mem);
 	close(pagemap);
 	vma_list_free(&all);
@@ -280,7 +342,7 @@ static bool has_canary(pid_t pid)
 	       canary == CONTRACT_CANARY;
 }
 
-int snapshot_collect(pid_t pid, struct image *im)
+int snapshot_collect(pid_t pid, struct fileref_set *refs, struct image *im)
 {
 	struct proc_status st;
 	char *auxv;
@@ -332,7 +394,10 @@ int snapshot_collect(pid_t pid, struct image *im)
 	if (has_canary(pid))
 		im->state.flags |= IMAGE_STATE_CANARY;
 	read_symbols(pid, im);
-	err = plan_segments(pid, im);
+	/* Stopped now: a file written or replaced since it was hashed is stored. */
+	if (refs)
+		fileref_recheck(pid, refs);
+	err = plan_segments(pid, refs, im);
 	/* What an ordinary program finds the kernel keeping for it. */
 	if (!err)
 		err = vdso_collect(pid, &im->vdso);

@@ -16,8 +16,11 @@
 #include "stream.h"
 #include "tracee.h"
 
-/* pid must be stopped under our ptrace. */
-int snapshot_collect(pid_t pid, struct image *im) MUST_CHECK;
+struct fileref_set;
+
+/* pid must be stopped under our ptrace.  Mappings of the files taken in refs
+ * (NULL: none; fileref.h) are referenced, not stored whole. */
+int snapshot_collect(pid_t pid, struct fileref_set *refs, struct image *im) MUST_CHECK;
 /* Write the whole image; *output_failed tells a failed write (disk full, a
  * closed pipe) from a failure to read the process. */
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed) MUST_CHECK;

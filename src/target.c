@@ -10,7 +10,9 @@
 
 #include "contract.h"
 #include "error.h"
+#include "escape.h"
 #include "exitcode.h"
+#include "files.h"
 #include "ptrace.h"
 #include "snapshot.h"
 #include "target.h"
@@ -31,7 +33,7 @@ int target_preflight(const char *cmd, int pid, unsigned flags)
 	const struct contract_item *first = NULL;
 	struct contract_report r;
 	int err = contract_check_pid(pid, &r);
-	char rest[96] = "";
+	char rest[96] = "", detail[ESCAPED_SIZE(sizeof(r.item[0].detail))];
 	unsigned more = 0;
 
 	if (err == -ESRCH) {
@@ -60,9 +62,12 @@ int target_preflight(const char *cmd, int pid, unsigned flags)
 	if (more)
 		snprintf(rest, sizeof(rest), "; %u more rule%s broken ('contmig check %d' lists "
 			 "them)", more, more == 1 ? "" : "s", pid);
-	error_msg("%s PID %d (%s): %s%s%s", cmd, pid, r.name, first->detail,
-		  strcmp(first->check, "fds") ? "" : self ? "; close them before sys_migrate" :
-		  "; close them first, or use --drop-fds", rest);
+	/* The process chose the paths it opened. */
+	escape_text(detail, sizeof(detail), first->detail, sizeof(first->detail));
+	error_msg("%s PID %d (%s): %s%s%s", cmd, pid, r.name, detail,
+		  strcmp(first->check, "fds") ? "" : self ?
+		  "; close what does not move before sys_migrate" :
+		  "; close what does not move first, or use --drop-fds", rest);
 	return EXIT_CONTRACT;
 }
 
@@ -150,7 +155,26 @@ int target_attach(const char *cmd, int pid)
 	return EXIT_NOTARGET;
 }
 
-int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
+/* Its open files (files.h), which the preflight let through: those that do
+ * not move only with TARGET_DROP_FDS. */
+static int capture_files(const char *cmd, int pid, unsigned flags, struct image *im)
+{
+	int err = files_collect(pid, flags & TARGET_DROP_FDS, im);
+
+	if (err == -EBADMSG) {
+		error_msg("%s PID %d: %s; close what does not move first, or use --drop-fds", cmd,
+			  pid, im->why);
+		return EXIT_CONTRACT;
+	}
+	if (err) {
+		errno_msg(-err, "%s: reading the open files of PID %d", cmd, pid);
+		return EXIT_INTERNAL;
+	}
+	return EXIT_OK;
+}
+
+int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set *refs,
+		   struct image *im)
 {
 	bool attached = flags & TARGET_ATTACHED;
 	struct tracee *t;
@@ -172,7 +196,7 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 		t = target_tracee(pid);
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
-	if (status == EXIT_OK && (err = snapshot_collect(pid, im)) == -EBADMSG) {
+	if (status == EXIT_OK && (err = snapshot_collect(pid, refs, im)) == -EBADMSG) {
 		/* The image rules refuse it (image_check): thaw could not take it. */
 		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
 		status = EXIT_CONTRACT;
@@ -180,12 +204,18 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct image *im)
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;
 	}
+	if (status == EXIT_OK)
+		status = capture_files(cmd, pid, flags, im);
 	/* Lay the image out again: the state note changed. */
-	if (status == EXIT_OK && t->was_stopped) {
-		im->state.flags |= IMAGE_STATE_STOPPED;
+	if (status == EXIT_OK) {
+		if (t->was_stopped)
+			im->state.flags |= IMAGE_STATE_STOPPED;
 		err = image_layout(im);
 	}
-	if (status == EXIT_OK && t->was_stopped && err) {
+	if (status == EXIT_OK && err == -EBADMSG) {
+		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
+		status = EXIT_CONTRACT;
+	} else if (status == EXIT_OK && err) {
 		errno_msg(-err, "%s: laying out the image of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;
 	}

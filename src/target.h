@@ -44,7 +44,10 @@ int target_attach(const char *cmd, int pid);
  * read its state into im.  EXIT_OK leaves it stopped under our ptrace;
  * anything else has let it go untouched (or, attached, left it stopped),
  * im freed. */
-int target_capture(const char *cmd, int pid, unsigned flags, struct image *im);
+struct fileref_set;
+/* refs: the files its image references rather than stores (NULL: none). */
+int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set *refs,
+		   struct image *im);
 /* Kill the stopped process (through its pidfd) and wait until it is gone. */
 int target_end(const char *cmd, int pid);
 /* Let go: it carries on where it stopped, or stays stopped if it was

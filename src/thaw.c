@@ -33,10 +33,12 @@
 
 static const char usage[] =
 	"Usage: contmig thaw [--detach] [--stdin FILE] [--stdout FILE] [--stderr FILE]\n"
-	"                    [--pid-file FILE] [--as USER] [--quiet|--progress] IMAGE|-\n"
+	"                    [--pid-file FILE] [--as USER] [--reopen-changed]\n"
+	"                    [--quiet|--progress] IMAGE|-\n"
 	"       contmig thaw --listen [ADDR:]PORT [--key FILE] [--once] [--stdin FILE]\n"
-	"                    [--stdout FILE] [--stderr FILE] [--as USER] [LIMITS]\n"
-	"       contmig thaw --stdio [--key FILE] [--as USER] [LIMITS]\n"
+	"                    [--stdout FILE] [--stderr FILE] [--as USER]\n"
+	"                    [--reopen-changed] [LIMITS]\n"
+	"       contmig thaw --stdio [--key FILE] [--as USER] [--reopen-changed] [LIMITS]\n"
 	"Bring a frozen process back to life on this machine, at the same addresses.\n"
 	"The whole image is checked (headers, notes, every segment's checksum, the\n"
 	"canary) before the process runs; a bad image starts nothing.\n"
@@ -58,6 +60,9 @@ static const char usage[] =
 	"      --as USER         (root only) run the process as USER, with USER's group\n"
 	"                        and groups here, whoever it ran as; also with --listen\n"
 	"                        and --stdio\n"
+	"      --reopen-changed  open the process's files even where they changed since\n"
+	"                        the freeze (size, time or content); by default such a\n"
+	"                        file refuses the restore; also with --listen, --stdio\n"
 	"\n"
 	"Receiving migrations from 'contmig send' (see contmig(1), THE HANDOFF):\n"
 	"  -l, --listen [ADDR:]PORT  accept them on ADDR (default 127.0.0.1), PORT (" NET_DEFAULT_PORT ");\n"
@@ -339,7 +344,7 @@ static unsigned parse_count(const char *opt, const char *s)
 static int run(int argc, char **argv)
 {
 	enum { OPT_STDIO = 256, OPT_ONCE, OPT_MAX_SIZE, OPT_MAX_REGIONS, OPT_MAX_CLIENTS,
-	       OPT_STDIN, OPT_STDOUT, OPT_STDERR, OPT_PID_FILE, OPT_AS };
+	       OPT_STDIN, OPT_STDOUT, OPT_STDERR, OPT_PID_FILE, OPT_AS, OPT_REOPEN_CHANGED };
 	static const struct option longopts[] = {
 		{ "detach", no_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -356,6 +361,7 @@ static int run(int argc, char **argv)
 		{ "stderr", required_argument, NULL, OPT_STDERR },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 		{ "as", required_argument, NULL, OPT_AS },
+		{ "reopen-changed", no_argument, NULL, OPT_REOPEN_CHANGED },
 		PROGRESS_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -388,7 +394,7 @@ static int run(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:dl:k:t:O:qh", longopts, NULL)) != -1) {
 		receiving_opt |= opt != 'd' && opt != 'l' && opt != OPT_STDIO && opt != 'q' &&
-				 opt != OPT_PROGRESS && opt != OPT_AS &&
+				 opt != OPT_PROGRESS && opt != OPT_AS && opt != OPT_REOPEN_CHANGED &&
 				 (opt < OPT_STDIN || opt > OPT_PID_FILE);
 		switch (opt) {
 		case OPT_STDIN:
@@ -413,6 +419,9 @@ static int run(int argc, char **argv)
 				usage_error("thaw", "thaw: --as %s: no such user on this machine",
 					    optarg);
 			ro.as_user = optarg;
+			break;
+		case OPT_REOPEN_CHANGED:
+			ro.reopen_changed = true;
 			break;
 		case 'd':
 			detach = true;
@@ -548,6 +557,7 @@ static int run(int argc, char **argv)
 	if (creds.warning[0])
 		error_msg("thaw %s: %s", path, creds.warning);
 	r.creds = &creds;
+	r.reopen_changed = ro.reopen_changed;
 	say_no_terminal(&creds, r.stdio);
 	/* A detached process outlives the terminal thaw ran in. */
 	r.own_session = detach;

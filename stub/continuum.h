@@ -33,8 +33,8 @@ long send_all(int fd, const void *buf, size_t len);
 
 /* Ask the supervising `contmig run` to move this process to dest
  * ("HOST:PORT"): 0 on the new machine, -errno here when the move did not
- * happen (-ENOSYS: not supervised).  Close files and sockets first; reopen
- * them after (continuum(7), CLOSE, MOVE, REOPEN). */
+ * happen (-ENOSYS: not supervised).  Close sockets and pipes first; reopen
+ * them after (continuum(7), CLOSE, MOVE, REOPEN).  Files move. */
 long sys_migrate(const char *dest);
 
 void *memcpy(void *dst, const void *src, size_t n);

@@ -13,13 +13,13 @@ grep -q '2 threads' err || fail_ "$(cat err)"
 running_untraced_ "$pid"
 kill "$pid"
 
-# An open file: named; --drop-fds goes ahead and the thawed process runs.
-echo data > extra
-start_ bash -c 'exec 7< extra; exec "$0"' "$counter" > before
+# A pipe: named; --drop-fds goes ahead and the thawed process runs.
+start_ bash -c 'exec 7< <(sleep 30); exec "$0"' "$counter" > before
 wait_for_ 5 file_has_lines_ before 1
 expect_status_ 65 "$CONTMIG" freeze -o img "$pid"
 one_error_line_
-grep -q "fd 7 -> $tmp/extra; close them first, or use --drop-fds" err || fail_ "$(cat err)"
+grep -q "fd 7 -> pipe:\[[0-9]*\]: a pipe does not move; close what does not move first, or use --drop-fds" err ||
+	fail_ "$(cat err)"
 running_untraced_ "$pid"
 [ ! -e img ] || fail_ "a refused freeze wrote an image"
 expect_status_ 0 "$CONTMIG" freeze --drop-fds -o img "$pid"

@@ -18,7 +18,9 @@ if [ -z "${CONTMIG_PRIVATE_PIDS:-}" ]; then
 fi
 count=${HOSTILE_IMAGES:-300}
 
-start_ "$builddir/tests/counter" > src.out
+# The seed carries an open file too, so that mutations reach the files note.
+echo seed > seed.txt
+start_ bash -c 'exec 7< "$0"; exec "$1"' "$tmp/seed.txt" "$builddir/tests/counter" > src.out
 wait_for_ 5 file_has_lines_ src.out 2
 "$CONTMIG" freeze -q -o seed.img "$pid" || fail_ "freezing the seed image"
 

@@ -105,23 +105,44 @@ one_error_line_()
 # stub_pids_: the processes started by this test's thaws (they run in $tmp)
 # that run contmig's restore stub, restored or half-built, one PID a line.
 # A copy whose exe link was set to its program (a root copy) is known by
-# what no exec'd process lacks: it has no file mapped at all (a copy's
-# memory is all anonymous; an exec'd one maps its program, whatever path
-# the kernel shows for it).
+# what no exec'd process of the test has: no file mapped at all (a copy's
+# memory is all anonymous), or, when it maps files by reference (its program,
+# its libraries: contmig(1), Mapped files), a session of its own (a
+# listener's or a detached thaw's copy) or a foreground thaw for a parent.
+# contmig's own processes (listeners, workers, guardians) are no copies.
 stub_pids_()
 {
-	local cwd dir maps
+	local cwd dir maps stat ppid sid
 	# One find, not readlinks for every process on the machine.
 	for cwd in $(find /proc/[0-9]*/cwd -maxdepth 0 -lname "$tmp" 2>/dev/null); do
 		dir=${cwd%/cwd}
 		case $(readlink "$dir/exe" 2>/dev/null) in
 		'') continue ;;		# gone, or a zombie
 		*memfd:contmig-stub*) echo "${dir#/proc/}"; continue ;;
+		*/contmig) continue ;;
 		esac
 		# Gone meanwhile, or going (its maps empty): not counted.
 		maps=$(cat "$dir/maps" 2>/dev/null) && [ -n "$maps" ] || continue
-		grep -qE '^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [1-9]' <<< "$maps" || echo "${dir#/proc/}"
+		if ! grep -qE '^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [1-9]' <<< "$maps"; then
+			echo "${dir#/proc/}"
+			continue
+		fi
+		stat=$(cat "$dir/stat" 2>/dev/null) || continue
+		# After the command's name: state, ppid, process group, session.
+		read -r _ ppid _ sid _ <<< "${stat##*) }"
+		if [ "$sid" = "${dir#/proc/}" ] || thaw_pid_ "$ppid"; then
+			echo "${dir#/proc/}"
+		fi
 	done
+}
+
+# thaw_pid_ PID: PID is a 'contmig thaw' (a foreground one: its copy's parent).
+thaw_pid_()
+{
+	case $(readlink "/proc/$1/exe" 2>/dev/null) in
+	*/contmig) [ "$(tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | sed -n 2p)" = thaw ] ;;
+	*) false ;;
+	esac
 }
 
 # stub_processes_: how many there are.  A failed thaw must leave none behind.

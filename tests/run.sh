@@ -51,11 +51,12 @@ grep -q 'Connection refused' err || fail_ "run did not say why: $(cat err)"
 run_ "$selfmig_asm" 127.0.0.1:7799 "$tmp/stay-asm.txt"
 [ "$status" -eq 0 ] && grep -qx stayed out || fail_ "assembly, no listener: $status $(cat out)"
 
-# A file still open: the program is not moved (-EBUSY) and goes on here.
-( exec 7< /etc/hostname; exec "$CONTMIG" run "$selfmig" 127.0.0.1:7742 "$tmp/busy.txt" ) \
+# A pipe still open: the program is not moved (-EBUSY) and goes on here.
+( exec 7< <(sleep 30); exec "$CONTMIG" run "$selfmig" 127.0.0.1:7742 "$tmp/busy.txt" ) \
 	> out 2> err
-grep -qx 'sys_migrate returned -16' out || fail_ "with a file open: $(cat out) $(cat err)"
-grep -q 'open files beyond 0-2' err || fail_ "run did not name the open file: $(cat err)"
+grep -qx 'sys_migrate returned -16' out || fail_ "with a pipe open: $(cat out) $(cat err)"
+grep 'fd 7 -> pipe:\[[0-9]*\]: a pipe does not move' err |
+	grep -q 'close what does not move before sys_migrate$' || fail_ "run did not name the pipe: $(cat err)"
 
 # With a key.
 "$CONTMIG" keygen key || framework_failure_ "keygen"

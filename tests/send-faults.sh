@@ -64,9 +64,10 @@ read -r new dest < out
 kill "$new"
 wait_for_ 5 eval '[ "$(stub_processes_)" -eq 0 ]'
 up=$(stat -c %s wire) down=$(stat -c %s wire.down)
-# Down: the receiver's hello (64), READY (9), DONE (9).  Up ends with END
-# and COMMIT, 5 bytes each.
-[ "$down" -eq 82 ] || fail_ "the receiver sent $down bytes, not 82"
+# Down: the receiver's hello (64), HAVE (10: which of the one file offered,
+# the counter's binary, it has), READY (9), DONE (9).  Up ends with END and
+# COMMIT, 5 bytes each.
+[ "$down" -eq 92 ] || fail_ "the receiver sent $down bytes, not 92"
 
 # Cut before COMMIT went through, at the start, in the hello, in the image,
 # in END, in COMMIT: the process carries on here.
@@ -78,8 +79,8 @@ for n in 0 30 64 200 $((up / 2)) $((up - 12)) $((up - 7)) $((up - 3)); do
 		stays_here_ "cut after $n bytes up $reset"
 	done
 done
-# From the receiver: in its hello, right after it.
-for n in 10 64; do
+# From the receiver: in its hello, right after it, right after HAVE.
+for n in 10 64 74; do
 	relay_ --cut "$n" --direction down
 	src_
 	send_ "$pid" 127.0.0.1:$relay_port
@@ -88,7 +89,7 @@ done
 # Right after READY: COMMIT may slip through the relay before it closes, and
 # then the receiver rightly runs the process.  Either way, exactly one copy.
 for i in 1 2 3; do
-	relay_ --cut 73 --direction down
+	relay_ --cut 83 --direction down
 	src_
 	send_ "$pid" 127.0.0.1:$relay_port
 	if [ "$status" -eq 0 ]; then
