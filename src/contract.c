@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <linux/seccomp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "files.h"
 #include "procfs.h"
 #include "seccomp.h"
+#include "sigstate.h"
 #include "workdir.h"
 
 /* The Continuum contract's own rules: reported, but a process that breaks
@@ -449,6 +451,56 @@ static int check_workdir(pid_t pid, struct contract_report *r)
 	return 0;
 }
 
+/* "SIGUSR1 SIGALRM" for the signals in mask, or "none", into buf. */
+static const char *signal_list(uint64_t mask, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	snprintf(buf, len, "none");
+	for (int sig = 1; sig <= 64 && used < len; sig++) {
+		const char *abbrev = sigabbrev_np(sig);
+
+		if (!(mask & 1ULL << (sig - 1)))
+			continue;
+		if (abbrev)
+			used += snprintf(buf + used, len - used, "%sSIG%s", used ? " " : "", abbrev);
+		else
+			used += snprintf(buf + used, len - used, "%s%d", used ? " " : "", sig);
+	}
+	return buf;
+}
+
+/*
+ * What it does with its signals travels (sigstate.h): said, for the user to
+ * see.  Its POSIX timers do not (timer_create(2): a kernel object with an ID
+ * the program holds, which the copy could not be given back): refused.
+ */
+static int check_signals(pid_t pid, struct contract_report *r)
+{
+	char caught_list[200], ignored_list[200];
+	uint64_t caught, ignored;
+	unsigned timers;
+	int err = sigstate_dispositions(pid, &caught, &ignored);
+
+	if (err)
+		return err;
+	add_item(r, "signals", true, "catches %s; ignores %s: these actions travel, as do its "
+		 "alternate signal stack and interval timers", signal_list(caught, caught_list,
+		 sizeof(caught_list)), signal_list(ignored, ignored_list, sizeof(ignored_list)));
+	err = sigstate_posix_timers(pid, &timers);
+	if (err == -ENOENT)
+		add_item(r, "timers", true, "this kernel does not list POSIX timers "
+			 "(/proc/PID/timers): any it has are not seen");
+	else if (err)
+		return err;
+	else if (timers)
+		add_item(r, "timers", false, "%u POSIX timer%s (timer_create): they do not move; "
+			 "delete them first", timers, timers == 1 ? "" : "s");
+	else
+		add_item(r, "timers", true, "no POSIX timers");
+	return 0;
+}
+
 /*
  * Filters travel only if the freeze can read them (CAP_SYS_ADMIN): a copy
  * without them would have left its sandbox.  Said only for a process that
@@ -457,8 +509,12 @@ static int check_workdir(pid_t pid, struct contract_report *r)
 static void check_seccomp(const struct seccomp_status *sc, struct contract_report *r)
 {
 	r->seccomp_filters = sc->filters;
-	if (sc->mode == SECCOMP_MODE_STRICT)
+	if (sc->mode == SECCOMP_MODE_STRICT && seccomp_may_read_filters())
 		add_item(r, "seccomp", true, "seccomp strict mode (it travels)");
+	else if (sc->mode == SECCOMP_MODE_STRICT)
+		add_item(r, "seccomp", false, "seccomp strict mode: only a freeze with "
+			 "CAP_SYS_ADMIN (root), itself under no seccomp, can set it aside to read "
+			 "the process's signal actions and timers (any other call kills it)");
 	else if (sc->mode && seccomp_may_read_filters())
 		add_item(r, "seccomp", true, "%u seccomp filter%s (they travel)", sc->filters,
 			 sc->filters == 1 ? "" : "s");
@@ -532,6 +588,10 @@ int contract_check_pid(pid_t pid, struct contract_report *r)
 	files_looks_free(&fds);
 
 	check_tracer(st.tracer_pid, r);
+	snprintf(r->where, sizeof(r->where), "/proc/%d/timers", (int)pid);
+	err = check_signals(pid, r);
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
 	snprintf(r->where, sizeof(r->where), "/proc/%d/cwd", (int)pid);
 	err = check_workdir(pid, r);
 	if (err)

@@ -19,7 +19,7 @@
 #define CONTRACT_CANARY		0xCAFEBABEUL
 #define CONTRACT_CANARY_ADDR	(CONTRACT_STACK_TOP - 8)
 
-#define CONTRACT_MAX_ITEMS	16
+#define CONTRACT_MAX_ITEMS	24
 
 /* One rule and how the target fares against it. */
 struct contract_item {

@@ -2,6 +2,7 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -303,6 +304,18 @@ static void put_filerefs_note(struct buf *b, const struct image_filerefs *fr)
 	free(desc.data);
 }
 
+static void put_sigactions_note(struct buf *b, const struct image_sigactions *sa)
+{
+	struct buf desc = { 0 };
+
+	buf_put(&desc, &sa->head, sizeof(sa->head));
+	buf_put(&desc, sa->act, sa->head.count * sizeof(sa->act[0]));
+	if (desc.failed)
+		b->failed = true;
+	put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_SIGACTIONS, desc.data, desc.len);
+	free(desc.data);
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -344,6 +357,11 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_vdso_note(b, &im->vdso);
 	if (im->rseq.len)
 		put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_RSEQ, &im->rseq, sizeof(im->rseq));
+	if (im->sigactions.known)
+		put_sigactions_note(b, &im->sigactions);
+	if (im->timers.known)
+		put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_TIMERS, im->timers.timer,
+			 sizeof(im->timers.timer));
 	if (im->refs.nfiles)
 		put_filerefs_note(b, &im->refs);
 }
@@ -818,6 +836,34 @@ static int read_filerefs(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The signal actions note: its fixed part and the records it counts, no
+ * more (check_sigactions judges what they say). */
+static int read_sigactions(struct image *im, const struct note *n)
+{
+	struct image_sigactions *sa = &im->sigactions;
+
+	if (n->len < sizeof(sa->head) || sa->known)
+		return refuse(im, "signal actions note of %zu bytes, or a second one", n->len);
+	memcpy(&sa->head, n->desc, sizeof(sa->head));
+	if (sa->head.count > IMAGE_MAX_SIGNAL ||
+	    n->len != sizeof(sa->head) + sa->head.count * sizeof(sa->act[0]))
+		return refuse(im, "signal actions note: %u actions in %zu bytes", sa->head.count,
+			      n->len);
+	memcpy(sa->act, n->desc + sizeof(sa->head), sa->head.count * sizeof(sa->act[0]));
+	sa->known = true;
+	return 0;
+}
+
+static int read_timers(struct image *im, const struct note *n)
+{
+	if (n->len != sizeof(im->timers.timer) || im->timers.known)
+		return refuse(im, "timers note of %zu bytes, not %zu, or a second one", n->len,
+			      sizeof(im->timers.timer));
+	memcpy(im->timers.timer, n->desc, n->len);
+	im->timers.known = true;
+	return 0;
+}
+
 /* The seccomp note: its fixed part, then each filter it counts, every one
  * within the note (image_check judges what they hold). */
 static int read_seccomp(struct image *im, const struct note *n)
@@ -1054,6 +1100,14 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_RSEQ) {
 			r = read_rseq(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_SIGACTIONS) {
+			r = read_sigactions(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_TIMERS) {
+			r = read_timers(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_FILEREFS) {
@@ -1405,6 +1459,52 @@ static int check_filerefs(struct image *im)
 	return 0;
 }
 
+/*
+ * What the writer may put in the signal actions note and the reader takes:
+ * actions a kernel can have (each signal once, in order, none for SIGKILL or
+ * SIGSTOP, flags of 32 bits), and an alternate stack that is one or none.
+ */
+static int check_sigactions(struct image *im)
+{
+	const struct image_sigactions *sa = &im->sigactions;
+	uint32_t ss_mode = sa->head.ss_flags & ~IMAGE_SS_AUTODISARM;
+
+	if (!sa->known)
+		return 0;
+	if (sa->head.count > IMAGE_MAX_SIGNAL)
+		return refuse(im, "signal actions note: %u actions", sa->head.count);
+	for (size_t i = 0; i < sa->head.count; i++) {
+		const struct image_sigaction_rec *a = &sa->act[i];
+
+		if (a->signo < 1 || a->signo > IMAGE_MAX_SIGNAL || a->signo == SIGKILL ||
+		    a->signo == SIGSTOP || (i && a->signo <= sa->act[i - 1].signo) ||
+		    a->reserved || a->handler == 0 || a->flags > UINT32_MAX)
+			return refuse(im, "signal action %zu: signal %u, handler %#" PRIx64 ", flags "
+				      "%#" PRIx64 ": not an action a process can have", i, a->signo,
+				      a->handler, a->flags);
+	}
+	if (ss_mode == IMAGE_SS_DISABLE ? sa->head.ss_sp || sa->head.ss_size ||
+	    sa->head.ss_flags != IMAGE_SS_DISABLE : ss_mode != 0 || !sa->head.ss_size ||
+	    sa->head.ss_sp > USER_SPACE_END || sa->head.ss_size > USER_SPACE_END - sa->head.ss_sp)
+		return refuse(im, "signal actions note: an alternate stack of %" PRIu64 " bytes at "
+			      "%#" PRIx64 " with flags %#x", sa->head.ss_size, sa->head.ss_sp,
+			      sa->head.ss_flags);
+	return 0;
+}
+
+/* Times a timer can have: whole microseconds, nothing negative. */
+static int check_timers(struct image *im)
+{
+	for (size_t i = 0; im->timers.known && i < IMAGE_NTIMERS; i++) {
+		const struct image_itimer_rec *t = &im->timers.timer[i];
+
+		if (t->interval_sec < 0 || t->value_sec < 0 || t->interval_usec < 0 ||
+		    t->interval_usec >= 1000000 || t->value_usec < 0 || t->value_usec >= 1000000)
+			return refuse(im, "timers note: timer %zu has a time no timer has", i);
+	}
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
@@ -1422,6 +1522,10 @@ int image_check(struct image *im)
 		err = check_workdir(im);
 	if (!err)
 		err = check_mm(im);
+	if (!err)
+		err = check_sigactions(im);
+	if (!err)
+		err = check_timers(im);
 	if (err)
 		return err;
 
@@ -1812,6 +1916,13 @@ static int same_image(struct image *im, const struct image *back)
 		return refuse(im, "the image read back holds other open files");
 	if (!same_kernel_state(im, back))
 		return refuse(im, "the image read back holds other mm fields, vDSO or rseq area");
+	if (im->sigactions.known != back->sigactions.known ||
+	    memcmp(&im->sigactions.head, &back->sigactions.head, sizeof(im->sigactions.head)) ||
+	    memcmp(im->sigactions.act, back->sigactions.act,
+		   im->sigactions.head.count * sizeof(im->sigactions.act[0])) ||
+	    im->timers.known != back->timers.known ||
+	    memcmp(im->timers.timer, back->timers.timer, sizeof(im->timers.timer)))
+		return refuse(im, "the image read back holds other signal actions or timers");
 	if (!same_filerefs(&im->refs, &back->refs))
 		return refuse(im, "the image read back references other files");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||

@@ -8,7 +8,7 @@
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
  *          restrictions, [seccomp], working directory, mm, [vDSO], [rseq],
- *          CONTMIG head sum (last)
+ *          signal actions, timers, CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -60,6 +60,8 @@ enum {
 	NT_CONTMIG_MM = 0x434d000a,	/* image_mm_rec, the program's path */
 	NT_CONTMIG_VDSO = 0x434d000b,	/* image_vdso_rec, the vDSO's bytes */
 	NT_CONTMIG_RSEQ = 0x434d000c,	/* image_rseq_rec */
+	NT_CONTMIG_SIGACTIONS = 0x434d000d,	/* image_sigactions_rec, image_sigaction_rec[] */
+	NT_CONTMIG_TIMERS = 0x434d000e,	/* image_itimer_rec[IMAGE_NTIMERS] */
 	NT_CONTMIG_FILEREFS = 0x434d0011,	/* image_filerefs_rec, files, mappings, paths */
 };
 
@@ -396,6 +398,55 @@ struct image_filerefs {
 
 void image_filerefs_free(struct image_filerefs *fr);
 
+/*
+ * Signal actions (contmig(1), Signals and timers): the CONTMIG signal
+ * actions note, as stored, is this, then count image_sigaction_rec in
+ * signal order.
+ */
+struct image_sigactions_rec {
+	uint64_t ss_sp;			/* the alternate signal stack (sigaltstack(2)) */
+	uint64_t ss_size;
+	uint32_t ss_flags;		/* SS_DISABLE (none), or 0 / SS_AUTODISARM */
+	uint32_t count;			/* signals with an action other than the default */
+};
+
+/* One signal's action: the kernel's struct sigaction of rt_sigaction(2). */
+struct image_sigaction_rec {
+	uint32_t signo;			/* 1 to 64, not SIGKILL or SIGSTOP */
+	uint32_t reserved;		/* 0 */
+	uint64_t handler;		/* SIG_IGN (1) or the handler's address */
+	uint64_t flags;			/* SA_* */
+	uint64_t restorer;		/* with SA_RESTORER */
+	uint64_t mask;			/* blocked while the handler runs */
+};
+
+#define IMAGE_MAX_SIGNAL	64
+/* ss_flags as stored: the kernel's SS_DISABLE and SS_AUTODISARM (never
+ * SS_ONSTACK: whether it runs on the stack is its stack pointer's to say). */
+#define IMAGE_SS_DISABLE	2U
+#define IMAGE_SS_AUTODISARM	(1U << 31)
+
+/* What the process does with its signals. */
+struct image_sigactions {
+	bool known;			/* false: an image from before the note */
+	struct image_sigactions_rec head;
+	struct image_sigaction_rec act[IMAGE_MAX_SIGNAL];	/* head.count of them */
+};
+
+/* The interval timers (setitimer(2)), in the CONTMIG timers note in this
+ * order: a struct itimerval each, the reload and the time left. */
+enum { IMAGE_ITIMER_REAL, IMAGE_ITIMER_VIRTUAL, IMAGE_ITIMER_PROF, IMAGE_NTIMERS };
+
+struct image_itimer_rec {
+	int64_t interval_sec, interval_usec;
+	int64_t value_sec, value_usec;	/* 0 and 0: not armed */
+};
+
+struct image_timers {
+	bool known;			/* false: an image from before the note */
+	struct image_itimer_rec timer[IMAGE_NTIMERS];
+};
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -423,6 +474,8 @@ struct image {
 	struct image_mm mm;		/* mm.known: the image has the note */
 	struct image_vdso vdso;		/* rec.vdso_size 0: the image has none */
 	struct image_rseq_rec rseq;	/* len 0: the image has no rseq note */
+	struct image_sigactions sigactions;	/* known: the image has the note */
+	struct image_timers timers;	/* known: the image has the note */
 	struct image_filerefs refs;	/* nfiles 0: the image has no such note */
 	struct image_segment *seg;
 	size_t nseg;

@@ -706,6 +706,145 @@ static void print_filerefs_json(const struct image_filerefs *fr)
 	printf("],\n");
 }
 
+/* The SA_* flags an action may have, by name (asm/signal.h). */
+static const struct { uint64_t bit; const char *name; } sa_flags[] = {
+	{ 0x00000001, "nocldstop" }, { 0x00000002, "nocldwait" }, { 0x00000004, "siginfo" },
+	{ 0x04000000, "restorer" }, { 0x08000000, "onstack" }, { 0x10000000, "restart" },
+	{ 0x40000000, "nodefer" }, { 0x80000000, "resethand" },
+};
+
+static void print_sa_flags(uint64_t flags)
+{
+	const char *sep = "";
+
+	printf("%#" PRIx64, flags);
+	for (size_t i = 0; i < sizeof(sa_flags) / sizeof(sa_flags[0]); i++)
+		if (flags & sa_flags[i].bit) {
+			printf("%s%s", *sep ? sep : " (", sa_flags[i].name);
+			sep = ",";
+		}
+	printf("%s", *sep ? ")" : "");
+}
+
+static bool is_ignored(const struct image_sigaction_rec *a)
+{
+	return a->handler == 1;	/* SIG_IGN */
+}
+
+/* Signal actions and the alternate stack, for an image that has the note. */
+static void print_sigactions_text(const struct image_sigactions *sa)
+{
+	char name[16], size[32];
+
+	if (!sa->known)
+		return;
+	if (sa->head.count)
+		printf("handlers:   %u signal%s\n", sa->head.count, sa->head.count == 1 ? "" : "s");
+	else
+		printf("handlers:   none\n");
+	for (size_t i = 0; i < sa->head.count; i++) {
+		const struct image_sigaction_rec *a = &sa->act[i];
+
+		printf("  %-11s ", signal_abbrev(a->signo, name));
+		if (is_ignored(a)) {
+			printf("ignored\n");
+			continue;
+		}
+		printf("%#" PRIx64 "  flags ", a->handler);
+		print_sa_flags(a->flags);
+		printf("  mask %#" PRIx64, a->mask);
+		if (a->flags & 0x04000000)
+			printf("  restorer %#" PRIx64, a->restorer);
+		printf("\n");
+	}
+	if (sa->head.ss_flags & IMAGE_SS_DISABLE) {
+		printf("altstack:   none\n");
+		return;
+	}
+	human_size(sa->head.ss_size, size);
+	printf("altstack:   %#" PRIx64 ", %s%s\n", sa->head.ss_sp, size,
+	       sa->head.ss_flags & IMAGE_SS_AUTODISARM ? " (autodisarm)" : "");
+}
+
+static void print_sigactions_json(const struct image_sigactions *sa)
+{
+	char name[16];
+
+	if (!sa->known) {
+		printf(" \"signal_actions\": null,\n \"altstack\": null,\n");
+		return;
+	}
+	printf(" \"signal_actions\": [");
+	for (size_t i = 0; i < sa->head.count; i++) {
+		const struct image_sigaction_rec *a = &sa->act[i];
+
+		printf("%s{\"signal\": %u, \"name\": \"%s\", \"ignored\": %s, ", i ? ", " : "",
+		       a->signo, signal_abbrev(a->signo, name), is_ignored(a) ? "true" : "false");
+		printf("\"handler\": \"%#" PRIx64 "\", \"flags\": \"%#" PRIx64 "\", "
+		       "\"restorer\": \"%#" PRIx64 "\", \"mask\": \"%#" PRIx64 "\"}", a->handler,
+		       a->flags, a->restorer, a->mask);
+	}
+	printf("],\n \"altstack\": ");
+	if (sa->head.ss_flags & IMAGE_SS_DISABLE)
+		printf("null,\n");
+	else
+		printf("{\"sp\": \"%#" PRIx64 "\", \"size\": %" PRIu64 ", \"autodisarm\": %s},\n",
+		       sa->head.ss_sp, sa->head.ss_size,
+		       sa->head.ss_flags & IMAGE_SS_AUTODISARM ? "true" : "false");
+}
+
+static const char *const itimer_names[IMAGE_NTIMERS] = { "real", "virtual", "prof" };
+
+static bool timer_armed(const struct image_itimer_rec *t)
+{
+	return t->value_sec || t->value_usec;
+}
+
+/* The interval timers, with what each had left at the freeze. */
+static void print_timers_text(const struct image_timers *tm)
+{
+	bool any = false;
+
+	if (!tm->known)
+		return;
+	printf("timers:     ");
+	for (int i = 0; i < IMAGE_NTIMERS; i++) {
+		const struct image_itimer_rec *t = &tm->timer[i];
+
+		if (timer_armed(t))
+			printf("%s%s %" PRId64 ".%06" PRId64 " s left", any ? "; " : "",
+			       itimer_names[i], t->value_sec, t->value_usec);
+		else if (i == IMAGE_ITIMER_REAL && (t->interval_sec || t->interval_usec))
+			printf("%s%s expired, its SIGALRM not yet taken", any ? "; " : "",
+			       itimer_names[i]);
+		else
+			continue;
+		if (t->interval_sec || t->interval_usec)
+			printf(", every %" PRId64 ".%06" PRId64 " s", t->interval_sec,
+			       t->interval_usec);
+		any = true;
+	}
+	printf("%s\n", any ? "" : "none");
+}
+
+static void print_timers_json(const struct image_timers *tm)
+{
+	if (!tm->known) {
+		printf(" \"timers\": null,\n");
+		return;
+	}
+	printf(" \"timers\": [");
+	for (int i = 0; i < IMAGE_NTIMERS; i++) {
+		const struct image_itimer_rec *t = &tm->timer[i];
+
+		printf("%s{\"timer\": \"%s\", \"armed\": %s, \"value\": %" PRId64 ".%06" PRId64
+		       ", \"interval\": %" PRId64 ".%06" PRId64 "}", i ? ", " : "", itimer_names[i],
+		       timer_armed(t) ? "true" : "false", t->value_sec, t->value_usec,
+		       t->interval_sec, t->interval_usec);
+	}
+	printf("],\n");
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -739,6 +878,8 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	cpu_xfeature_names(image_xstate_bv(im), names, sizeof(names));
 	printf("            in use: %s\n", names[0] ? names : "none");
 	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
+	print_sigactions_text(&im->sigactions);
+	print_timers_text(&im->timers);
 	print_seccomp_text(&im->seccomp);
 	print_files_text(im);
 	print_mm_text(&im->mm);
@@ -832,6 +973,8 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	printf(", \"in_use\": ");
 	json_string(stdout, names);
 	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
+	print_sigactions_json(&im->sigactions);
+	print_timers_json(&im->timers);
 	print_seccomp_json(&im->seccomp);
 	print_files_json(im);
 	print_kernel_state_json(im);

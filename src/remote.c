@@ -251,7 +251,9 @@ int remote_spawn(struct remote *r)
 		}
 	}
 	close(pipefd[0]);
-	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL) < 0) {
+	/* TRACESYSGOOD: calls made at the program's own code once ours is
+	 * gone run on syscall-stops (inject.h), which it tells apart. */
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0) {
 		err = -errno;
 		remote_kill(r);
 		return err;
@@ -400,6 +402,26 @@ int remote_unmap_stub(struct remote *r)
 				0, 0, 0, 0);
 
 	/* munmap succeeded if the very next instruction fetch faulted. */
+	return err ? err : wait_step(r, is_stub_gone, &regs);
+}
+
+int remote_refault(struct remote *r)
+{
+	struct user_regs_struct regs;
+	int err = ptrace_get_regs(r->pid, &regs);
+
+	if (err)
+		return err;
+	/* Where the stub's code ended, gone: the fetch faults at once. */
+	regs.rip = STUB_GADGET_ADDR + SYSCALL_INSN_LEN;
+	regs.orig_rax = -1;
+	err = ptrace_set_regs(r->pid, &regs);
+	/* SIGSEGV not blocked: the kernel resets the action of a forced signal
+	 * that is blocked, and the program's may be set by now. */
+	if (!err)
+		err = ptrace_set_sigmask(r->pid, ~(1ULL << (SIGSEGV - 1)));
+	if (!err && ptrace(PTRACE_CONT, r->pid, 0, 0) < 0)
+		err = -errno;
 	return err ? err : wait_step(r, is_stub_gone, &regs);
 }
 

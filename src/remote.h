@@ -78,6 +78,15 @@ long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a
 /* Remove the stub's own code page, the last piece of it; the process is then
  * stopped with a SIGSEGV that thaw discards when it sets the final registers. */
 int remote_unmap_stub(struct remote *r) MUST_CHECK;
+/*
+ * After calls made elsewhere (inject.h: at the program's own syscall
+ * instruction, on syscall-stops), bring the process back into the stop
+ * remote_unmap_stub left it in: a SIGSEGV at the stub's vanished code, the
+ * signal-delivery stop restore_release and restore_hold let go from.  Only
+ * SIGSEGV is unblocked meanwhile (its action survives the fault unless the
+ * program ignores it); other signals on the way are noted, as always.
+ */
+int remote_refault(struct remote *r) MUST_CHECK;
 /* Copy into or out of the process's memory, in as few calls as possible. */
 int remote_write(struct remote *r, unsigned long addr, const void *buf, size_t len) MUST_CHECK;
 /* Write local[i] to remote[i] (same lengths, n at most IOV_MAX) at once. */

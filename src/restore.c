@@ -28,6 +28,8 @@
 #include "restore.h"
 #include "rseq.h"
 #include "seccomp.h"
+#include "sigstate.h"
+#include "testpoint.h"
 #include "vdso.h"
 #include "workdir.h"
 
@@ -316,10 +318,69 @@ static void restart_syscall_regs(struct user_regs_struct *regs)
 	regs->orig_rax = -1;
 }
 
+/* Say what the copy has less of, after what is said already. */
+static void add_warning(struct restore_result *res, const char *text)
+{
+	size_t at = strlen(res->warning);
+
+	snprintf(res->warning + at, sizeof(res->warning) - at, "%s%s", at ? "; " : "", text);
+}
+
+/*
+ * What only the program's own code can give the copy once the restorer's is
+ * gone: its signal actions, alternate stack and timers (the fault that
+ * removed that code reset SIGSEGV's action, and each of its traps SIGTRAP's:
+ * sigstate.h), then its seccomp filters, last (they may forbid any call,
+ * those above included).  Each call runs at a syscall instruction of the
+ * program (inject.h); then the process goes back into the stop the removal
+ * left it in, and /proc must show the actions it was given.
+ */
+static int call_from_program(const struct image *im, struct remote *r,
+			     struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+	unsigned long insn;
+	struct inject in;
+	bool lost_sigsegv;
+	int err;
+
+	if (!sigstate_wanted(&im->sigactions, &im->timers) && !im->seccomp.mode)
+		return 0;
+	err = inject_find_insn(r->pid, &im->vmas, &insn);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "%s", err == -ENOENT ? "no syscall "
+			    "instruction in the program's code to set its signal actions, timers "
+			    "and seccomp at" : strerror(-err));
+	err = inject_begin(&in, r->pid, insn, im->regs.rsp, SIGSTATE_SCRATCH);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "preparing calls at %#lx, with results below "
+			    "the stack pointer %#llx: %s", insn, im->regs.rsp, strerror(-err));
+	err = sigstate_restore(&in, &im->sigactions, &im->timers, why, sizeof(why));
+	/* (Where the tests let its timers fire into the restorer.) */
+	test_point("restore-timers-set");
+	if (!err)
+		err = seccomp_install(&in, im, why, sizeof(why));
+	r->stop_wanted |= in.stop_wanted;
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "%s", why);
+	err = inject_end(&in);
+	if (!err)
+		err = remote_refault(r);
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "returning the restorer to its last stop: %s",
+			    strerror(-err));
+	err = sigstate_verify(r->pid, &im->sigactions, &lost_sigsegv, why, sizeof(why));
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "%s", why);
+	if (lost_sigsegv)
+		add_warning(res, "it ignored SIGSEGV, which the copy takes with the default action "
+			    "(the fault that ends the restorer resets an ignored SIGSEGV)");
+	return 0;
+}
+
 static int set_cpu_state(const struct image *im, struct remote *r, struct restore_result *res)
 {
 	struct user_regs_struct regs = im->regs;
-	char why[sizeof(res->why)];
 	uint8_t *host;
 	size_t host_len;
 	int err;
@@ -340,15 +401,13 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "removing the restorer's code: %s",
 			    strerror(-err));
-	/* Its seccomp filters last: they may forbid the calls made above. */
-	err = seccomp_install(r, im, why, sizeof(why));
+	err = call_from_program(im, r, res);
 	if (err)
-		return fail(res, RESTORE_CANNOT, err, "%s", why);
+		return err;
 	/*
 	 * The program's mask only now: with it, the signals pending for the
 	 * program that it does not block would be delivered at the stub's next
-	 * step.  (The fault that ends the stub unblocked SIGSEGV and reset its
-	 * action to the default: whoever restores handlers must do it after.)
+	 * step.
 	 */
 	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
 	if (err)

@@ -12,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +22,6 @@
 #include "seccomp.h"
 
 #define CAP_SYS_ADMIN_BIT	21
-#define RED_ZONE		128
 
 static const struct sock_filter run_filter[] = {
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -161,100 +161,23 @@ int seccomp_collect(pid_t pid, struct image_seccomp *sc, char *why, size_t why_l
 	return 0;
 }
 
-/* The address of a syscall instruction (0f 05) in the copy's own code. */
-static int find_syscall_insn(struct remote *r, const struct image *im, unsigned long *at)
-{
-	enum { CHUNK = 65536 };
-	uint8_t *buf = malloc(CHUNK);
-
-	if (!buf)
-		return -ENOMEM;
-	for (size_t i = 0; i < im->vmas.count; i++) {
-		const struct vma *v = &im->vmas.vma[i];
-
-		/* Not the vDSO's: the program's own code. */
-		if (!(v->prot & PROT_EXEC) || v->name[0] == '[')
-			continue;
-		/* Chunks overlap by a byte: an instruction may straddle two. */
-		for (unsigned long a = v->start; a + 1 < v->end; a += CHUNK - 1) {
-			size_t n = v->end - a < CHUNK ? v->end - a : CHUNK;
-			uint8_t *hit;
-
-			if (remote_read(r, a, buf, n))
-				break;
-			hit = memmem(buf, n, "\x0f\x05", 2);
-			if (hit) {
-				*at = a + (hit - buf);
-				free(buf);
-				return 0;
-			}
-		}
-	}
-	free(buf);
-	return -ENOENT;
-}
-
-/*
- * One system call at the program's syscall instruction, single-stepped:
- * the step stops right after it.  Every signal stays blocked; a SIGSTOP on
- * the way is kept for the program, as remote.c does.
- */
-static int step_syscall(struct remote *r, unsigned long insn, long *ret, long nr, long a1,
-			long a2, long a3)
-{
-	struct user_regs_struct regs;
-	int err = ptrace_get_regs(r->pid, &regs);
-
-	if (err)
-		return err;
-	regs.rip = insn;
-	regs.rax = nr;
-	regs.orig_rax = -1;
-	regs.rdi = a1;
-	regs.rsi = a2;
-	regs.rdx = a3;
-	err = ptrace_set_regs(r->pid, &regs);
-	if (!err)
-		err = ptrace_set_sigmask(r->pid, ~0ULL);
-	if (err)
-		return err;
-	for (;;) {
-		int status;
-
-		if (ptrace(PTRACE_SINGLESTEP, r->pid, 0, 0) < 0)
-			return -errno;
-		err = ptrace_wait(r->pid, &status);
-		if (!err)
-			err = ptrace_get_regs(r->pid, &regs);
-		if (err)
-			return err;
-		if (WSTOPSIG(status) == SIGSTOP)
-			r->stop_wanted = true;
-		else if (WSTOPSIG(status) != SIGTRAP)
-			return -EPROTO;
-		/* Past the syscall: it ran.  Still on it: step again. */
-		if (regs.rip == insn + SYSCALL_INSN_LEN) {
-			*ret = (long)regs.rax;
-			return 0;
-		}
-		if (regs.rip != insn)
-			return -EPROTO;
-	}
-}
-
 /* Put filter f, as a struct sock_fprog and its instructions, below sp. */
-static int write_prog(struct remote *r, unsigned long sp, const struct image_filter *f,
+static int write_prog(pid_t pid, unsigned long sp, const struct image_filter *f,
 		      unsigned long *prog)
 {
 	size_t size = f->len * sizeof(uint64_t);
-	unsigned long insns = (sp - RED_ZONE - size) & ~15UL;
+	unsigned long insns = (sp - INJECT_RED_ZONE - size) & ~15UL;
 	struct { uint16_t len; uint16_t pad[3]; uint64_t filter; } fprog = {
 		.len = f->len, .filter = insns };
-	int err;
+	struct iovec local[2] = { { (void *)f->insn, size }, { &fprog, sizeof(fprog) } };
+	struct iovec remote[2] = { { (void *)insns, size },
+				   { (void *)(insns - sizeof(fprog)), sizeof(fprog) } };
+	ssize_t n = process_vm_writev(pid, local, 2, remote, 2, 0);
 
 	*prog = insns - sizeof(fprog);
-	err = remote_write(r, insns, f->insn, size);
-	return err ? err : remote_write(r, *prog, &fprog, sizeof(fprog));
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)(size + sizeof(fprog)) ? 0 : -EFAULT;
 }
 
 /*
@@ -283,42 +206,36 @@ static int seccomp_verify(pid_t pid, const struct image_seccomp *sc, char *why, 
 	return -EPERM;
 }
 
-int seccomp_install(struct remote *r, const struct image *im, char *why, size_t why_len)
+int seccomp_install(struct inject *in, const struct image *im, char *why, size_t why_len)
 {
 	const struct image_seccomp *sc = &im->seccomp;
-	unsigned long insn, prog;
+	unsigned long prog;
 	long ret = 0;
 	int err;
 
 	if (!sc->mode)
 		return 0;
-	err = find_syscall_insn(r, im, &insn);
-	if (err) {
-		snprintf(why, why_len, "no syscall instruction in the program's code to install "
-			 "its seccomp %s at", sc->mode == SECCOMP_MODE_STRICT ? "mode" : "filters");
-		return err;
-	}
 	/* Needed for the filters (as it was in the source): after its merge
 	 * with the other restrictions, this is already done and costs nothing. */
 	if (sc->no_new_privs) {
-		err = step_syscall(r, insn, &ret, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0);
+		err = inject_call(in, &ret, SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0);
 		if (!err && ret)
 			err = (int)ret;
 		if (err) {
-			snprintf(why, why_len, "setting no_new_privs at %#lx: %s", insn,
+			snprintf(why, why_len, "setting no_new_privs at %#lx: %s", in->insn,
 				 strerror(-err));
 			return err;
 		}
 	}
 	for (size_t i = 0; i < sc->nfilters; i++) {
-		err = write_prog(r, im->regs.rsp, &sc->filter[i], &prog);
+		err = write_prog(in->pid, im->regs.rsp, &sc->filter[i], &prog);
 		if (err) {
 			snprintf(why, why_len, "writing seccomp filter %zu below the stack pointer "
 				 "%#llx: %s", i, im->regs.rsp, strerror(-err));
 			return err;
 		}
-		err = step_syscall(r, insn, &ret, SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-				   sc->filter[i].flags, prog);
+		err = inject_call(in, &ret, SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+				  sc->filter[i].flags, prog, 0);
 		if (!err && ret)
 			err = ret < 0 ? (int)ret : -EPROTO;
 		if (err) {
@@ -329,7 +246,7 @@ int seccomp_install(struct remote *r, const struct image *im, char *why, size_t 
 		}
 	}
 	if (sc->mode == SECCOMP_MODE_STRICT) {
-		err = step_syscall(r, insn, &ret, SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0);
+		err = inject_call(in, &ret, SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0);
 		if (!err && ret)
 			err = ret < 0 ? (int)ret : -EPROTO;
 		if (err) {
@@ -337,5 +254,5 @@ int seccomp_install(struct remote *r, const struct image *im, char *why, size_t 
 			return err;
 		}
 	}
-	return seccomp_verify(r->pid, sc, why, why_len);
+	return seccomp_verify(in->pid, sc, why, why_len);
 }

@@ -14,7 +14,7 @@
 
 #include "error.h"
 #include "image.h"
-#include "remote.h"
+#include "inject.h"
 
 /* The Seccomp:, Seccomp_filters: and NoNewPrivs: lines of /proc/PID/status. */
 struct seccomp_status {
@@ -40,11 +40,12 @@ int seccomp_collect(pid_t pid, struct image_seccomp *sc, char *why, size_t why_l
 
 /*
  * Install im's seccomp state in the copy (its restorer's code gone): each
- * call runs at a syscall instruction of the program's own code, its data
- * below the stack pointer, signals blocked.  The registers are left to the
- * caller to set.  0, or -errno with why saying what failed.
+ * call runs through in (inject.h) at a syscall instruction of the program's
+ * own code, its data below the stack pointer, signals blocked.  The
+ * registers are left to the caller to set.  0, or -errno with why saying
+ * what failed.
  */
-int seccomp_install(struct remote *r, const struct image *im, char *why, size_t why_len)
+int seccomp_install(struct inject *in, const struct image *im, char *why, size_t why_len)
 	MUST_CHECK;
 
 #endif

@@ -21,6 +21,7 @@
 #include "ptrace.h"
 #include "rseq.h"
 #include "seccomp.h"
+#include "sigstate.h"
 #include "snapshot.h"
 #include "tracee.h"
 #include "vdso.h"
@@ -342,8 +343,10 @@ static bool has_canary(pid_t pid)
 	       canary == CONTRACT_CANARY;
 }
 
-int snapshot_collect(pid_t pid, struct fileref_set *refs, struct image *im)
+int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
+		     struct fileref_set *refs, struct image *im)
 {
+	pid_t pid = t->pid;
 	struct proc_status st;
 	char *auxv;
 	size_t auxv_len;
@@ -385,6 +388,13 @@ int snapshot_collect(pid_t pid, struct fileref_set *refs, struct image *im)
 	/* Where it works, so that its relative paths mean the same there. */
 	if (!err && (err = workdir_refusal(pid, im->why, sizeof(im->why))) == 0)
 		err = workdir_collect(pid, &im->workdir);
+	/* What it does with its signals, and its timers: asked of it. */
+	if (!err && pre && sigstate_still(pid, pre)) {
+		im->sigactions = pre->sa;
+		im->timers = pre->tm;
+	} else if (!err) {
+		err = sigstate_collect(t, &im->sigactions, &im->timers, im->why, sizeof(im->why));
+	}
 	if (!err)
 		err = procfs_read_file(pid, "auxv", &auxv, &auxv_len);
 	if (err)

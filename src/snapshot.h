@@ -13,14 +13,22 @@
 
 #include "error.h"
 #include "image.h"
+#include "sigstate.h"
 #include "stream.h"
 #include "tracee.h"
 
 struct fileref_set;
 
-/* pid must be stopped under our ptrace.  Mappings of the files taken in refs
- * (NULL: none; fileref.h) are referenced, not stored whole. */
-int snapshot_collect(pid_t pid, struct fileref_set *refs, struct image *im) MUST_CHECK;
+/*
+ * t must be stopped under our ptrace.  Mappings of the files taken in refs
+ * (NULL: none; fileref.h) are referenced, not stored whole.  The state the
+ * kernel keeps for it and shows nobody (sigstate.h) is pre's when it still
+ * holds (a helper read it just before), else it is asked of it here with
+ * injected calls, which leave it as it was; on failure im->why may say
+ * what failed.
+ */
+int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
+		     struct fileref_set *refs, struct image *im) MUST_CHECK;
 /* Write the whole image; *output_failed tells a failed write (disk full, a
  * closed pipe) from a failure to read the process. */
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed) MUST_CHECK;

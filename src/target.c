@@ -14,8 +14,10 @@
 #include "exitcode.h"
 #include "files.h"
 #include "ptrace.h"
+#include "sigstate.h"
 #include "snapshot.h"
 #include "target.h"
+#include "testpoint.h"
 #include "tracee.h"
 
 /*
@@ -127,18 +129,12 @@ int target_open(const char *cmd, int pid)
 	return EXIT_OK;
 }
 
-int target_attach(const char *cmd, int pid)
+/* Why t did not stop for us (tracee_seize's err), said; and forget it. */
+static int seize_failed(const char *cmd, struct tracee *t, int err)
 {
-	struct tracee *t;
+	int pid = t->pid;
 	char state[160];
-	int status = target_open(cmd, pid), err;
 
-	if (status != EXIT_OK)
-		return status;
-	t = target_tracee(pid);
-	err = tracee_seize(t, 0, seize_timeout_ms);
-	if (!err)
-		return EXIT_OK;
 	if (err == -ETIMEDOUT) {
 		tracee_describe_state(pid, state, sizeof(state));
 		error_msg("%s: PID %d did not stop within %d s (%s); it carries on untouched",
@@ -153,6 +149,43 @@ int target_attach(const char *cmd, int pid)
 	}
 	forget(t);
 	return EXIT_NOTARGET;
+}
+
+int target_attach(const char *cmd, int pid)
+{
+	int status = target_open(cmd, pid), err;
+
+	if (status != EXIT_OK)
+		return status;
+	err = tracee_seize(target_tracee(pid), 0, seize_timeout_ms);
+	return err ? seize_failed(cmd, target_tracee(pid), err) : EXIT_OK;
+}
+
+/*
+ * Its signal actions and timers are read by injected calls, during which a
+ * contmig killed would take the process with it (inject.h): a helper
+ * process stops it and asks, and lets it go, before we stop it for good.
+ */
+static int read_sigstate_apart(const char *cmd, int pid, struct sigstate_read *pre)
+{
+	int status = target_open(cmd, pid), seize_err, err;
+	char why[256];
+
+	if (status != EXIT_OK)
+		return status;
+	err = sigstate_collect_apart(target_tracee(pid), seize_timeout_ms, pre, &seize_err, why,
+				     sizeof(why));
+	if (seize_err)
+		return seize_failed(cmd, target_tracee(pid), seize_err);
+	if (err == -EBADMSG) {
+		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, why);
+		return EXIT_CONTRACT;
+	}
+	if (err) {
+		error_msg("%s: reading the state of PID %d: %s", cmd, pid, why);
+		return EXIT_INTERNAL;
+	}
+	return EXIT_OK;
 }
 
 /* Its open files (files.h), which the preflight let through: those that do
@@ -177,6 +210,7 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		   struct image *im)
 {
 	bool attached = flags & TARGET_ATTACHED;
+	struct sigstate_read pre;
 	struct tracee *t;
 	int status = EXIT_OK, err;
 
@@ -190,16 +224,23 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 			return EXIT_INTERNAL;
 		}
 	} else {
-		status = target_attach(cmd, pid);
+		status = read_sigstate_apart(cmd, pid, &pre);
+		test_point("sigstate-apart");
+		if (status == EXIT_OK)
+			status = target_attach(cmd, pid);
 		if (status != EXIT_OK)
 			return status;
 		t = target_tracee(pid);
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
-	if (status == EXIT_OK && (err = snapshot_collect(pid, refs, im)) == -EBADMSG) {
+	if (status == EXIT_OK &&
+	    (err = snapshot_collect(t, attached ? NULL : &pre, refs, im)) == -EBADMSG) {
 		/* The image rules refuse it (image_check): thaw could not take it. */
 		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
 		status = EXIT_CONTRACT;
+	} else if (status == EXIT_OK && err && im->why[0]) {
+		error_msg("%s: reading the state of PID %d: %s", cmd, pid, im->why);
+		status = EXIT_INTERNAL;
 	} else if (status == EXIT_OK && err) {
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;
