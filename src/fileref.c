@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -434,6 +436,29 @@ void fileref_budget_init(struct fileref_budget *b)
 }
 
 /*
+ * Is at on a file system whose files read otherwise for root than for
+ * others, whatever their mode says (a PCI device's config in sysfs is 0644:
+ * 4096 bytes for root, 64 for anyone else)?  No program maps such a file
+ * from its own copy, and hashing it as root would answer for root's view.
+ */
+static bool kernel_view(int at)
+{
+	static const unsigned long kinds[] = {
+		PROC_SUPER_MAGIC, SYSFS_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC, SECURITYFS_MAGIC,
+		CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC, EFIVARFS_MAGIC,
+		PSTOREFS_MAGIC,
+	};
+	struct statfs fs;
+
+	if (fstatfs(at, &fs) < 0)
+		return true;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((unsigned long)fs.f_type == kinds[i])
+			return true;
+	return false;
+}
+
+/*
  * Open path for reading if anyone on this machine may read it: from the root
  * down, each directory o+x, then the file regular and o+r; no symbolic link,
  * "." or ".." on the way (a mapped file's path, as the kernel shows it, has
@@ -463,7 +488,7 @@ static int open_public(const char *path, struct stat *st)
 		p = end;
 		if (!*p) {
 			if (at >= 0 && fstat(at, st) == 0 && S_ISREG(st->st_mode) &&
-			    st->st_mode & S_IROTH)
+			    st->st_mode & S_IROTH && !kernel_view(at))
 				fd = reopen(at);
 			break;
 		}

@@ -99,8 +99,16 @@ struct image_state {
  * reader that does not know this bit refuses the image rather than restore
  * those mappings empty. */
 #define IMAGE_STATE_FILEREFS	32
+/* It carries kernel state its copy needs (working directory, mm, vDSO,
+ * rseq, signal actions, timers): a reader that does not know those notes
+ * refuses the image rather than restore a copy without them. */
+#define IMAGE_STATE_KERNEL	64
+/* It carries kernel state its copy needs (working directory, mm, vDSO,
+ * rseq, signal actions, timers): a reader that does not know those notes
+ * refuses the image rather than restore a copy without them. */
+#define IMAGE_STATE_KERNEL	64
 #define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY | IMAGE_STATE_FILES | \
-				 IMAGE_STATE_FILEREFS)
+				 IMAGE_STATE_FILEREFS | IMAGE_STATE_KERNEL)
 
 /* One mapping in the CONTMIG mappings note. */
 struct image_vma_rec {

@@ -415,6 +415,9 @@ int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
 		err = mm_collect(pid, im);
 	if (!err)
 		err = rseq_collect(pid, &im->rseq);
+	if (im->workdir.known || im->mm.known || im->vdso.rec.vdso_size || im->rseq.len ||
+	    im->sigactions.known || im->timers.known)
+		im->state.flags |= IMAGE_STATE_KERNEL;
 	return err ? err : image_layout(im);
 }
 

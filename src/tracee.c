@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "ptrace.h"
 #include "tracee.h"
 
@@ -126,10 +127,125 @@ static void release_stranger(pid_t pid)
 	/* Still running and seized: the kernel detaches it when we exit. */
 }
 
+/*
+ * PTRACE_INTERRUPT a running tracee and wait until it is stopped for us.
+ * Signals that arrive meanwhile are delivered as the kernel would have.
+ * -ETIMEDOUT: it is still asked to stop; the wait's error, with t->seized
+ * cleared: it is gone or no longer ours; another -errno: a ptrace request
+ * failed.
+ */
+static int interrupt_wait(struct tracee *t, const struct timespec *deadline)
+{
+	int status, err;
+
+	for (;;) {
+		err = wait_until(t->pid, &status, deadline);
+		if (err == -ETIMEDOUT)
+			return err;
+		if (err) {
+			t->seized = false;
+			return err;
+		}
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			/* A group stop reports its stop signal, our interrupt
+			 * SIGTRAP (ptrace(2), "Group-stop" under PTRACE_SEIZE). */
+			t->was_stopped = signal_is_stop(WSTOPSIG(status));
+			t->stopped = true;
+			return 0;
+		}
+		/* A signal-delivery-stop: deliver it as the kernel would have,
+		 * then ask for the stop again.  A stop signal puts it in a group
+		 * stop, which we then see and keep. */
+		if (ptrace(PTRACE_CONT, t->pid, 0, WSTOPSIG(status)) < 0 ||
+		    ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
+			return -errno;
+	}
+}
+
+static int interrupt(struct tracee *t, const struct timespec *deadline)
+{
+	if (ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
+		return -errno;
+	return interrupt_wait(t, deadline);
+}
+
+/* Is SIGTRAP blocked or ignored in pid (then a trap would change that)? */
+static bool sigtrap_guarded(pid_t pid)
+{
+	uint64_t blocked = 0, ignored = 0;
+	char path[64], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	bool guarded = true;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f && getdelim(&text, &len, '\0', f) > 0 &&
+	    procfs_status_number(text, "SigBlk", 16, &blocked) == 1 &&
+	    procfs_status_number(text, "SigIgn", 16, &ignored) == 1)
+		guarded = (blocked | ignored) & (1ULL << (SIGTRAP - 1));
+	free(text);
+	if (f)
+		fclose(f);
+	return guarded;
+}
+
+int tracee_step_out(struct tracee *t, unsigned long start, unsigned long end, int max_steps,
+		    int timeout_ms)
+{
+	struct user_regs_struct regs;
+	struct timespec deadline;
+	int status, err;
+
+	if (!t->stopped || t->was_stopped)
+		return -EINVAL;
+	/*
+	 * The kernel forces a single step's SIGTRAP, and a forced signal
+	 * that is blocked or ignored gets its default action back: we would
+	 * change the program.  Then leave it where it is.
+	 */
+	if (sigtrap_guarded(t->pid))
+		return -EPERM;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000 + 1;
+	for (int i = 0; i < max_steps; i++) {
+		err = ptrace_get_regs(t->pid, &regs);
+		if (err)
+			return err;
+		if (regs.rip < start || regs.rip >= end)
+			break;
+		if (ptrace(PTRACE_SINGLESTEP, t->pid, 0, 0) < 0)
+			return -errno;
+		t->stopped = false;
+		err = wait_until(t->pid, &status, &deadline);
+		if (err) {
+			if (err != -ETIMEDOUT)
+				t->seized = false;
+			return err;
+		}
+		t->stopped = true;
+		/* Another signal came first: delivered, as in interrupt(). */
+		if (WSTOPSIG(status) != SIGTRAP || status >> 16) {
+			if (ptrace(PTRACE_CONT, t->pid, 0,
+				   status >> 16 ? 0 : WSTOPSIG(status)) < 0)
+				return -errno;
+			t->stopped = false;
+			return interrupt(t, &deadline);
+		}
+	}
+	/* Back into an interrupt stop (the step's SIGTRAP suppressed), where
+	 * the rest of the freeze expects it: asked before it resumes, the stop
+	 * comes before it runs again. */
+	if (ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0 || ptrace(PTRACE_CONT, t->pid, 0, 0) < 0)
+		return -errno;
+	t->stopped = false;
+	return interrupt_wait(t, &deadline);
+}
+
 int tracee_seize(struct tracee *t, long options, int timeout_ms)
 {
 	struct timespec deadline;
-	int status, err;
+	int err;
 
 	err = tracee_alive(t);
 	if (err)
@@ -156,30 +272,13 @@ int tracee_seize(struct tracee *t, long options, int timeout_ms)
 			deadline.tv_nsec -= 1000000000L;
 		}
 	}
-	if (ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
+	err = interrupt(t, timeout_ms >= 0 ? &deadline : NULL);
+	if (err == -ETIMEDOUT || !t->seized)
+		return err;	/* still asked to stop; or gone */
+	if (err) {
+		errno = -err;
 		goto fail;
-	for (;;) {
-		err = wait_until(t->pid, &status, timeout_ms >= 0 ? &deadline : NULL);
-		if (err == -ETIMEDOUT)
-			return err;	/* still seized, still asked to stop */
-		if (err) {
-			t->seized = false;
-			return err;
-		}
-		if (status >> 16 == PTRACE_EVENT_STOP) {
-			/* A group stop reports its stop signal, our interrupt
-			 * SIGTRAP (ptrace(2), "Group-stop" under PTRACE_SEIZE). */
-			t->was_stopped = signal_is_stop(WSTOPSIG(status));
-			break;
-		}
-		/* A signal-delivery-stop: deliver it as the kernel would have,
-		 * then ask for the stop again.  A stop signal puts it in a group
-		 * stop, which we then see and keep. */
-		if (ptrace(PTRACE_CONT, t->pid, 0, WSTOPSIG(status)) < 0 ||
-		    ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
-			goto fail;
 	}
-	t->stopped = true;
 	err = ptrace_get_sigmask(t->pid, &t->saved_mask);
 	if (err) {
 		errno = -err;

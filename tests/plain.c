@@ -3,7 +3,8 @@
  * (tests/plain-dynamic: a dynamic PIE; tests/plain-static: -static), that
  * uses what a moved program must find again, and says so when it does not.
  *
- *   plain [--log FILE] [--handler] [--timer] [--deeper] [--period MS] [STEPS]
+ *   plain [--log FILE] [--handler] [--timer] [--deeper] [--spin] [--period MS]
+ *         [STEPS]
  *
  * Every period (default 100 ms) it takes one step and prints "step N" on
  * stdout; with STEPS it exits 0 after that many.  Each step:
@@ -19,6 +20,8 @@
  * - with --timer, an ITIMER_REAL of a quarter period keeps firing: its
  *   SIGALRM handler counts, and a step with no tick since the previous step
  *   is reported;
+ * - with --spin, it waits out the period reading CLOCK_MONOTONIC over and
+ *   over instead of sleeping: it is nearly always inside its vDSO;
  * - with --deeper, recurses into its main stack 32 KiB a step deeper than
  *   at the step before, touching every frame (a stack that can no longer
  *   grow, as a copy's would if it were not restored to grow down, dies of
@@ -146,7 +149,7 @@ static void sleep_ms(long ms)
 int main(int argc, char **argv)
 {
 	const char *log = NULL;
-	int handler = 0, timer = 0, deeper = 0, logfd = -1;
+	int handler = 0, timer = 0, deeper = 0, spin = 0, logfd = -1;
 	long period = 100, steps = -1, alarms_before = 0, usr1_told = 0, depth;
 	struct chunk *heap = NULL;
 	double last_mono = 0;
@@ -160,6 +163,8 @@ int main(int argc, char **argv)
 			timer = 1;
 		else if (!strcmp(argv[i], "--deeper"))
 			deeper = 1;
+		else if (!strcmp(argv[i], "--spin"))
+			spin = 1;
 		else if (!strcmp(argv[i], "--period") && i + 1 < argc)
 			period = atol(argv[++i]);
 		else
@@ -198,7 +203,11 @@ int main(int argc, char **argv)
 		printf("step %ld\n", step);
 		if (logfd >= 0 && dprintf(logfd, "step %ld\n", step) < 0)
 			die(log);
-		sleep_ms(period);
+		if (spin)
+			while (now(CLOCK_MONOTONIC) < mono + period / 1000.0)
+				;
+		else
+			sleep_ms(period);
 	}
 	return 0;
 }
