@@ -24,7 +24,8 @@ static const struct command *const commands[] = {
 static void print_help(void)
 {
 	printf("Usage: contmig COMMAND [OPTIONS] [ARGS]\n"
-	       "Move a running process built to the Continuum contract to another machine.\n"
+	       "Move a running single-threaded process (an ordinary program, or one built to\n"
+	       "the Continuum contract) to another machine.\n"
 	       "\n"
 	       "Commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
