@@ -16,7 +16,10 @@
 . "$srcdir/tests/init.sh"
 private_net_
 port=7796
-mapped=$builddir/tests/mapped
+# A receiver references only files anyone may read, and the build tree may
+# lie in a directory only root may enter (a clone in mktemp -d).
+for_users_ "$builddir/tests/mapped"
+mapped=$tmp/bin/mapped
 py=/usr/bin/python3
 [ -x "$py" ] || skip_ "no $py"
 
@@ -199,8 +202,7 @@ kill "$pid"
 # root may read there is not referenced (the sender could not read it), one
 # that anyone may read is.
 new_user_ user
-for_users_ "$CONTMIG" "$mapped"
-mapped=$tmp/bin/mapped
+for_users_ "$CONTMIG"
 "$CONTMIG" keygen key > /dev/null || framework_failure_ keygen
 cp key ukey && chown "$user" ukey || framework_failure_ ukey
 cp lib/data secret && chmod 600 secret
@@ -216,7 +218,6 @@ expect_status_ 0 as_ "$user" "$CONTMIG" send --progress --key ukey "$pid" 127.0.
 sent_ "another user's send, a file anyone may read there" 4
 runs_on_ "$new" l4.copies
 kill "$new"
-mapped=$builddir/tests/mapped
 
 # --- older peers ------------------------------------------------------------------
 # A receiver that knows nothing of references (features 0 in its hello) gets
