@@ -112,8 +112,12 @@ int main(int argc, char **argv)
 	memcpy(o + new_data, d + old_data, len - old_data);
 	put64(o + ph[0].p_offset + headsum + sizeof(Elf64_Nhdr) + 8,
 	      XXH3_64bits(o, ph[0].p_offset + headsum));
+	free(d);
+	free(desc);
+	free(notes);
 	f = fopen(argv[2], "wb");
 	if (!f || fwrite(o, 1, out_len, f) != out_len || fclose(f))
 		return 2;
+	free(o);
 	return 0;
 }
