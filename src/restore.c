@@ -308,12 +308,27 @@ static int restore_workdir(const struct image *im, struct remote *r, struct rest
  * restart_syscall(), whose saved state stayed behind on the old machine:
  * it becomes -ERESTARTNOHAND, which re-issues the original call with its
  * original arguments (a sleep starts over), or returns EINTR to a handler,
- * as the kernel does for a sleep a handler interrupts.
+ * as the kernel does for a sleep a handler interrupts.  (freeze puts the
+ * original call back where its own helper's stop turned it into
+ * restart_syscall: target.c.)
  */
 static void restart_syscall_regs(struct user_regs_struct *regs)
 {
-	if ((long)regs->orig_rax >= 0 && (long)regs->rax == -ERESTART_RESTARTBLOCK)
+	if ((long)regs->orig_rax < 0 || (long)regs->rax != -ERESTART_RESTARTBLOCK)
+		return;
+	if ((long)regs->orig_rax != SYS_restart_syscall) {
 		regs->rax = -ERESTARTNOHAND;
+		return;
+	}
+	/*
+	 * It was in restart_syscall itself (stopped and continued before,
+	 * during that call): which call it restarts, and with what, stayed in
+	 * the old kernel.  Its callers (nanosleep, clock_nanosleep, poll,
+	 * futex waits) all take 0 (done, timed out, woken) and look again, so
+	 * it returns 0 rather than an EINTR a program may take for an error.
+	 */
+	regs->rax = 0;
+	regs->orig_rax = -1;
 }
 
 /* Say what the copy has less of, after what is said already. */

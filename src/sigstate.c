@@ -295,6 +295,7 @@ ATTR_NORETURN static void ask_apart(const struct tracee *t, int timeout_ms, int 
 {
 	static const int terminal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
 	struct tracee h = { .pid = t->pid, .pidfd = t->pidfd };
+	struct user_regs_struct regs;
 	struct apart_answer a;
 	const char *at = (const char *)&a;
 	size_t left = sizeof(a);
@@ -307,7 +308,12 @@ ATTR_NORETURN static void ask_apart(const struct tracee *t, int timeout_ms, int 
 	 * %1, timeout -s KILL) ends contmig, not a helper that holds the process
 	 * mid-call (PTRACE_O_EXITKILL: its death would end the process too). */
 	(void)setpgid(0, 0);
+	a.r.call_nr = -1;
 	a.seize_err = tracee_seize(&h, 0, timeout_ms);
+	if (!a.seize_err && ptrace_get_regs(h.pid, &regs) == 0 && (long long)regs.orig_rax >= 0) {
+		a.r.call_nr = (long long)regs.orig_rax;
+		a.r.call_rip = regs.rip;
+	}
 	if (!a.seize_err) {
 		a.err = sigstate_dispositions(h.pid, &a.r.caught, &a.r.ignored);
 		if (a.err)

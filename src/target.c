@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "contract.h"
@@ -220,6 +221,22 @@ static int read_sigstate_apart(const char *cmd, int pid, struct sigstate_read *p
 	return EXIT_OK;
 }
 
+/*
+ * A call with a restart block (nanosleep, clock_nanosleep, poll...) that the
+ * helper's stop interrupted was turned by the kernel, as the helper let it
+ * go, into restart_syscall, whose saved state cannot travel: the copy's
+ * kernel would answer it EINTR, and a program that takes EINTR for an error
+ * would fail.  Still in it at the same instruction, it is still in the call
+ * the helper saw, which goes into the image in its place (restore.c then
+ * makes the copy run it again).
+ */
+static void undo_restart_syscall(const struct sigstate_read *pre, struct image *im)
+{
+	if ((long long)im->regs.orig_rax == SYS_restart_syscall && pre->call_nr >= 0 &&
+	    pre->call_nr != SYS_restart_syscall && im->regs.rip == pre->call_rip)
+		im->regs.orig_rax = pre->call_nr;
+}
+
 /* Its open files (files.h), which the preflight let through: those that do
  * not move only with TARGET_DROP_FDS. */
 static int capture_files(const char *cmd, int pid, unsigned flags, struct image *im)
@@ -279,6 +296,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;
 	}
+	if (status == EXIT_OK && !attached)
+		undo_restart_syscall(&pre, im);
 	if (status == EXIT_OK)
 		status = capture_files(cmd, pid, flags, im);
 	/* Lay the image out again: the state note changed. */

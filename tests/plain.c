@@ -26,6 +26,8 @@
  *   at the step before, touching every frame (a stack that can no longer
  *   grow, as a copy's would if it were not restored to grow down, dies of
  *   SIGSEGV there).
+ * Without --handler or --timer nothing may interrupt its sleep: EINTR there
+ * (a move that did not restart the call right) is wrong too.
  * Anything wrong: "plain: ..." on stderr and exit 1.
  */
 #define _GNU_SOURCE
@@ -136,13 +138,17 @@ static void install(int sig, void (*fn)(int))
 		die("sigaction");
 }
 
-/* Sleep a whole period, through the signals that interrupt it. */
-static void sleep_ms(long ms)
+/*
+ * Sleep a whole period, through the signals its handlers take.  With no
+ * handler nothing may interrupt it (a stop and a continue, or a move,
+ * restart it): EINTR then is wrong.
+ */
+static void sleep_ms(long ms, int handled)
 {
 	struct timespec left = { ms / 1000, (ms % 1000) * 1000000L };
 
 	while (nanosleep(&left, &left) < 0)
-		if (errno != EINTR)
+		if (errno != EINTR || !handled)
 			die("nanosleep");
 }
 
@@ -207,7 +213,7 @@ int main(int argc, char **argv)
 			while (now(CLOCK_MONOTONIC) < mono + period / 1000.0)
 				;
 		else
-			sleep_ms(period);
+			sleep_ms(period, handler || timer);
 	}
 	return 0;
 }
