@@ -14,7 +14,6 @@
 #include "escape.h"
 #include "exitcode.h"
 #include "files.h"
-#include "procfs.h"
 #include "ptrace.h"
 #include "sigstate.h"
 #include "snapshot.h"
@@ -164,37 +163,6 @@ int target_attach(const char *cmd, int pid)
 }
 
 /*
- * A process stopped inside its vDSO (reading a clock, at that very instant)
- * could go on only on a kernel with the very same vDSO: in a proxy the old
- * code past a function's entry reads data pages that are not there
- * (vdso.c).  Step it out, back into its own code: a few dozen
- * instructions.  One that blocks or ignores SIGTRAP (which a step would
- * undo), or is still in there after VDSO_STEPS, is frozen there all the
- * same, and moves to a kernel with the same vDSO only.
- */
-#define VDSO_STEPS	4096
-
-static int leave_vdso(const char *cmd, struct tracee *t)
-{
-	unsigned long start = 0, end = 0;
-	struct vma_list maps;
-	int err;
-
-	if (!t || t->was_stopped || procfs_read_maps(t->pid, &maps))
-		return EXIT_OK;		/* not ours to run; or the snapshot says why */
-	for (size_t i = 0; i < maps.count; i++)
-		if (maps.vma[i].name && !strcmp(maps.vma[i].name, "[vdso]")) {
-			start = maps.vma[i].start;
-			end = maps.vma[i].end;
-		}
-	vma_list_free(&maps);
-	if (!end)
-		return EXIT_OK;
-	err = tracee_step_out(t, start, end, VDSO_STEPS, seize_timeout_ms);
-	return err && err != -EPERM ? seize_failed(cmd, t, err) : EXIT_OK;
-}
-
-/*
  * Its signal actions and timers are read by injected calls, during which a
  * contmig killed would take the process with it (inject.h): a helper
  * process stops it and asks, and lets it go, before we stop it for good.
@@ -277,8 +245,6 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		test_point("sigstate-apart");
 		if (status == EXIT_OK)
 			status = target_attach(cmd, pid);
-		if (status == EXIT_OK)
-			status = leave_vdso(cmd, target_tracee(pid));
 		if (status != EXIT_OK)
 			return status;
 		t = target_tracee(pid);

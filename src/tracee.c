@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "procfs.h"
 #include "ptrace.h"
 #include "tracee.h"
 
@@ -167,79 +166,6 @@ static int interrupt(struct tracee *t, const struct timespec *deadline)
 	if (ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
 		return -errno;
 	return interrupt_wait(t, deadline);
-}
-
-/* Is SIGTRAP blocked or ignored in pid (then a trap would change that)? */
-static bool sigtrap_guarded(pid_t pid)
-{
-	uint64_t blocked = 0, ignored = 0;
-	char path[64], *text = NULL;
-	size_t len = 0;
-	FILE *f;
-	bool guarded = true;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (f && getdelim(&text, &len, '\0', f) > 0 &&
-	    procfs_status_number(text, "SigBlk", 16, &blocked) == 1 &&
-	    procfs_status_number(text, "SigIgn", 16, &ignored) == 1)
-		guarded = (blocked | ignored) & (1ULL << (SIGTRAP - 1));
-	free(text);
-	if (f)
-		fclose(f);
-	return guarded;
-}
-
-int tracee_step_out(struct tracee *t, unsigned long start, unsigned long end, int max_steps,
-		    int timeout_ms)
-{
-	struct user_regs_struct regs;
-	struct timespec deadline;
-	int status, err;
-
-	if (!t->stopped || t->was_stopped)
-		return -EINVAL;
-	/*
-	 * The kernel forces a single step's SIGTRAP, and a forced signal
-	 * that is blocked or ignored gets its default action back: we would
-	 * change the program.  Then leave it where it is.
-	 */
-	if (sigtrap_guarded(t->pid))
-		return -EPERM;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000 + 1;
-	for (int i = 0; i < max_steps; i++) {
-		err = ptrace_get_regs(t->pid, &regs);
-		if (err)
-			return err;
-		if (regs.rip < start || regs.rip >= end)
-			break;
-		if (ptrace(PTRACE_SINGLESTEP, t->pid, 0, 0) < 0)
-			return -errno;
-		t->stopped = false;
-		err = wait_until(t->pid, &status, &deadline);
-		if (err) {
-			if (err != -ETIMEDOUT)
-				t->seized = false;
-			return err;
-		}
-		t->stopped = true;
-		/* Another signal came first: delivered, as in interrupt(). */
-		if (WSTOPSIG(status) != SIGTRAP || status >> 16) {
-			if (ptrace(PTRACE_CONT, t->pid, 0,
-				   status >> 16 ? 0 : WSTOPSIG(status)) < 0)
-				return -errno;
-			t->stopped = false;
-			return interrupt(t, &deadline);
-		}
-	}
-	/* Back into an interrupt stop (the step's SIGTRAP suppressed), where
-	 * the rest of the freeze expects it: asked before it resumes, the stop
-	 * comes before it runs again. */
-	if (ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0 || ptrace(PTRACE_CONT, t->pid, 0, 0) < 0)
-		return -errno;
-	t->stopped = false;
-	return interrupt_wait(t, &deadline);
 }
 
 int tracee_seize(struct tracee *t, long options, int timeout_ms)

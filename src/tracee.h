@@ -68,15 +68,6 @@ int tracee_alive(const struct tracee *t) MUST_CHECK;
  * -ESRCH: it is gone, or its PID names another process now (left untouched).
  */
 int tracee_seize(struct tracee *t, long options, int timeout_ms) MUST_CHECK;
-/*
- * Single-step a process stopped for us (not in a group stop) until its rip
- * leaves [start, end), at most max_steps, and stop it again as tracee_seize
- * does.  -EPERM: SIGTRAP is blocked or ignored there, which a step would
- * undo (left untouched); a signal that comes meanwhile is delivered and
- * ends the stepping; otherwise as tracee_run_a_moment.
- */
-int tracee_step_out(struct tracee *t, unsigned long start, unsigned long end, int max_steps,
-		    int timeout_ms) MUST_CHECK;
 /* Why a process does not stop: "D (disk sleep) in do_vfork" into buf. */
 void tracee_describe_state(pid_t pid, char *buf, size_t len);
 

@@ -191,24 +191,6 @@ grep -q "cannot restore: the process was frozen inside its vDSO (at 0x[0-9a-f]*)
 	fail_ "frozen in the vDSO: $(cat err)"
 [ "$(stub_processes_)" -eq 0 ] || fail_ "a refused thaw left a process behind"
 
-# ... so freeze steps it out of there first: one that reads its clock all
-# the time (nearly always stopped inside its vDSO) is frozen outside it, and
-# goes on in a proxy.
-for i in 1 2 3; do
-	start_plain_ "spin$i" plain-dynamic --spin
-	expect_status_ 0 "$CONTMIG" freeze -o "spin$i.img" "$pid"
-	python3 -c 'import json, sys
-d = json.load(sys.stdin); rip = int(d["registers"]["rip"], 16); v = d["vdso"]
-sys.exit(int(v["start"], 16) <= rip < int(v["start"], 16) + v["size"])' \
-		< <("$CONTMIG" inspect --json "spin$i.img") || fail_ "spin $i: frozen inside its vDSO"
-	new=$(CONTMIG_TEST_VDSO_PROXY=1 "$CONTMIG" thaw --detach --stdout "spin$i.after" \
-		--stderr "spin$i.err" "spin$i.img") || fail_ "spin $i: thaw exited $?"
-	started_pids="$started_pids $new"
-	runs_on_ "spin $i" "$new" "spin$i.after" "spin$i.err"
-	follows_steps_ "spin $i" "spin$i.out" "spin$i.after"
-	kill "$new"
-done
-
 # Nor can one whose signal handler cut into its vDSO's code, frozen while
 # the handler runs: the handler returns into that code.  A proxy refuses it
 # (the image stays); the same kernel's vDSO at the old address takes it.
