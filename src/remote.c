@@ -24,13 +24,14 @@ extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* What failed in the child before the exec, as it tells its parent. */
 enum spawn_step { STEP_STDIO, STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID,
-		  STEP_CAPS, STEP_BOUNDING, STEP_PDEATHSIG, STEP_EXEC };
+		  STEP_CAPS, STEP_BOUNDING, STEP_PDEATHSIG, STEP_IMAGE_FD, STEP_EXEC };
 static const char *const step_names[] = {
 	[STEP_STDIO] = "setting up its standard input and output",
 	[STEP_SETGROUPS] = "setgroups", [STEP_SETRESGID] = "setresgid",
 	[STEP_SETRESUID] = "setresuid", [STEP_CAPS] = "capset",
 	[STEP_BOUNDING] = "prctl(PR_CAPBSET_DROP)",
 	[STEP_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
+	[STEP_IMAGE_FD] = "keeping the image file open",
 	[STEP_EXEC] = "exec",
 };
 
@@ -132,6 +133,10 @@ ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t par
 			close(null);
 	}
 	syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC);
+	/* The one file it keeps: the image it reads into place (fill.h),
+	 * already open, so that its user needs no right to the path. */
+	if (r->image_fd > 2 && fcntl(r->image_fd, F_SETFD, 0) < 0)
+		child_fail(report, STEP_IMAGE_FD);
 	if (r->creds && r->creds->change)
 		drop_ids(r->creds, report);
 	else if (geteuid() != 0)

@@ -53,6 +53,9 @@ struct remote {
 					 * (creds.h); NULL: as we do */
 	const char *spawn_failed;	/* set by remote_spawn: what failed in the
 					 * child before the exec, or NULL */
+	int image_fd;			/* set before spawning: > 2, an image file the
+					 * restorer holds at this same fd to read the
+					 * pages into place itself (fill.h); 0: none */
 	bool reopen_changed;		/* set before restoring: open files that changed
 					 * since the freeze are opened anyway (thaw
 					 * --reopen-changed) */

@@ -20,6 +20,7 @@
 #include "cpu.h"
 #include "creds.h"
 #include "fileref.h"
+#include "fill.h"
 #include "reopen.h"
 #include "restrictions.h"
 #include "mm.h"
@@ -186,7 +187,8 @@ static int write_pieces(void *ctx, const struct image_piece *p, size_t n)
 	return remote_writev(ctx, local, remote, n);
 }
 
-/* Stream every segment from the image into place, summing as it arrives. */
+/* Stream every segment from the image into place, summing as it arrives;
+ * or from an image file, have the restorer read it into place (fill.h). */
 static int fill_segments(struct image *im, struct stream *in, struct remote *r,
 			 struct restore_result *res)
 {
@@ -196,7 +198,10 @@ static int fill_segments(struct image *im, struct stream *in, struct remote *r,
 
 	if (!got)
 		return fail(res, RESTORE_CANNOT, -ENOMEM, "out of memory");
-	err = image_read_data(im, in, write_pieces, r, got, &write_failed);
+	if (r->image_fd > 0)
+		err = fill_from_file(im, in, r, got, &write_failed);
+	else
+		err = image_read_data(im, in, write_pieces, r, got, &write_failed);
 	if (err == -EBADMSG)
 		err = fail(res, RESTORE_BAD_IMAGE, err, "%s", im->why);
 	else if (err && write_failed)

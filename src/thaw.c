@@ -21,6 +21,7 @@
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
+#include "fill.h"
 #include "image.h"
 #include "key.h"
 #include "listen.h"
@@ -389,7 +390,7 @@ static int run(int argc, char **argv)
 	char comm[ESCAPED_SIZE(sizeof(im.state.comm))];
 	const char *path;
 	bool detach = false;
-	int opt, err, status;
+	int opt, err, status, image_fd = 0;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:dl:k:t:O:qh", longopts, NULL)) != -1) {
@@ -556,6 +557,9 @@ static int run(int argc, char **argv)
 	}
 	if (creds.warning[0])
 		error_msg("thaw %s: %s", path, creds.warning);
+	/* From a file, the restorer reads the pages into place itself. */
+	image_fd = fill_image_fd(&im, &in);
+	r.image_fd = image_fd;
 	r.creds = &creds;
 	r.reopen_changed = ro.reopen_changed;
 	say_no_terminal(&creds, r.stdio);
@@ -595,6 +599,8 @@ static int run(int argc, char **argv)
 		creds_free(&creds);
 		if (in.fd != STDIN_FILENO)
 			close(in.fd);
+		if (image_fd > 0)
+			close(image_fd);
 		err = wait_for_child(r.pid);
 		/* A PID file we could not write was said and is our status. */
 		return status != EXIT_OK ? status : err;
@@ -605,6 +611,8 @@ out:
 	creds_free(&creds);
 	if (in.fd >= 0 && in.fd != STDIN_FILENO)
 		close(in.fd);
+	if (image_fd > 0)
+		close(image_fd);
 	close_stdio(stdio_fds);
 	pid_file_discard(&pid_file);
 	return status;
