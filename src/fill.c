@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "fill.h"
+#include "testpoint.h"
 
 /* Bytes one preadv of the restorer moves at most: the progress line moves
  * between two calls. */
@@ -298,6 +299,8 @@ int fill_from_file(struct image *im, struct stream *in, struct remote *r, uint64
 	err = image_read_tail(im, in);
 	if (err)
 		return err;
+	/* (Where the tests cut the file.) */
+	test_point("thaw-file-measured");
 	if (sigaction(SIGBUS, &bus, &old) < 0)
 		return -errno;
 	/* On the other core while the restorer reads; here, first, if no
