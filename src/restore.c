@@ -140,42 +140,6 @@ static int map_regions(struct image *im, struct remote *r, struct restore_result
 	return 0;
 }
 
-#define HUGE_PAGE	(2UL << 20)
-
-/* The kernel gives transparent huge pages only where asked ("madvise"). */
-static bool thp_on_request(void)
-{
-	char buf[128];
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return strstr(buf, "[madvise]") != NULL;
-}
-
-/*
- * Give advice on each aligned 2 MiB range the image stores completely (so
- * huge pages there hold no memory the process did not have).  Best effort:
- * a refusal (no THP here) only means small pages.
- */
-static void advise_full_ranges(const struct image *im, struct remote *r, int advice)
-{
-	for (size_t i = 0; i < im->nseg; i++) {
-		const struct image_segment *s = &im->seg[i];
-		uint64_t start = (s->vaddr + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-		uint64_t end = (s->vaddr + s->size) & ~(HUGE_PAGE - 1);
-
-		if (end <= start)
-			continue;
-		if (remote_syscall(r, SYS_madvise, start, end - start, advice, 0, 0, 0) < 0)
-			break;
-	}
-}
-
 static int write_pieces(void *ctx, const struct image_piece *p, size_t n)
 {
 	struct iovec local[IMAGE_MAX_PIECES], remote[IMAGE_MAX_PIECES];
@@ -651,23 +615,14 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	if (!err)
 		err = precheck_files(im, r, res);
 	/*
-	 * Fresh pages cost a page fault each, and faults, not copying, dominate a
-	 * restore: 256 MiB into 4 KiB pages takes several times as long as into
-	 * 2 MiB ones.  Where the kernel gives huge pages only on request, ask for
-	 * them while filling, then mark the ranges MADV_NOHUGEPAGE: in that mode
-	 * it is what a range nobody asked for gets (no huge page at a fault), and
-	 * khugepaged then never refills a range the process frees into a whole
-	 * 2 MiB page.  (Under "always" the kernel does all this by itself.)
+	 * No huge pages asked for (MADV_HUGEPAGE) where the kernel gives them
+	 * only on request: on a machine whose memory the host takes back, a
+	 * 2 MiB page costs a compaction as often as not, and a 1 GiB thaw
+	 * streamed into them took twice as long as into 4 KiB pages (medians;
+	 * contmig(1)).  (Under THP "always" the kernel does as it is set to.)
 	 */
-	if (!err) {
-		bool huge = thp_on_request();
-
-		if (huge)
-			advise_full_ranges(im, r, MADV_HUGEPAGE);
+	if (!err)
 		err = fill_segments(im, in, r, res);
-		if (!err && huge)
-			advise_full_ranges(im, r, MADV_NOHUGEPAGE);
-	}
 	if (!err)
 		err = check_canary(im, r, res);
 	if (!err)

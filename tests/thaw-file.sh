@@ -12,6 +12,16 @@ wait_for_ 20 grep -q '^ready 64$' big.out
 expect_status_ 0 "$CONTMIG" freeze -o big.img "$pid"
 size=$(stat -c %s big.img)
 
+# no_huge_advice_ PID WHAT: where the kernel gives huge pages only on
+# request, thaw asks for none (contmig(1), thaw): no mapping of the copy is
+# marked for or against them (VmFlags hg, nh).
+no_huge_advice_()
+{
+	grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled 2> /dev/null || return 0
+	! grep -q '^VmFlags:.* \(hg\|nh\)' "/proc/$1/smaps" ||
+		fail_ "$2: a mapping of the copy has huge page advice (VmFlags hg or nh)"
+}
+
 # The copy holds fds 0-2 and nothing else: not the image it was read from.
 expect_status_ 0 "$CONTMIG" thaw -d --stdout copy1.out big.img
 read -r new < out
@@ -19,6 +29,7 @@ started_pids="$started_pids $new"
 wait_for_ 20 grep -q '^ok 2$' copy1.out
 fds=$(cd "/proc/$new/fd" && ls | sort -n | tr '\n' ' ')
 [ "$fds" = "0 1 2 " ] || fail_ "the copy holds fds $fds: $(ls -l "/proc/$new/fd")"
+no_huge_advice_ "$new" "from a file"
 kill -9 "$new"
 
 # Standard input that is the image file, from its first byte, and one that
@@ -34,6 +45,7 @@ kill -9 "$new"
 read -r new < out
 started_pids="$started_pids $new"
 wait_for_ 20 grep -q '^ok 2$' copy3.out
+no_huge_advice_ "$new" "streamed"
 kill -9 "$new"
 
 # The file shrinks while thaw reads it: refused (67) in one line, before the
