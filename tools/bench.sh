@@ -7,6 +7,7 @@
 #   thaw    contmig thaw -d of that file
 #   pipe    contmig freeze -o - | contmig thaw -d -
 #   send    contmig send over loopback, and send-key with --key
+#   criu-dump, criu-restore  CRIU's, when criu is on PATH
 # next to what the machine does with the same bytes (tools/bench-ref):
 #   memcpy  into fresh pages;  tcp  a plain loopback TCP copy;
 #   peek    a PTRACE_PEEKDATA dump, a word at a time (timed on at most 16 MiB
@@ -163,6 +164,34 @@ start_listener()
 	until_line "$log.err" 'thaw: listening'
 }
 
+# CRIU's dump and restore of the same target, when criu is on PATH (as
+# root): a dump into BENCH_DIR with the process ending, and a detached
+# restore.  The copy keeps its PID, so the target cannot tell its downtime.
+criu=$(command -v criu || true)
+if [ -n "$criu" ] && [ "$(id -u)" -ne 0 ]; then
+	echo "bench: criu needs root: no CRIU rows"
+	criu=
+elif [ -z "$criu" ]; then
+	echo "bench: no criu on PATH: no CRIU rows"
+fi
+run_criu()
+{
+	local t0 t1 t2
+	start_target "$@"
+	rm -rf criu-img && mkdir criu-img
+	t0=$(now)
+	"$criu" dump -q -t "$tpid" -D criu-img --shell-job > criu.log 2>&1 ||
+		{ echo "bench: criu dump failed: $(tail -n 3 criu.log)" >&2; exit 1; }
+	t1=$(now)
+	"$criu" restore -q -d -D criu-img --shell-job >> criu.log 2>&1 ||
+		{ echo "bench: criu restore failed: $(tail -n 3 criu.log)" >&2; exit 1; }
+	t2=$(now)
+	kill -9 "$tpid"
+	echo "$(elapsed "$t0" "$t1") -" >> criu-dump.times
+	echo "$(elapsed "$t1" "$t2") -" >> criu-restore.times
+	rm -rf criu-img
+}
+
 plain_port=$port
 start_listener send.log
 port=$((port + 1))
@@ -198,13 +227,25 @@ for size in $sizes; do
 	# The references move the touched bytes (rounded up to a MiB).
 	refmib=$(awk -v t="$touched" 'BEGIN { m = int(t); if (m < t) m++; print m }')
 	memcpy_s= tcp_s= stored_mib=
-	if [ "$refmib" -gt 0 ]; then
-		rm -f memcpy.times tcp.times peek.times
-		peekmib=$((refmib < 16 ? refmib : 16))
-		for _ in $(seq "$reps"); do
+	rm -f memcpy.times tcp.times peek.times freeze.times thaw.times pipe.times send.times \
+		send-key.times criu-dump.times criu-restore.times
+	# The references run in turn with the operations, one of each per
+	# round: this machine's memory costs more or less from one minute to
+	# the next (a balloon hands freed memory back to the host), and each
+	# round sees the same.
+	for _ in $(seq "$reps"); do
+		if [ "$refmib" -gt 0 ]; then
 			"$ref" memcpy "$refmib" | sed 's/$/ -/' >> memcpy.times
 			"$ref" tcp "$refmib" | sed 's/$/ -/' >> tcp.times
-		done
+		fi
+		run_freeze_thaw "$mapped" "$pct"
+		run_pipe "$mapped" "$pct"
+		run_send send "$plain_port" "$mapped" "$pct"
+		run_send send-key "$key_port" "$mapped" "$pct" --key key
+		[ -z "$criu" ] || run_criu "$mapped" "$pct"
+	done
+	if [ "$refmib" -gt 0 ]; then
+		peekmib=$((refmib < 16 ? refmib : 16))
 		"$ref" peek "$peekmib" | sed 's/$/ -/' > peek.times
 		memcpy_s=$(awk '{ print $1 }' memcpy.times | stats | awk '{ print $1 }')
 		tcp_s=$(awk '{ print $1 }' tcp.times | stats | awk '{ print $1 }')
@@ -213,17 +254,10 @@ for size in $sizes; do
 		row "$size" "$mapped" "$touched" peek peek.times \
 			"$(echo "$refmib / $peekmib" | bc -l)"
 	fi
-	rm -f freeze.times thaw.times pipe.times send.times send-key.times
-	for _ in $(seq "$reps"); do
-		run_freeze_thaw "$mapped" "$pct"
-		run_pipe "$mapped" "$pct"
-		run_send send "$plain_port" "$mapped" "$pct"
-		run_send send-key "$key_port" "$mapped" "$pct" --key key
-	done
 	stored_mib=$(echo "scale=2; $stored / 1048576" | bc)
 	row "$size" "$mapped" "$touched" freeze freeze.times
 	stored_mib=
-	for op in thaw pipe send send-key; do
+	for op in thaw pipe send send-key ${criu:+criu-dump criu-restore}; do
 		row "$size" "$mapped" "$touched" "$op" "$op.times"
 	done
 done
