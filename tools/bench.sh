@@ -173,6 +173,9 @@ if [ -n "$criu" ] && [ "$(id -u)" -ne 0 ]; then
 	criu=
 elif [ -z "$criu" ]; then
 	echo "bench: no criu on PATH: no CRIU rows"
+elif ! "$criu" check > criu-check.log 2>&1; then
+	echo "bench: 'criu check' fails here ($(grep -m 1 Error criu-check.log)): no CRIU rows"
+	criu=
 fi
 run_criu()
 {
@@ -180,10 +183,10 @@ run_criu()
 	start_target "$@"
 	rm -rf criu-img && mkdir criu-img
 	t0=$(now)
-	"$criu" dump -q -t "$tpid" -D criu-img --shell-job > criu.log 2>&1 ||
+	"$criu" dump -v0 -t "$tpid" -D criu-img --shell-job > criu.log 2>&1 ||
 		{ echo "bench: criu dump failed: $(tail -n 3 criu.log)" >&2; exit 1; }
 	t1=$(now)
-	"$criu" restore -q -d -D criu-img --shell-job >> criu.log 2>&1 ||
+	"$criu" restore -v0 -d -D criu-img --shell-job >> criu.log 2>&1 ||
 		{ echo "bench: criu restore failed: $(tail -n 3 criu.log)" >&2; exit 1; }
 	t2=$(now)
 	kill -9 "$tpid"
