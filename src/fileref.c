@@ -571,14 +571,24 @@ static const struct vma *vma_at(const struct image *im, uint64_t start)
 }
 
 /* Map every mapping of im that references file, from the restorer's fd. */
-static int map_file(struct remote *r, const struct image *im, uint32_t file, long fd,
-		    char *why, size_t why_len)
+/* Is the mapping at start among those to map (all of them without a list)? */
+static bool wanted(const struct runs *only, uint64_t start)
+{
+	for (size_t i = 0; only && i < only->count; i++)
+		if (only->run[i].start <= start && start < only->run[i].end)
+			return true;
+	return !only;
+}
+
+static int map_file(struct remote *r, const struct image *im, uint32_t file,
+		    const struct runs *only, long fd, char *why, size_t why_len)
 {
 	const char *path = im->refs.file[file].path;
 
 	for (size_t i = 0; i < im->refs.nmaps; i++) {
 		const struct image_mapref *m = &im->refs.map[i];
-		const struct vma *v = m->file == file ? vma_at(im, m->start) : NULL;
+		const struct vma *v = m->file == file && wanted(only, m->start) ?
+				      vma_at(im, m->start) : NULL;
 		long ret;
 
 		if (!v)
@@ -596,8 +606,8 @@ static int map_file(struct remote *r, const struct image *im, uint32_t file, lon
 	return 0;
 }
 
-int fileref_map(struct remote *r, const struct image *im, uint32_t file, char *why,
-		size_t why_len)
+int fileref_map(struct remote *r, const struct image *im, uint32_t file,
+		const struct runs *only, char *why, size_t why_len)
 {
 	const struct image_fileref *f = &im->refs.file[file];
 	size_t len = strlen(f->path) + 1;	/* at most a page (image_check) */
@@ -626,7 +636,7 @@ int fileref_map(struct remote *r, const struct image *im, uint32_t file, char *w
 		return say_why((int)ret, why, why_len, "a scratch page: %s", strerror(-ret));
 	err = check_same(r->pid, fd, f, why, why_len);
 	if (!err)
-		err = map_file(r, im, file, fd, why, why_len);
+		err = map_file(r, im, file, only, fd, why, why_len);
 	ret = remote_syscall(r, SYS_close, fd, 0, 0, 0, 0, 0);
 	if (!err && ret < 0)
 		err = say_why((int)ret, why, why_len, "closing the mapped file %s: %s", f->path,

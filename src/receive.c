@@ -194,10 +194,10 @@ out:
 
 /* Does the image reference only files we said we have?  Whatever else it
  * names, the sender was never told. */
-static const char *unoffered_file(const struct migration *m)
+static const char *unoffered_in(const struct migration *m, const struct image *im)
 {
-	for (size_t i = 0; i < m->im.refs.nfiles; i++) {
-		const struct image_fileref *f = &m->im.refs.file[i];
+	for (size_t i = 0; i < im->refs.nfiles; i++) {
+		const struct image_fileref *f = &im->refs.file[i];
 		bool found = false;
 
 		for (size_t k = 0; k < m->nhave && !found; k++)
@@ -207,6 +207,80 @@ static const char *unoffered_file(const struct migration *m)
 			return f->path;
 	}
 	return NULL;
+}
+
+static const char *unoffered_file(const struct migration *m)
+{
+	return unoffered_in(m, &m->im);
+}
+
+/* Has im, a later image of the live send whose first was first, the same
+ * user and groups?  The copy is built as the first one's user. */
+static bool same_identity(const struct image *first, const struct image *im)
+{
+	const struct image_creds *a = &first->creds, *b = &im->creds;
+
+	if (a->known != b->known || memcmp(a->uid, b->uid, sizeof(a->uid)) ||
+	    memcmp(a->gid, b->gid, sizeof(a->gid)) || a->ngroups != b->ngroups ||
+	    strcmp(a->user, b->user) || strcmp(a->group, b->group))
+		return false;
+	for (size_t i = 0; i < a->ngroups; i++)
+		if (a->groups[i].gid != b->groups[i].gid || strcmp(a->groups[i].name, b->groups[i].name))
+			return false;
+	return true;
+}
+
+/*
+ * A live send's later images, each brought into the copy as it arrives
+ * (restore_update), until the last (not IMAGE_STATE_LIVE), which m->im is
+ * then.  0, or -errno with res saying why (the copy is gone).
+ */
+static int take_rounds(struct migration *m, const struct receive_opts *o, struct stream *in,
+		       struct restore_result *res)
+{
+	const char *unoffered;
+	int err = 0;
+
+	while (!err && m->im.state.flags & IMAGE_STATE_LIVE) {
+		struct image next = { 0 };
+
+		err = channel_expect_end(&m->ch);
+		if (err) {
+			res->failure = RESTORE_INPUT;
+			remote_kill(&m->r);
+			break;
+		}
+		channel_next_image(&m->ch);
+		in->pos = 0;	/* offsets are the image's own */
+		err = image_read_head(&next, in, o->max_size);
+		if (err == -EBADMSG || err == -EFBIG)
+			snprintf(res->why, sizeof(res->why), "%s", next.why);
+		res->failure = err == -EBADMSG || err == -EFBIG ? RESTORE_BAD_IMAGE : RESTORE_INPUT;
+		if (!err && !(next.state.flags & IMAGE_STATE_DELTA))
+			err = say_why(-EBADMSG, res->why, sizeof(res->why), "a whole image amid "
+				      "a live send's rounds");
+		if (!err && !same_identity(&m->im, &next))
+			err = say_why(-EBADMSG, res->why, sizeof(res->why), "the process changed "
+				      "its user or groups during the live send's rounds");
+		if (!err && next.vmas.count > o->max_regions)
+			err = say_why(-EBADMSG, res->why, sizeof(res->why), "a round has %zu "
+				      "mappings; this receiver takes at most %u (--max-regions)",
+				      next.vmas.count, o->max_regions);
+		if (!err && (unoffered = unoffered_in(m, &next)))
+			err = say_why(-EBADMSG, res->why, sizeof(res->why), "it references the file "
+				      "%s, which this receiver did not say it has", unoffered);
+		if (!err && !(next.state.flags & IMAGE_STATE_LIVE))
+			err = restore_preflight(&next, res);
+		if (!err)
+			err = restore_update(&next, &m->im, in, &m->r, res);
+		else
+			remote_kill(&m->r);
+		image_free(&m->im);
+		m->im = next;
+	}
+	if (!err)
+		res->failure = RESTORE_OK;
+	return err;
 }
 
 /* Read, check and restore the image as it arrives; the copy ends up
@@ -250,7 +324,13 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	/* A process received lives apart from the receiver: stopping the
 	 * listener (^C in its terminal) must not stop it. */
 	m->r.own_session = true;
-	err = restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res);
+	if (m->im.state.flags & IMAGE_STATE_DELTA)
+		return refuse(m, REFUSAL_IMAGE, "invalid image: a live send's later round first");
+	if (m->im.state.flags & IMAGE_STATE_LIVE)
+		err = restore_preflight(&m->im, &res) || restore_begin(&m->im, &in, &m->r, &res) ||
+		      take_rounds(m, o, &in, &res) || restore_finish(&m->im, &m->r, &res);
+	else
+		err = restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res);
 	progress_end(&progress);
 	if (err) {
 		if (res.failure == RESTORE_INPUT)

@@ -114,44 +114,72 @@ static bool changed_page(uint64_t pm)
 }
 
 /*
- * One segment per run of stored pages of v: the present ones, and for a file
- * mapping every page within the file too.  Pages of a file mapping past the
- * end of its file hold nothing to store (contmig-image(5)).  Of a mapping
- * whose file is referenced, only the pages the process changed.
+ * The pages of [start, end) of mapping v a freeze stores, appended to out:
+ * the present ones, and for a file mapping every page within the file too.
+ * Pages of a file mapping past the end of its file hold nothing to store
+ * (contmig-image(5)).  Of a mapping whose file is referenced, only the pages
+ * the process changed.
  */
-static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const struct vma *v,
-		    bool referenced)
+int snapshot_stored_pages(int pagemap, int mem, const struct vma *v, uint64_t start,
+			  uint64_t end, bool referenced, struct runs *out)
 {
-	size_t npages = (v->end - v->start) / IMAGE_PAGE, in_file = 0;
+	struct vma part = *v;
+	size_t npages = (end - start) / IMAGE_PAGE, in_file = 0;
 	uint64_t *pm;
 	unsigned long run = 0;
 	int err = 0;
 
-	pm = malloc(npages * sizeof(*pm));
+	part.start = start;
+	part.end = end;
+	part.offset = v->offset + (start - v->start);
+	pm = malloc((npages ? npages : 1) * sizeof(*pm));
 	if (!pm)
 		return -ENOMEM;
 	errno = 0;
-	if (pread(pagemap, pm, npages * sizeof(*pm), v->start / IMAGE_PAGE * sizeof(*pm)) !=
+	if (pread(pagemap, pm, npages * sizeof(*pm), start / IMAGE_PAGE * sizeof(*pm)) !=
 	    (ssize_t)(npages * sizeof(*pm))) {
 		err = errno ? -errno : -EIO;
 		goto out;
 	}
 	if (store_every_page(v) && !referenced)
-		in_file = pages_in_file(mem, v, pm, npages);
+		in_file = pages_in_file(mem, &part, pm, npages);
 	for (size_t i = 0; i <= npages && !err; i++) {
-		unsigned long addr = v->start + i * IMAGE_PAGE;
+		unsigned long addr = start + i * IMAGE_PAGE;
 		bool present = i < npages && (referenced ? changed_page(pm[i]) :
 					      i < in_file || (pm[i] & (PM_PRESENT | PM_SWAPPED)));
 
 		if (present && !run)
 			run = addr;
 		else if (!present && run) {
-			err = add_segment(im, cap, v, run, addr);
+			err = runs_append(out, run, addr);
 			run = 0;
 		}
 	}
 out:
 	free(pm);
+	return err;
+}
+
+int snapshot_add_segments(struct image *im, size_t *cap, const struct vma *v,
+			  const struct runs *stored)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < stored->count; i++)
+		err = add_segment(im, cap, v, stored->run[i].start, stored->run[i].end);
+	return err;
+}
+
+/* One segment per run of stored pages of v. */
+static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const struct vma *v,
+		    bool referenced)
+{
+	struct runs stored = { 0 };
+	int err = snapshot_stored_pages(pagemap, mem, v, v->start, v->end, referenced, &stored);
+
+	if (!err)
+		err = snapshot_add_segments(im, cap, v, &stored);
+	runs_free(&stored);
 	return err;
 }
 
@@ -195,7 +223,9 @@ static int add_mapref(struct image *im, size_t caps[2], const struct fileref_can
 	return 0;
 }
 
-static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
+/* The mappings of pid into im (with the files it references, from refs)
+ * and, with pages, the segments a freeze stores. */
+static int plan_mappings(pid_t pid, struct fileref_set *refs, struct image *im, bool pages)
 {
 	struct vma_list all;
 	size_t cap = 0, vcap = 0, ref_caps[2] = { 0, 0 };
@@ -225,7 +255,7 @@ static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
 			vdso_see_mapping(&im->vdso, v);	/* carried apart (vdso.h) */
 			continue;
 		}
-		err = plan_vma(im, &cap, pagemap, mem, v, c != NULL);
+		err = pages ? plan_vma(im, &cap, pagemap, mem, v, c != NULL) : 0;
 		if (!err && c)
 			err = add_mapref(im, ref_caps, c, v);
 		if (!err)
@@ -244,6 +274,11 @@ static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
 	close(pagemap);
 	vma_list_free(&all);
 	return err;
+}
+
+int snapshot_read_mappings(pid_t pid, struct fileref_set *refs, struct image *im)
+{
+	return plan_mappings(pid, refs, im, false);
 }
 
 /* The program's symbols, for backtraces from the image: best effort.  A
@@ -407,7 +442,7 @@ int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
 	/* Stopped now: a file written or replaced since it was hashed is stored. */
 	if (refs)
 		fileref_recheck(pid, refs);
-	err = plan_segments(pid, refs, im);
+	err = plan_mappings(pid, refs, im, true);
 	/* What an ordinary program finds the kernel keeping for it. */
 	if (!err)
 		err = vdso_collect(pid, &im->vdso);
@@ -435,7 +470,8 @@ struct piece {
  * but also reads pages the process itself may not (PROT_NONE, guard pages),
  * so it serves those, and any piece the first call could not finish.
  */
-static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint8_t *buf)
+static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint8_t *buf,
+		       struct runs *unread)
 {
 	struct iovec local[COPY_PIECES], remote[COPY_PIECES];
 	size_t nread = 0, total = 0;
@@ -459,13 +495,25 @@ static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint
 		if (p[i].seg->prot & PROT_READ && got == (ssize_t)total)
 			continue;
 		r = pread(mem, at, p[i].len, p[i].addr);
-		if (r != (ssize_t)p[i].len)
+		if (r == (ssize_t)p[i].len)
+			continue;
+		if (!unread)
 			return r < 0 ? -errno : -EIO;
+		/* Running, it may have unmapped it since: zeros for now. */
+		memset(at, 0, p[i].len);
+		if (runs_append(unread, p[i].addr, p[i].addr + p[i].len))
+			return -ENOMEM;
 	}
 	return 0;
 }
 
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed)
+{
+	return snapshot_write_running(pid, im, out, output_failed, NULL);
+}
+
+int snapshot_write_running(pid_t pid, struct image *im, struct stream *out, bool *output_failed,
+			   struct runs *unread)
 {
 	XXH3_state_t *sum = XXH3_createState();
 	struct piece *pieces = malloc(COPY_PIECES * sizeof(*pieces));
@@ -500,7 +548,7 @@ int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output
 			pieces[n++] = (struct piece){ s, s->vaddr + from, take };
 			len += take;
 		}
-		err = read_pieces(pid, mem, pieces, n, buf);
+		err = read_pieces(pid, mem, pieces, n, buf, unread);
 		if (err)
 			break;
 		for (size_t k = 0; k < n; at += pieces[k++].len) {

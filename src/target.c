@@ -330,6 +330,18 @@ static int let_go(const char *cmd, int pid, bool stopped)
 	return EXIT_OK;
 }
 
+int target_let_run(const char *cmd, int pid)
+{
+	struct tracee *t = target_tracee(pid);
+	int err = t ? tracee_detach(t) : -ESRCH;
+
+	if (err) {
+		errno_msg(-err, "%s: letting PID %d go on", cmd, pid);
+		return EXIT_INTERNAL;
+	}
+	return EXIT_OK;
+}
+
 int target_release(const char *cmd, int pid)
 {
 	return let_go(cmd, pid, false);

@@ -53,6 +53,9 @@ int target_end(const char *cmd, int pid);
 /* Let go: it carries on where it stopped, or stays stopped if it was
  * stopped (SIGSTOP, ^Z) before we came. */
 int target_release(const char *cmd, int pid);
+/* Let it run on, untraced, but keep looking at it through the pidfd: a
+ * later target_capture stops the same process. */
+int target_let_run(const char *cmd, int pid);
 /* Let go, leaving it stopped (SIGSTOP). */
 int target_keep_stopped(const char *cmd, int pid);
 

@@ -1,0 +1,65 @@
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "delta.h"
+
+enum kind { KIND_ANON, KIND_STACK, KIND_FILE };
+
+static enum kind kind_of(const struct image *im, const struct vma *v)
+{
+	if (image_mapref_of(im, v))
+		return KIND_FILE;
+	return !strcmp(v->name, "[stack]") ? KIND_STACK : KIND_ANON;
+}
+
+/* Do a and b, of kind KIND_FILE, map the same file at the same offset for
+ * every page of b, a covering b? */
+static bool same_file(const struct image *ia, const struct vma *a, const struct image *ib,
+		      const struct vma *b)
+{
+	const struct image_mapref *ma = image_mapref_of(ia, a), *mb = image_mapref_of(ib, b);
+	const struct image_fileref *fa = &ia->refs.file[ma->file], *fb = &ib->refs.file[mb->file];
+
+	return a->start <= b->start && b->end <= a->end &&
+	       ma->offset + (b->start - a->start) == mb->offset && fa->size == fb->size &&
+	       !strcmp(fa->path, fb->path) && !memcmp(fa->sum, fb->sum, sizeof(fa->sum));
+}
+
+int delta_kept(const struct image *prev, const struct image *next, size_t i, struct runs *out)
+{
+	const struct vma *v = &next->vmas.vma[i];
+	enum kind kind = kind_of(next, v);
+	int err = 0;
+
+	for (size_t k = 0; !err && k < prev->vmas.count; k++) {
+		const struct vma *o = &prev->vmas.vma[k];
+
+		if (o->end <= v->start || o->start >= v->end || kind_of(prev, o) != kind)
+			continue;
+		if (kind == KIND_ANON)
+			err = runs_append(out, o->start > v->start ? o->start : v->start,
+					  o->end < v->end ? o->end : v->end);
+		else if (kind == KIND_STACK ? o->start == v->start && o->end == v->end :
+			 same_file(prev, o, next, v))
+			err = runs_append(out, v->start, v->end);
+	}
+	return err;
+}
+
+int delta_gone(const struct image *prev, const struct image *next, struct runs *out)
+{
+	struct runs held = { 0 }, kept = { 0 };
+	int err = 0;
+
+	for (size_t k = 0; !err && k < prev->vmas.count; k++)
+		err = runs_append(&held, prev->vmas.vma[k].start, prev->vmas.vma[k].end);
+	for (size_t i = 0; !err && i < next->vmas.count; i++)
+		err = delta_kept(prev, next, i, &kept);
+	if (!err)
+		err = runs_subtract(&held, &kept, out);
+	runs_free(&held);
+	runs_free(&kept);
+	return err;
+}

@@ -1,0 +1,326 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dirty.h"
+#include "inject.h"
+#include "procfs.h"
+#include "seccomp.h"
+#include "testpoint.h"
+
+/* Newer than the headers this builds with (Linux 6.7 and later). */
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC	(1 << 15)
+#endif
+
+struct scan_region {
+	uint64_t start, end, categories;
+};
+
+struct scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+
+#define PAGEMAP_SCAN_IOCTL	_IOWR('f', 16, struct scan_arg)
+#define PAGE_IS_WRITTEN		(1 << 1)
+#define PAGE_IS_FILE		(1 << 2)
+#define PAGE_IS_PRESENT		(1 << 3)
+#define PAGE_IS_SWAPPED		(1 << 4)
+#define SCAN_WP_MATCHING	(1 << 0)
+#define SCAN_CHECK_WPASYNC	(1 << 1)
+
+#define SCAN_REGIONS		512
+
+void dirty_stop(struct dirty *d)
+{
+	if (d->uffd >= 0)
+		close(d->uffd);
+	if (d->pagemap >= 0)
+		close(d->pagemap);
+	d->uffd = d->pagemap = -1;
+}
+
+/* What the helper answers: an error and its why; the fd rides along. */
+struct helper_answer {
+	int err;
+	char why[200];
+};
+
+/* Send a and, when fd >= 0, fd with it (SCM_RIGHTS). */
+static void answer(int sock, const struct helper_answer *a, int fd)
+{
+	char control[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)a, .iov_len = sizeof(*a) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	while (sendmsg(sock, &msg, 0) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * In the stopped source t: userfaultfd() by an injected call, ours by
+ * pidfd_getfd, and the source's closed by another: 0 with *fd, or -errno
+ * with why.  Its seccomp could refuse the calls or kill it for them: only
+ * one we may suspend (CAP_SYS_ADMIN) or none at all is asked.
+ */
+static int take_uffd(struct tracee *t, int *fd, char *why, size_t why_len)
+{
+	struct seccomp_status st;
+	struct vma_list maps;
+	struct inject in = { 0 };
+	unsigned long insn;
+	long theirs = -1, ret;
+	int err, back;
+
+	*fd = -1;
+	err = seccomp_read_status(t->pid, &st);
+	if (err)
+		return say_why(err, why, why_len, "reading its seccomp state: %s", strerror(-err));
+	if (st.mode && !seccomp_may_read_filters())
+		return say_why(-EOPNOTSUPP, why, why_len, "its seccomp %s could refuse the call "
+			       "that tracks its writes", st.mode == 1 ? "strict mode" : "filters");
+	err = procfs_read_maps(t->pid, &maps);
+	if (err)
+		return say_why(err, why, why_len, "reading its mappings: %s", strerror(-err));
+	err = inject_find_insn(t->pid, &maps, &insn);
+	vma_list_free(&maps);
+	if (err)
+		return say_why(err == -ENOENT ? -EOPNOTSUPP : err, why, why_len, "%s",
+			       err == -ENOENT ? "no syscall instruction in its code" :
+			       strerror(-err));
+	err = inject_source_begin(&in, t, insn, st.mode != 0, 0);
+	if (!err)
+		err = inject_call(&in, &theirs, SYS_userfaultfd,
+				  O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0);
+	if (!err && theirs < 0)
+		say_why(err = theirs == -EPERM || theirs == -ENOSYS ? -EOPNOTSUPP : theirs, why,
+			why_len, "userfaultfd() in it: %s", strerror(-theirs));
+	else if (err)
+		say_why(err, why, why_len, "calling userfaultfd() in it: %s", strerror(-err));
+	if (!err) {
+		*fd = syscall(SYS_pidfd_getfd, t->pidfd, (int)theirs, 0);
+		if (*fd < 0)
+			say_why(err = -errno, why, why_len, "taking its userfaultfd: %s",
+				strerror(errno));
+	}
+	test_point("dirty-taken");
+	if (theirs >= 0) {
+		int closed = inject_call(&in, &ret, SYS_close, theirs, 0, 0, 0);
+
+		if (closed || ret < 0)
+			say_why(err = closed ? closed : (int)ret, why, why_len, "closing fd %ld in "
+				"it: %s", theirs, strerror(closed ? -closed : (int)-ret));
+	}
+	back = inject_source_end(&in, t);
+	if (back && !err)
+		err = say_why(back, why, why_len, "putting it back as it was: %s", strerror(-back));
+	if (err && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return err;
+}
+
+/* The helper: out of contmig's process group (a kill -9 of contmig's job must
+ * not take the helper, which holds the process mid-call under
+ * PTRACE_O_EXITKILL), deaf to the terminal's signals. */
+ATTR_NORETURN static void helper(const struct tracee *src, int timeout_ms, int sock)
+{
+	static const int terminal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
+	struct tracee t = { .pid = src->pid, .pidfd = src->pidfd };
+	struct helper_answer a = { 0 };
+	int fd = -1, back;
+
+	for (size_t i = 0; i < sizeof(terminal_signals) / sizeof(terminal_signals[0]); i++)
+		signal(terminal_signals[i], SIG_IGN);
+	(void)setpgid(0, 0);
+	a.err = tracee_seize(&t, 0, timeout_ms);
+	if (a.err) {
+		say_why(a.err, a.why, sizeof(a.why), "stopping it: %s", strerror(-a.err));
+	} else {
+		a.err = take_uffd(&t, &fd, a.why, sizeof(a.why));
+		back = tracee_detach(&t);
+		if (back && !a.err)
+			a.err = say_why(back, a.why, sizeof(a.why), "letting it go: %s",
+					strerror(-back));
+	}
+	answer(sock, &a, a.err ? -1 : fd);
+	_exit(0);
+}
+
+/* The helper's answer and its fd: 0 with *fd, or -errno with why. */
+static int hear(int sock, int *fd, char *why, size_t why_len)
+{
+	char control[CMSG_SPACE(sizeof(int))];
+	struct helper_answer a;
+	struct iovec iov = { .iov_base = &a, .iov_len = sizeof(a) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*fd = -1;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(a))
+		return say_why(-EPROTO, why, why_len, "the helper that tracks its writes died "
+			       "without an answer");
+	c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	a.why[sizeof(a.why) - 1] = '\0';
+	if (a.err) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		snprintf(why, why_len, "%s", a.why);
+		return a.err;
+	}
+	return *fd < 0 ? say_why(-EPROTO, why, why_len, "the helper sent no userfaultfd") : 0;
+}
+
+/* Asynchronous write-protection on our userfaultfd; the kernel's refusal
+ * says it has none (before 6.7). */
+static int enable_wp_async(int uffd, char *why, size_t why_len)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
+
+	if (ioctl(uffd, UFFDIO_API, &api) < 0)
+		return say_why(errno == EINVAL ? -EOPNOTSUPP : -errno, why, why_len,
+			       "this kernel has no asynchronous userfaultfd write-protection "
+			       "(UFFD_FEATURE_WP_ASYNC, Linux 6.7): %s", strerror(errno));
+	return 0;
+}
+
+int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *why,
+		size_t why_len)
+{
+	const char *test = getenv("CONTMIG_TEST_DIRTY");
+	char path[64];
+	int sock[2], status, err;
+	pid_t pid;
+
+	d->pid = t->pid;
+	d->uffd = d->pagemap = -1;
+	if (test && !strcmp(test, "none"))
+		return say_why(-EOPNOTSUPP, why, why_len, "CONTMIG_TEST_DIRTY=none says this "
+			       "kernel cannot track writes");
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)t->pid);
+	d->pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->pagemap < 0)
+		return say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0) {
+		err = say_why(-errno, why, why_len, "a socket to the helper that tracks its "
+			      "writes: %s", strerror(errno));
+		goto fail;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sock[0]);
+		helper(t, timeout_ms, sock[1]);
+	}
+	close(sock[1]);
+	if (pid < 0)
+		err = say_why(-errno, why, why_len, "starting the helper that tracks its writes: "
+			      "%s", strerror(errno));
+	else
+		err = hear(sock[0], &d->uffd, why, why_len);
+	close(sock[0]);
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!err)
+		err = enable_wp_async(d->uffd, why, why_len);
+	if (!err)
+		return 0;
+fail:
+	dirty_stop(d);
+	return err;
+}
+
+int dirty_track(struct dirty *d, uint64_t start, uint64_t end)
+{
+	struct uffdio_register reg = { .range = { start, end - start },
+				       .mode = UFFDIO_REGISTER_MODE_WP };
+
+	return ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
+/* Walk [start, end) with PAGEMAP_SCAN as a asks, sorting each region
+ * reported into anon or file by its categories. */
+static int scan(struct dirty *d, struct scan_arg *a, uint64_t start, uint64_t end,
+		struct runs *anon, struct runs *file)
+{
+	struct scan_region v[SCAN_REGIONS];
+	int err = 0;
+
+	a->size = sizeof(*a);
+	a->vec = (uintptr_t)v;
+	a->vec_len = SCAN_REGIONS;
+	for (a->start = start; !err && a->start < end; a->start = a->walk_end) {
+		long n;
+
+		a->end = end;
+		n = ioctl(d->pagemap, PAGEMAP_SCAN_IOCTL, a);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; !err && i < n; i++) {
+			bool own = v[i].categories & PAGE_IS_SWAPPED ||
+				   !(v[i].categories & PAGE_IS_FILE);
+
+			err = runs_append(own ? anon : file, v[i].start, v[i].end);
+		}
+		if (a->walk_end <= a->start)
+			return -EIO;	/* no progress: never loop for ever */
+	}
+	return err;
+}
+
+int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, struct runs *anon,
+	       struct runs *file)
+{
+	/* Not PAGE_IS_WRITTEN alone as the return mask: that fast path of the
+	 * kernel counts an empty page as written and marks it, which hides
+	 * whether a page written holds anything. */
+	struct scan_arg a = { .flags = SCAN_WP_MATCHING | SCAN_CHECK_WPASYNC,
+			      .category_mask = PAGE_IS_WRITTEN,
+			      .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			      .return_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE | PAGE_IS_PRESENT |
+					     PAGE_IS_SWAPPED };
+
+	return scan(d, &a, start, end, anon, file);
+}
+
+int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out)
+{
+	struct scan_arg a = { .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			      .return_mask = PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+	struct runs file = { 0 };
+	int err = scan(d, &a, start, end, out, &file);
+
+	runs_free(&file);
+	return err;
+}
