@@ -178,7 +178,7 @@ static int send_rounds(struct route *r, struct channel *ch, int pid, unsigned fl
 {
 	struct progress progress;
 	struct image base, round;
-	char why[256];
+	char why[256], point[32];
 	int status, err;
 
 	err = precopy_start(pc, target_tracee(pid), r->timeout_ms, refs, why, sizeof(why));
@@ -207,7 +207,8 @@ static int send_rounds(struct route *r, struct channel *ch, int pid, unsigned fl
 		status = stream_image(r, ch, pid, &round, &progress, &unread);
 		precopy_sent(pc, &round, &unread);
 		runs_free(&unread);
-		test_point("send-round");
+		snprintf(point, sizeof(point), "send-round-%u", pc->rounds);
+		test_point(point);
 		if (!precopy_again(pc))
 			break;
 	}

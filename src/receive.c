@@ -22,6 +22,7 @@
 #include "progress.h"
 #include "ptrace.h"
 #include "receive.h"
+#include "testpoint.h"
 #include "record.h"
 #include "remote.h"
 #include "restore.h"
@@ -241,8 +242,12 @@ static int take_rounds(struct migration *m, const struct receive_opts *o, struct
 	const char *unoffered;
 	int err = 0;
 
-	while (!err && m->im.state.flags & IMAGE_STATE_LIVE) {
+	for (unsigned round = 1; !err && m->im.state.flags & IMAGE_STATE_LIVE; round++) {
 		struct image next = { 0 };
+		char point[32];
+
+		snprintf(point, sizeof(point), "receive-round-%u", round);
+		test_point(point);
 
 		err = channel_expect_end(&m->ch);
 		if (err) {
