@@ -299,8 +299,8 @@ static int scan(struct dirty *d, struct scan_arg *a, uint64_t start, uint64_t en
 	return err;
 }
 
-int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, struct runs *anon,
-	       struct runs *file)
+int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, bool anonymous,
+	       struct runs *anon, struct runs *file)
 {
 	/* Not PAGE_IS_WRITTEN alone as the return mask: that fast path of the
 	 * kernel counts an empty page as written and marks it, which hides
@@ -308,16 +308,18 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, struct runs *anon,
 	struct scan_arg a = { .flags = SCAN_WP_MATCHING | SCAN_CHECK_WPASYNC,
 			      .category_mask = PAGE_IS_WRITTEN,
 			      .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-			      .return_mask = PAGE_IS_WRITTEN | PAGE_IS_FILE | PAGE_IS_PRESENT |
-					     PAGE_IS_SWAPPED };
+			      .return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
+					     (anonymous ? 0 : PAGE_IS_FILE) };
 
 	return scan(d, &a, start, end, anon, file);
 }
 
 int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out)
 {
+	/* Of anonymous memory: no PAGE_IS_FILE, which costs the kernel a look at
+	 * every page's struct page (several times the walk itself). */
 	struct scan_arg a = { .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-			      .return_mask = PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+			      .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
 	struct runs file = { 0 };
 	int err = scan(d, &a, start, end, out, &file);
 

@@ -18,6 +18,7 @@
 #ifndef CONTMIG_DIRTY_H
 #define CONTMIG_DIRTY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -50,13 +51,16 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end) MUST_CHECK;
  * two sets appended to: anon, pages of the process's own (present and not a
  * file's, or swapped out), and file, pages of a file (page cache, read in
  * since).  A page dropped and not touched since (MADV_DONTNEED) is in
- * neither: dirty_own says where the process's own pages are.  -EPERM: part
- * of the range is not tracked (a mapping made there since dirty_track).
+ * neither: dirty_own says where the process's own pages are.  anonymous:
+ * the range is anonymous memory, whose pages are all its own (nothing goes
+ * to file, and the kernel need not look at each page's struct page to say,
+ * which costs several times the walk itself).  -EPERM: part of the range is
+ * not tracked (a mapping made there since dirty_track).
  */
-int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, struct runs *anon,
-	       struct runs *file) MUST_CHECK;
-/* The pages of [start, end) that are the process's own, as dirty_scan's
- * anon, appended to out; nothing is marked. */
+int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, bool anonymous,
+	       struct runs *anon, struct runs *file) MUST_CHECK;
+/* The pages of [start, end), anonymous memory, that hold something (present
+ * or swapped out), appended to out; nothing is marked. */
 int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out) MUST_CHECK;
 /* Stop tracking: the source runs unmarked. */
 void dirty_stop(struct dirty *d);

@@ -271,20 +271,21 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 		goto close;
 	}
 	status = offer_files(r, &ch, pid, &refs);
-	if (status == EXIT_OK && live && !channel_both_can(&ch, CHANNEL_FEATURE_LIVE))
+	if (status == EXIT_OK && live && !channel_both_can(&ch, CHANNEL_FEATURE_LIVE)) {
 		error_msg("%s: %s: the receiver takes no live send; PID %d is sent the plain way",
 			  r->cmd, r->dest, pid);
-	else if (status == EXIT_OK && live)
+		live = false;
+	} else if (status == EXIT_OK && live)
 		status = send_rounds(r, &ch, pid, flags, &refs, &pc, &live);
 	if (status == EXIT_OK)
-		status = target_capture(r->cmd, pid, flags, &refs, &im);
+		status = target_capture(r->cmd, pid, flags | (live ? TARGET_NO_PAGES : 0), &refs,
+					&im);
 	if (status != EXIT_OK) {
 		if (live)
 			precopy_end(&pc);
 		fileref_set_free(&refs);
 		goto close;
 	}
-	live = live && channel_both_can(&ch, CHANNEL_FEATURE_LIVE);
 	if (src.supervised && (err = mark_unmoved(pid))) {
 		errno_msg(-err, "%s: PID %d", r->cmd, pid);
 		status = EXIT_INTERNAL;

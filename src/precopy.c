@@ -92,13 +92,13 @@ static int add_to(struct runs *a, const struct runs *b, struct runs *tmp)
  * or nothing (a file's, which the copy has); a run where the mapping is not
  * the one tracked (made again since) joins refresh, to be stored whole.
  */
-static int scan_kept(struct precopy *p, struct plan *w)
+static int scan_kept(struct precopy *p, struct plan *w, bool anon)
 {
 	int err = 0;
 
 	for (size_t k = 0; !err && k < w->kept.count; k++) {
-		err = dirty_scan(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, &w->anon,
-				 &w->file);
+		err = dirty_scan(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, anon,
+				 &w->anon, &w->file);
 		if (err == -EPERM)
 			err = runs_append(&w->refresh, w->kept.run[k].start, w->kept.run[k].end);
 	}
@@ -156,13 +156,13 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	if (!err && tracked && dirty_track(&p->dirty, v->start, v->end))
 		tracked = false;	/* not now: the kept pages wait */
 	if (!err && tracked)
-		err = scan_kept(p, &w);
+		err = scan_kept(p, &w, anon);
 	else if (!err && last)
 		err = runs_clip(&w.kept, v->start, v->end, &w.refresh);
 	/* Marked before they are read: a write from now on shows next round. */
 	for (size_t k = 0; !err && tracked && k < w.fresh.count; k++) {
-		err = dirty_scan(&p->dirty, w.fresh.run[k].start, w.fresh.run[k].end, &w.own,
-				 &w.own);
+		err = dirty_scan(&p->dirty, w.fresh.run[k].start, w.fresh.run[k].end, anon,
+				 &w.own, &w.file);
 		if (err == -EPERM)
 			err = 0;	/* made again since: refreshed next round */
 	}

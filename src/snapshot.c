@@ -379,7 +379,7 @@ static bool has_canary(pid_t pid)
 }
 
 int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
-		     struct fileref_set *refs, struct image *im)
+		     struct fileref_set *refs, bool pages, struct image *im)
 {
 	pid_t pid = t->pid;
 	struct proc_status st;
@@ -442,7 +442,7 @@ int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
 	/* Stopped now: a file written or replaced since it was hashed is stored. */
 	if (refs)
 		fileref_recheck(pid, refs);
-	err = plan_mappings(pid, refs, im, true);
+	err = plan_mappings(pid, refs, im, pages);
 	/* What an ordinary program finds the kernel keeping for it. */
 	if (!err)
 		err = vdso_collect(pid, &im->vdso);

@@ -26,10 +26,10 @@ struct fileref_set;
  * kernel keeps for it and shows nobody (sigstate.h) is pre's when it still
  * holds (a helper read it just before), else it is asked of it here with
  * injected calls, which leave it as it was; on failure im->why may say
- * what failed.
+ * what failed.  Without pages, the image has mappings and no segments.
  */
 int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
-		     struct fileref_set *refs, struct image *im) MUST_CHECK;
+		     struct fileref_set *refs, bool pages, struct image *im) MUST_CHECK;
 /* Write the whole image; *output_failed tells a failed write (disk full, a
  * closed pipe) from a failure to read the process. */
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed) MUST_CHECK;

@@ -251,7 +251,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK &&
-	    (err = snapshot_collect(t, attached ? NULL : &pre, refs, im)) == -EBADMSG) {
+	    (err = snapshot_collect(t, attached ? NULL : &pre, refs,
+						!(flags & TARGET_NO_PAGES), im)) == -EBADMSG) {
 		/* The image rules refuse it (image_check): thaw could not take it. */
 		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
 		status = EXIT_CONTRACT;
