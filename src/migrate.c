@@ -226,7 +226,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	struct handoff_guardian guardian = { .fd = -1 };
 	struct fileref_set refs = { 0 };
 	bool live = flags & MIGRATE_LIVE;
-	struct timespec stop_at = { 0 }, now;
+	struct timespec stop_at = { 0 };
 	double pause_ms = 0;
 	char rounds[200];
 	struct precopy pc = { .dirty = { .uffd = -1, .pagemap = -1 }, .pagemap = -1, .mem = -1 };
@@ -326,10 +326,11 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	sigprocmask(SIG_BLOCK, &fatal_signals, &old_mask);
 	status = handoff_send(r, &ch, &src, &guardian, new_pid);
 	image_free(&im);
-	if (live) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		pause_ms = (now.tv_sec - stop_at.tv_sec) * 1e3 + (now.tv_nsec - stop_at.tv_nsec) / 1e6;
-	}
+	/* From the last stop to DONE: its copy ran by then (the end of the
+	 * source, after DONE, is no part of its pause). */
+	if (live)
+		pause_ms = (src.done_at.tv_sec - stop_at.tv_sec) * 1e3 +
+			   (src.done_at.tv_nsec - stop_at.tv_nsec) / 1e6;
 	if (status == EXIT_OK && live) {
 		live_summary(&pc, rounds, sizeof(rounds));
 		progress_summary(&progress, "sent PID %d (%s) to %s live: %u rounds (%s), paused "
