@@ -288,11 +288,17 @@ void precopy_sent(struct precopy *p, struct image *out, struct runs *unread)
 
 bool precopy_again(const struct precopy *p)
 {
-	uint64_t last = p->rounds ? p->stored[p->rounds - 1] : 0;
+	uint64_t last = p->rounds ? p->stored[p->rounds - 1] : 0, total = 0;
 
+	for (unsigned i = 0; i < p->rounds && i <= PRECOPY_MAX_ROUNDS; i++)
+		total += p->stored[i];
 	if (p->rounds < 2)
 		return true;
 	if (p->rounds >= PRECOPY_MAX_ROUNDS || last <= SMALL_ROUND)
+		return false;
+	/* A bound on bytes too: rounds past twice the first are a program
+	 * that writes faster than the wire carries. */
+	if (total > 3 * p->stored[0])
 		return false;
 	/* Shrinking by a fifth at least: else the rest is the program's
 	 * working set, and only the stop ends it. */

@@ -57,8 +57,9 @@ int precopy_round(struct precopy *p, const struct image *base, struct image *out
 /* out was written: the copy holds it now; unread (taken) is what could not
  * be read of it, for the next round. */
 void precopy_sent(struct precopy *p, struct image *out, struct runs *unread);
-/* Worth another round?  Not when the last stored little, no less than the
- * one before, or the rounds are all used. */
+/* Worth another round?  Not when the last stored little, or not a fifth
+ * less than the one before, or the rounds are all used, or they stored
+ * three times the first already. */
 bool precopy_again(const struct precopy *p);
 /* Turn im, the whole image of the process stopped at last, into the final
  * delta (IMAGE_STATE_DELTA without LIVE), laid out again. */

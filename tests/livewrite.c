@@ -8,8 +8,9 @@
  * looks at the clock since the last line, which it takes after every page
  * it writes and every 64 it checks: a stop, a move) or "FAIL page P ..." and
  * exits 3.  With --churn it also, between ticks, unmaps and maps again a
- * small mapping at a moving address, empties a page (MADV_DONTNEED: zeros
- * expected), and grows and shrinks the heap, so mappings change while a
+ * small mapping at a moving address (moving some with mremap and making
+ * half of some read-only), empties a page (MADV_DONTNEED: zeros expected),
+ * and grows and shrinks the heap, so mappings change while a
  * live send's rounds run.  An ordinary glibc program.
  */
 #define _GNU_SOURCE
@@ -124,6 +125,22 @@ static void churn_once(unsigned long n)
 	churn_version[s] = n + 1;
 	for (size_t p = 0; p < CHURN_PAGES; p++)
 		fill((uint64_t *)(churn[s] + p * PAGE), 1000000 + p, churn_version[s]);
+	/* Every other one is moved elsewhere (mremap, as realloc does), every
+	 * third half made read-only (mprotect splits it). */
+	if (n % 2) {
+		void *to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (to == MAP_FAILED ||
+		    mremap(churn[s], len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to) == MAP_FAILED) {
+			perror("mremap");
+			exit(1);
+		}
+		churn[s] = to;
+	}
+	if (n % 3 == 0 && mprotect(churn[s], len / 2, PROT_READ) < 0) {
+		perror("mprotect");
+		exit(1);
+	}
 	if (madvise(mem + empty * PAGE / 8, PAGE, MADV_DONTNEED) < 0) {
 		perror("madvise");
 		exit(1);
