@@ -21,6 +21,7 @@
 #include "image.h"
 #include "progress.h"
 #include "ptrace.h"
+#include "precopy.h"
 #include "receive.h"
 #include "testpoint.h"
 #include "record.h"
@@ -248,6 +249,13 @@ static int take_rounds(struct migration *m, const struct receive_opts *o, struct
 
 		snprintf(point, sizeof(point), "receive-round-%u", round);
 		test_point(point);
+		/* A sender that never ends its rounds holds a slot for ever. */
+		if (round > PRECOPY_MAX_ROUNDS) {
+			remote_kill(&m->r);
+			res->failure = RESTORE_BAD_IMAGE;
+			return say_why(-EBADMSG, res->why, sizeof(res->why), "more than %d rounds "
+				       "in a live send", PRECOPY_MAX_ROUNDS);
+		}
 
 		err = channel_expect_end(&m->ch);
 		if (err) {
