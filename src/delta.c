@@ -33,10 +33,22 @@ int delta_kept(const struct image *prev, const struct image *next, size_t i, str
 	enum kind kind = kind_of(next, v);
 	int err = 0;
 
-	for (size_t k = 0; !err && k < prev->vmas.count; k++) {
+	/* The first mapping of prev that ends past v's start: both lists are in
+	 * address order, so a process with many mappings costs no N^2. */
+	size_t lo = 0, hi = prev->vmas.count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (prev->vmas.vma[mid].end <= v->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; !err && k < prev->vmas.count && prev->vmas.vma[k].start < v->end; k++) {
 		const struct vma *o = &prev->vmas.vma[k];
 
-		if (o->end <= v->start || o->start >= v->end || kind_of(prev, o) != kind)
+		if (kind_of(prev, o) != kind)
 			continue;
 		if (kind == KIND_ANON)
 			err = runs_append(out, o->start > v->start ? o->start : v->start,

@@ -107,10 +107,10 @@ static int scan_kept(struct precopy *p, struct plan *w, bool anon)
 
 /*
  * Of anonymous mapping v: pages the copy holds bytes of that the process
- * emptied since (MADV_DONTNEED) join drops; held is what the copy holds of
- * v after this round.
+ * emptied since (MADV_DONTNEED) are w->lost, for the copy to empty too;
+ * w->held is what the copy holds of v after this round.
  */
-static int find_lost(struct precopy *p, const struct vma *v, struct plan *w, struct runs *drops)
+static int find_lost(struct precopy *p, const struct vma *v, struct plan *w)
 {
 	int err = 0;
 
@@ -122,12 +122,12 @@ static int find_lost(struct precopy *p, const struct vma *v, struct plan *w, str
 	/* What it holds of a refreshed part is what it is sent again. */
 	if (!err)
 		err = runs_subtract(&w->held, &w->refresh, &w->tmp2);
-	for (size_t k = 0; !err && k < w->tmp2.count; k++)
-		err = dirty_own(&p->dirty, w->tmp2.run[k].start, w->tmp2.run[k].end, &w->own);
+	/* One walk of the mapping, not one per run of a scattered set. */
+	if (!err && w->tmp2.count)
+		err = dirty_own(&p->dirty, w->tmp2.run[0].start,
+				w->tmp2.run[w->tmp2.count - 1].end, &w->own);
 	if (!err)
 		err = runs_subtract(&w->tmp2, &w->own, &w->lost);
-	if (!err)
-		err = add_to(drops, &w->lost, &w->tmp);
 	if (!err)
 		err = runs_subtract(&w->tmp2, &w->lost, &w->held);
 	return err;
@@ -168,10 +168,14 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	}
 	runs_clear(&w.own);
 	if (!err && anon)
-		err = find_lost(p, v, &w, &next->drops);
-	/* A part stored whole is emptied first: what the copy held there goes. */
+		err = find_lost(p, v, &w);
+	/* A part stored whole is emptied first: what the copy held there goes.
+	 * Mapping by mapping in address order: each one's drops come after
+	 * those of the ones before. */
 	if (!err)
-		err = add_to(&next->drops, &w.refresh, &w.tmp);
+		err = runs_union(&w.lost, &w.refresh, &w.tmp);
+	if (!err)
+		err = runs_append_all(&next->drops, &w.tmp);
 	/* What to store: the fresh and refreshed parts as a freeze would, the
 	 * process's own pages written since, and what a round could not read. */
 	if (!err)
@@ -192,7 +196,7 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	if (!err && anon)
 		err = add_to(&w.held, &w.store, &w.tmp);
 	if (!err && anon)
-		err = add_to(new_held, &w.held, &w.tmp);
+		err = runs_append_all(new_held, &w.held);
 	plan_free(&w);
 	return err;
 }

@@ -97,11 +97,31 @@ int runs_subtract(const struct runs *a, const struct runs *b, struct runs *out)
 	return err;
 }
 
-int runs_clip(const struct runs *r, uint64_t start, uint64_t end, struct runs *out)
+/* Append every run of b (all at or past a's end) to a. */
+int runs_append_all(struct runs *a, const struct runs *b)
 {
 	int err = 0;
 
-	for (size_t i = 0; !err && i < r->count; i++) {
+	for (size_t i = 0; !err && i < b->count; i++)
+		err = runs_append(a, b->run[i].start, b->run[i].end);
+	return err;
+}
+
+int runs_clip(const struct runs *r, uint64_t start, uint64_t end, struct runs *out)
+{
+	size_t lo = 0, hi = r->count;
+	int err = 0;
+
+	/* The first run that ends past start: many runs cost no linear walk. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->run[mid].end <= start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; !err && i < r->count && r->run[i].start < end; i++) {
 		uint64_t s = r->run[i].start > start ? r->run[i].start : start;
 		uint64_t e = r->run[i].end < end ? r->run[i].end : end;
 

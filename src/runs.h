@@ -31,6 +31,8 @@ int runs_append(struct runs *r, uint64_t start, uint64_t end) MUST_CHECK;
 int runs_intersect(const struct runs *a, const struct runs *b, struct runs *out) MUST_CHECK;
 int runs_union(const struct runs *a, const struct runs *b, struct runs *out) MUST_CHECK;
 int runs_subtract(const struct runs *a, const struct runs *b, struct runs *out) MUST_CHECK;
+/* Append every run of b, which lie at or past a's last, to a. */
+int runs_append_all(struct runs *a, const struct runs *b) MUST_CHECK;
 /* The runs of r within [start, end), appended to out. */
 int runs_clip(const struct runs *r, uint64_t start, uint64_t end, struct runs *out) MUST_CHECK;
 /* Bytes in r. */
