@@ -89,7 +89,6 @@ static void answer(int sock, const struct helper_answer *a, int fd)
 static int take_uffd(struct tracee *t, int *fd, char *why, size_t why_len)
 {
 	struct seccomp_status st;
-	struct vma_list maps;
 	struct inject in = { 0 };
 	unsigned long insn;
 	long theirs = -1, ret;
@@ -102,11 +101,7 @@ static int take_uffd(struct tracee *t, int *fd, char *why, size_t why_len)
 	if (st.mode && !seccomp_may_read_filters())
 		return say_why(-EOPNOTSUPP, why, why_len, "its seccomp %s could refuse the call "
 			       "that tracks its writes", st.mode == 1 ? "strict mode" : "filters");
-	err = procfs_read_maps(t->pid, &maps);
-	if (err)
-		return say_why(err, why, why_len, "reading its mappings: %s", strerror(-err));
-	err = inject_find_insn(t->pid, &maps, &insn);
-	vma_list_free(&maps);
+	err = inject_find_insn_of(t->pid, &insn);
 	if (err)
 		return say_why(err == -ENOENT ? -EOPNOTSUPP : err, why, why_len, "%s",
 			       err == -ENOENT ? "no syscall instruction in its code" :

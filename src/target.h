@@ -15,10 +15,10 @@
 enum {
 	TARGET_DROP_FDS = 1,		/* files open beyond 0-2 are dropped, not refused */
 	TARGET_ATTACHED = 2,		/* we are its tracer already */
-	TARGET_NO_PAGES = 4,		/* capture its mappings, not which pages to
-					 * store (a live send's last round plans those) */
 	TARGET_SELF_MOVE = 4,		/* it moves itself (run): the refusal's advice
 					 * speaks of sys_migrate */
+	TARGET_NO_PAGES = 8,		/* capture its mappings, not which pages to
+					 * store (a live send's last round plans those) */
 };
 
 /* How long target_attach waits for a process to stop, unless told. */
