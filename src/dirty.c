@@ -50,6 +50,10 @@ void dirty_stop(struct dirty *d)
 	if (d->pagemap >= 0)
 		close(d->pagemap);
 	d->uffd = d->pagemap = -1;
+	d->soft_dirty = false;
+	runs_free(&d->sd_anon);
+	runs_free(&d->sd_file);
+	runs_free(&d->sd_own);
 }
 
 /* What the helper answers: an error and its why; the fd rides along. */
@@ -211,6 +215,83 @@ static int enable_wp_async(int uffd, char *why, size_t why_len)
 	return 0;
 }
 
+/* Does this kernel have asynchronous write-protection and PAGEMAP_SCAN?
+ * Asked of a userfaultfd of our own, before anything is done to the
+ * process. */
+static bool kernel_has_wp_async(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
+	struct scan_arg a = { .size = sizeof(a) };
+	int fd = syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY), pm;
+	bool ok = fd >= 0 && ioctl(fd, UFFDIO_API, &api) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	pm = ok ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : -1;
+	/* An empty range: any answer but "no such ioctl" will do. */
+	ok = pm >= 0 && (ioctl(pm, PAGEMAP_SCAN_IOCTL, &a) >= 0 || errno != ENOTTY);
+	if (pm >= 0)
+		close(pm);
+	return ok;
+}
+
+#define PM_SOFT_DIRTY	(1ULL << 55)
+#define PM_FILE		(1ULL << 61)
+#define PM_SWAP		(1ULL << 62)
+#define PM_PRESENT	(1ULL << 63)
+
+/* Write "4" (clear the soft-dirty bits) to /proc/PID/clear_refs. */
+static int clear_soft_dirty(pid_t pid)
+{
+	char path[64];
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, "4", 1) != 1)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* Does this kernel keep soft-dirty bits?  A page of ours written after
+ * they were cleared has its bit set only if it does. */
+static bool kernel_has_soft_dirty(void)
+{
+	static volatile uint64_t page[512] __attribute__((aligned(4096)));
+	uint64_t entry = 0;
+	int pm;
+
+	page[0] = 1;
+	if (clear_soft_dirty(getpid()))
+		return false;
+	page[0] = 2;
+	pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pm < 0)
+		return false;
+	if (pread(pm, &entry, sizeof(entry), (uintptr_t)page / 4096 * 8) != sizeof(entry))
+		entry = 0;
+	close(pm);
+	return entry & PM_SOFT_DIRTY;
+}
+
+/* Soft-dirty bits, where there is no asynchronous write-protection. */
+static int start_soft_dirty(struct dirty *d, const struct tracee *t, char *why, size_t why_len)
+{
+	int err;
+
+	if (!kernel_has_soft_dirty())
+		return say_why(-EOPNOTSUPP, why, why_len, "this kernel has neither asynchronous "
+			       "userfaultfd write-protection (Linux 6.7) nor soft-dirty bits");
+	d->t = (struct tracee){ .pid = t->pid, .pidfd = t->pidfd };
+	d->soft_dirty = true;
+	err = clear_soft_dirty(t->pid);
+	return err ? say_why(err, why, why_len, "clearing its soft-dirty bits: %s",
+			     strerror(-err)) : 0;
+}
+
 int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *why,
 		size_t why_len)
 {
@@ -219,6 +300,7 @@ int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *w
 	int sock[2], status, err;
 	pid_t pid;
 
+	memset(d, 0, sizeof(*d));
 	d->pid = t->pid;
 	d->uffd = d->pagemap = -1;
 	if (test && !strcmp(test, "none"))
@@ -228,6 +310,12 @@ int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *w
 	d->pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->pagemap < 0)
 		return say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
+	if ((test && !strcmp(test, "soft-dirty")) || !kernel_has_wp_async()) {
+		err = start_soft_dirty(d, t, why, why_len);
+		if (err)
+			dirty_stop(d);
+		return err;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0) {
 		err = say_why(-errno, why, why_len, "a socket to the helper that tracks its "
 			      "writes: %s", strerror(errno));
@@ -261,6 +349,8 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end)
 	struct uffdio_register reg = { .range = { start, end - start },
 				       .mode = UFFDIO_REGISTER_MODE_WP };
 
+	if (d->soft_dirty)
+		return 0;	/* every page has its bit */
 	return ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
 }
 
@@ -305,8 +395,12 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, bool anonymous,
 			      .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			      .return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
 					     (anonymous ? 0 : PAGE_IS_FILE) };
+	int err;
 
-	return scan(d, &a, start, end, anon, file);
+	if (!d->soft_dirty)
+		return scan(d, &a, start, end, anon, file);
+	err = runs_clip(&d->sd_anon, start, end, anon);
+	return err || anonymous ? err : runs_clip(&d->sd_file, start, end, file);
 }
 
 int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out)
@@ -316,8 +410,68 @@ int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out)
 	struct scan_arg a = { .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			      .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
 	struct runs file = { 0 };
-	int err = scan(d, &a, start, end, out, &file);
+	int err;
 
+	if (d->soft_dirty)
+		return runs_clip(&d->sd_own, start, end, out);
+	err = scan(d, &a, start, end, out, &file);
 	runs_free(&file);
 	return err;
+}
+
+/* One mapping's soft-dirty bits into the round's sets. */
+static int read_bits(struct dirty *d, const struct vma *v, uint64_t *pm, size_t max)
+{
+	int err = 0;
+
+	for (uint64_t at = v->start; !err && at < v->end;) {
+		size_t n = (v->end - at) / 4096 < max ? (v->end - at) / 4096 : max;
+		ssize_t got = pread(d->pagemap, pm, n * 8, at / 4096 * 8);
+
+		if (got != (ssize_t)(n * 8))
+			return got < 0 ? -errno : -ESRCH;	/* gone, or another mm */
+		for (size_t i = 0; !err && i < n; i++, at += 4096) {
+			bool content = pm[i] & (PM_PRESENT | PM_SWAP);
+			bool own = pm[i] & PM_SWAP || (pm[i] & PM_PRESENT && !(pm[i] & PM_FILE));
+
+			if (own)
+				err = runs_append(&d->sd_own, at, at + 4096);
+			if (!err && content && pm[i] & PM_SOFT_DIRTY)
+				err = runs_append(own ? &d->sd_anon : &d->sd_file, at, at + 4096);
+		}
+	}
+	return err;
+}
+
+int dirty_round(struct dirty *d, bool stopped)
+{
+	enum { CHUNK = 4096 };
+	struct vma_list maps = { 0 };
+	uint64_t *pm;
+	int err, back = 0;
+
+	if (!d->soft_dirty)
+		return 0;
+	runs_clear(&d->sd_anon);
+	runs_clear(&d->sd_file);
+	runs_clear(&d->sd_own);
+	pm = malloc(CHUNK * sizeof(*pm));
+	if (!pm)
+		return -ENOMEM;
+	/* Stopped while its bits are read and cleared: a write in between
+	 * would be lost.  No PTRACE_O_EXITKILL: our death lets it go. */
+	err = stopped ? 0 : tracee_seize(&d->t, 0, 10000);
+	if (!err)
+		err = procfs_read_maps(d->pid, &maps);
+	for (size_t i = 0; !err && i < maps.count; i++)
+		if (maps.vma[i].name[0] != '[' || !strcmp(maps.vma[i].name, "[heap]") ||
+		    !strcmp(maps.vma[i].name, "[stack]"))
+			err = read_bits(d, &maps.vma[i], pm, CHUNK);
+	if (!err)
+		err = clear_soft_dirty(d->pid);
+	if (!stopped && d->t.seized)
+		back = tracee_detach(&d->t);
+	free(pm);
+	vma_list_free(&maps);
+	return err ? err : back;
 }

@@ -213,6 +213,7 @@ static int plan_delta(struct precopy *p, struct image *next, bool last)
 	next->seg = NULL;
 	next->nseg = 0;
 	runs_clear(&next->drops);
+	err = dirty_round(&p->dirty, last);
 	for (size_t i = 0; !err && i < next->vmas.count; i++)
 		err = plan_mapping(p, next, i, last, &cap, &new_held);
 	/* Drops outside next's mappings are the gone ones', unmapped anyway. */
