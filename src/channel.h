@@ -45,7 +45,7 @@ enum channel_kind {
  * peer that knows none of them leaves the byte 0, and is spoken to as
  * before). */
 #define CHANNEL_FEATURE_FILEREFS	1	/* MSG_FILES and MSG_HAVE (fileref.h) */
-#define CHANNEL_FEATURE_LIVE		2	/* images in rounds (precopy.h) */
+#define CHANNEL_FEATURE_LIVE		4	/* images in rounds (precopy.h) */
 #define CHANNEL_FEATURES		(CHANNEL_FEATURE_FILEREFS | CHANNEL_FEATURE_LIVE)
 
 enum channel_msg {
