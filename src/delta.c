@@ -5,13 +5,27 @@
 
 #include "delta.h"
 
-enum kind { KIND_ANON, KIND_STACK, KIND_FILE };
+enum kind {
+	KIND_ANON,		/* anonymous memory */
+	KIND_STACK,		/* the main stack */
+	KIND_FILE,		/* a file the receiver maps itself */
+	KIND_STORED,		/* a file's pages the image stores (anonymous in the copy) */
+};
 
 static enum kind kind_of(const struct image *im, const struct vma *v)
 {
 	if (image_mapref_of(im, v))
 		return KIND_FILE;
+	if (v->inode)
+		return KIND_STORED;
 	return !strcmp(v->name, "[stack]") ? KIND_STACK : KIND_ANON;
+}
+
+/* Do a and b map the same file's pages at the same addresses? */
+static bool same_stored(const struct vma *a, const struct vma *b)
+{
+	return a->inode == b->inode && a->dev_major == b->dev_major &&
+	       a->dev_minor == b->dev_minor && a->offset - a->start == b->offset - b->start;
 }
 
 /* Do a and b, of kind KIND_FILE, map the same file at the same offset for
@@ -50,12 +64,24 @@ int delta_kept(const struct image *prev, const struct image *next, size_t i, str
 
 		if (kind_of(prev, o) != kind)
 			continue;
-		if (kind == KIND_ANON)
+		switch (kind) {
+		case KIND_STORED:
+			if (!same_stored(o, v))
+				break;
+			/* fall through */
+		case KIND_ANON:
 			err = runs_append(out, o->start > v->start ? o->start : v->start,
 					  o->end < v->end ? o->end : v->end);
-		else if (kind == KIND_STACK ? o->start == v->start && o->end == v->end :
-			 same_file(prev, o, next, v))
-			err = runs_append(out, v->start, v->end);
+			break;
+		case KIND_STACK:
+			if (o->start == v->start && o->end == v->end)
+				err = runs_append(out, v->start, v->end);
+			break;
+		case KIND_FILE:
+			if (same_file(prev, o, next, v))
+				err = runs_append(out, v->start, v->end);
+			break;
+		}
 	}
 	return err;
 }

@@ -277,11 +277,31 @@ static bool kernel_has_soft_dirty(void)
 	return entry & PM_SOFT_DIRTY;
 }
 
-/* Soft-dirty bits, where there is no asynchronous write-protection. */
-static int start_soft_dirty(struct dirty *d, const struct tracee *t, char *why, size_t why_len)
+/* Does pid hold a userfaultfd?  Ours would take its ranges: its own
+ * registrations there would fail (EBUSY) while we track. */
+static bool has_own_userfaultfd(pid_t pid)
+{
+	struct fd_list fds = { 0 };
+	bool has = false;
+
+	if (procfs_list_fds(pid, &fds) == 0)
+		for (size_t i = 0; i < fds.count && !has; i++)
+			has = strstr(fds.fd[i].target, "[userfaultfd]") != NULL;
+	fd_list_free(&fds);
+	return has;
+}
+
+/* Soft-dirty bits, where there is no asynchronous write-protection (or the
+ * process has a userfaultfd of its own: own_uffd). */
+static int start_soft_dirty(struct dirty *d, const struct tracee *t, bool own_uffd, char *why,
+			    size_t why_len)
 {
 	int err;
 
+	if (!kernel_has_soft_dirty() && own_uffd)
+		return say_why(-EOPNOTSUPP, why, why_len, "it uses a userfaultfd of its own, "
+			       "which tracking its writes would get in the way of, and this "
+			       "kernel has no soft-dirty bits");
 	if (!kernel_has_soft_dirty())
 		return say_why(-EOPNOTSUPP, why, why_len, "this kernel has neither asynchronous "
 			       "userfaultfd write-protection (Linux 6.7) nor soft-dirty bits");
@@ -310,8 +330,9 @@ int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *w
 	d->pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->pagemap < 0)
 		return say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
-	if ((test && !strcmp(test, "soft-dirty")) || !kernel_has_wp_async()) {
-		err = start_soft_dirty(d, t, why, why_len);
+	if ((test && !strcmp(test, "soft-dirty")) || !kernel_has_wp_async() ||
+	    has_own_userfaultfd(t->pid)) {
+		err = start_soft_dirty(d, t, has_own_userfaultfd(t->pid), why, why_len);
 		if (err)
 			dirty_stop(d);
 		return err;

@@ -199,9 +199,15 @@ static int send_rounds(struct route *r, struct channel *ch, int pid, unsigned fl
 		struct runs unread = { 0 };
 
 		err = precopy_round(pc, &base, &round);
+		if (err && tracee_alive(target_tracee(pid)) == -ESRCH) {
+			error_msg("%s PID %d: no such process (it ended during the rounds)", r->cmd,
+				  pid);
+			status = EXIT_NOTARGET;
+			break;
+		}
 		if (err) {
 			errno_msg(-err, "%s: round %u of PID %d", r->cmd, pc->rounds + 1, pid);
-			status = err == -ESRCH ? EXIT_NOTARGET : EXIT_INTERNAL;
+			status = EXIT_INTERNAL;
 			break;
 		}
 		status = stream_image(r, ch, pid, &round, &progress, &unread);

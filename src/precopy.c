@@ -53,11 +53,29 @@ void precopy_end(struct precopy *p)
 	runs_free(&p->unread);
 }
 
-/* Writes are tracked in anonymous memory and in file mappings the process
- * cannot write (a write there after an mprotect shows as its own page). */
-static bool trackable(const struct vma *v)
+/*
+ * Does the kernel write to the process's memory where no page table sees it
+ * (pages pinned for an io_uring's fixed buffers, RDMA, a device: VmPin), or
+ * may it soon (an io_uring)?  Then no write tracking can be trusted, and the
+ * last round stores everything.
+ */
+static bool writes_unseen(pid_t pid)
 {
-	return !v->inode || !(v->prot & PROT_WRITE);
+	struct fd_list fds = { 0 };
+	uint64_t pinned = 0;
+	size_t len;
+	char *status;
+	bool unseen = false;
+
+	if (procfs_read_file(pid, "status", &status, &len) == 0) {
+		unseen = procfs_status_number(status, "VmPin", 10, &pinned) == 1 && pinned;
+		free(status);
+	}
+	if (!unseen && procfs_list_fds(pid, &fds) == 0)
+		for (size_t i = 0; i < fds.count && !unseen; i++)
+			unseen = strstr(fds.fd[i].target, "[io_uring]") != NULL;
+	fd_list_free(&fds);
+	return unseen;
 }
 
 /* The working sets of one mapping's planning. */
@@ -143,7 +161,11 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	const struct vma *v = &next->vmas.vma[i];
 	bool referenced = image_mapref_of(next, v) != NULL;
 	bool anon = !v->inode && !referenced;
-	bool tracked = trackable(v);
+	/* Only anonymous memory: a file's pages change with the file, and a
+	 * page the process copied and then dropped goes back to the file's
+	 * without a trace a scan can tell.  Mappings of files go whole again
+	 * in the last round. */
+	bool tracked = anon && !p->blind;
 	struct plan w = { 0 };
 	int err = 0;
 
@@ -213,6 +235,8 @@ static int plan_delta(struct precopy *p, struct image *next, bool last)
 	next->seg = NULL;
 	next->nseg = 0;
 	runs_clear(&next->drops);
+	if (writes_unseen(p->pid))
+		p->blind = true;
 	err = dirty_round(&p->dirty, last);
 	for (size_t i = 0; !err && i < next->vmas.count; i++)
 		err = plan_mapping(p, next, i, last, &cap, &new_held);
@@ -257,6 +281,9 @@ int precopy_round(struct precopy *p, const struct image *base, struct image *out
 	out->file = base->file;
 	out->nfile = base->nfile;
 	out->workdir = base->workdir;
+	/* A file written since it was offered is the receiver's no more. */
+	if (p->refs)
+		fileref_recheck(p->pid, p->refs);
 	err = snapshot_read_mappings(p->pid, p->refs, out);
 	memset(&out->vdso, 0, sizeof(out->vdso));	/* the last round's */
 	if (!err)
@@ -297,6 +324,8 @@ bool precopy_again(const struct precopy *p)
 
 	for (unsigned i = 0; i < p->rounds && i <= PRECOPY_MAX_ROUNDS; i++)
 		total += p->stored[i];
+	if (p->blind)
+		return false;	/* the last round stores everything anyway */
 	if (p->rounds < 2)
 		return true;
 	if (p->rounds >= PRECOPY_MAX_ROUNDS || last <= SMALL_ROUND)

@@ -8,9 +8,12 @@
  * such a delta.  Which pages the copy keeps from one image to the next is
  * delta.h's to say, for both sides alike.
  *
- * Mappings tracked: anonymous memory and read-only file mappings; a
- * writable file mapping (a program's .data) is stored whole again in the
- * last round.  Functions return 0 or -errno and never print.
+ * Only anonymous memory is tracked: a mapping of a file goes again in the
+ * last round as a freeze stores it (the pages the process changed, where
+ * the receiver has the file; else all).  A process whose memory the kernel
+ * writes where no page table sees it (pinned pages: VmPin, an io_uring)
+ * at any round has everything stored again in the last.  Functions return
+ * 0 or -errno and never print.
  */
 #ifndef CONTMIG_PRECOPY_H
 #define CONTMIG_PRECOPY_H
@@ -37,6 +40,8 @@ struct precopy {
 					 * the process's own bytes of */
 	struct runs unread;		/* pages a round could not read: again */
 	int pagemap, mem;		/* the process's /proc files */
+	bool blind;			/* the kernel writes its memory unseen (pinned
+					 * pages, io_uring): the last round stores all */
 	unsigned rounds;		/* images sent, the last one included */
 	uint64_t stored[PRECOPY_MAX_ROUNDS + 1];	/* bytes each stored */
 };

@@ -232,6 +232,31 @@ static bool same_identity(const struct image *first, const struct image *im)
 	return true;
 }
 
+/* Will a later image of a live send do, before a byte of its pages?
+ * 0, or -EBADMSG with res saying why. */
+static int check_round(struct migration *m, const struct receive_opts *o,
+		       const struct image *next, struct restore_result *res)
+{
+	const char *unoffered;
+
+	res->failure = RESTORE_BAD_IMAGE;
+	if (!(next->state.flags & IMAGE_STATE_DELTA))
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "a whole image amid a live "
+			       "send's rounds");
+	res->failure = RESTORE_CANNOT;
+	if (!same_identity(&m->im, next))
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "the process changed its user "
+			       "or groups during the live send's rounds");
+	if (next->vmas.count > o->max_regions)
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "a round has %zu mappings; "
+			       "this receiver takes at most %u (--max-regions)",
+			       next->vmas.count, o->max_regions);
+	if ((unoffered = unoffered_in(m, next)))
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "it references the file %s, "
+			       "which this receiver did not say it has", unoffered);
+	return 0;
+}
+
 /*
  * A live send's later images, each brought into the copy as it arrives
  * (restore_update), until the last (not IMAGE_STATE_LIVE), which m->im is
@@ -240,7 +265,6 @@ static bool same_identity(const struct image *first, const struct image *im)
 static int take_rounds(struct migration *m, const struct receive_opts *o, struct stream *in,
 		       struct restore_result *res)
 {
-	const char *unoffered;
 	int err = 0;
 
 	for (unsigned round = 1; !err && m->im.state.flags & IMAGE_STATE_LIVE; round++) {
@@ -269,19 +293,8 @@ static int take_rounds(struct migration *m, const struct receive_opts *o, struct
 		if (err == -EBADMSG || err == -EFBIG)
 			snprintf(res->why, sizeof(res->why), "%s", next.why);
 		res->failure = err == -EBADMSG || err == -EFBIG ? RESTORE_BAD_IMAGE : RESTORE_INPUT;
-		if (!err && !(next.state.flags & IMAGE_STATE_DELTA))
-			err = say_why(-EBADMSG, res->why, sizeof(res->why), "a whole image amid "
-				      "a live send's rounds");
-		if (!err && !same_identity(&m->im, &next))
-			err = say_why(-EBADMSG, res->why, sizeof(res->why), "the process changed "
-				      "its user or groups during the live send's rounds");
-		if (!err && next.vmas.count > o->max_regions)
-			err = say_why(-EBADMSG, res->why, sizeof(res->why), "a round has %zu "
-				      "mappings; this receiver takes at most %u (--max-regions)",
-				      next.vmas.count, o->max_regions);
-		if (!err && (unoffered = unoffered_in(m, &next)))
-			err = say_why(-EBADMSG, res->why, sizeof(res->why), "it references the file "
-				      "%s, which this receiver did not say it has", unoffered);
+		if (!err)
+			err = check_round(m, o, &next, res);
 		if (!err && !(next.state.flags & IMAGE_STATE_LIVE))
 			err = restore_preflight(&next, res);
 		if (!err)

@@ -99,6 +99,18 @@ static int clear_stub(struct remote *r, struct restore_result *res)
 	return err;
 }
 
+/* Has file i a mapping to make (one that starts in fresh; any without it)?
+ * A file the copy maps already is neither opened nor summed again. */
+static bool file_wanted(const struct image *im, uint32_t i, const struct runs *fresh)
+{
+	for (size_t k = 0; fresh && k < im->refs.nmaps; k++)
+		for (size_t f = 0; im->refs.map[k].file == i && f < fresh->count; f++)
+			if (fresh->run[f].start <= im->refs.map[k].start &&
+			    im->refs.map[k].start < fresh->run[f].end)
+				return true;
+	return !fresh;
+}
+
 /* The mappings whose files the image references: this machine's own files,
  * each checked to be the one referenced before it is mapped (fileref.h);
  * with fresh, only those that start in it. */
@@ -108,7 +120,8 @@ static int map_referenced_files(struct image *im, const struct runs *fresh, stru
 	char why[sizeof(res->why)];
 
 	for (uint32_t i = 0; i < im->refs.nfiles; i++) {
-		int err = fileref_map(r, im, i, fresh, why, sizeof(why));
+		int err = file_wanted(im, i, fresh) ? fileref_map(r, im, i, fresh, why, sizeof(why)) :
+			  0;
 
 		if (err)
 			return fail(res, RESTORE_CANNOT, err, "%s", why);
@@ -737,7 +750,9 @@ int restore_begin(struct image *im, struct stream *in, struct remote *r,
 	err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, NULL, r, res);
-	if (!err)
+	/* A live send's files are looked at with its last image: they may
+	 * change until the process stops. */
+	if (!err && !(im->state.flags & IMAGE_STATE_LIVE))
 		err = precheck_files(im, r, res);
 	if (!err)
 		err = fill(im, in, r, res);

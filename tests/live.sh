@@ -8,6 +8,7 @@
 . "$srcdir/tests/init.sh"
 private_net_
 livewrite=$builddir/tests/livewrite
+livefiles=$builddir/tests/livefiles
 port=7742
 
 # live_source_ LOG: a livewrite of 64 MiB, 4 MiB rewritten all the time,
@@ -55,6 +56,23 @@ wait_for_ 5 eval '! kill -0 '"$pid"' 2> /dev/null'
 checks_on_ l.out 3
 untracked_ "$new"
 kill -9 "$new"
+
+# --- mappings of a file under the rounds ----------------------------------
+# Anonymous memory and a file's mapping taking each other's place, a page of
+# the file copied on write and then dropped, the file written under its
+# mapping: a file only root may read (its pages stored) and one anyone may
+# (the receiver's own, by reference, until it changes).
+for mode in 600 644; do
+	mkdir "files$mode" && chmod 755 "files$mode"
+	for n in 1 2; do
+		start_ "$livefiles" "$tmp/files$mode" $mode > "f$mode.$n"
+		wait_for_ 10 grep -q '^ok 2' "f$mode.$n"
+		expect_status_ 0 "$CONTMIG" send --live "$pid" 127.0.0.1:$port
+		read -r new dest < out
+		checks_on_ l.out 4
+		kill -9 "$new"
+	done
+done
 
 # --- with a key -------------------------------------------------------------
 "$CONTMIG" keygen key > /dev/null || framework_failure_ keygen
