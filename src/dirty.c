@@ -102,15 +102,18 @@ static int take_uffd(struct tracee *t, int *fd, char *why, size_t why_len)
 	err = seccomp_read_status(t->pid, &st);
 	if (err)
 		return say_why(err, why, why_len, "reading its seccomp state: %s", strerror(-err));
-	if (st.mode && !seccomp_may_read_filters())
-		return say_why(-EOPNOTSUPP, why, why_len, "its seccomp %s could refuse the call "
-			       "that tracks its writes", st.mode == 1 ? "strict mode" : "filters");
+	/* Not even where we could set its filters aside: the call would be one
+	 * its sandbox may forbid it, and the fd, for a moment, its own. */
+	if (st.mode)
+		return say_why(-EOPNOTSUPP, why, why_len, "it runs under seccomp %s, which a "
+			       "userfaultfd made inside it would go around",
+			       st.mode == 1 ? "strict mode" : "filters");
 	err = inject_find_insn_of(t->pid, &insn);
 	if (err)
 		return say_why(err == -ENOENT ? -EOPNOTSUPP : err, why, why_len, "%s",
 			       err == -ENOENT ? "no syscall instruction in its code" :
 			       strerror(-err));
-	err = inject_source_begin(&in, t, insn, st.mode != 0, 0);
+	err = inject_source_begin(&in, t, insn, false, 0);
 	if (!err)
 		err = inject_call(&in, &theirs, SYS_userfaultfd,
 				  O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0);
@@ -291,20 +294,31 @@ static bool has_own_userfaultfd(pid_t pid)
 	return has;
 }
 
-/* Soft-dirty bits, where there is no asynchronous write-protection (or the
- * process has a userfaultfd of its own: own_uffd). */
-static int start_soft_dirty(struct dirty *d, const struct tracee *t, bool own_uffd, char *why,
-			    size_t why_len)
+/* Why a userfaultfd will not do for pid, or NULL: it will. */
+static const char *no_userfaultfd(pid_t pid)
+{
+	struct seccomp_status st;
+
+	if (!kernel_has_wp_async())
+		return "this kernel has no asynchronous userfaultfd write-protection (Linux 6.7)";
+	if (has_own_userfaultfd(pid))
+		return "it uses a userfaultfd of its own, which ours would get in the way of";
+	/* Not even where we could set its filters aside: the call would be one
+	 * its sandbox may forbid it, and the fd, for a moment, its own. */
+	if (seccomp_read_status(pid, &st) || st.mode)
+		return "it runs under seccomp, which a userfaultfd made inside it would go around";
+	return NULL;
+}
+
+/* Soft-dirty bits, where a userfaultfd will not do (why_not says why). */
+static int start_soft_dirty(struct dirty *d, const struct tracee *t, const char *why_not,
+			    char *why, size_t why_len)
 {
 	int err;
 
-	if (!kernel_has_soft_dirty() && own_uffd)
-		return say_why(-EOPNOTSUPP, why, why_len, "it uses a userfaultfd of its own, "
-			       "which tracking its writes would get in the way of, and this "
-			       "kernel has no soft-dirty bits");
 	if (!kernel_has_soft_dirty())
-		return say_why(-EOPNOTSUPP, why, why_len, "this kernel has neither asynchronous "
-			       "userfaultfd write-protection (Linux 6.7) nor soft-dirty bits");
+		return say_why(-EOPNOTSUPP, why, why_len, "%s, and it has no soft-dirty bits",
+			       why_not);
 	d->t = (struct tracee){ .pid = t->pid, .pidfd = t->pidfd };
 	d->soft_dirty = true;
 	err = clear_soft_dirty(t->pid);
@@ -315,7 +329,7 @@ static int start_soft_dirty(struct dirty *d, const struct tracee *t, bool own_uf
 int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *why,
 		size_t why_len)
 {
-	const char *test = getenv("CONTMIG_TEST_DIRTY");
+	const char *test = getenv("CONTMIG_TEST_DIRTY"), *why_not;
 	char path[64];
 	int sock[2], status, err;
 	pid_t pid;
@@ -330,9 +344,10 @@ int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *w
 	d->pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	if (d->pagemap < 0)
 		return say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
-	if ((test && !strcmp(test, "soft-dirty")) || !kernel_has_wp_async() ||
-	    has_own_userfaultfd(t->pid)) {
-		err = start_soft_dirty(d, t, has_own_userfaultfd(t->pid), why, why_len);
+	why_not = test && !strcmp(test, "soft-dirty") ? "CONTMIG_TEST_DIRTY=soft-dirty" :
+		  no_userfaultfd(t->pid);
+	if (why_not) {
+		err = start_soft_dirty(d, t, why_not, why, why_len);
 		if (err)
 			dirty_stop(d);
 		return err;

@@ -525,8 +525,8 @@ bool fileref_have(const struct image_fileref *f, struct fileref_budget *b)
 /* ---- the restore ---------------------------------------------------------- */
 
 /* Is the file the restorer holds open as fd the one referenced? */
-static int check_same(pid_t pid, long fd, const struct image_fileref *f, char *why,
-		      size_t why_len)
+static int check_same(pid_t pid, long fd, const struct image_fileref *f, bool sum_too,
+		      char *why, size_t why_len)
 {
 	uint8_t sum[IMAGE_SUM128_BYTES];
 	char proc[64];
@@ -542,10 +542,10 @@ static int check_same(pid_t pid, long fd, const struct image_fileref *f, char *w
 		err = say_why(-ESTALE, why, why_len, "the mapped file %s has %llu bytes here, not "
 			      "the %llu of the file the image references", f->path,
 			      (unsigned long long)st.st_size, (unsigned long long)f->size);
-	else if ((err = fileref_hash(ours, f->size, NULL, sum)))
+	else if (sum_too && (err = fileref_hash(ours, f->size, NULL, sum)))
 		err = say_why(err, why, why_len, "reading the mapped file %s: %s", f->path,
 			      strerror(-err));
-	else if (memcmp(sum, f->sum, sizeof(sum)))
+	else if (sum_too && memcmp(sum, f->sum, sizeof(sum)))
 		err = say_why(-ESTALE, why, why_len, "the mapped file %s here is not the one the "
 			      "image references (another checksum)", f->path);
 	close(ours);
@@ -607,7 +607,7 @@ static int map_file(struct remote *r, const struct image *im, uint32_t file,
 }
 
 int fileref_map(struct remote *r, const struct image *im, uint32_t file,
-		const struct runs *only, char *why, size_t why_len)
+		const struct runs *only, unsigned how, char *why, size_t why_len)
 {
 	const struct image_fileref *f = &im->refs.file[file];
 	size_t len = strlen(f->path) + 1;	/* at most a page (image_check) */
@@ -634,8 +634,8 @@ int fileref_map(struct remote *r, const struct image *im, uint32_t file,
 			       strerror(-fd));
 	if (ret < 0)
 		return say_why((int)ret, why, why_len, "a scratch page: %s", strerror(-ret));
-	err = check_same(r->pid, fd, f, why, why_len);
-	if (!err)
+	err = check_same(r->pid, fd, f, !(how & FILEREF_NO_SUM), why, why_len);
+	if (!err && !(how & FILEREF_NO_MAP))
 		err = map_file(r, im, file, only, fd, why, why_len);
 	ret = remote_syscall(r, SYS_close, fd, 0, 0, 0, 0, 0);
 	if (!err && ret < 0)

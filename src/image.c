@@ -883,7 +883,7 @@ static int read_drops(struct image *im, const struct note *n)
 	if (im->drops.count || n->len < sizeof(count))
 		return refuse(im, "a second drops note, or one of %zu bytes", n->len);
 	memcpy(&count, n->desc, sizeof(count));
-	if (count == 0 || count > (n->len - sizeof(count)) / 16 ||
+	if (count == 0 || count > IMAGE_MAX_DROPS || count > (n->len - sizeof(count)) / 16 ||
 	    n->len != sizeof(count) + count * 16)
 		return refuse(im, "drops note of %zu bytes for %lu runs", n->len,
 			      (unsigned long)count);
@@ -1443,6 +1443,9 @@ static int check_drops(struct image *im)
 
 	if (im->drops.count && !(im->state.flags & IMAGE_STATE_DELTA))
 		return refuse(im, "a drops note in a whole image");
+	if (im->drops.count > IMAGE_MAX_DROPS)
+		return refuse(im, "%zu runs in the drops note, more than %d", im->drops.count,
+			      IMAGE_MAX_DROPS);
 	for (size_t i = 0; i < im->drops.count; i++) {
 		const struct run *r = &im->drops.run[i];
 		uint64_t at = r->start;

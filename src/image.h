@@ -45,6 +45,9 @@
 #define IMAGE_MAX_XSTATE	(64UL << 10)
 #define IMAGE_MAX_AUXV		4096
 #define IMAGE_MAX_PATH		4096	/* a path, its NUL included: PATH_MAX */
+/* Runs in a drops note: each costs the reader a call in the copy; a sender
+ * with more empties whole mappings instead (precopy.c). */
+#define IMAGE_MAX_DROPS		(1 << 17)
 
 enum {
 	NT_CONTMIG_STATE = 0x434d0001,	/* struct image_state */

@@ -57,8 +57,8 @@ static int pending_refusal(struct channel *ch, int err)
 
 /* Stream the image of the stopped process into the connection; an exit
  * status, said. */
-static int stream_image(struct route *r, struct channel *ch, int pid, struct image *im,
-			struct progress *progress, struct runs *unread)
+static int stream_image(struct route *r, struct channel *ch, int pid, int mem_fd,
+			struct image *im, struct progress *progress, struct runs *unread)
 {
 	char what[64];
 	struct stream out;
@@ -69,7 +69,7 @@ static int stream_image(struct route *r, struct channel *ch, int pid, struct ima
 	ch->watch_peer = true;
 	snprintf(what, sizeof(what), "%s PID %d", r->cmd, pid);
 	progress_start(progress, r->progress, what, im->size, &out);
-	err = snapshot_write_running(pid, im, &out, &output_failed, unread);
+	err = snapshot_write_running(pid, mem_fd, im, &out, &output_failed, unread);
 	progress_end(progress);
 	if (!err) {
 		err = channel_end_image(ch);
@@ -199,9 +199,13 @@ static int send_rounds(struct route *r, struct channel *ch, int pid, unsigned fl
 		struct runs unread = { 0 };
 
 		err = precopy_round(pc, &base, &round);
-		if (err && tracee_alive(target_tracee(pid)) == -ESRCH) {
-			error_msg("%s PID %d: no such process (it ended during the rounds)", r->cmd,
-				  pid);
+		if (err == -ESRCH || (err && tracee_alive(target_tracee(pid)) == -ESRCH)) {
+			if (tracee_alive(target_tracee(pid)) == -ESRCH)
+				error_msg("%s PID %d: no such process (it ended during the rounds)",
+					  r->cmd, pid);
+			else
+				error_msg("%s PID %d: it runs another program than when the send "
+					  "began (it exec'd); it carries on here", r->cmd, pid);
 			status = EXIT_NOTARGET;
 			break;
 		}
@@ -210,7 +214,7 @@ static int send_rounds(struct route *r, struct channel *ch, int pid, unsigned fl
 			status = EXIT_INTERNAL;
 			break;
 		}
-		status = stream_image(r, ch, pid, &round, &progress, &unread);
+		status = stream_image(r, ch, pid, pc->mem, &round, &progress, &unread);
 		precopy_sent(pc, &round, &unread);
 		runs_free(&unread);
 		snprintf(point, sizeof(point), "send-round-%u", pc->rounds);
@@ -235,7 +239,8 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	struct timespec stop_at = { 0 };
 	double pause_ms = 0;
 	char rounds[200];
-	struct precopy pc = { .dirty = { .uffd = -1, .pagemap = -1 }, .pagemap = -1, .mem = -1 };
+	struct precopy pc = { .dirty = { .uffd = -1, .pagemap = -1 }, .pagemap = -1, .mem = -1,
+			      .maps = -1 };
 	struct progress progress;
 	struct channel ch;
 	struct image im;
@@ -302,11 +307,15 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	if (live && status == EXIT_OK)
 		clock_gettime(CLOCK_MONOTONIC, &stop_at);
 	if (live && status == EXIT_OK && (err = precopy_last(&pc, &im))) {
-		errno_msg(-err, "%s: the last round of PID %d", r->cmd, pid);
-		status = EXIT_INTERNAL;
+		if (err == -ESRCH)
+			error_msg("%s PID %d: it runs another program than when the send began "
+				  "(it exec'd); it carries on here", r->cmd, pid);
+		else
+			errno_msg(-err, "%s: the last round of PID %d", r->cmd, pid);
+		status = err == -ESRCH ? EXIT_NOTARGET : EXIT_INTERNAL;
 		goto release;
 	}
-	status = stream_image(r, &ch, pid, &im, &progress, NULL);
+	status = stream_image(r, &ch, pid, -1, &im, &progress, NULL);
 	human_size(image_stored_bytes(&im), stored);
 	human_size(image_mapped_bytes(&im), mapped);
 	referenced_files(&im, referenced);

@@ -13,6 +13,9 @@
 #include "precopy.h"
 #include "snapshot.h"
 
+/* Emptied runs of one mapping past which it is sent whole again. */
+#define MAX_LOST_RUNS	64
+
 /* A round storing this little is the last worth running before the stop. */
 #define SMALL_ROUND	(256UL << 10)
 
@@ -25,15 +28,20 @@ int precopy_start(struct precopy *p, const struct tracee *t, int timeout_ms,
 	memset(p, 0, sizeof(*p));
 	p->pid = t->pid;
 	p->refs = refs;
-	p->pagemap = p->mem = -1;
+	p->pagemap = p->mem = p->maps = -1;
 	err = dirty_start(&p->dirty, t, timeout_ms, why, why_len);
 	if (err)
 		return err;
+	/* Opened once: each holds the memory the process has now, and reads
+	 * nothing of a program it may exec during the rounds (a set-user-ID
+	 * one's memory must never reach a copy run as its user). */
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)t->pid);
 	p->pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)t->pid);
 	p->mem = p->pagemap < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
-	if (p->mem < 0) {
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)t->pid);
+	p->maps = p->mem < 0 ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+	if (p->maps < 0) {
 		err = say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
 		precopy_end(p);
 	}
@@ -47,7 +55,9 @@ void precopy_end(struct precopy *p)
 		close(p->pagemap);
 	if (p->mem >= 0)
 		close(p->mem);
-	p->pagemap = p->mem = -1;
+	if (p->maps >= 0)
+		close(p->maps);
+	p->pagemap = p->mem = p->maps = -1;
 	image_free(&p->prev);
 	runs_free(&p->held);
 	runs_free(&p->unread);
@@ -191,6 +201,15 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	runs_clear(&w.own);
 	if (!err && anon)
 		err = find_lost(p, v, &w);
+	/* Scattered empty pages cost the receiver a call each: past a few
+	 * dozen, the mapping is emptied and stored whole again instead. */
+	if (!err && w.lost.count > MAX_LOST_RUNS) {
+		runs_clear(&w.refresh);
+		runs_clear(&w.lost);
+		runs_clear(&w.anon);
+		err = runs_clip(&w.kept, v->start, v->end, &w.refresh);
+		runs_clear(&w.held);
+	}
 	/* A part stored whole is emptied first: what the copy held there goes.
 	 * Mapping by mapping in address order: each one's drops come after
 	 * those of the ones before. */
@@ -271,6 +290,7 @@ int precopy_round(struct precopy *p, const struct image *base, struct image *out
 	 * runs as, what it may not do, its files (checked early).  The rest
 	 * comes with the last. */
 	out->state = base->state;
+	out->state.flags &= ~IMAGE_STATE_FILEREFS;	/* as this round's mappings say */
 	out->state.flags |= IMAGE_STATE_LIVE | (p->have_prev ? IMAGE_STATE_DELTA : 0);
 	out->regs = base->regs;
 	out->xstate = base->xstate;
@@ -284,7 +304,9 @@ int precopy_round(struct precopy *p, const struct image *base, struct image *out
 	/* A file written since it was offered is the receiver's no more. */
 	if (p->refs)
 		fileref_recheck(p->pid, p->refs);
-	err = snapshot_read_mappings(p->pid, p->refs, out);
+	err = snapshot_read_mappings(p->pid, p->maps, p->refs, out);
+	if (!err && !out->vmas.count)
+		err = -ESRCH;	/* the memory we looked at is gone: it ended, or exec'd */
 	memset(&out->vdso, 0, sizeof(out->vdso));	/* the last round's */
 	if (!err)
 		err = plan_delta(p, out, false);
@@ -339,10 +361,33 @@ bool precopy_again(const struct precopy *p)
 	return last * 5 < p->stored[p->rounds - 2] * 4;
 }
 
+/* Is im, read by PID with the process stopped, of the memory the send
+ * began with?  Not if the process exec'd another program since: then the
+ * memory we hold is gone, or is another's (a CLONE_VM sibling's). */
+static bool same_memory(struct precopy *p, const struct image *im)
+{
+	struct vma_list now;
+	size_t k = 0;
+	bool same;
+
+	if (procfs_read_maps_fd(p->maps, &now))
+		return false;
+	/* The same mappings, but those im leaves out (vDSO, vvar, vsyscall). */
+	for (size_t i = 0; i < now.count && k <= im->vmas.count; i++)
+		if (k < im->vmas.count && now.vma[i].start == im->vmas.vma[k].start &&
+		    now.vma[i].end == im->vmas.vma[k].end)
+			k++;
+	same = now.count && k == im->vmas.count;
+	vma_list_free(&now);
+	return same;
+}
+
 int precopy_last(struct precopy *p, struct image *im)
 {
 	int err;
 
+	if (!same_memory(p, im))
+		return -ESRCH;
 	im->state.flags |= IMAGE_STATE_DELTA;
 	err = plan_delta(p, im, true);
 	if (!err) {

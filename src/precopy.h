@@ -39,7 +39,8 @@ struct precopy {
 	struct runs held;		/* pages of anonymous mappings the copy holds
 					 * the process's own bytes of */
 	struct runs unread;		/* pages a round could not read: again */
-	int pagemap, mem;		/* the process's /proc files */
+	int pagemap, mem, maps;		/* the process's /proc files, opened on the
+					 * memory it had when the send began */
 	bool blind;			/* the kernel writes its memory unseen (pinned
 					 * pages, io_uring): the last round stores all */
 	unsigned rounds;		/* images sent, the last one included */
@@ -67,7 +68,8 @@ void precopy_sent(struct precopy *p, struct image *out, struct runs *unread);
  * three times the first already. */
 bool precopy_again(const struct precopy *p);
 /* Turn im, the whole image of the process stopped at last, into the final
- * delta (IMAGE_STATE_DELTA without LIVE), laid out again. */
+ * delta (IMAGE_STATE_DELTA without LIVE), laid out again.  -ESRCH: im is
+ * not of the memory the send began with (the process exec'd since). */
 int precopy_last(struct precopy *p, struct image *im) MUST_CHECK;
 /* Stop tracking (the source runs unmarked) and free what precopy holds. */
 void precopy_end(struct precopy *p);

@@ -265,6 +265,10 @@ static int check_round(struct migration *m, const struct receive_opts *o,
 static int take_rounds(struct migration *m, const struct receive_opts *o, struct stream *in,
 		       struct restore_result *res)
 {
+	/* All rounds together: an honest sender stops its rounds at three
+	 * times the first, and its last image is no larger than a whole one. */
+	uint64_t total = m->im.size, most = o->max_size > UINT64_MAX / 4 ? UINT64_MAX :
+					     4 * o->max_size;
 	int err = 0;
 
 	for (unsigned round = 1; !err && m->im.state.flags & IMAGE_STATE_LIVE; round++) {
@@ -293,8 +297,23 @@ static int take_rounds(struct migration *m, const struct receive_opts *o, struct
 		if (err == -EBADMSG || err == -EFBIG)
 			snprintf(res->why, sizeof(res->why), "%s", next.why);
 		res->failure = err == -EBADMSG || err == -EFBIG ? RESTORE_BAD_IMAGE : RESTORE_INPUT;
-		if (!err)
-			err = check_round(m, o, &next, res);
+		if (err) {
+			/* The log goes on naming the process the last image did. */
+			image_free(&next);
+			remote_kill(&m->r);
+			break;
+		}
+		total += next.size;
+		err = check_round(m, o, &next, res);
+		if (!err && total > most) {
+			char size[32], max[32];
+
+			res->failure = RESTORE_CANNOT;
+			err = say_why(-EBADMSG, res->why, sizeof(res->why), "a live send of more "
+				      "than %s in all its rounds; this receiver takes at most four "
+				      "times %s (--max-size)", human_size(most, size),
+				      human_size(o->max_size, max));
+		}
 		if (!err && !(next.state.flags & IMAGE_STATE_LIVE))
 			err = restore_preflight(&next, res);
 		if (!err)

@@ -117,12 +117,20 @@ static bool file_wanted(const struct image *im, uint32_t i, const struct runs *f
 static int map_referenced_files(struct image *im, const struct runs *fresh, struct remote *r,
 				struct restore_result *res)
 {
+	/* Until the last image of a live send, the files may change (it
+	 * gives up references to those that do): their sums are checked
+	 * with the last, for every file it still references. */
+	bool last = !(im->state.flags & IMAGE_STATE_LIVE);
 	char why[sizeof(res->why)];
 
 	for (uint32_t i = 0; i < im->refs.nfiles; i++) {
-		int err = file_wanted(im, i, fresh) ? fileref_map(r, im, i, fresh, why, sizeof(why)) :
-			  0;
+		int err = 0;
 
+		if (file_wanted(im, i, fresh))
+			err = fileref_map(r, im, i, fresh, last ? 0 : FILEREF_NO_SUM, why,
+					  sizeof(why));
+		else if (last)
+			err = fileref_map(r, im, i, NULL, FILEREF_NO_MAP, why, sizeof(why));
 		if (err)
 			return fail(res, RESTORE_CANNOT, err, "%s", why);
 	}

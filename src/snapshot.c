@@ -225,14 +225,15 @@ static int add_mapref(struct image *im, size_t caps[2], const struct fileref_can
 
 /* The mappings of pid into im (with the files it references, from refs)
  * and, with pages, the segments a freeze stores. */
-static int plan_mappings(pid_t pid, struct fileref_set *refs, struct image *im, bool pages)
+static int plan_mappings(pid_t pid, int maps_fd, struct fileref_set *refs, struct image *im,
+			 bool pages)
 {
 	struct vma_list all;
 	size_t cap = 0, vcap = 0, ref_caps[2] = { 0, 0 };
 	char path[64];
 	int pagemap, mem, err;
 
-	err = procfs_read_maps(pid, &all);
+	err = maps_fd >= 0 ? procfs_read_maps_fd(maps_fd, &all) : procfs_read_maps(pid, &all);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
@@ -276,9 +277,9 @@ static int plan_mappings(pid_t pid, struct fileref_set *refs, struct image *im, 
 	return err;
 }
 
-int snapshot_read_mappings(pid_t pid, struct fileref_set *refs, struct image *im)
+int snapshot_read_mappings(pid_t pid, int maps_fd, struct fileref_set *refs, struct image *im)
 {
-	return plan_mappings(pid, refs, im, false);
+	return plan_mappings(pid, maps_fd, refs, im, false);
 }
 
 /* The program's symbols, for backtraces from the image: best effort.  A
@@ -442,7 +443,7 @@ int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
 	/* Stopped now: a file written or replaced since it was hashed is stored. */
 	if (refs)
 		fileref_recheck(pid, refs);
-	err = plan_mappings(pid, refs, im, pages);
+	err = plan_mappings(pid, -1, refs, im, pages);
 	/* What an ordinary program finds the kernel keeping for it. */
 	if (!err)
 		err = vdso_collect(pid, &im->vdso);
@@ -473,6 +474,9 @@ struct piece {
 static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint8_t *buf,
 		       struct runs *unread)
 {
+	/* Running, the process may exec another program meanwhile: only mem,
+	 * opened on its memory before, never reads the new one. */
+	bool by_pid = !unread;
 	struct iovec local[COPY_PIECES], remote[COPY_PIECES];
 	size_t nread = 0, total = 0;
 	ssize_t got = 0;
@@ -486,7 +490,7 @@ static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint
 						  .iov_len = p[i].len };
 		total += p[i].len;
 	}
-	if (nread)
+	if (nread && by_pid)
 		got = process_vm_readv(pid, local, nread, remote, nread, 0);
 	at = buf;
 	for (size_t i = 0; i < n; at += p[i].len, i++) {
@@ -509,11 +513,11 @@ static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint
 
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed)
 {
-	return snapshot_write_running(pid, im, out, output_failed, NULL);
+	return snapshot_write_running(pid, -1, im, out, output_failed, NULL);
 }
 
-int snapshot_write_running(pid_t pid, struct image *im, struct stream *out, bool *output_failed,
-			   struct runs *unread)
+int snapshot_write_running(pid_t pid, int mem_fd, struct image *im, struct stream *out,
+			   bool *output_failed, struct runs *unread)
 {
 	XXH3_state_t *sum = XXH3_createState();
 	struct piece *pieces = malloc(COPY_PIECES * sizeof(*pieces));
@@ -525,7 +529,7 @@ int snapshot_write_running(pid_t pid, struct image *im, struct stream *out, bool
 
 	*output_failed = false;
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	mem = open(path, O_RDONLY | O_CLOEXEC);
+	mem = mem_fd >= 0 ? mem_fd : open(path, O_RDONLY | O_CLOEXEC);
 	if (!sum || !pieces || !buf || mem < 0) {
 		err = mem < 0 ? -errno : -ENOMEM;
 		goto out;
@@ -568,7 +572,7 @@ int snapshot_write_running(pid_t pid, struct image *im, struct stream *out, bool
 		*output_failed = err != 0;
 	}
 out:
-	if (mem >= 0)
+	if (mem >= 0 && mem != mem_fd)
 		close(mem);
 	free(buf);
 	free(pieces);

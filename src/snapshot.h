@@ -33,11 +33,13 @@ int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
 /* Write the whole image; *output_failed tells a failed write (disk full, a
  * closed pipe) from a failure to read the process. */
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed) MUST_CHECK;
-/* The same from a process that runs (a round of a live send): a page it
- * unmapped meanwhile is written as zeros and added to unread, to be read
- * again in the next round. */
-int snapshot_write_running(pid_t pid, struct image *im, struct stream *out, bool *output_failed,
-			   struct runs *unread) MUST_CHECK;
+/* The same from a process that runs (a round of a live send), through
+ * mem_fd, its /proc/PID/mem opened before (so only the memory it had then
+ * is read, whatever it runs since): a page it unmapped meanwhile is written
+ * as zeros and added to unread, to be read again in the next round.
+ * Without unread (mem_fd -1) it is snapshot_write. */
+int snapshot_write_running(pid_t pid, int mem_fd, struct image *im, struct stream *out,
+			   bool *output_failed, struct runs *unread) MUST_CHECK;
 
 /*
  * The pages of [start, end) of mapping v that a freeze stores, appended to
@@ -48,9 +50,11 @@ int snapshot_write_running(pid_t pid, struct image *im, struct stream *out, bool
  */
 int snapshot_stored_pages(int pagemap, int mem, const struct vma *v, uint64_t start,
 			  uint64_t end, bool referenced, struct runs *out) MUST_CHECK;
-/* Only the mappings of pid (running or not) into im's vmas and refs, none
- * of its pages: a round of a live send plans those itself. */
-int snapshot_read_mappings(pid_t pid, struct fileref_set *refs, struct image *im) MUST_CHECK;
+/* Only the mappings of pid (running or not), from maps_fd (its
+ * /proc/PID/maps opened before: the memory it had then), into im's vmas
+ * and refs, none of its pages: a round of a live send plans those itself. */
+int snapshot_read_mappings(pid_t pid, int maps_fd, struct fileref_set *refs, struct image *im)
+	MUST_CHECK;
 int snapshot_add_segments(struct image *im, size_t *cap, const struct vma *v,
 			  const struct runs *stored) MUST_CHECK;
 

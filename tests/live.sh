@@ -95,6 +95,18 @@ wait_for_ 10 eval '[ "$(grep -c "^ok" l.out)" -ge $((n + 2)) ]'
 ! grep -q FAIL l.out || fail_ "$(grep FAIL l.out)"
 kill -9 "$new"
 
+# A process under seccomp gets no userfaultfd made inside it (its sandbox
+# might forbid it): soft-dirty bits where the kernel has them, else the
+# plain way, said.
+start_ "$builddir/tests/sandboxed" > sandboxed.out
+wait_for_ 5 grep -q '^ok 1' sandboxed.out
+expect_status_ 0 "$CONTMIG" send --live --progress "$pid" 127.0.0.1:$port
+read -r new dest < out
+grep -q "it runs under seccomp" err || grep -q "live: [0-9]* rounds" err ||
+	fail_ "a live send under seccomp: $(cat err)"
+! grep -q "userfaultfd" "/proc/$new/status" 2> /dev/null
+kill -9 "$new"
+
 # --- kill -9 of send between rounds: the source runs on, untracked ---------
 for round in 1 2 3; do
 	live_source_ "k$round"
