@@ -124,6 +124,25 @@ for round in 1 2 3; do
 	kill -9 "$pid"
 done
 
+# --- a program exec'd during the rounds is never read: send stops there ---
+live_source_ ex
+CONTMIG_TEST_HOOK=send-round-1 CONTMIG_TEST_HOOK_UNTIL=$tmp/go \
+	"$CONTMIG" send --live "$pid" 127.0.0.1:$port > send.out 2> send.err &
+sender=$!
+wait_for_ 20 grep -q "test point send-round-1 reached" send.err
+kill -USR2 "$pid"
+wait_for_ 5 grep -q '^Name:[[:space:]]*sleep' "/proc/$pid/status"
+touch go
+wait "$sender"
+status=$?
+[ "$status" -eq 66 ] || fail_ "send of a process that exec'd exited $status: $(cat send.err)"
+grep -q "PID $pid: it runs another program than when the send began (it exec'd); it carries on here" send.err ||
+	fail_ "send of a process that exec'd: $(cat send.err)"
+untracked_ "$pid"
+wait_for_ 5 eval '[ "$(stub_processes_)" -eq 0 ]'
+kill -9 "$pid"
+rm -f go
+
 # --- the receiver gone amid the rounds: send says so, the source runs on ---
 stop_ "$plain_listener"
 for round in 1 2; do

@@ -11,13 +11,15 @@
  * small mapping at a moving address (moving some with mremap and making
  * half of some read-only), empties a page (MADV_DONTNEED: zeros expected),
  * and grows and shrinks the heap, so mappings change while a
- * live send's rounds run.  An ordinary glibc program.
+ * live send's rounds run.  SIGUSR2 makes it exec sleep 60.  An ordinary
+ * glibc program.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -156,6 +158,17 @@ static void churn_once(unsigned long n)
 		memset(heap_top, (int)n, 64 * PAGE);
 }
 
+/* SIGUSR2: become another program (sleep 60), as an exec during a live
+ * send's rounds would. */
+static void become_sleep(int sig)
+{
+	static char *const args[] = { "sleep", "60", NULL };
+
+	(void)sig;
+	execv("/bin/sleep", args);
+	_exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
@@ -171,6 +184,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: livewrite MIB HOT_MIB [--churn]\n");
 		return 2;
 	}
+	signal(SIGUSR2, become_sleep);
 	mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	version = calloc(pages, sizeof(*version));
 	if (mem == MAP_FAILED || !version) {
