@@ -588,6 +588,11 @@ int channel_expect_end(struct channel *ch)
 	return channel_expect(ch, MSG_END, NULL, 0);
 }
 
+void channel_next_image(struct channel *ch)
+{
+	ch->in_end = false;
+}
+
 /* ---- the handshake ------------------------------------------------------- */
 
 /* Each direction's key, from the shared key and both hellos: a keyed BLAKE2b

@@ -45,7 +45,8 @@ enum channel_kind {
  * peer that knows none of them leaves the byte 0, and is spoken to as
  * before). */
 #define CHANNEL_FEATURE_FILEREFS	1	/* MSG_FILES and MSG_HAVE (fileref.h) */
-#define CHANNEL_FEATURES		CHANNEL_FEATURE_FILEREFS
+#define CHANNEL_FEATURE_LIVE		4	/* images in rounds (precopy.h) */
+#define CHANNEL_FEATURES		(CHANNEL_FEATURE_FILEREFS | CHANNEL_FEATURE_LIVE)
 
 enum channel_msg {
 	MSG_AUTH = 1,		/* keyed: the first frame each way */
@@ -167,6 +168,9 @@ void channel_stream(struct channel *ch, struct stream *s);
 int channel_end_image(struct channel *ch) MUST_CHECK;
 /* After reading an image: the next message must be MSG_END. */
 int channel_expect_end(struct channel *ch) MUST_CHECK;
+/* After channel_expect_end: the image stream reads the next image (a live
+ * send's next round). */
+void channel_next_image(struct channel *ch);
 
 /* From now on, all waits together end within ms (0: no such limit). */
 void channel_set_deadline(struct channel *ch, int ms);

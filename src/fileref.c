@@ -525,8 +525,8 @@ bool fileref_have(const struct image_fileref *f, struct fileref_budget *b)
 /* ---- the restore ---------------------------------------------------------- */
 
 /* Is the file the restorer holds open as fd the one referenced? */
-static int check_same(pid_t pid, long fd, const struct image_fileref *f, char *why,
-		      size_t why_len)
+static int check_same(pid_t pid, long fd, const struct image_fileref *f, bool sum_too,
+		      char *why, size_t why_len)
 {
 	uint8_t sum[IMAGE_SUM128_BYTES];
 	char proc[64];
@@ -542,10 +542,10 @@ static int check_same(pid_t pid, long fd, const struct image_fileref *f, char *w
 		err = say_why(-ESTALE, why, why_len, "the mapped file %s has %llu bytes here, not "
 			      "the %llu of the file the image references", f->path,
 			      (unsigned long long)st.st_size, (unsigned long long)f->size);
-	else if ((err = fileref_hash(ours, f->size, NULL, sum)))
+	else if (sum_too && (err = fileref_hash(ours, f->size, NULL, sum)))
 		err = say_why(err, why, why_len, "reading the mapped file %s: %s", f->path,
 			      strerror(-err));
-	else if (memcmp(sum, f->sum, sizeof(sum)))
+	else if (sum_too && memcmp(sum, f->sum, sizeof(sum)))
 		err = say_why(-ESTALE, why, why_len, "the mapped file %s here is not the one the "
 			      "image references (another checksum)", f->path);
 	close(ours);
@@ -571,14 +571,24 @@ static const struct vma *vma_at(const struct image *im, uint64_t start)
 }
 
 /* Map every mapping of im that references file, from the restorer's fd. */
-static int map_file(struct remote *r, const struct image *im, uint32_t file, long fd,
-		    char *why, size_t why_len)
+/* Is the mapping at start among those to map (all of them without a list)? */
+static bool wanted(const struct runs *only, uint64_t start)
+{
+	for (size_t i = 0; only && i < only->count; i++)
+		if (only->run[i].start <= start && start < only->run[i].end)
+			return true;
+	return !only;
+}
+
+static int map_file(struct remote *r, const struct image *im, uint32_t file,
+		    const struct runs *only, long fd, char *why, size_t why_len)
 {
 	const char *path = im->refs.file[file].path;
 
 	for (size_t i = 0; i < im->refs.nmaps; i++) {
 		const struct image_mapref *m = &im->refs.map[i];
-		const struct vma *v = m->file == file ? vma_at(im, m->start) : NULL;
+		const struct vma *v = m->file == file && wanted(only, m->start) ?
+				      vma_at(im, m->start) : NULL;
 		long ret;
 
 		if (!v)
@@ -596,8 +606,8 @@ static int map_file(struct remote *r, const struct image *im, uint32_t file, lon
 	return 0;
 }
 
-int fileref_map(struct remote *r, const struct image *im, uint32_t file, char *why,
-		size_t why_len)
+int fileref_map(struct remote *r, const struct image *im, uint32_t file,
+		const struct runs *only, unsigned how, char *why, size_t why_len)
 {
 	const struct image_fileref *f = &im->refs.file[file];
 	size_t len = strlen(f->path) + 1;	/* at most a page (image_check) */
@@ -624,9 +634,9 @@ int fileref_map(struct remote *r, const struct image *im, uint32_t file, char *w
 			       strerror(-fd));
 	if (ret < 0)
 		return say_why((int)ret, why, why_len, "a scratch page: %s", strerror(-ret));
-	err = check_same(r->pid, fd, f, why, why_len);
-	if (!err)
-		err = map_file(r, im, file, fd, why, why_len);
+	err = check_same(r->pid, fd, f, !(how & FILEREF_NO_SUM), why, why_len);
+	if (!err && !(how & FILEREF_NO_MAP))
+		err = map_file(r, im, file, only, fd, why, why_len);
 	ret = remote_syscall(r, SYS_close, fd, 0, 0, 0, 0, 0);
 	if (!err && ret < 0)
 		err = say_why((int)ret, why, why_len, "closing the mapped file %s: %s", f->path,

@@ -28,6 +28,7 @@
 
 #include "error.h"
 #include "image.h"
+#include "runs.h"
 #include "procfs.h"
 #include "remote.h"
 
@@ -115,10 +116,18 @@ bool fileref_have(const struct image_fileref *f, struct fileref_budget *b);
  * is whom the restorer runs as), check it is the file referenced (size and
  * checksum), and map it at each mapping of im that references it, MAP_PRIVATE,
  * read and write (the stored pages are then written over it; restore sets
- * the final protection).  -errno with why saying which file and why.
+ * the final protection); with only, just the mappings that start in it (a
+ * round of a live send: those the copy does not hold yet).  how: 0, or
+ * FILEREF_NO_SUM (a live send's round: a regular file of the size
+ * referenced will do for now, since the copy reads its pages only once it
+ * runs, and the last image checks the sum) or FILEREF_NO_MAP (the last
+ * image: the sum checked, the mappings there already).  -errno with why
+ * saying which file and why.
  */
-int fileref_map(struct remote *r, const struct image *im, uint32_t file, char *why,
-		size_t why_len) MUST_CHECK;
+#define FILEREF_NO_SUM	1
+#define FILEREF_NO_MAP	2
+int fileref_map(struct remote *r, const struct image *im, uint32_t file,
+		const struct runs *only, unsigned how, char *why, size_t why_len) MUST_CHECK;
 
 /* XXH3-128 of the size bytes of fd, canonical; -EIO if it holds another
  * number of bytes, -ETIMEDOUT past deadline (NULL: none). */

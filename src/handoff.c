@@ -420,7 +420,7 @@ static void say_lost_signals(const struct route *r, const struct handoff_source 
 			  lost == 1 ? "it" : "them");
 }
 
-int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
+int handoff_send(struct route *r, struct channel *ch, struct handoff_source *src,
 		 struct handoff_guardian *g, pid_t new_pid)
 {
 	uint8_t id[CHANNEL_ID_BYTES];
@@ -480,6 +480,7 @@ int handoff_send(struct route *r, struct channel *ch, const struct handoff_sourc
 	refusal = ch->peer_refusal;
 	refused = err == -ECONNABORTED;
 	if (!err) {
+		clock_gettime(CLOCK_MONOTONIC, &src->done_at);
 		route_close(r, ch);
 		test_point("send-done");
 		say_lost_signals(r, src, sent, nsent);

@@ -37,6 +37,7 @@
 #define CONTMIG_HANDOFF_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -57,6 +58,7 @@ struct handoff_source {
 	bool was_stopped;	/* in a group stop before we came: it stays stopped */
 	/* Its image, as sent: signals pending beyond those it holds came later. */
 	const struct image *image;
+	struct timespec done_at;	/* when DONE came: its copy runs (set by handoff_send) */
 };
 
 /* A process of its own that outlives the sender and settles the source if
@@ -82,7 +84,7 @@ void handoff_unguard(struct handoff_guardian *g);
  * source carries on as before: untraced, or still traced if supervised).
  * The connection is closed on return.
  */
-int handoff_send(struct route *r, struct channel *ch, const struct handoff_source *src,
+int handoff_send(struct route *r, struct channel *ch, struct handoff_source *src,
 		 struct handoff_guardian *g, pid_t new_pid);
 
 /* The outcome in a MSG_OUTCOME answer; anything unexpected is unknown. */

@@ -316,6 +316,25 @@ static void put_sigactions_note(struct buf *b, const struct image_sigactions *sa
 	free(desc.data);
 }
 
+static void put_drops_note(struct buf *b, const struct runs *drops)
+{
+	uint64_t count = drops->count;
+	Elf64_Nhdr nh = {
+		.n_namesz = sizeof(IMAGE_NOTE_OWNER),
+		.n_descsz = sizeof(count) + drops->count * 2 * sizeof(uint64_t),
+		.n_type = NT_CONTMIG_DROPS,
+	};
+
+	buf_put(b, &nh, sizeof(nh));
+	buf_put(b, IMAGE_NOTE_OWNER, nh.n_namesz);
+	buf_zeros(b, NOTE_ALIGN(nh.n_namesz) - nh.n_namesz);
+	buf_put(b, &count, sizeof(count));
+	for (size_t i = 0; i < drops->count; i++) {
+		buf_put(b, &drops->run[i].start, sizeof(uint64_t));
+		buf_put(b, &drops->run[i].end, sizeof(uint64_t));
+	}
+}
+
 static void put_notes(struct buf *b, const struct image *im)
 {
 	struct elf_prstatus prs = { 0 };
@@ -364,6 +383,8 @@ static void put_notes(struct buf *b, const struct image *im)
 			 sizeof(im->timers.timer));
 	if (im->refs.nfiles)
 		put_filerefs_note(b, &im->refs);
+	if (im->drops.count)
+		put_drops_note(b, &im->drops);
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -854,6 +875,32 @@ static int read_sigactions(struct image *im, const struct note *n)
 	return 0;
 }
 
+/* The drops note: its count, then as many runs, nothing more. */
+static int read_drops(struct image *im, const struct note *n)
+{
+	uint64_t count;
+
+	if (im->drops.count || n->len < sizeof(count))
+		return refuse(im, "a second drops note, or one of %zu bytes", n->len);
+	memcpy(&count, n->desc, sizeof(count));
+	if (count == 0 || count > IMAGE_MAX_DROPS || count > (n->len - sizeof(count)) / 16 ||
+	    n->len != sizeof(count) + count * 16)
+		return refuse(im, "drops note of %zu bytes for %lu runs", n->len,
+			      (unsigned long)count);
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t r[2];
+
+		memcpy(r, n->desc + sizeof(count) + i * 16, sizeof(r));
+		if (r[0] >= r[1] || (im->drops.count && r[0] <= im->drops.run[im->drops.count - 1].end))
+			return refuse(im, "drops note: run %lu (%#lx-%#lx) is empty, out of order "
+				      "or touches the one before", (unsigned long)i,
+				      (unsigned long)r[0], (unsigned long)r[1]);
+		if (runs_append(&im->drops, r[0], r[1]))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int read_timers(struct image *im, const struct note *n)
 {
 	if (n->len != sizeof(im->timers.timer) || im->timers.known)
@@ -1112,6 +1159,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_FILEREFS) {
 			r = read_filerefs(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_DROPS) {
+			r = read_drops(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_HEADSUM) {
@@ -1384,6 +1435,36 @@ static int check_vdso(struct image *im)
 
 /* The rseq area: as rseq(2) takes it (32-byte aligned, 32 bytes at least),
  * inside one writable mapping (the kernel writes there). */
+/* Pages a round empties: only in a delta, in order (read_drops), each
+ * within the mappings, none in a gap between them. */
+static int check_drops(struct image *im)
+{
+	size_t v = 0;
+
+	if (im->drops.count && !(im->state.flags & IMAGE_STATE_DELTA))
+		return refuse(im, "a drops note in a whole image");
+	if (im->drops.count > IMAGE_MAX_DROPS)
+		return refuse(im, "%zu runs in the drops note, more than %d", im->drops.count,
+			      IMAGE_MAX_DROPS);
+	for (size_t i = 0; i < im->drops.count; i++) {
+		const struct run *r = &im->drops.run[i];
+		uint64_t at = r->start;
+
+		if (r->start % IMAGE_PAGE || r->end % IMAGE_PAGE)
+			return refuse(im, "drops note: %#lx-%#lx is not page-aligned",
+				      (unsigned long)r->start, (unsigned long)r->end);
+		while (at < r->end) {
+			while (v < im->vmas.count && im->vmas.vma[v].end <= at)
+				v++;
+			if (v == im->vmas.count || im->vmas.vma[v].start > at)
+				return refuse(im, "drops note: %#lx-%#lx is not within the mappings",
+					      (unsigned long)r->start, (unsigned long)r->end);
+			at = im->vmas.vma[v].end;
+		}
+	}
+	return 0;
+}
+
 static int check_rseq(struct image *im)
 {
 	const struct image_rseq_rec *q = &im->rseq;
@@ -1587,6 +1668,8 @@ int image_check(struct image *im)
 	err = check_vdso(im);
 	if (!err)
 		err = check_rseq(im);
+	if (!err)
+		err = check_drops(im);
 	return err ? err : check_filerefs(im);
 }
 
@@ -2098,6 +2181,7 @@ const struct image_mapref *image_mapref_of(const struct image *im, const struct 
 
 void image_free(struct image *im)
 {
+	runs_free(&im->drops);
 	image_filerefs_free(&im->refs);
 	image_files_free(im);
 	image_creds_free(&im->creds);

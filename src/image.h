@@ -28,6 +28,7 @@
 
 #include "error.h"
 #include "procfs.h"
+#include "runs.h"
 #include "symtab.h"
 #include "stream.h"
 
@@ -44,6 +45,9 @@
 #define IMAGE_MAX_XSTATE	(64UL << 10)
 #define IMAGE_MAX_AUXV		4096
 #define IMAGE_MAX_PATH		4096	/* a path, its NUL included: PATH_MAX */
+/* Runs in a drops note: each costs the reader a call in the copy; a sender
+ * with more empties whole mappings instead (precopy.c). */
+#define IMAGE_MAX_DROPS		(1 << 17)
 
 enum {
 	NT_CONTMIG_STATE = 0x434d0001,	/* struct image_state */
@@ -63,6 +67,7 @@ enum {
 	NT_CONTMIG_SIGACTIONS = 0x434d000d,	/* image_sigactions_rec, image_sigaction_rec[] */
 	NT_CONTMIG_TIMERS = 0x434d000e,	/* image_itimer_rec[IMAGE_NTIMERS] */
 	NT_CONTMIG_FILEREFS = 0x434d0011,	/* image_filerefs_rec, files, mappings, paths */
+	NT_CONTMIG_DROPS = 0x434d0012,	/* u64 count, { u64 start, end }[count] */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -103,12 +108,15 @@ struct image_state {
  * rseq, signal actions, timers): a reader that does not know those notes
  * refuses the image rather than restore a copy without them. */
 #define IMAGE_STATE_KERNEL	64
-/* It carries kernel state its copy needs (working directory, mm, vDSO,
- * rseq, signal actions, timers): a reader that does not know those notes
- * refuses the image rather than restore a copy without them. */
-#define IMAGE_STATE_KERNEL	64
+/* A round of a live send (contmig(1), send --live): another image follows
+ * on the same stream, and the copy must not run yet. */
+#define IMAGE_STATE_LIVE	128
+/* Not a whole image: the copy holds the pages it does not store from the
+ * rounds before it, less the drops note's, which it empties first. */
+#define IMAGE_STATE_DELTA	256
 #define IMAGE_STATE_KNOWN	(IMAGE_STATE_STOPPED | IMAGE_STATE_CANARY | IMAGE_STATE_FILES | \
-				 IMAGE_STATE_FILEREFS | IMAGE_STATE_KERNEL)
+				 IMAGE_STATE_FILEREFS | IMAGE_STATE_KERNEL | IMAGE_STATE_LIVE | \
+				 IMAGE_STATE_DELTA)
 
 /* One mapping in the CONTMIG mappings note. */
 struct image_vma_rec {
@@ -485,6 +493,7 @@ struct image {
 	struct image_sigactions sigactions;	/* known: the image has the note */
 	struct image_timers timers;	/* known: the image has the note */
 	struct image_filerefs refs;	/* nfiles 0: the image has no such note */
+	struct runs drops;		/* IMAGE_STATE_DELTA: pages the copy empties */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */

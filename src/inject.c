@@ -60,6 +60,18 @@ int inject_find_insn(pid_t pid, const struct vma_list *vmas, unsigned long *at)
 	return -ENOENT;
 }
 
+int inject_find_insn_of(pid_t pid, unsigned long *at)
+{
+	struct vma_list maps;
+	int err = procfs_read_maps(pid, &maps);
+
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	err = inject_find_insn(pid, &maps, at);
+	vma_list_free(&maps);
+	return err;
+}
+
 int inject_begin(struct inject *in, pid_t pid, unsigned long insn, unsigned long sp,
 		 size_t scratch_len)
 {

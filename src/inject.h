@@ -58,6 +58,8 @@ struct inject {
  * when there is none.
  */
 int inject_find_insn(pid_t pid, const struct vma_list *vmas, unsigned long *at) MUST_CHECK;
+/* The same, reading pid's mappings (-ESRCH: it is gone). */
+int inject_find_insn_of(pid_t pid, unsigned long *at) MUST_CHECK;
 
 /*
  * Calls in a process stopped under our ptrace with PTRACE_O_TRACESYSGOOD set

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "handoff.h"
 #include "image.h"
 #include "migrate.h"
+#include "precopy.h"
 #include "ptrace.h"
 #include "snapshot.h"
 #include "target.h"
@@ -55,8 +57,8 @@ static int pending_refusal(struct channel *ch, int err)
 
 /* Stream the image of the stopped process into the connection; an exit
  * status, said. */
-static int stream_image(struct route *r, struct channel *ch, int pid, struct image *im,
-			struct progress *progress)
+static int stream_image(struct route *r, struct channel *ch, int pid, int mem_fd,
+			struct image *im, struct progress *progress, struct runs *unread)
 {
 	char what[64];
 	struct stream out;
@@ -67,7 +69,7 @@ static int stream_image(struct route *r, struct channel *ch, int pid, struct ima
 	ch->watch_peer = true;
 	snprintf(what, sizeof(what), "%s PID %d", r->cmd, pid);
 	progress_start(progress, r->progress, what, im->size, &out);
-	err = snapshot_write(pid, im, &out, &output_failed);
+	err = snapshot_write_running(pid, mem_fd, im, &out, &output_failed, unread);
 	progress_end(progress);
 	if (!err) {
 		err = channel_end_image(ch);
@@ -150,6 +152,80 @@ static int offer_files(struct route *r, struct channel *ch, int pid, struct file
 	return EXIT_OK;
 }
 
+/* "64.0 MiB, 12.0 MiB, 1.2 MiB": what each round stored. */
+static void live_summary(const struct precopy *pc, char *out, size_t len)
+{
+	size_t at = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < pc->rounds && i <= PRECOPY_MAX_ROUNDS && at < len; i++) {
+		char size[32];
+
+		at += snprintf(out + at, len - at, "%s%s", i ? ", " : "",
+			       human_size(pc->stored[i], size));
+	}
+}
+
+/*
+ * A live send's rounds, the process running: track its writes, take its
+ * state once (a brief stop), then send its pages, and what it wrote since,
+ * round after round, until they stop shrinking.  *live turns false where
+ * writes cannot be tracked here (said in one line): the plain send then.
+ * An exit status; the process runs on, untraced, whatever happened.
+ */
+static int send_rounds(struct route *r, struct channel *ch, int pid, unsigned flags,
+		       struct fileref_set *refs, struct precopy *pc, bool *live)
+{
+	struct progress progress;
+	struct image base, round;
+	char why[256], point[32];
+	int status, err;
+
+	err = precopy_start(pc, target_tracee(pid), r->timeout_ms, refs, why, sizeof(why));
+	if (err == -EOPNOTSUPP) {
+		error_msg("%s PID %d: no live send: %s; it is sent the plain way", r->cmd, pid,
+			  why);
+		*live = false;
+		return EXIT_OK;
+	}
+	if (err) {
+		error_msg("%s PID %d: tracking its writes: %s", r->cmd, pid, why);
+		return err == -ESRCH ? EXIT_NOTARGET : EXIT_INTERNAL;
+	}
+	status = target_capture(r->cmd, pid, flags, refs, &base);
+	if (status == EXIT_OK)
+		status = target_let_run(r->cmd, pid);
+	while (status == EXIT_OK) {
+		struct runs unread = { 0 };
+
+		err = precopy_round(pc, &base, &round);
+		if (err == -ESRCH || (err && tracee_alive(target_tracee(pid)) == -ESRCH)) {
+			if (tracee_alive(target_tracee(pid)) == -ESRCH)
+				error_msg("%s PID %d: no such process (it ended during the rounds)",
+					  r->cmd, pid);
+			else
+				error_msg("%s PID %d: it runs another program than when the send "
+					  "began (it exec'd); it carries on here", r->cmd, pid);
+			status = EXIT_NOTARGET;
+			break;
+		}
+		if (err) {
+			errno_msg(-err, "%s: round %u of PID %d", r->cmd, pc->rounds + 1, pid);
+			status = EXIT_INTERNAL;
+			break;
+		}
+		status = stream_image(r, ch, pid, pc->mem, &round, &progress, &unread);
+		precopy_sent(pc, &round, &unread);
+		runs_free(&unread);
+		snprintf(point, sizeof(point), "send-round-%u", pc->rounds);
+		test_point(point);
+		if (!precopy_again(pc))
+			break;
+	}
+	image_free(&base);
+	return status;
+}
+
 int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 {
 	struct handoff_source src = { .cmd = r->cmd, .pid = pid, .pidfd = -1,
@@ -159,6 +235,12 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	char stored[32], mapped[32], referenced[64];
 	struct handoff_guardian guardian = { .fd = -1 };
 	struct fileref_set refs = { 0 };
+	bool live = flags & MIGRATE_LIVE;
+	struct timespec stop_at = { 0 };
+	double pause_ms = 0;
+	char rounds[200];
+	struct precopy pc = { .dirty = { .uffd = -1, .pagemap = -1 }, .pagemap = -1, .mem = -1,
+			      .maps = -1 };
 	struct progress progress;
 	struct channel ch;
 	struct image im;
@@ -166,6 +248,7 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	int32_t new_pid;
 	int status, err;
 
+	flags &= ~MIGRATE_LIVE;
 	termination_signals(&fatal_signals);
 	/* Before the first look at the process, let alone a stop. */
 	status = route_check_key(r, pid);
@@ -199,11 +282,21 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 		goto close;
 	}
 	status = offer_files(r, &ch, pid, &refs);
+	if (status == EXIT_OK && live && !channel_both_can(&ch, CHANNEL_FEATURE_LIVE)) {
+		error_msg("%s: %s: the receiver takes no live send; PID %d is sent the plain way",
+			  r->cmd, r->dest, pid);
+		live = false;
+	} else if (status == EXIT_OK && live)
+		status = send_rounds(r, &ch, pid, flags, &refs, &pc, &live);
 	if (status == EXIT_OK)
-		status = target_capture(r->cmd, pid, flags, &refs, &im);
-	fileref_set_free(&refs);
-	if (status != EXIT_OK)
+		status = target_capture(r->cmd, pid, flags | (live ? TARGET_NO_PAGES : 0), &refs,
+					&im);
+	if (status != EXIT_OK) {
+		if (live)
+			precopy_end(&pc);
+		fileref_set_free(&refs);
 		goto close;
+	}
 	if (src.supervised && (err = mark_unmoved(pid))) {
 		errno_msg(-err, "%s: PID %d", r->cmd, pid);
 		status = EXIT_INTERNAL;
@@ -211,7 +304,18 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	}
 	src.was_stopped = im.state.flags & IMAGE_STATE_STOPPED;
 	src.image = &im;
-	status = stream_image(r, &ch, pid, &im, &progress);
+	if (live && status == EXIT_OK)
+		clock_gettime(CLOCK_MONOTONIC, &stop_at);
+	if (live && status == EXIT_OK && (err = precopy_last(&pc, &im))) {
+		if (err == -ESRCH)
+			error_msg("%s PID %d: it runs another program than when the send began "
+				  "(it exec'd); it carries on here", r->cmd, pid);
+		else
+			errno_msg(-err, "%s: the last round of PID %d", r->cmd, pid);
+		status = err == -ESRCH ? EXIT_NOTARGET : EXIT_INTERNAL;
+		goto release;
+	}
+	status = stream_image(r, &ch, pid, -1, &im, &progress, NULL);
 	human_size(image_stored_bytes(&im), stored);
 	human_size(image_mapped_bytes(&im), mapped);
 	referenced_files(&im, referenced);
@@ -237,7 +341,18 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	sigprocmask(SIG_BLOCK, &fatal_signals, &old_mask);
 	status = handoff_send(r, &ch, &src, &guardian, new_pid);
 	image_free(&im);
-	if (status == EXIT_OK) {
+	/* From the last stop to DONE: its copy ran by then (the end of the
+	 * source, after DONE, is no part of its pause). */
+	if (live)
+		pause_ms = (src.done_at.tv_sec - stop_at.tv_sec) * 1e3 +
+			   (src.done_at.tv_nsec - stop_at.tv_nsec) / 1e6;
+	if (status == EXIT_OK && live) {
+		live_summary(&pc, rounds, sizeof(rounds));
+		progress_summary(&progress, "sent PID %d (%s) to %s live: %u rounds (%s), paused "
+				 "%.1f ms; it runs there as PID %d", pid, comm, r->dest, pc.rounds,
+				 rounds, pause_ms, (int)new_pid);
+		*moved_to = new_pid;
+	} else if (status == EXIT_OK) {
 		progress_summary(&progress, "%s PID %d (%s) to %s: %s stored of %s mapped%s in "
 				 "%.2f s; it runs there as PID %d", flags & TARGET_ATTACHED ?
 				 "moved" : "sent", pid, comm, r->dest, stored, mapped, referenced,
@@ -253,11 +368,17 @@ int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to)
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	if (src.supervised)
 		close(src.pidfd);
+	if (live)
+		precopy_end(&pc);
+	fileref_set_free(&refs);
 	return status;
 
 release:
 	/* Failed with the process stopped for us: it carries on as it was. */
 	image_free(&im);
+	if (live)
+		precopy_end(&pc);
+	fileref_set_free(&refs);
 close:
 	route_close(r, &ch);
 	handoff_unguard(&guardian);

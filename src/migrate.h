@@ -19,4 +19,8 @@
  */
 int migrate_process(struct route *r, int pid, unsigned flags, pid_t *moved_to);
 
+/* A flag of migrate_process beside TARGET_*: send the pages in rounds while
+ * the process runs first (precopy.h), where the receiver and the kernel can. */
+#define MIGRATE_LIVE	0x100
+
 #endif

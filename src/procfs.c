@@ -29,17 +29,12 @@ int array_reserve(void **array, size_t *capacity, size_t count, size_t elem_size
 	return 0;
 }
 
-int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len)
+/* All of fd, from where it stands, into a malloc'd NUL-terminated buffer. */
+static int read_all(int fd, char **text, size_t *len)
 {
-	char path[64];
 	size_t size = 0, cap = 4096;
 	char *buf = NULL, *p;
-	int fd, err;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	for (;;) {
 		ssize_t n;
 
@@ -47,8 +42,8 @@ int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len)
 			cap *= 2;
 			p = realloc(buf, cap);
 			if (!p) {
-				err = -ENOMEM;
-				goto free_buf;
+				free(buf);
+				return -ENOMEM;
 			}
 			buf = p;
 		}
@@ -56,22 +51,30 @@ int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			err = -errno;
-			goto free_buf;
+			free(buf);
+			return -errno;
 		}
 		if (n == 0)
 			break;
 		size += n;
 	}
-	close(fd);
 	buf[size] = '\0';
 	*text = buf;
 	if (len)
 		*len = size;
 	return 0;
+}
 
-free_buf:
-	free(buf);
+int procfs_read_file(pid_t pid, const char *name, char **text, size_t *len)
+{
+	char path[64];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = read_all(fd, text, len);
 	close(fd);
 	return err;
 }
@@ -95,15 +98,12 @@ int procfs_parse_maps_line(const char *line, struct vma *v)
 	return v->name ? 0 : -ENOMEM;
 }
 
-int procfs_read_maps(pid_t pid, struct vma_list *out)
+/* The mappings in text (maps), consumed. */
+static int parse_maps(char *text, struct vma_list *out)
 {
-	char *text, *line, *next;
-	int err;
+	char *line, *next;
+	int err = 0;
 
-	memset(out, 0, sizeof(*out));
-	err = procfs_read_file(pid, "maps", &text, NULL);
-	if (err)
-		return err;
 	for (line = text; *line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -122,6 +122,28 @@ int procfs_read_maps(pid_t pid, struct vma_list *out)
 	}
 	free(text);
 	return err;
+}
+
+int procfs_read_maps(pid_t pid, struct vma_list *out)
+{
+	char *text;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = procfs_read_file(pid, "maps", &text, NULL);
+	return err ? err : parse_maps(text, out);
+}
+
+int procfs_read_maps_fd(int fd, struct vma_list *out)
+{
+	char *text;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	err = read_all(fd, &text, NULL);
+	return err ? err : parse_maps(text, out);
 }
 
 void vma_list_free(struct vma_list *list)

@@ -31,6 +31,10 @@ struct vma_list {
 /* Parse one maps line (without its newline) into *v; v->name is malloc'd. */
 int procfs_parse_maps_line(const char *line, struct vma *v) MUST_CHECK;
 int procfs_read_maps(pid_t pid, struct vma_list *out) MUST_CHECK;
+/* The same from an open /proc/PID/maps, read again from its start: the
+ * memory it was opened on, whatever the process runs since (an exec).
+ * Empty once that memory is gone. */
+int procfs_read_maps_fd(int fd, struct vma_list *out) MUST_CHECK;
 void vma_list_free(struct vma_list *list);
 /* The mapping that contains addr, or NULL. */
 const struct vma *vma_list_find(const struct vma_list *list, unsigned long addr);

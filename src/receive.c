@@ -21,7 +21,9 @@
 #include "image.h"
 #include "progress.h"
 #include "ptrace.h"
+#include "precopy.h"
 #include "receive.h"
+#include "testpoint.h"
 #include "record.h"
 #include "remote.h"
 #include "restore.h"
@@ -194,10 +196,10 @@ out:
 
 /* Does the image reference only files we said we have?  Whatever else it
  * names, the sender was never told. */
-static const char *unoffered_file(const struct migration *m)
+static const char *unoffered_in(const struct migration *m, const struct image *im)
 {
-	for (size_t i = 0; i < m->im.refs.nfiles; i++) {
-		const struct image_fileref *f = &m->im.refs.file[i];
+	for (size_t i = 0; i < im->refs.nfiles; i++) {
+		const struct image_fileref *f = &im->refs.file[i];
 		bool found = false;
 
 		for (size_t k = 0; k < m->nhave && !found; k++)
@@ -207,6 +209,123 @@ static const char *unoffered_file(const struct migration *m)
 			return f->path;
 	}
 	return NULL;
+}
+
+static const char *unoffered_file(const struct migration *m)
+{
+	return unoffered_in(m, &m->im);
+}
+
+/* Has im, a later image of the live send whose first was first, the same
+ * user and groups?  The copy is built as the first one's user. */
+static bool same_identity(const struct image *first, const struct image *im)
+{
+	const struct image_creds *a = &first->creds, *b = &im->creds;
+
+	if (a->known != b->known || memcmp(a->uid, b->uid, sizeof(a->uid)) ||
+	    memcmp(a->gid, b->gid, sizeof(a->gid)) || a->ngroups != b->ngroups ||
+	    strcmp(a->user, b->user) || strcmp(a->group, b->group))
+		return false;
+	for (size_t i = 0; i < a->ngroups; i++)
+		if (a->groups[i].gid != b->groups[i].gid || strcmp(a->groups[i].name, b->groups[i].name))
+			return false;
+	return true;
+}
+
+/* Will a later image of a live send do, before a byte of its pages?
+ * 0, or -EBADMSG with res saying why. */
+static int check_round(struct migration *m, const struct receive_opts *o,
+		       const struct image *next, struct restore_result *res)
+{
+	const char *unoffered;
+
+	res->failure = RESTORE_BAD_IMAGE;
+	if (!(next->state.flags & IMAGE_STATE_DELTA))
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "a whole image amid a live "
+			       "send's rounds");
+	res->failure = RESTORE_CANNOT;
+	if (!same_identity(&m->im, next))
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "the process changed its user "
+			       "or groups during the live send's rounds");
+	if (next->vmas.count > o->max_regions)
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "a round has %zu mappings; "
+			       "this receiver takes at most %u (--max-regions)",
+			       next->vmas.count, o->max_regions);
+	if ((unoffered = unoffered_in(m, next)))
+		return say_why(-EBADMSG, res->why, sizeof(res->why), "it references the file %s, "
+			       "which this receiver did not say it has", unoffered);
+	return 0;
+}
+
+/*
+ * A live send's later images, each brought into the copy as it arrives
+ * (restore_update), until the last (not IMAGE_STATE_LIVE), which m->im is
+ * then.  0, or -errno with res saying why (the copy is gone).
+ */
+static int take_rounds(struct migration *m, const struct receive_opts *o, struct stream *in,
+		       struct restore_result *res)
+{
+	/* All rounds together: an honest sender stops its rounds at three
+	 * times the first, and its last image is no larger than a whole one. */
+	uint64_t total = m->im.size, most = o->max_size > UINT64_MAX / 4 ? UINT64_MAX :
+					     4 * o->max_size;
+	int err = 0;
+
+	for (unsigned round = 1; !err && m->im.state.flags & IMAGE_STATE_LIVE; round++) {
+		struct image next = { 0 };
+		char point[32];
+
+		snprintf(point, sizeof(point), "receive-round-%u", round);
+		test_point(point);
+		/* A sender that never ends its rounds holds a slot for ever. */
+		if (round > PRECOPY_MAX_ROUNDS) {
+			remote_kill(&m->r);
+			res->failure = RESTORE_BAD_IMAGE;
+			return say_why(-EBADMSG, res->why, sizeof(res->why), "more than %d rounds "
+				       "in a live send", PRECOPY_MAX_ROUNDS);
+		}
+
+		err = channel_expect_end(&m->ch);
+		if (err) {
+			res->failure = RESTORE_INPUT;
+			remote_kill(&m->r);
+			break;
+		}
+		channel_next_image(&m->ch);
+		in->pos = 0;	/* offsets are the image's own */
+		err = image_read_head(&next, in, o->max_size);
+		if (err == -EBADMSG || err == -EFBIG)
+			snprintf(res->why, sizeof(res->why), "%s", next.why);
+		res->failure = err == -EBADMSG || err == -EFBIG ? RESTORE_BAD_IMAGE : RESTORE_INPUT;
+		if (err) {
+			/* The log goes on naming the process the last image did. */
+			image_free(&next);
+			remote_kill(&m->r);
+			break;
+		}
+		total += next.size;
+		err = check_round(m, o, &next, res);
+		if (!err && total > most) {
+			char size[32], max[32];
+
+			res->failure = RESTORE_CANNOT;
+			err = say_why(-EBADMSG, res->why, sizeof(res->why), "a live send of more "
+				      "than %s in all its rounds; this receiver takes at most four "
+				      "times %s (--max-size)", human_size(most, size),
+				      human_size(o->max_size, max));
+		}
+		if (!err && !(next.state.flags & IMAGE_STATE_LIVE))
+			err = restore_preflight(&next, res);
+		if (!err)
+			err = restore_update(&next, &m->im, in, &m->r, res);
+		else
+			remote_kill(&m->r);
+		image_free(&m->im);
+		m->im = next;
+	}
+	if (!err)
+		res->failure = RESTORE_OK;
+	return err;
 }
 
 /* Read, check and restore the image as it arrives; the copy ends up
@@ -250,7 +369,13 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	/* A process received lives apart from the receiver: stopping the
 	 * listener (^C in its terminal) must not stop it. */
 	m->r.own_session = true;
-	err = restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res);
+	if (m->im.state.flags & IMAGE_STATE_DELTA)
+		return refuse(m, REFUSAL_IMAGE, "invalid image: a live send's later round first");
+	if (m->im.state.flags & IMAGE_STATE_LIVE)
+		err = restore_preflight(&m->im, &res) || restore_begin(&m->im, &in, &m->r, &res) ||
+		      take_rounds(m, o, &in, &res) || restore_finish(&m->im, &m->r, &res);
+	else
+		err = restore_preflight(&m->im, &res) || restore_build(&m->im, &in, &m->r, &res);
 	progress_end(&progress);
 	if (err) {
 		if (res.failure == RESTORE_INPUT)

@@ -19,6 +19,7 @@
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
+#include "delta.h"
 #include "fileref.h"
 #include "fill.h"
 #include "reopen.h"
@@ -99,43 +100,137 @@ static int clear_stub(struct remote *r, struct restore_result *res)
 	return err;
 }
 
-/* The mappings whose files the image references: this machine's own files,
- * each checked to be the one referenced before it is mapped (fileref.h). */
-static int map_referenced_files(struct image *im, struct remote *r, struct restore_result *res)
+/* Has file i a mapping to make (one that starts in fresh; any without it)?
+ * A file the copy maps already is neither opened nor summed again. */
+static bool file_wanted(const struct image *im, uint32_t i, const struct runs *fresh)
 {
+	for (size_t k = 0; fresh && k < im->refs.nmaps; k++)
+		for (size_t f = 0; im->refs.map[k].file == i && f < fresh->count; f++)
+			if (fresh->run[f].start <= im->refs.map[k].start &&
+			    im->refs.map[k].start < fresh->run[f].end)
+				return true;
+	return !fresh;
+}
+
+/* The mappings whose files the image references: this machine's own files,
+ * each checked to be the one referenced before it is mapped (fileref.h);
+ * with fresh, only those that start in it. */
+static int map_referenced_files(struct image *im, const struct runs *fresh, struct remote *r,
+				struct restore_result *res)
+{
+	/* Until the last image of a live send, the files may change (it
+	 * gives up references to those that do): their sums are checked
+	 * with the last, for every file it still references. */
+	bool last = !(im->state.flags & IMAGE_STATE_LIVE);
 	char why[sizeof(res->why)];
 
 	for (uint32_t i = 0; i < im->refs.nfiles; i++) {
-		int err = fileref_map(r, im, i, why, sizeof(why));
+		int err = 0;
 
+		if (file_wanted(im, i, fresh))
+			err = fileref_map(r, im, i, fresh, last ? 0 : FILEREF_NO_SUM, why,
+					  sizeof(why));
+		else if (last)
+			err = fileref_map(r, im, i, NULL, FILEREF_NO_MAP, why, sizeof(why));
 		if (err)
 			return fail(res, RESTORE_CANNOT, err, "%s", why);
 	}
 	return 0;
 }
 
-static int map_regions(struct image *im, struct remote *r, struct restore_result *res)
+/* Anonymous memory at [start, end) of mapping v, read and write for now. */
+static int map_anonymous(const struct vma *v, uint64_t start, uint64_t end, struct remote *r,
+			 struct restore_result *res)
 {
-	for (size_t i = 0; i < im->vmas.count; i++) {
+	/* The main stack grows down again as it did: the copy may go deeper
+	 * than the source ever went. */
+	int grows = !strcmp(v->name, "[stack]") ? MAP_GROWSDOWN : 0;
+	long ret = remote_mmap(r, start, end - start, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
+
+	if (ret == -EEXIST)
+		return fail(res, RESTORE_CANNOT, -EEXIST,
+			    "%#lx-%#lx (%s) clashes with a mapping already there",
+			    (unsigned long)start, (unsigned long)end,
+			    *v->name ? v->name : "anonymous");
+	if (ret < 0 || (unsigned long)ret != start)
+		return fail(res, RESTORE_CANNOT, ret < 0 ? ret : -EADDRNOTAVAIL,
+			    "mapping %#lx-%#lx: %s", (unsigned long)start, (unsigned long)end,
+			    ret < 0 ? strerror(-ret) : "the kernel chose another address");
+	return 0;
+}
+
+/* Unmap what the copy holds and im does not keep (delta.h). */
+static int unmap_gone(struct image *im, const struct image *prev, struct remote *r,
+		      struct restore_result *res)
+{
+	struct runs gone = { 0 };
+	int err = delta_gone(prev, im, &gone);
+
+	if (err)
+		err = fail(res, RESTORE_CANNOT, err, "out of memory");
+	for (size_t i = 0; !err && i < gone.count; i++) {
+		long ret = remote_munmap(r, gone.run[i].start, gone.run[i].end - gone.run[i].start);
+
+		if (ret < 0)
+			err = fail(res, RESTORE_CANNOT, ret, "unmapping %#lx-%#lx: %s",
+				   (unsigned long)gone.run[i].start, (unsigned long)gone.run[i].end,
+				   strerror(-ret));
+	}
+	runs_free(&gone);
+	return err;
+}
+
+/*
+ * Map the pages of im the copy does not hold yet: all of them, or, after
+ * the round prev of a live send, those it does not keep (delta.h), once
+ * what it does not keep is gone.
+ */
+static int map_regions(struct image *im, const struct image *prev, struct remote *r,
+		       struct restore_result *res)
+{
+	struct runs kept = { 0 }, whole = { 0 }, fresh = { 0 }, files = { 0 };
+	int err = prev ? unmap_gone(im, prev, r, res) : 0;
+
+	for (size_t i = 0; !err && i < im->vmas.count; i++) {
 		const struct vma *v = &im->vmas.vma[i];
-		/* The main stack grows down again as it did: the copy may go
-		 * deeper than the source ever went. */
-		int grows = !strcmp(v->name, "[stack]") ? MAP_GROWSDOWN : 0;
-		long ret;
 
-		if (image_mapref_of(im, v))
-			continue;	/* map_referenced_files' */
-		ret = remote_mmap(r, v->start, v->end - v->start, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | grows, -1, 0);
+		runs_clear(&kept);
+		runs_clear(&whole);
+		err = prev ? delta_kept(prev, im, i, &kept) : 0;
+		if (!err)
+			err = runs_append(&whole, v->start, v->end);
+		if (!err)
+			err = runs_subtract(&whole, &kept, &fresh);
+		if (err)
+			err = fail(res, RESTORE_CANNOT, err, "out of memory");
+		for (size_t k = 0; !err && k < fresh.count; k++)
+			if (!image_mapref_of(im, v))
+				err = map_anonymous(v, fresh.run[k].start, fresh.run[k].end, r, res);
+			else if (runs_append(&files, fresh.run[k].start, fresh.run[k].end))
+				err = fail(res, RESTORE_CANNOT, -ENOMEM, "out of memory");
+	}
+	if (!err)
+		err = map_referenced_files(im, prev ? &files : NULL, r, res);
+	runs_free(&kept);
+	runs_free(&whole);
+	runs_free(&fresh);
+	runs_free(&files);
+	return err;
+}
 
-		if (ret == -EEXIST)
-			return fail(res, RESTORE_CANNOT, -EEXIST,
-				    "%#lx-%#lx (%s) clashes with a mapping already there", v->start,
-				    v->end, *v->name ? v->name : "anonymous");
-		if (ret < 0 || (unsigned long)ret != v->start)
-			return fail(res, RESTORE_CANNOT, ret < 0 ? ret : -EADDRNOTAVAIL,
-				    "mapping %#lx-%#lx: %s", v->start, v->end,
-				    ret < 0 ? strerror(-ret) : "the kernel chose another address");
+/* A round's drops: pages the source emptied since, emptied in the copy
+ * (anonymous memory reads zero again, a file's pages the file's). */
+static int drop_pages(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	for (size_t i = 0; i < im->drops.count; i++) {
+		const struct run *d = &im->drops.run[i];
+		long ret = remote_syscall(r, SYS_madvise, d->start, d->end - d->start,
+					  MADV_DONTNEED, 0, 0, 0);
+
+		if (ret < 0)
+			return fail(res, RESTORE_CANNOT, ret, "emptying %#lx-%#lx: %s",
+				    (unsigned long)d->start, (unsigned long)d->end, strerror(-ret));
 	}
 	return 0;
 }
@@ -589,7 +684,7 @@ static int open_files(const struct image *im, struct remote *r, struct restore_r
 	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
 }
 
-int restore_build(struct image *im, struct stream *in, struct remote *r,
+int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
 	int err;
@@ -609,10 +704,10 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	}
 	err = clear_stub(r, res);
 	if (!err)
-		err = map_regions(im, r, res);
-	if (!err)
-		err = map_referenced_files(im, r, res);
-	if (!err)
+		err = map_regions(im, NULL, r, res);
+	/* A live send's files are looked at with its last image: they may
+	 * change until the process stops. */
+	if (!err && !(im->state.flags & IMAGE_STATE_LIVE))
 		err = precheck_files(im, r, res);
 	/*
 	 * No huge pages asked for (MADV_HUGEPAGE) where the kernel gives them
@@ -623,8 +718,31 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	 */
 	if (!err)
 		err = fill_segments(im, in, r, res);
+	if (err)
+		remote_kill(r);
+	return err;
+}
+
+int restore_update(struct image *next, const struct image *prev, struct stream *in,
+		   struct remote *r, struct restore_result *res)
+{
+	int err = map_regions(next, prev, r, res);
+
 	if (!err)
-		err = check_canary(im, r, res);
+		err = drop_pages(next, r, res);
+	if (!err && !(next->state.flags & IMAGE_STATE_LIVE))
+		err = precheck_files(next, r, res);
+	if (!err)
+		err = fill_segments(next, in, r, res);
+	if (err)
+		remote_kill(r);
+	return err;
+}
+
+int restore_finish(struct image *im, struct remote *r, struct restore_result *res)
+{
+	int err = check_canary(im, r, res);
+
 	if (!err)
 		err = protect_regions(im, r, res);
 	if (!err)
@@ -644,4 +762,12 @@ int restore_build(struct image *im, struct stream *in, struct remote *r,
 	if (err)
 		remote_kill(r);
 	return err;
+}
+
+int restore_build(struct image *im, struct stream *in, struct remote *r,
+		  struct restore_result *res)
+{
+	int err = restore_begin(im, in, r, res);
+
+	return err ? err : restore_finish(im, r, res);
 }

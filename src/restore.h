@@ -38,6 +38,20 @@ int restore_preflight(const struct image *im, struct restore_result *res) MUST_C
 int restore_build(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res) MUST_CHECK;
 /*
+ * The same in steps, for a live send's images (contmig(1), send --live):
+ * restore_begin takes the first (its pages as restore_build takes them) and
+ * leaves the process half-built; restore_update brings it from image prev
+ * to next, a round or the last one (delta.h: it unmaps what next does not
+ * keep, maps what is new, empties next's drops, then fills next's pages);
+ * restore_finish does the rest once the last is in.  On failure each kills
+ * the process.
+ */
+int restore_begin(struct image *im, struct stream *in, struct remote *r,
+		  struct restore_result *res) MUST_CHECK;
+int restore_update(struct image *next, const struct image *prev, struct stream *in,
+		   struct remote *r, struct restore_result *res) MUST_CHECK;
+int restore_finish(struct image *im, struct remote *r, struct restore_result *res) MUST_CHECK;
+/*
  * Let the built process run: detach from it.  It is left stopped (SIGSTOP;
  * kill -CONT resumes it) if the image says the source was stopped, or if a
  * SIGSTOP reached the restorer and no SIGCONT after it; a signal that

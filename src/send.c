@@ -23,8 +23,8 @@
 #include "target.h"
 
 static const char usage[] =
-	"Usage: contmig send [--key FILE] [--via CMD] [--timeout SECS] [--drop-fds]\n"
-	"                    [--quiet|--progress] PID DEST\n"
+	"Usage: contmig send [--live] [--key FILE] [--via CMD] [--timeout SECS]\n"
+	"                    [--drop-fds] [--quiet|--progress] PID DEST\n"
 	"Move a running process to another node: freeze it straight into a connection\n"
 	"to a receiver ('contmig thaw --listen' there), which restores it; the process\n"
 	"then runs there and ends here, exactly once. DEST is HOST[:PORT] (port "
@@ -33,6 +33,10 @@ static const char usage[] =
 	"On success it prints the new PID and DEST. Until the receiver holds its copy,\n"
 	"any failure leaves the process running here as if nothing happened.\n"
 	"\n"
+	"  -l, --live           send its memory while it runs, in rounds, then stop it\n"
+	"                       only for what it wrote since: the pause no longer\n"
+	"                       grows with its memory (userfaultfd write-protection,\n"
+	"                       Linux 6.7, or soft-dirty bits)\n"
 	"  -k, --key FILE       a shared key (contmig keygen): both sides prove they hold\n"
 	"                       it, and the stream is encrypted; without one, send goes\n"
 	"                       to loopback only\n"
@@ -50,6 +54,7 @@ static int run(int argc, char **argv)
 	enum { OPT_VIA = 256, OPT_DROP_FDS };
 	static const struct option longopts[] = {
 		{ "key", required_argument, NULL, 'k' },
+		{ "live", no_argument, NULL, 'l' },
 		{ "via", required_argument, NULL, OPT_VIA },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "drop-fds", no_argument, NULL, OPT_DROP_FDS },
@@ -60,15 +65,18 @@ static int run(int argc, char **argv)
 	struct route r = { .timeout_ms = DEFAULT_TIMEOUT_S * 1000, .cmd = "send" };
 	uint8_t key[CHANNEL_KEY_BYTES];
 	const char *key_path = NULL, *via = NULL;
-	bool drop_fds = false;
+	bool drop_fds = false, live = false;
 	pid_t new_pid;
 	int opt, pid, status;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:k:t:qh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:k:lt:qh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'k':
 			key_path = optarg;
+			break;
+		case 'l':
+			live = true;
 			break;
 		case OPT_VIA:
 			via = optarg;
@@ -123,7 +131,8 @@ static int run(int argc, char **argv)
 	}
 	/* A vanished receiver must be an error we report, not our death. */
 	signal(SIGPIPE, SIG_IGN);
-	status = migrate_process(&r, pid, drop_fds ? TARGET_DROP_FDS : 0, &new_pid);
+	status = migrate_process(&r, pid, (drop_fds ? TARGET_DROP_FDS : 0) |
+				 (live ? MIGRATE_LIVE : 0), &new_pid);
 	if (status == EXIT_OK) {
 		printf("%d %s\n", (int)new_pid, r.dest);
 		fflush(stdout);

@@ -234,7 +234,6 @@ static int ask(struct inject *in, const struct plan *p, struct image_sigactions 
 int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image_timers *tm,
 		     char *why, size_t why_len)
 {
-	struct vma_list maps;
 	unsigned long insn;
 	struct inject in = { 0 };
 	struct plan p;
@@ -258,11 +257,7 @@ int sigstate_collect(struct tracee *t, struct image_sigactions *sa, struct image
 	err = may_call(t->pid, &suspend, why, why_len);
 	if (err)
 		return err;
-	err = procfs_read_maps(t->pid, &maps);
-	if (err)
-		return say_why(err, why, why_len, "reading its mappings: %s", strerror(-err));
-	err = inject_find_insn(t->pid, &maps, &insn);
-	vma_list_free(&maps);
+	err = inject_find_insn_of(t->pid, &insn);
 	if (err)
 		return say_why(err == -ENOENT ? -EBADMSG : err, why, why_len, "%s",
 			       err == -ENOENT ? "no syscall instruction in its code to ask it for "

@@ -114,44 +114,72 @@ static bool changed_page(uint64_t pm)
 }
 
 /*
- * One segment per run of stored pages of v: the present ones, and for a file
- * mapping every page within the file too.  Pages of a file mapping past the
- * end of its file hold nothing to store (contmig-image(5)).  Of a mapping
- * whose file is referenced, only the pages the process changed.
+ * The pages of [start, end) of mapping v a freeze stores, appended to out:
+ * the present ones, and for a file mapping every page within the file too.
+ * Pages of a file mapping past the end of its file hold nothing to store
+ * (contmig-image(5)).  Of a mapping whose file is referenced, only the pages
+ * the process changed.
  */
-static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const struct vma *v,
-		    bool referenced)
+int snapshot_stored_pages(int pagemap, int mem, const struct vma *v, uint64_t start,
+			  uint64_t end, bool referenced, struct runs *out)
 {
-	size_t npages = (v->end - v->start) / IMAGE_PAGE, in_file = 0;
+	struct vma part = *v;
+	size_t npages = (end - start) / IMAGE_PAGE, in_file = 0;
 	uint64_t *pm;
 	unsigned long run = 0;
 	int err = 0;
 
-	pm = malloc(npages * sizeof(*pm));
+	part.start = start;
+	part.end = end;
+	part.offset = v->offset + (start - v->start);
+	pm = malloc((npages ? npages : 1) * sizeof(*pm));
 	if (!pm)
 		return -ENOMEM;
 	errno = 0;
-	if (pread(pagemap, pm, npages * sizeof(*pm), v->start / IMAGE_PAGE * sizeof(*pm)) !=
+	if (pread(pagemap, pm, npages * sizeof(*pm), start / IMAGE_PAGE * sizeof(*pm)) !=
 	    (ssize_t)(npages * sizeof(*pm))) {
 		err = errno ? -errno : -EIO;
 		goto out;
 	}
 	if (store_every_page(v) && !referenced)
-		in_file = pages_in_file(mem, v, pm, npages);
+		in_file = pages_in_file(mem, &part, pm, npages);
 	for (size_t i = 0; i <= npages && !err; i++) {
-		unsigned long addr = v->start + i * IMAGE_PAGE;
+		unsigned long addr = start + i * IMAGE_PAGE;
 		bool present = i < npages && (referenced ? changed_page(pm[i]) :
 					      i < in_file || (pm[i] & (PM_PRESENT | PM_SWAPPED)));
 
 		if (present && !run)
 			run = addr;
 		else if (!present && run) {
-			err = add_segment(im, cap, v, run, addr);
+			err = runs_append(out, run, addr);
 			run = 0;
 		}
 	}
 out:
 	free(pm);
+	return err;
+}
+
+int snapshot_add_segments(struct image *im, size_t *cap, const struct vma *v,
+			  const struct runs *stored)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < stored->count; i++)
+		err = add_segment(im, cap, v, stored->run[i].start, stored->run[i].end);
+	return err;
+}
+
+/* One segment per run of stored pages of v. */
+static int plan_vma(struct image *im, size_t *cap, int pagemap, int mem, const struct vma *v,
+		    bool referenced)
+{
+	struct runs stored = { 0 };
+	int err = snapshot_stored_pages(pagemap, mem, v, v->start, v->end, referenced, &stored);
+
+	if (!err)
+		err = snapshot_add_segments(im, cap, v, &stored);
+	runs_free(&stored);
 	return err;
 }
 
@@ -195,14 +223,17 @@ static int add_mapref(struct image *im, size_t caps[2], const struct fileref_can
 	return 0;
 }
 
-static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
+/* The mappings of pid into im (with the files it references, from refs)
+ * and, with pages, the segments a freeze stores. */
+static int plan_mappings(pid_t pid, int maps_fd, struct fileref_set *refs, struct image *im,
+			 bool pages)
 {
 	struct vma_list all;
 	size_t cap = 0, vcap = 0, ref_caps[2] = { 0, 0 };
 	char path[64];
 	int pagemap, mem, err;
 
-	err = procfs_read_maps(pid, &all);
+	err = maps_fd >= 0 ? procfs_read_maps_fd(maps_fd, &all) : procfs_read_maps(pid, &all);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
@@ -225,7 +256,7 @@ static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
 			vdso_see_mapping(&im->vdso, v);	/* carried apart (vdso.h) */
 			continue;
 		}
-		err = plan_vma(im, &cap, pagemap, mem, v, c != NULL);
+		err = pages ? plan_vma(im, &cap, pagemap, mem, v, c != NULL) : 0;
 		if (!err && c)
 			err = add_mapref(im, ref_caps, c, v);
 		if (!err)
@@ -244,6 +275,11 @@ static int plan_segments(pid_t pid, struct fileref_set *refs, struct image *im)
 	close(pagemap);
 	vma_list_free(&all);
 	return err;
+}
+
+int snapshot_read_mappings(pid_t pid, int maps_fd, struct fileref_set *refs, struct image *im)
+{
+	return plan_mappings(pid, maps_fd, refs, im, false);
 }
 
 /* The program's symbols, for backtraces from the image: best effort.  A
@@ -344,7 +380,7 @@ static bool has_canary(pid_t pid)
 }
 
 int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
-		     struct fileref_set *refs, struct image *im)
+		     struct fileref_set *refs, bool pages, struct image *im)
 {
 	pid_t pid = t->pid;
 	struct proc_status st;
@@ -407,7 +443,7 @@ int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
 	/* Stopped now: a file written or replaced since it was hashed is stored. */
 	if (refs)
 		fileref_recheck(pid, refs);
-	err = plan_segments(pid, refs, im);
+	err = plan_mappings(pid, -1, refs, im, pages);
 	/* What an ordinary program finds the kernel keeping for it. */
 	if (!err)
 		err = vdso_collect(pid, &im->vdso);
@@ -435,8 +471,12 @@ struct piece {
  * but also reads pages the process itself may not (PROT_NONE, guard pages),
  * so it serves those, and any piece the first call could not finish.
  */
-static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint8_t *buf)
+static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint8_t *buf,
+		       struct runs *unread)
 {
+	/* Running, the process may exec another program meanwhile: only mem,
+	 * opened on its memory before, never reads the new one. */
+	bool by_pid = !unread;
 	struct iovec local[COPY_PIECES], remote[COPY_PIECES];
 	size_t nread = 0, total = 0;
 	ssize_t got = 0;
@@ -450,7 +490,7 @@ static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint
 						  .iov_len = p[i].len };
 		total += p[i].len;
 	}
-	if (nread)
+	if (nread && by_pid)
 		got = process_vm_readv(pid, local, nread, remote, nread, 0);
 	at = buf;
 	for (size_t i = 0; i < n; at += p[i].len, i++) {
@@ -459,13 +499,25 @@ static int read_pieces(pid_t pid, int mem, const struct piece *p, size_t n, uint
 		if (p[i].seg->prot & PROT_READ && got == (ssize_t)total)
 			continue;
 		r = pread(mem, at, p[i].len, p[i].addr);
-		if (r != (ssize_t)p[i].len)
+		if (r == (ssize_t)p[i].len)
+			continue;
+		if (!unread)
 			return r < 0 ? -errno : -EIO;
+		/* Running, it may have unmapped it since: zeros for now. */
+		memset(at, 0, p[i].len);
+		if (runs_append(unread, p[i].addr, p[i].addr + p[i].len))
+			return -ENOMEM;
 	}
 	return 0;
 }
 
 int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output_failed)
+{
+	return snapshot_write_running(pid, -1, im, out, output_failed, NULL);
+}
+
+int snapshot_write_running(pid_t pid, int mem_fd, struct image *im, struct stream *out,
+			   bool *output_failed, struct runs *unread)
 {
 	XXH3_state_t *sum = XXH3_createState();
 	struct piece *pieces = malloc(COPY_PIECES * sizeof(*pieces));
@@ -477,7 +529,7 @@ int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output
 
 	*output_failed = false;
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	mem = open(path, O_RDONLY | O_CLOEXEC);
+	mem = mem_fd >= 0 ? mem_fd : open(path, O_RDONLY | O_CLOEXEC);
 	if (!sum || !pieces || !buf || mem < 0) {
 		err = mem < 0 ? -errno : -ENOMEM;
 		goto out;
@@ -500,7 +552,7 @@ int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output
 			pieces[n++] = (struct piece){ s, s->vaddr + from, take };
 			len += take;
 		}
-		err = read_pieces(pid, mem, pieces, n, buf);
+		err = read_pieces(pid, mem, pieces, n, buf, unread);
 		if (err)
 			break;
 		for (size_t k = 0; k < n; at += pieces[k++].len) {
@@ -520,7 +572,7 @@ int snapshot_write(pid_t pid, struct image *im, struct stream *out, bool *output
 		*output_failed = err != 0;
 	}
 out:
-	if (mem >= 0)
+	if (mem >= 0 && mem != mem_fd)
 		close(mem);
 	free(buf);
 	free(pieces);

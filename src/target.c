@@ -251,7 +251,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK &&
-	    (err = snapshot_collect(t, attached ? NULL : &pre, refs, im)) == -EBADMSG) {
+	    (err = snapshot_collect(t, attached ? NULL : &pre, refs,
+						!(flags & TARGET_NO_PAGES), im)) == -EBADMSG) {
 		/* The image rules refuse it (image_check): thaw could not take it. */
 		error_msg("%s PID %d: no image can carry it: %s", cmd, pid, im->why);
 		status = EXIT_CONTRACT;
@@ -325,6 +326,18 @@ static int let_go(const char *cmd, int pid, bool stopped)
 	if (err && err != -ESRCH) {
 		errno_msg(-err, stopped ? "%s: leaving PID %d stopped" : "%s: letting PID %d go on",
 			  cmd, pid);
+		return EXIT_INTERNAL;
+	}
+	return EXIT_OK;
+}
+
+int target_let_run(const char *cmd, int pid)
+{
+	struct tracee *t = target_tracee(pid);
+	int err = t ? tracee_detach(t) : -ESRCH;
+
+	if (err) {
+		errno_msg(-err, "%s: letting PID %d go on", cmd, pid);
 		return EXIT_INTERNAL;
 	}
 	return EXIT_OK;

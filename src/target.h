@@ -17,6 +17,8 @@ enum {
 	TARGET_ATTACHED = 2,		/* we are its tracer already */
 	TARGET_SELF_MOVE = 4,		/* it moves itself (run): the refusal's advice
 					 * speaks of sys_migrate */
+	TARGET_NO_PAGES = 8,		/* capture its mappings, not which pages to
+					 * store (a live send's last round plans those) */
 };
 
 /* How long target_attach waits for a process to stop, unless told. */
@@ -53,6 +55,9 @@ int target_end(const char *cmd, int pid);
 /* Let go: it carries on where it stopped, or stays stopped if it was
  * stopped (SIGSTOP, ^Z) before we came. */
 int target_release(const char *cmd, int pid);
+/* Let it run on, untraced, but keep looking at it through the pidfd: a
+ * later target_capture stops the same process. */
+int target_let_run(const char *cmd, int pid);
 /* Let go, leaving it stopped (SIGSTOP). */
 int target_keep_stopped(const char *cmd, int pid);
 

@@ -544,6 +544,12 @@ static int run(int argc, char **argv)
 		status = EXIT_IO;
 		goto out;
 	}
+	if (im.state.flags & (IMAGE_STATE_LIVE | IMAGE_STATE_DELTA)) {
+		error_msg("thaw %s: invalid image: a round of a live send (send --live), which "
+			  "only its receiver can use, not a whole image", path);
+		status = EXIT_IMAGE;
+		goto out;
+	}
 	/* Whom it runs as is settled before anything runs. */
 	if (restore_credentials(&im, ro.as_user, &creds, why, sizeof(why))) {
 		error_msg("thaw %s: cannot restore: %s", path, why);
