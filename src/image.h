@@ -188,7 +188,11 @@ void image_creds_free(struct image_creds *c);
 #define IMAGE_LIMITS_PERSONALITY 4	/* personality */
 #define IMAGE_LIMITS_RLIMITS	8	/* the image_rlimit records */
 #define IMAGE_LIMITS_LSM	16	/* the LSM label */
-#define IMAGE_LIMITS_ALL	31
+/* Not a part read but what was seen: the process was not dumpable (its
+ * /proc files its root's: PR_SET_DUMPABLE 0, a set-user-ID program), so
+ * its user may not read its memory; nor may they its copy's. */
+#define IMAGE_LIMITS_NOT_DUMPABLE	32
+#define IMAGE_LIMITS_ALL	63
 /* Capability sets, in the order of cap[]. */
 enum { IMAGE_CAP_EFF, IMAGE_CAP_PRM, IMAGE_CAP_INH, IMAGE_CAP_BND, IMAGE_CAP_AMB, IMAGE_NCAPS };
 #define IMAGE_MAX_RLIMITS	16	/* RLIM_NLIMITS */

@@ -350,7 +350,8 @@ static void print_limits_text(const struct image_limits *l)
 		printf("%#" PRIx32, rec->personality);
 	else
 		printf("unknown");
-	printf("; securebits unknown\nlimits:    ");
+	printf("; securebits unknown%s\nlimits:    ", rec->flags & IMAGE_LIMITS_NOT_DUMPABLE ?
+	       "; not dumpable (its user may not read its memory)" : "");
 	for (uint32_t i = 0; i < rec->nrlimits; i++) {
 		printf(" %s ", restrictions_rlimit_name(i));
 		print_rlimit_value(l->rlim[i].cur);
@@ -396,6 +397,7 @@ static void print_limits_json(const struct image_limits *l)
 		printf("\"%#" PRIx32 "\"", rec->personality);
 	else
 		printf("null");
+	printf(", \"dumpable\": %s", rec->flags & IMAGE_LIMITS_NOT_DUMPABLE ? "false" : "true");
 	printf(", \"securebits\": null, \"resource_limits\": ");
 	if (rec->nrlimits) {
 		/* null: unlimited */

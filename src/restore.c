@@ -684,6 +684,27 @@ static int open_files(const struct image *im, struct remote *r, struct restore_r
 	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
 }
 
+/*
+ * A process that was not dumpable (a set-user-ID program's memory) is
+ * restored into a restorer made so before a byte of it arrives, and stays
+ * so: its user may read neither.  Only root may (CAP_SYS_PTRACE), which is
+ * also what it takes to write into such a process.
+ */
+static int keep_undumpable(const struct image *im, struct remote *r, struct restore_result *res)
+{
+	long ret;
+
+	if (!(im->limits.rec.flags & IMAGE_LIMITS_NOT_DUMPABLE))
+		return 0;
+	if (geteuid() != 0)
+		return fail(res, RESTORE_CANNOT, -EPERM, "the process was not dumpable (a "
+			    "set-user-ID program, or PR_SET_DUMPABLE 0): only root restores it, "
+			    "its memory kept from its user");
+	ret = remote_syscall(r, SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0, 0);
+	return ret < 0 ? fail(res, RESTORE_CANNOT, ret, "making the restorer not dumpable: %s",
+			      strerror(-ret)) : 0;
+}
+
 int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
@@ -702,7 +723,9 @@ int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		remote_kill(r);
 		return err;
 	}
-	err = clear_stub(r, res);
+	err = keep_undumpable(im, r, res);
+	if (!err)
+		err = clear_stub(r, res);
 	if (!err)
 		err = map_regions(im, NULL, r, res);
 	/* A live send's files are looked at with its last image: they may

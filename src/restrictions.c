@@ -180,6 +180,24 @@ int restrictions_label(pid_t pid, char label[IMAGE_MAX_LABEL])
 	return 0;
 }
 
+/* Is pid not dumpable (PR_SET_DUMPABLE 0, a set-user-ID program)?  Its
+ * /proc files (not /proc/PID itself) are then its root's, not its
+ * effective user's (proc(5)). */
+static bool not_dumpable(pid_t pid)
+{
+	struct proc_creds c;
+	struct stat st;
+	char path[64];
+	bool no = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (stat(path, &st) == 0 && procfs_read_creds(pid, &c) == 0) {
+		no = st.st_uid != c.uid[1];
+		proc_creds_free(&c);
+	}
+	return no;
+}
+
 int restrictions_collect(pid_t pid, struct image_limits *out)
 {
 	uint32_t flags;
@@ -199,6 +217,8 @@ int restrictions_collect(pid_t pid, struct image_limits *out)
 	out->rec.nrlimits = IMAGE_MAX_RLIMITS;
 	if (!restrictions_label(pid, out->label) && *out->label)
 		out->rec.flags |= IMAGE_LIMITS_LSM;
+	if (not_dumpable(pid))
+		out->rec.flags |= IMAGE_LIMITS_NOT_DUMPABLE;
 	out->known = true;
 	return 0;
 }

@@ -16,7 +16,7 @@ patch=$builddir/tests/patch-image
 
 # The programs where every user may run them, and each user's own directory
 # ($tmp is root's) with a state directory for contmig's records.
-mkdir bin && cp "$CONTMIG" "$builddir/tests/counter" bin/ && chmod 755 bin bin/* ||
+mkdir bin && cp "$CONTMIG" "$builddir/tests/counter" "$builddir/tests/plain-dynamic" bin/ && chmod 755 bin bin/* ||
 	framework_failure_ "bin"
 for u in "$alice" "$bob" "$carol"; do
 	mkdir -p "$u/state" && chown -R "$u:$u" "$u" && chmod 700 "$u" "$u/state" ||
@@ -334,4 +334,26 @@ expect_status_ 0 "$CONTMIG" thaw --detach root.img
 end_ "$(cat out)" "$asrc"
 stop_ "$blistener"
 stop_ "$listener"
+
+# --- a process its user may not read (not dumpable) ----------------------
+# Frozen by root, its copy is not dumpable either, from before its memory
+# arrives: alice reads neither; and alice may not thaw it herself.
+start_ setpriv --reuid="$alice" --regid="$alice" --init-groups -- bin/plain-dynamic --no-dump \
+	> nodump.out
+wait_for_ 5 file_has_lines_ nodump.out 1
+expect_status_ 0 "$CONTMIG" freeze -o nodump.img "$pid"
+grep -q 'not dumpable' < <("$CONTMIG" inspect nodump.img) || fail_ "inspect says nothing of it: $("$CONTMIG" inspect nodump.img)"
+expect_status_ 0 "$CONTMIG" thaw --detach --stdout nodump.copy nodump.img
+copy=$(cat out)
+runs_as_ "$copy" "$alice"
+[ "$(stat -c %u "/proc/$copy/status")" = 0 ] ||
+	fail_ "the copy of a process that was not dumpable is: $(stat -c %U "/proc/$copy/status")'s"
+! as_ "$alice" dd if="/proc/$copy/mem" bs=1 count=1 skip=$((0x1000)) 2> /dev/null ||
+	fail_ "$alice reads the memory of the copy of her process that was not dumpable"
+wait_for_ 5 file_has_lines_ nodump.copy 2
+end_ "$copy"
+chown "$alice" nodump.img
+expect_status_ 71 as_user_ "$alice" bin/contmig thaw --detach nodump.img
+grep -q "the process was not dumpable" err || fail_ "$alice thawed a process that was not dumpable: $(cat err)"
+no_copies_
 exit 0

@@ -4,7 +4,7 @@
  * uses what a moved program must find again, and says so when it does not.
  *
  *   plain [--log FILE] [--handler] [--timer] [--deeper] [--spin] [--period MS]
- *         [STEPS]
+ *         [--no-dump] [STEPS]
  *
  * Every period (default 100 ms) it takes one step and prints "step N" on
  * stdout; with STEPS it exits 0 after that many.  Each step:
@@ -26,6 +26,8 @@
  *   at the step before, touching every frame (a stack that can no longer
  *   grow, as a copy's would if it were not restored to grow down, dies of
  *   SIGSEGV there).
+ * With --no-dump it makes itself not dumpable (PR_SET_DUMPABLE 0), as a
+ * set-user-ID program's memory is: its user may not read it from outside.
  * Without --handler or --timer nothing may interrupt its sleep: EINTR there
  * (a move that did not restart the call right) is wrong too.
  * Anything wrong: "plain: ..." on stderr and exit 1.
@@ -37,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -173,6 +176,10 @@ int main(int argc, char **argv)
 			spin = 1;
 		else if (!strcmp(argv[i], "--period") && i + 1 < argc)
 			period = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--no-dump") && prctl(PR_SET_DUMPABLE, 0) < 0)
+			die("PR_SET_DUMPABLE");
+		else if (!strcmp(argv[i], "--no-dump"))
+			continue;
 		else
 			steps = atol(argv[i]);
 	}
