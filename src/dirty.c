@@ -439,6 +439,41 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, bool anonymous,
 	return err || anonymous ? err : runs_clip(&d->sd_file, start, end, file);
 }
 
+int dirty_last(struct dirty *d, uint64_t start, uint64_t end, struct runs *written,
+	       struct runs *own)
+{
+	/* One walk, nothing marked: the tracking ends with this look. */
+	struct scan_arg a = { .flags = SCAN_CHECK_WPASYNC,
+			      .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			      .return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+	struct scan_region v[SCAN_REGIONS];
+	int err = 0;
+
+	if (d->soft_dirty) {
+		err = runs_clip(&d->sd_anon, start, end, written);
+		return err ? err : runs_clip(&d->sd_own, start, end, own);
+	}
+	a.size = sizeof(a);
+	a.vec = (uintptr_t)v;
+	a.vec_len = SCAN_REGIONS;
+	for (a.start = start; !err && a.start < end; a.start = a.walk_end) {
+		long n;
+
+		a.end = end;
+		n = ioctl(d->pagemap, PAGEMAP_SCAN_IOCTL, &a);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; !err && i < n; i++) {
+			err = runs_append(own, v[i].start, v[i].end);
+			if (!err && v[i].categories & PAGE_IS_WRITTEN)
+				err = runs_append(written, v[i].start, v[i].end);
+		}
+		if (a.walk_end <= a.start)
+			return -EIO;
+	}
+	return err;
+}
+
 int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out)
 {
 	/* Of anonymous memory: no PAGE_IS_FILE, which costs the kernel a look at

@@ -77,6 +77,12 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end) MUST_CHECK;
  */
 int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, bool anonymous,
 	       struct runs *anon, struct runs *file) MUST_CHECK;
+/* The last look, the process stopped, at [start, end) of anonymous memory:
+ * in one walk, the pages written since the last scan (appended to written)
+ * and those that hold something (to own); nothing is marked.  -EPERM as
+ * dirty_scan. */
+int dirty_last(struct dirty *d, uint64_t start, uint64_t end, struct runs *written,
+	       struct runs *own) MUST_CHECK;
 /* The pages of [start, end), anonymous memory, that hold something (present
  * or swapped out), appended to out; nothing is marked. */
 int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out) MUST_CHECK;

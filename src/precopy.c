@@ -91,6 +91,7 @@ static bool writes_unseen(pid_t pid)
 /* The working sets of one mapping's planning. */
 struct plan {
 	struct runs kept, fresh, refresh, store, anon, file, own, held, lost, tmp, tmp2;
+	bool own_known;			/* own is of every kept page already */
 };
 
 static void plan_free(struct plan *w)
@@ -120,12 +121,18 @@ static int add_to(struct runs *a, const struct runs *b, struct runs *tmp)
  * or nothing (a file's, which the copy has); a run where the mapping is not
  * the one tracked (made again since) joins refresh, to be stored whole.
  */
-static int scan_kept(struct precopy *p, struct plan *w, bool anon)
+static int scan_kept(struct precopy *p, struct plan *w, bool anon, bool last)
 {
 	int err = 0;
 
+	/* The last look at anonymous memory takes what find_lost needs too,
+	 * in the same walk: the process is stopped, and every walk is pause. */
+	w->own_known = last && anon;
 	for (size_t k = 0; !err && k < w->kept.count; k++) {
-		err = dirty_scan(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, anon,
+		err = w->own_known ?
+		      dirty_last(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, &w->anon,
+				 &w->own) :
+		      dirty_scan(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, anon,
 				 &w->anon, &w->file);
 		if (err == -EPERM)
 			err = runs_append(&w->refresh, w->kept.run[k].start, w->kept.run[k].end);
@@ -151,7 +158,7 @@ static int find_lost(struct precopy *p, const struct vma *v, struct plan *w)
 	if (!err)
 		err = runs_subtract(&w->held, &w->refresh, &w->tmp2);
 	/* One walk of the mapping, not one per run of a scattered set. */
-	if (!err && w->tmp2.count)
+	if (!err && w->tmp2.count && !w->own_known)
 		err = dirty_own(&p->dirty, w->tmp2.run[0].start,
 				w->tmp2.run[w->tmp2.count - 1].end, &w->own);
 	if (!err)
@@ -188,17 +195,18 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	if (!err && tracked && dirty_track(&p->dirty, v->start, v->end))
 		tracked = false;	/* not now: the kept pages wait */
 	if (!err && tracked)
-		err = scan_kept(p, &w, anon);
+		err = scan_kept(p, &w, anon, last);
 	else if (!err && last)
 		err = runs_clip(&w.kept, v->start, v->end, &w.refresh);
-	/* Marked before they are read: a write from now on shows next round. */
-	for (size_t k = 0; !err && tracked && k < w.fresh.count; k++) {
+	/* Marked before they are read: a write from now on shows next round
+	 * (none comes after the last). */
+	for (size_t k = 0; !err && tracked && !last && k < w.fresh.count; k++) {
+		runs_clear(&w.tmp2);
 		err = dirty_scan(&p->dirty, w.fresh.run[k].start, w.fresh.run[k].end, anon,
-				 &w.own, &w.file);
+				 &w.tmp2, &w.file);
 		if (err == -EPERM)
 			err = 0;	/* made again since: refreshed next round */
 	}
-	runs_clear(&w.own);
 	if (!err && anon)
 		err = find_lost(p, v, &w);
 	/* Scattered empty pages cost the receiver a call each: past a few
