@@ -83,7 +83,7 @@ rec=${rec}20040000000000002000000000000000
 expect_status_ 67 "$CONTMIG" thaw --detach forged.img
 grep -q "restrictions note: capabilities no process can have" err || fail_ "forged: $(cat err)"
 # Unknown flags.
-"$patch" r.img forged2.img "$rec" "${rec/#0f/2f}" || framework_failure_ "patch-image forged2.img"
+"$patch" r.img forged2.img "$rec" "${rec/#0f/4f}" || framework_failure_ "patch-image forged2.img"
 expect_status_ 67 "$CONTMIG" inspect forged2.img
 grep -q "restrictions note: unknown flags" err || fail_ "forged2: $(cat err)"
 # An image without the note (as an older contmig wrote it: here the note
