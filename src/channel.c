@@ -443,20 +443,13 @@ int channel_send_error(struct channel *ch, int refusal, const char *fmt, ...)
 	return channel_send(ch, MSG_ERROR, msg, 1 + n);
 }
 
-/* Read the next frame into ch->in (decrypted); in_pos stands at its payload. */
-static int read_frame(struct channel *ch)
+/* Read the body of a frame of len bytes into ch->in (opened); in_pos stands
+ * at its payload. */
+static int read_body(struct channel *ch, uint32_t len)
 {
 	unsigned long long mlen = 0;
-	uint32_t len;
 	int err;
 
-	/* Nothing of a frame that failed to arrive is ever read. */
-	ch->in_pos = ch->in_len = 0;
-	err = read_all(ch, &len, sizeof(len));
-	if (err)
-		return err;
-	if (len < 1 + tag_bytes(ch) || len > 1 + CHANNEL_FRAME_MAX + tag_bytes(ch))
-		return why(ch, -EPROTO, "protocol error: a frame of %u bytes", len);
 	note_used(ch, len);
 	if (!ch->key) {
 		err = read_all(ch, ch->in, len);
@@ -472,6 +465,22 @@ static int read_frame(struct channel *ch)
 	ch->in_len = mlen;
 	ch->in_pos = 1;
 	return 0;
+}
+
+/* Read the next frame into ch->in (opened); in_pos stands at its payload. */
+static int read_frame(struct channel *ch)
+{
+	uint32_t len;
+	int err;
+
+	/* Nothing of a frame that failed to arrive is ever read. */
+	ch->in_pos = ch->in_len = 0;
+	err = read_all(ch, &len, sizeof(len));
+	if (err)
+		return err;
+	if (len < 1 + tag_bytes(ch) || len > 1 + CHANNEL_FRAME_MAX + tag_bytes(ch))
+		return why(ch, -EPROTO, "protocol error: a frame of %u bytes", len);
+	return read_body(ch, len);
 }
 
 /* The frame in ch->in is MSG_ERROR: remember what the peer said. */
@@ -734,8 +743,10 @@ static int send_proof(struct channel *ch, const uint8_t key[32])
 static int check_proof(struct channel *ch, const uint8_t key[32], const char *peer)
 {
 	uint8_t header[HEADER_BYTES];
+	uint32_t len;
 	int err = 0;
 
+	ch->in_pos = ch->in_len = 0;
 	if (ch->aesgcm)
 		crypto_aead_aes256gcm_beforenm(&ch->gcm_rx, key);
 	else
@@ -744,7 +755,13 @@ static int check_proof(struct channel *ch, const uint8_t key[32], const char *pe
 	    crypto_secretstream_xchacha20poly1305_init_pull(&ch->rx, header, key))
 		err = -CHANNEL_EFORGED;
 	if (!err)
-		err = read_frame(ch);
+		err = read_all(ch, &len, sizeof(len));
+	/* A proof of another length was sealed with another cipher than both
+	 * hellos chose (one of them changed on the way), or is none at all. */
+	if (!err && len != 1 + sizeof(auth_text) + tag_bytes(ch))
+		err = -CHANNEL_EFORGED;
+	if (!err)
+		err = read_body(ch, len);
 	if (err == -CHANNEL_EFORGED || (!err && (ch->in[0] != MSG_AUTH ||
 					 ch->in_len != 1 + sizeof(auth_text) ||
 					 memcmp(ch->in + 1, auth_text, sizeof(auth_text)))))
