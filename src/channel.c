@@ -35,7 +35,8 @@ struct hello {
 	uint8_t kind;			/* enum channel_kind */
 	uint8_t keyed;			/* 1: the sender proves a key, and expects proof */
 	uint8_t status;			/* receiver: 0, or why it refuses (enum refusal) */
-	uint8_t features;		/* CHANNEL_FEATURE_*; 0 from a contmig without them */
+	uint8_t features;		/* CHANNEL_FEATURE_*; 0 from a contmig without them
+					 * (in the transcript: none can be changed unseen) */
 	uint8_t pad[2];
 	uint8_t id[CHANNEL_ID_BYTES];
 	uint8_t nonce[32];
