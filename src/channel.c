@@ -381,6 +381,9 @@ static int send_body(struct channel *ch, const uint8_t *body, size_t len)
 		unsigned long long clen;
 
 		note_used(ch, len + tag_bytes(ch));
+		if (ch->aesgcm && ch->tx_seq >= GCM_FRAMES_MAX)
+			return why(ch, -EMSGSIZE, "sealing a frame: %llu frames under one session "
+				   "key is the most", (unsigned long long)GCM_FRAMES_MAX);
 		if (seal(ch, ch->cipher, &clen, body, len))
 			return why(ch, -EMSGSIZE, "encrypting a frame of %zu bytes", len);
 		body = ch->cipher;
@@ -727,11 +730,10 @@ static int send_proof(struct channel *ch, const uint8_t key[32])
 	body[0] = MSG_AUTH;
 	memcpy(body + 1, auth_text, sizeof(auth_text));
 	note_used(ch, sizeof(body) + tag_bytes(ch));
-	if (ch->aesgcm)
-		crypto_aead_aes256gcm_beforenm(&ch->gcm_tx, key);
-	else if (crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key))
+	if (ch->aesgcm ? crypto_aead_aes256gcm_beforenm(&ch->gcm_tx, key) :
+	    crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key))
 		return why(ch, -EPROTO, "starting the encrypted stream");
-	else
+	if (!ch->aesgcm)
 		iov[n++] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
 	if (seal(ch, ch->cipher, &clen, body, sizeof(body)))
 		return why(ch, -EPROTO, "starting the encrypted stream");
@@ -748,9 +750,9 @@ static int check_proof(struct channel *ch, const uint8_t key[32], const char *pe
 	int err = 0;
 
 	ch->in_pos = ch->in_len = 0;
-	if (ch->aesgcm)
-		crypto_aead_aes256gcm_beforenm(&ch->gcm_rx, key);
-	else
+	if (ch->aesgcm && crypto_aead_aes256gcm_beforenm(&ch->gcm_rx, key))
+		return why(ch, -EPROTO, "starting the encrypted stream");
+	if (!ch->aesgcm)
 		err = read_all(ch, header, sizeof(header));
 	if (!err && !ch->aesgcm &&
 	    crypto_secretstream_xchacha20poly1305_init_pull(&ch->rx, header, key))
