@@ -326,7 +326,8 @@ static void gcm_nonce(uint8_t nonce[GCM_NONCE_BYTES], uint64_t seq)
 		nonce[i] = seq >> (8 * i);
 }
 
-/* Seal body m (mlen bytes) as our next frame into c: 0 or -1. */
+/* Seal body m (mlen bytes) as our next frame into c: 0 or -1.  (The caller
+ * sees that AES-256-GCM's count has not run out.) */
 static int seal(struct channel *ch, uint8_t *c, unsigned long long *clen, const uint8_t *m,
 		size_t mlen)
 {
@@ -335,8 +336,6 @@ static int seal(struct channel *ch, uint8_t *c, unsigned long long *clen, const 
 	if (!ch->aesgcm)
 		return crypto_secretstream_xchacha20poly1305_push(&ch->tx, c, clen, m, mlen, NULL,
 								  0, 0);
-	if (ch->tx_seq >= GCM_FRAMES_MAX)
-		return -1;
 	gcm_nonce(nonce, ch->tx_seq++);
 	return crypto_aead_aes256gcm_encrypt_afternm(c, clen, m, mlen, NULL, 0, NULL, nonce,
 						     &ch->gcm_tx);
@@ -360,13 +359,6 @@ static int unseal(struct channel *ch, uint8_t *m, unsigned long long *mlen, cons
 		return -1;
 	ch->rx_seq++;
 	return 0;
-}
-
-const char *channel_cipher(const struct channel *ch)
-{
-	if (!ch->key)
-		return "none";
-	return ch->aesgcm ? "AES-256-GCM" : "XChaCha20-Poly1305";
 }
 
 /* ---- frames -------------------------------------------------------------- */

@@ -8,12 +8,13 @@
  * the body, one type byte and its payload.  With a key, each direction is
  * sealed by libsodium under a key derived from the shared key and both
  * hellos, so a recorded session cannot be replayed: AES-256-GCM with the
- * frame's number for nonce when both CPUs run AES in hardware (it says so in
- * its hello; on this kind of CPU it seals faster), else a secretstream
+ * frame's number for nonce when both CPUs run AES in hardware (each says so
+ * in its hello; libsodium seals faster with it there), else a secretstream
  * (XChaCha20-Poly1305).  Either way a frame forged, replayed, dropped or
- * moved fails authentication.  Each side's first frame (AUTH) proves it holds
- * the key before the other side parses anything more.  The image travels as DATA frames, and the DATA
- * payloads in order are exactly the bytes of an image file.
+ * moved fails authentication.  Each side's first frame (AUTH) proves it
+ * holds the key before the other side parses anything more.  The image
+ * travels as DATA frames, and the DATA payloads in order are exactly the
+ * bytes of an image file.
  *
  * Every wait has a timeout.  Functions return 0 or -errno and never print;
  * channel_why() gives the reason in words.
@@ -129,9 +130,6 @@ void channel_free(struct channel *ch);
 
 /* Do both sides speak CHANNEL_FEATURE_x?  (After a handshake.) */
 bool channel_both_can(const struct channel *ch, unsigned feature);
-/* How this connection's frames are sealed, for logs: "AES-256-GCM",
- * "XChaCha20-Poly1305" or "none" (no key).  (After a handshake.) */
-const char *channel_cipher(const struct channel *ch);
 
 /* The sender's side: hello, and with a key, proof both ways.  A receiver
  * that refuses gives -ECONNABORTED (peer_status and why say why); the wrong
