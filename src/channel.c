@@ -18,9 +18,16 @@
 
 #define HELLO_MAGIC	"contmig\n"
 #define HEADER_BYTES	crypto_secretstream_xchacha20poly1305_HEADERBYTES
-#define ABYTES		crypto_secretstream_xchacha20poly1305_ABYTES
-/* The largest body on the wire: type, payload, tag. */
-#define BODY_MAX	(1 + CHANNEL_FRAME_MAX + ABYTES)
+#define SS_ABYTES	crypto_secretstream_xchacha20poly1305_ABYTES
+#define GCM_ABYTES	crypto_aead_aes256gcm_ABYTES
+#define GCM_NONCE_BYTES	crypto_aead_aes256gcm_NPUBBYTES
+/* The largest body on the wire: type, payload, tag (the longer of the two). */
+#define BODY_MAX	(1 + CHANNEL_FRAME_MAX + SS_ABYTES)
+/* AES-256-GCM frames one way under one key: far beyond any image (4 PiB in
+ * full frames), well within what GCM's bounds allow for a key. */
+#define GCM_FRAMES_MAX	(UINT64_C(1) << 32)
+
+_Static_assert(GCM_ABYTES <= SS_ABYTES, "BODY_MAX holds a frame of either AEAD");
 
 struct hello {
 	char magic[8];			/* HELLO_MAGIC */
@@ -28,7 +35,8 @@ struct hello {
 	uint8_t kind;			/* enum channel_kind */
 	uint8_t keyed;			/* 1: the sender proves a key, and expects proof */
 	uint8_t status;			/* receiver: 0, or why it refuses (enum refusal) */
-	uint8_t features;		/* CHANNEL_FEATURE_*; 0 from a contmig without them */
+	uint8_t features;		/* CHANNEL_FEATURE_*; 0 from a contmig without them
+					 * (in the transcript: none can be changed unseen) */
 	uint8_t pad[2];
 	uint8_t id[CHANNEL_ID_BYTES];
 	uint8_t nonce[32];
@@ -50,6 +58,20 @@ static int why(struct channel *ch, int err, const char *fmt, ...)
 	return err;
 }
 
+/*
+ * May frames be sealed with AES-256-GCM here?  Only where libsodium runs it
+ * in hardware (AES-NI and PCLMULQDQ: it has no other implementation).  For
+ * tests, CONTMIG_TEST_NO_AESGCM=1 makes a CPU without them.
+ */
+static bool aesgcm_usable(void)
+{
+	const char *no = getenv("CONTMIG_TEST_NO_AESGCM");
+
+	if (no && strcmp(no, "0"))
+		return false;
+	return sodium_init() >= 0 && crypto_aead_aes256gcm_is_available();
+}
+
 int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key, int timeout_ms)
 {
 	memset(ch, 0, sizeof(*ch));
@@ -57,6 +79,9 @@ int channel_init(struct channel *ch, int rfd, int wfd, const uint8_t *key, int t
 	ch->wfd = wfd;
 	ch->key = key;
 	ch->timeout_ms = timeout_ms;
+	ch->features = CHANNEL_FEATURE_FILEREFS | CHANNEL_FEATURE_LIVE;
+	if (key && aesgcm_usable())
+		ch->features |= CHANNEL_FEATURE_AESGCM;
 	ch->in = malloc(BODY_MAX);
 	ch->out = malloc(1 + CHANNEL_FRAME_MAX);
 	ch->cipher = key ? malloc(BODY_MAX) : NULL;
@@ -103,6 +128,8 @@ void channel_free(struct channel *ch)
 	free(ch->cipher);
 	sodium_memzero(&ch->tx, sizeof(ch->tx));
 	sodium_memzero(&ch->rx, sizeof(ch->rx));
+	sodium_memzero(&ch->gcm_tx, sizeof(ch->gcm_tx));
+	sodium_memzero(&ch->gcm_rx, sizeof(ch->gcm_rx));
 	ch->in = ch->out = ch->cipher = NULL;
 }
 
@@ -274,6 +301,66 @@ static int write_all(struct channel *ch, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+/* ---- sealing -------------------------------------------------------------- */
+
+/* What sealing adds to a frame's body. */
+static size_t tag_bytes(const struct channel *ch)
+{
+	if (!ch->key)
+		return 0;
+	return ch->aesgcm ? GCM_ABYTES : SS_ABYTES;
+}
+
+/*
+ * AES-256-GCM's nonce for frame number seq of one direction: the number,
+ * little-endian.  Each direction has a key of its own, made for this session
+ * from both hellos' fresh nonces, so no nonce ever serves twice under a key;
+ * and as both sides count, a frame dropped, replayed or moved is opened
+ * with another nonce than it was sealed with, and fails, as in a
+ * secretstream.
+ */
+static void gcm_nonce(uint8_t nonce[GCM_NONCE_BYTES], uint64_t seq)
+{
+	memset(nonce, 0, GCM_NONCE_BYTES);
+	for (int i = 0; i < 8; i++)
+		nonce[i] = seq >> (8 * i);
+}
+
+/* Seal body m (mlen bytes) as our next frame into c: 0 or -1.  (The caller
+ * sees that AES-256-GCM's count has not run out.) */
+static int seal(struct channel *ch, uint8_t *c, unsigned long long *clen, const uint8_t *m,
+		size_t mlen)
+{
+	uint8_t nonce[GCM_NONCE_BYTES];
+
+	if (!ch->aesgcm)
+		return crypto_secretstream_xchacha20poly1305_push(&ch->tx, c, clen, m, mlen, NULL,
+								  0, 0);
+	gcm_nonce(nonce, ch->tx_seq++);
+	return crypto_aead_aes256gcm_encrypt_afternm(c, clen, m, mlen, NULL, 0, NULL, nonce,
+						     &ch->gcm_tx);
+}
+
+/* Open the peer's next frame c (clen bytes) into m: 0, or -1 when it is not
+ * the one the peer sealed next (forged, damaged, replayed, out of order). */
+static int unseal(struct channel *ch, uint8_t *m, unsigned long long *mlen, const uint8_t *c,
+		  size_t clen)
+{
+	uint8_t nonce[GCM_NONCE_BYTES], tag;
+
+	if (!ch->aesgcm)
+		return crypto_secretstream_xchacha20poly1305_pull(&ch->rx, m, mlen, &tag, c, clen,
+								  NULL, 0);
+	if (ch->rx_seq >= GCM_FRAMES_MAX)
+		return -1;
+	gcm_nonce(nonce, ch->rx_seq);
+	if (crypto_aead_aes256gcm_decrypt_afternm(m, mlen, NULL, c, clen, NULL, 0, nonce,
+						  &ch->gcm_rx))
+		return -1;
+	ch->rx_seq++;
+	return 0;
+}
+
 /* ---- frames -------------------------------------------------------------- */
 
 /* Send body[0..len) (type byte first) as one frame. */
@@ -285,9 +372,11 @@ static int send_body(struct channel *ch, const uint8_t *body, size_t len)
 	if (ch->key) {
 		unsigned long long clen;
 
-		note_used(ch, len + ABYTES);
-		if (crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
-							       len, NULL, 0, 0))
+		note_used(ch, len + tag_bytes(ch));
+		if (ch->aesgcm && ch->tx_seq >= GCM_FRAMES_MAX)
+			return why(ch, -EMSGSIZE, "sealing a frame: %llu frames under one session "
+				   "key is the most", (unsigned long long)GCM_FRAMES_MAX);
+		if (seal(ch, ch->cipher, &clen, body, len))
 			return why(ch, -EMSGSIZE, "encrypting a frame of %zu bytes", len);
 		body = ch->cipher;
 		len = clen;
@@ -350,29 +439,20 @@ int channel_send_error(struct channel *ch, int refusal, const char *fmt, ...)
 	return channel_send(ch, MSG_ERROR, msg, 1 + n);
 }
 
-/* Read the next frame into ch->in (decrypted); in_pos stands at its payload. */
-static int read_frame(struct channel *ch)
+/* Read the body of a frame of len bytes into ch->in (opened); in_pos stands
+ * at its payload. */
+static int read_body(struct channel *ch, uint32_t len)
 {
 	unsigned long long mlen = 0;
-	unsigned char tag;
-	uint32_t len;
 	int err;
 
-	/* Nothing of a frame that failed to arrive is ever read. */
-	ch->in_pos = ch->in_len = 0;
-	err = read_all(ch, &len, sizeof(len));
-	if (err)
-		return err;
-	if (len < 1 + (ch->key ? ABYTES : 0) || len > BODY_MAX)
-		return why(ch, -EPROTO, "protocol error: a frame of %u bytes", len);
 	note_used(ch, len);
 	if (!ch->key) {
 		err = read_all(ch, ch->in, len);
 		mlen = len;
 	} else {
 		err = read_all(ch, ch->cipher, len);
-		if (!err && crypto_secretstream_xchacha20poly1305_pull(&ch->rx, ch->in, &mlen, &tag,
-								       ch->cipher, len, NULL, 0))
+		if (!err && unseal(ch, ch->in, &mlen, ch->cipher, len))
 			err = why(ch, -CHANNEL_EFORGED, "a frame failed authentication (forged, "
 				  "damaged or replayed)");
 	}
@@ -381,6 +461,22 @@ static int read_frame(struct channel *ch)
 	ch->in_len = mlen;
 	ch->in_pos = 1;
 	return 0;
+}
+
+/* Read the next frame into ch->in (opened); in_pos stands at its payload. */
+static int read_frame(struct channel *ch)
+{
+	uint32_t len;
+	int err;
+
+	/* Nothing of a frame that failed to arrive is ever read. */
+	ch->in_pos = ch->in_len = 0;
+	err = read_all(ch, &len, sizeof(len));
+	if (err)
+		return err;
+	if (len < 1 + tag_bytes(ch) || len > 1 + CHANNEL_FRAME_MAX + tag_bytes(ch))
+		return why(ch, -EPROTO, "protocol error: a frame of %u bytes", len);
+	return read_body(ch, len);
 }
 
 /* The frame in ch->in is MSG_ERROR: remember what the peer said. */
@@ -611,38 +707,61 @@ static void session_keys(const struct channel *ch, const struct hello *client,
 	sodium_memzero(out, sizeof(out));
 }
 
-/* Start our direction's stream and send its header and our AUTH. */
+/* Both hellos offered AES-256-GCM: seal with it (each side decides alike). */
+static void choose_cipher(struct channel *ch, const struct hello *theirs)
+{
+	ch->aesgcm = ch->key && (ch->features & theirs->features & CHANNEL_FEATURE_AESGCM);
+}
+
+/* Start our direction's sealing and send our AUTH, after the secretstream's
+ * header (AES-256-GCM has none: its nonces are the frames' numbers). */
 static int send_proof(struct channel *ch, const uint8_t key[32])
 {
 	uint8_t header[HEADER_BYTES];
-	uint32_t wire_len = 1 + sizeof(auth_text) + ABYTES;
+	uint32_t wire_len = 1 + sizeof(auth_text) + tag_bytes(ch);
 	uint8_t body[1 + sizeof(auth_text)];
 	unsigned long long clen;
 	struct iovec iov[3];
+	int n = 0;
 
 	body[0] = MSG_AUTH;
 	memcpy(body + 1, auth_text, sizeof(auth_text));
-	note_used(ch, sizeof(body) + ABYTES);
-	if (crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key) ||
-	    crypto_secretstream_xchacha20poly1305_push(&ch->tx, ch->cipher, &clen, body,
-						       sizeof(body), NULL, 0, 0))
+	note_used(ch, sizeof(body) + tag_bytes(ch));
+	if (ch->aesgcm ? crypto_aead_aes256gcm_beforenm(&ch->gcm_tx, key) :
+	    crypto_secretstream_xchacha20poly1305_init_push(&ch->tx, header, key))
 		return why(ch, -EPROTO, "starting the encrypted stream");
-	iov[0] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
-	iov[1] = (struct iovec){ .iov_base = &wire_len, .iov_len = sizeof(wire_len) };
-	iov[2] = (struct iovec){ .iov_base = ch->cipher, .iov_len = clen };
-	return write_all(ch, iov, 3);
+	if (!ch->aesgcm)
+		iov[n++] = (struct iovec){ .iov_base = header, .iov_len = sizeof(header) };
+	if (seal(ch, ch->cipher, &clen, body, sizeof(body)))
+		return why(ch, -EPROTO, "starting the encrypted stream");
+	iov[n++] = (struct iovec){ .iov_base = &wire_len, .iov_len = sizeof(wire_len) };
+	iov[n++] = (struct iovec){ .iov_base = ch->cipher, .iov_len = clen };
+	return write_all(ch, iov, n);
 }
 
-/* Read the peer's stream header and AUTH: does it hold the key? */
+/* Read the peer's stream header (secretstream) and AUTH: does it hold the key? */
 static int check_proof(struct channel *ch, const uint8_t key[32], const char *peer)
 {
 	uint8_t header[HEADER_BYTES];
-	int err = read_all(ch, header, sizeof(header));
+	uint32_t len;
+	int err = 0;
 
-	if (!err && crypto_secretstream_xchacha20poly1305_init_pull(&ch->rx, header, key))
+	ch->in_pos = ch->in_len = 0;
+	if (ch->aesgcm && crypto_aead_aes256gcm_beforenm(&ch->gcm_rx, key))
+		return why(ch, -EPROTO, "starting the encrypted stream");
+	if (!ch->aesgcm)
+		err = read_all(ch, header, sizeof(header));
+	if (!err && !ch->aesgcm &&
+	    crypto_secretstream_xchacha20poly1305_init_pull(&ch->rx, header, key))
 		err = -CHANNEL_EFORGED;
 	if (!err)
-		err = read_frame(ch);
+		err = read_all(ch, &len, sizeof(len));
+	/* A proof of another length was sealed with another cipher than both
+	 * hellos chose (one of them changed on the way), or is none at all. */
+	if (!err && len != 1 + sizeof(auth_text) + tag_bytes(ch))
+		err = -CHANNEL_EFORGED;
+	if (!err)
+		err = read_body(ch, len);
 	if (err == -CHANNEL_EFORGED || (!err && (ch->in[0] != MSG_AUTH ||
 					 ch->in_len != 1 + sizeof(auth_text) ||
 					 memcmp(ch->in + 1, auth_text, sizeof(auth_text)))))
@@ -664,13 +783,13 @@ static int check_hello(struct channel *ch, const struct hello *h, const char *pe
 
 bool channel_both_can(const struct channel *ch, unsigned feature)
 {
-	return CHANNEL_FEATURES & ch->peer_features & feature;
+	return ch->features & ch->peer_features & feature;
 }
 
 int channel_connect(struct channel *ch, enum channel_kind kind, const uint8_t id[CHANNEL_ID_BYTES])
 {
 	struct hello mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL, .kind = kind,
-			      .keyed = ch->key != NULL, .features = CHANNEL_FEATURES }, theirs;
+			      .keyed = ch->key != NULL, .features = ch->features }, theirs;
 	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
 	uint8_t to_server[32], to_client[32];
 	int err;
@@ -704,6 +823,7 @@ int channel_connect(struct channel *ch, enum channel_kind kind, const uint8_t id
 	ch->peer_features = theirs.features;
 	if (!ch->key)
 		return 0;
+	choose_cipher(ch, &theirs);
 	session_keys(ch, &mine, &theirs, to_server, to_client);
 	err = check_proof(ch, to_client, "receiver");
 	if (!err)
@@ -759,7 +879,7 @@ int channel_accept_finish(struct channel *ch)
 {
 	struct hello theirs, mine = { .magic = HELLO_MAGIC, .version = CHANNEL_PROTOCOL,
 				      .kind = CHANNEL_SERVER, .keyed = ch->key != NULL,
-				      .features = CHANNEL_FEATURES };
+				      .features = ch->features };
 	struct iovec iov = { .iov_base = &mine, .iov_len = sizeof(mine) };
 	uint8_t to_server[32], to_client[32];
 	int err;
@@ -768,6 +888,7 @@ int channel_accept_finish(struct channel *ch)
 	randombytes_buf(mine.nonce, sizeof(mine.nonce));
 	if (!ch->key)
 		return write_all(ch, &iov, 1);
+	choose_cipher(ch, &theirs);
 	session_keys(ch, &theirs, &mine, to_server, to_client);
 	err = write_all(ch, &iov, 1);
 	if (!err)

@@ -1,7 +1,10 @@
 /*
  * Unit tests for the wire protocol: a sender and a receiver, each in its own
  * process, over a real socket pair.  The image bytes arrive intact; the
- * wrong key, a forged frame and a silent peer are refused.
+ * wrong key, a forged frame and a silent peer are refused.  With a key,
+ * under either cipher (AES-256-GCM, or XChaCha20-Poly1305 when a side has
+ * no AES-NI): a man in the middle who flips, replays, reorders, drops or
+ * holds back frames, or who steers the choice of cipher, is refused.
  */
 #include "config.h"
 
@@ -55,11 +58,19 @@ static int receive_image(struct channel *ch)
 	return 0;
 }
 
-static int receiver(int fd, const uint8_t *key)
+/* In a child: make this side a CPU without AES-NI, as far as contmig knows. */
+static void without_aesgcm(void)
+{
+	setenv("CONTMIG_TEST_NO_AESGCM", "1", 1);
+}
+
+static int receiver(int fd, const uint8_t *key, bool no_aes)
 {
 	struct channel ch;
 	int status;
 
+	if (no_aes)
+		without_aesgcm();
 	if (channel_init(&ch, fd, fd, key, 2000))
 		return 2;
 	status = receive_image(&ch);
@@ -68,7 +79,7 @@ static int receiver(int fd, const uint8_t *key)
 }
 
 /* Run a receiver in a child on one end of a socket pair; the other end. */
-static int spawn_receiver(const uint8_t *key, pid_t *child)
+static int spawn_receiver_as(const uint8_t *key, bool no_aes, pid_t *child)
 {
 	int sv[2];
 
@@ -77,10 +88,15 @@ static int spawn_receiver(const uint8_t *key, pid_t *child)
 	*child = fork();
 	if (*child == 0) {
 		close(sv[0]);
-		_exit(receiver(sv[1], key));
+		_exit(receiver(sv[1], key, no_aes));
 	}
 	close(sv[1]);
 	return sv[0];
+}
+
+static int spawn_receiver(const uint8_t *key, pid_t *child)
+{
+	return spawn_receiver_as(key, false, child);
 }
 
 static int receiver_status(pid_t child)
@@ -127,9 +143,34 @@ static void test_round_trip(const uint8_t *key)
 	/* With a key, not a byte of the image in clear: the wire carries more
 	 * than the image (framing and tags) but never its plaintext size. */
 	CHECK(ch.wire_out > IMAGE_BYTES);
+	/* Both sides run on this CPU: with a key, they seal with AES-256-GCM
+	 * if it has AES-NI. */
+	CHECK(ch.aesgcm == (key && crypto_aead_aes256gcm_is_available()));
 	channel_free(&ch);
 	close(fd);
 	CHECK(receiver_status(child) == 0);
+}
+
+/* A side without AES-NI (either one): both seal with XChaCha20-Poly1305,
+ * and the image arrives. */
+static void test_mixed_ciphers(void)
+{
+	for (int side = 0; side < 2; side++) {
+		struct channel ch;
+		pid_t child;
+		int fd = spawn_receiver_as(key_a, side == 1, &child);
+
+		if (side == 0)
+			without_aesgcm();
+		CHECK(channel_init(&ch, fd, fd, key_a, 2000) == 0);
+		unsetenv("CONTMIG_TEST_NO_AESGCM");
+		CHECK(channel_connect(&ch, CHANNEL_MIGRATE, id) == 0);
+		CHECK(!ch.aesgcm);
+		CHECK(send_image(&ch) == 0);
+		channel_free(&ch);
+		close(fd);
+		CHECK(receiver_status(child) == 0);
+	}
 }
 
 static void test_wrong_key(void)
@@ -216,6 +257,275 @@ static void test_forged_frame(void)
 	wait(NULL);
 }
 
+/* ---- a man in the middle, frame by frame ---- */
+
+/* What he does to what the sender sends (frame 0 is AUTH, 1 to 4 DATA, 5
+ * END), or to the hellos. */
+enum tamper {
+	TAMPER_NONE,
+	TAMPER_FLIP,		/* flip a bit in frame 2 */
+	TAMPER_REPLAY,		/* frame 2 twice */
+	TAMPER_SWAP,		/* frame 3 before frame 2 */
+	TAMPER_DROP,		/* frame 2 left out */
+	TAMPER_CUT,		/* the whole image, then hang up before END */
+	TAMPER_DOWNGRADE,	/* the AES-256-GCM bit cleared in the receiver's hello */
+	TAMPER_UPGRADE,		/* that bit set in the sender's hello */
+};
+
+#define HELLO_FEATURES	13	/* the features byte's offset in a hello */
+#define SS_HEADER	crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define FRAME_BYTES_MAX	(4 + 1 + CHANNEL_FRAME_MAX + 32)
+
+static bool read_exactly(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+static bool write_exactly(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Read the sender's next frame whole into f: its length on the wire, or 0. */
+static size_t read_frame_up(int fd, uint8_t *f)
+{
+	uint32_t len;
+
+	if (!read_exactly(fd, f, 4))
+		return 0;
+	memcpy(&len, f, 4);
+	if (len > FRAME_BYTES_MAX - 4 || !read_exactly(fd, f + 4, len))
+		return 0;
+	return 4 + len;
+}
+
+/* Pass what the receiver sends on to the sender, as it comes. */
+static bool pass_down(int receiver, int sender)
+{
+	uint8_t buf[4096];
+	ssize_t n = read(receiver, buf, sizeof(buf));
+
+	return n > 0 && write_exactly(sender, buf, (size_t)n);
+}
+
+struct mitm {
+	int sender, receiver;		/* his ends of the two connections */
+	enum tamper tamper;
+	bool aesgcm;			/* the sender seals with AES-256-GCM */
+	uint32_t auth_len;		/* the length of the sender's AUTH frame */
+};
+
+/* Pass on what the receiver says until the sender has more to say: false
+ * when either hangs up, or both fall silent. */
+static bool wait_for_sender(struct mitm *m)
+{
+	for (;;) {
+		struct pollfd p[2] = { { .fd = m->sender, .events = POLLIN },
+				       { .fd = m->receiver, .events = POLLIN } };
+
+		if (poll(p, 2, 3000) <= 0)
+			return false;
+		/* The receiver first: what the sender says next may answer it. */
+		if (!p[1].revents)
+			return true;
+		if (!pass_down(m->receiver, m->sender))
+			return false;
+	}
+}
+
+/* Between the hellos and the end: the sender's frames one by one, tampered
+ * with; whatever the receiver says, as it comes.  Until either hangs up. */
+static void relay_frames(struct mitm *m)
+{
+	static uint8_t f[FRAME_BYTES_MAX], held[FRAME_BYTES_MAX];
+	size_t held_len = 0;
+
+	for (int frame = 0;;) {
+		size_t n;
+
+		if (!wait_for_sender(m))
+			return;
+		n = read_frame_up(m->sender, f);
+		if (!n)
+			return;
+		if (frame == 0)
+			memcpy(&m->auth_len, f, 4);
+		if (frame == 5 && m->tamper == TAMPER_CUT)
+			return;
+		if (frame == 2 && m->tamper == TAMPER_FLIP)
+			f[n / 2] ^= 1;
+		if (frame == 2 && m->tamper == TAMPER_SWAP) {
+			memcpy(held, f, n);
+			held_len = n;
+			frame++;
+			continue;
+		}
+		if (frame == 2 && m->tamper == TAMPER_DROP) {
+			frame++;
+			continue;
+		}
+		if (!write_exactly(m->receiver, f, n))
+			return;
+		if (frame == 2 && m->tamper == TAMPER_REPLAY && !write_exactly(m->receiver, f, n))
+			return;
+		if (held_len && !write_exactly(m->receiver, held, held_len))
+			return;
+		held_len = 0;
+		frame++;
+	}
+}
+
+/* The man in the middle, from the first hello to the end. */
+static void run_mitm(struct mitm *m)
+{
+	uint8_t up[CHANNEL_HELLO_BYTES], down[CHANNEL_HELLO_BYTES], header[SS_HEADER];
+	uint8_t sender_offers;
+
+	if (!read_exactly(m->sender, up, sizeof(up)))
+		return;
+	sender_offers = up[HELLO_FEATURES];
+	if (m->tamper == TAMPER_UPGRADE)
+		up[HELLO_FEATURES] |= CHANNEL_FEATURE_AESGCM;
+	if (!write_exactly(m->receiver, up, sizeof(up)) ||
+	    !read_exactly(m->receiver, down, sizeof(down)))
+		return;
+	if (m->tamper == TAMPER_DOWNGRADE)
+		down[HELLO_FEATURES] &= ~CHANNEL_FEATURE_AESGCM;
+	if (!write_exactly(m->sender, down, sizeof(down)))
+		return;
+	/* How the sender seals, from what it offered and what it saw. */
+	m->aesgcm = sender_offers & down[HELLO_FEATURES] & CHANNEL_FEATURE_AESGCM;
+	if (!m->aesgcm && (!wait_for_sender(m) ||
+			   !read_exactly(m->sender, header, sizeof(header)) ||
+			   !write_exactly(m->receiver, header, sizeof(header))))
+		return;
+	relay_frames(m);
+}
+
+/* The sender, in a child: 0 sent and READY came, 1 refused in the
+ * handshake for the key (-EACCES), 2 other handshake failure, 3 failed
+ * sending. */
+static int mitm_sender(int fd, bool no_aes)
+{
+	struct channel ch;
+	int err, status;
+
+	if (no_aes)
+		without_aesgcm();
+	if (channel_init(&ch, fd, fd, key_a, 2000))
+		return 4;
+	err = channel_connect(&ch, CHANNEL_MIGRATE, id);
+	status = err == -EACCES ? 1 : err ? 2 : send_image(&ch) ? 3 : 0;
+	channel_free(&ch);
+	return status;
+}
+
+/*
+ * Sender and receiver (each in a child; no_aes: bit 0 the sender, bit 1 the
+ * receiver has no AES-NI) through the man in the middle; their statuses, and
+ * what he saw.
+ */
+static void through_mitm(enum tamper tamper, int no_aes, int *sent, int *received,
+			 struct mitm *m)
+{
+	pid_t receiver_pid, sender_pid;
+	int sv[2], status;
+
+	*m = (struct mitm){ .tamper = tamper };
+	m->receiver = spawn_receiver_as(key_a, no_aes & 2, &receiver_pid);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	sender_pid = fork();
+	if (sender_pid == 0) {
+		close(sv[0]);
+		close(m->receiver);
+		_exit(mitm_sender(sv[1], no_aes & 1));
+	}
+	close(sv[1]);
+	m->sender = sv[0];
+	run_mitm(m);
+	close(m->sender);
+	close(m->receiver);
+	*received = receiver_status(receiver_pid);
+	waitpid(sender_pid, &status, 0);
+	*sent = WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+/* Each attack on the frames, under each cipher: refused, never taken. */
+static void test_tampered_frames(void)
+{
+	static const struct {
+		enum tamper tamper;
+		int received;		/* the receiver's status */
+	} cases[] = {
+		{ TAMPER_FLIP, 6 }, { TAMPER_REPLAY, 6 }, { TAMPER_SWAP, 6 },
+		{ TAMPER_DROP, 6 },
+		{ TAMPER_CUT, 9 },	/* the image whole, but no END: not taken */
+	};
+	bool gcm = crypto_aead_aes256gcm_is_available();
+
+	for (int no_aes = 0; no_aes < 3; no_aes++) {
+		int sent, received;
+		struct mitm m;
+
+		/* Untouched, it goes through; AES-256-GCM's AUTH comes first
+		 * (type, the text, GCM's tag), the secretstream's after its
+		 * header (and its tag is a byte longer). */
+		through_mitm(TAMPER_NONE, no_aes, &sent, &received, &m);
+		CHECK(sent == 0 && received == 0);
+		CHECK(m.aesgcm == (gcm && !no_aes));
+		CHECK(m.auth_len == 1 + sizeof("contmig: I hold the key") +
+		      (m.aesgcm ? crypto_aead_aes256gcm_ABYTES :
+		       crypto_secretstream_xchacha20poly1305_ABYTES));
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			through_mitm(cases[i].tamper, no_aes, &sent, &received, &m);
+			if (received != cases[i].received || sent != 3)
+				fprintf(stderr, "tamper %d, no AES %d: receiver %d, sender %d\n",
+					cases[i].tamper, no_aes, received, sent);
+			CHECK(received == cases[i].received);
+			CHECK(sent == 3);
+		}
+	}
+}
+
+/*
+ * A man in the middle who steers the choice of cipher, by a feature bit in
+ * either hello, changes the transcript the session keys come from: neither
+ * side's proof of the key holds for the other, and both refuse.
+ */
+static void test_steered_cipher(void)
+{
+	int sent, received;
+	struct mitm m;
+
+	if (!crypto_aead_aes256gcm_is_available())
+		return;
+	through_mitm(TAMPER_DOWNGRADE, 0, &sent, &received, &m);
+	CHECK(sent == 1 && received == 3);
+	/* A sender without AES-NI said to have it. */
+	through_mitm(TAMPER_UPGRADE, 1, &sent, &received, &m);
+	CHECK(sent == 1 && received == 3);
+}
+
 /* A peer that says nothing: the wait ends after the timeout. */
 static void test_silent_peer(void)
 {
@@ -260,9 +570,12 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	test_round_trip(NULL);
 	test_round_trip(key_a);
+	test_mixed_ciphers();
 	test_wrong_key();
 	test_key_mismatch();
 	test_forged_frame();
+	test_tampered_frames();
+	test_steered_cipher();
 	test_silent_peer();
 	test_outcome_answers();
 	return unit_result();
