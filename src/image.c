@@ -34,7 +34,8 @@ struct buf {
 
 static void buf_put(struct buf *b, const void *p, size_t n)
 {
-	if (b->failed)
+	/* Nothing to add (memcpy's pointers may not be NULL even then). */
+	if (b->failed || !n)
 		return;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;

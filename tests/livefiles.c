@@ -138,7 +138,9 @@ int main(int argc, char **argv)
 			size_t p = differs();
 
 			if (p) {
-				printf("FAIL step %u page %zu\n", (n - 1) % 6, p - 1);
+				printf("FAIL step %u page %zu: has %016llx want %016llx\n", (n - 1) % 6, p - 1,
+				       *(unsigned long long *)(x + (p - 1) * PAGE),
+				       *(unsigned long long *)(expect + (p - 1) * PAGE));
 				fflush(stdout);
 				exit(3);
 			}
