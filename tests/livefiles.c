@@ -3,7 +3,7 @@
  * under the rounds: every few milliseconds it takes the next step of a
  * cycle on a 16-page region X, keeping what X must hold in a buffer of its
  * own, and every 100 ms it compares the two and prints "ok N" or "FAIL
- * step S page P" (and exits 3).  The cycle: anonymous memory written; the
+ * step S page P: has W want W" (its first words; then exits 3).  The cycle: anonymous memory written; the
  * file DIR/livefiles.data mapped private and read-only where it was (the
  * kernel takes the hole just left); a page of it made writable, written and
  * read-only again; anonymous memory again, never touched (zeros).  It also rewrites
