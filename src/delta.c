@@ -12,11 +12,15 @@ enum kind {
 	KIND_STORED,		/* a file's pages the image stores (anonymous in the copy) */
 };
 
+/*
+ * Only from what the image itself says (a receiver knows no inode): a
+ * mapping of a file has its path for a name ("/..."), and its offset.
+ */
 static enum kind kind_of(const struct image *im, const struct vma *v)
 {
 	if (image_mapref_of(im, v))
 		return KIND_FILE;
-	if (v->inode)
+	if (v->name[0] == '/')
 		return KIND_STORED;
 	return !strcmp(v->name, "[stack]") ? KIND_STACK : KIND_ANON;
 }
@@ -24,8 +28,7 @@ static enum kind kind_of(const struct image *im, const struct vma *v)
 /* Do a and b map the same file's pages at the same addresses? */
 static bool same_stored(const struct vma *a, const struct vma *b)
 {
-	return a->inode == b->inode && a->dev_major == b->dev_major &&
-	       a->dev_minor == b->dev_minor && a->offset - a->start == b->offset - b->start;
+	return !strcmp(a->name, b->name) && a->offset - a->start == b->offset - b->start;
 }
 
 /* Do a and b, of kind KIND_FILE, map the same file at the same offset for

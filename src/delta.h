@@ -3,7 +3,8 @@
  * what the copy built from the first keeps when the second arrives.  Both
  * sides ask the same question of the same two images: the sender to know
  * which pages it must store again, the receiver to know which it maps anew,
- * so they can never disagree.
+ * so they can never disagree: it looks only at what the images say (no
+ * inode: a receiver has none).
  *
  * The copy keeps a page when it lies in a mapping of both images of the
  * same kind: anonymous memory (or a file's pages the image stores, which

@@ -177,7 +177,7 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 {
 	const struct vma *v = &next->vmas.vma[i];
 	bool referenced = image_mapref_of(next, v) != NULL;
-	bool anon = !v->inode && !referenced;
+	bool anon = v->name[0] != '/' && !referenced;	/* as delta.c sees it */
 	/* Only anonymous memory: a file's pages change with the file, and a
 	 * page the process copied and then dropped goes back to the file's
 	 * without a trace a scan can tell.  Mappings of files go whole again
