@@ -230,6 +230,8 @@ wait "$s2" || fail_ "the second of two sends at once: $(cat e2)"
 read -r n1 dest < o1
 read -r n2 dest < o2
 kill -0 "$n1" && kill -0 "$n2" || fail_ "two sends at once: not both run on the receiver"
+# (Each worker logs once its DONE is out: a moment after its sender exits.)
+wait_for_ 5 eval '[ "$(grep -c ": running" l6)" -eq 2 ]'
 [ "$(grep -c ': running' l6)" -eq 2 ] || fail_ "two sends at once: $(cat l6)"
 kill "$n1" "$n2" "$silent"
 stop_ "$listener"
