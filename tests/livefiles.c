@@ -92,9 +92,14 @@ static void step(unsigned n)
 		need(mprotect(x, PAGE, PROT_READ) == 0, "mprotect");
 		memcpy(expect, x, PAGE);
 		break;
-	case 3:		/* (a page of it dropped, MADV_DONTNEED, is left out:
-			 * a send then sometimes finds it zero, before this
-			 * issue too; freeze does not) */
+	case 3:		/* With LIVEFILES_DROP set, that page dropped (the file's
+			 * again): a plain send sometimes gives the copy a zero
+			 * page there, before this issue too (under study). */
+		if (getenv("LIVEFILES_DROP")) {
+			need(madvise(x, PAGE, MADV_DONTNEED) == 0, "madvise");
+			memcpy(expect, file_now, PAGE);
+		}
+		break;
 	case 4:		/* nothing: a write to the file under its private
 			 * mapping need not show there (mmap(2)) */
 		break;
