@@ -35,7 +35,6 @@ struct scan_arg {
 
 #define PAGEMAP_SCAN_IOCTL	_IOWR('f', 16, struct scan_arg)
 #define PAGE_IS_WRITTEN		(1 << 1)
-#define PAGE_IS_FILE		(1 << 2)
 #define PAGE_IS_PRESENT		(1 << 3)
 #define PAGE_IS_SWAPPED		(1 << 4)
 #define SCAN_WP_MATCHING	(1 << 0)
@@ -51,8 +50,7 @@ void dirty_stop(struct dirty *d)
 		close(d->pagemap);
 	d->uffd = d->pagemap = -1;
 	d->soft_dirty = false;
-	runs_free(&d->sd_anon);
-	runs_free(&d->sd_file);
+	runs_free(&d->sd_written);
 	runs_free(&d->sd_own);
 }
 
@@ -390,10 +388,10 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end)
 	return ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
 }
 
-/* Walk [start, end) with PAGEMAP_SCAN as a asks, sorting each region
- * reported into anon or file by its categories. */
+/* Walk [start, end) with PAGEMAP_SCAN as a asks; each region reported is
+ * appended to out. */
 static int scan(struct dirty *d, struct scan_arg *a, uint64_t start, uint64_t end,
-		struct runs *anon, struct runs *file)
+		struct runs *out)
 {
 	struct scan_region v[SCAN_REGIONS];
 	int err = 0;
@@ -408,35 +406,28 @@ static int scan(struct dirty *d, struct scan_arg *a, uint64_t start, uint64_t en
 		n = ioctl(d->pagemap, PAGEMAP_SCAN_IOCTL, a);
 		if (n < 0)
 			return -errno;
-		for (long i = 0; !err && i < n; i++) {
-			bool own = v[i].categories & PAGE_IS_SWAPPED ||
-				   !(v[i].categories & PAGE_IS_FILE);
-
-			err = runs_append(own ? anon : file, v[i].start, v[i].end);
-		}
+		for (long i = 0; !err && i < n; i++)
+			err = runs_append(out, v[i].start, v[i].end);
 		if (a->walk_end <= a->start)
 			return -EIO;	/* no progress: never loop for ever */
 	}
 	return err;
 }
 
-int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, bool anonymous,
-	       struct runs *anon, struct runs *file)
+int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, struct runs *written)
 {
 	/* Not PAGE_IS_WRITTEN alone as the return mask: that fast path of the
 	 * kernel counts an empty page as written and marks it, which hides
-	 * whether a page written holds anything. */
+	 * whether a page written holds anything.  And no PAGE_IS_FILE: it
+	 * costs the kernel a look at every page's struct page, several times
+	 * the walk itself, and anonymous memory is all the process's own. */
 	struct scan_arg a = { .flags = SCAN_WP_MATCHING | SCAN_CHECK_WPASYNC,
 			      .category_mask = PAGE_IS_WRITTEN,
 			      .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-			      .return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
-					     (anonymous ? 0 : PAGE_IS_FILE) };
-	int err;
+			      .return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
 
-	if (!d->soft_dirty)
-		return scan(d, &a, start, end, anon, file);
-	err = runs_clip(&d->sd_anon, start, end, anon);
-	return err || anonymous ? err : runs_clip(&d->sd_file, start, end, file);
+	return d->soft_dirty ? runs_clip(&d->sd_written, start, end, written) :
+	       scan(d, &a, start, end, written);
 }
 
 int dirty_last(struct dirty *d, uint64_t start, uint64_t end, struct runs *written,
@@ -450,7 +441,7 @@ int dirty_last(struct dirty *d, uint64_t start, uint64_t end, struct runs *writt
 	int err = 0;
 
 	if (d->soft_dirty) {
-		err = runs_clip(&d->sd_anon, start, end, written);
+		err = runs_clip(&d->sd_written, start, end, written);
 		return err ? err : runs_clip(&d->sd_own, start, end, own);
 	}
 	a.size = sizeof(a);
@@ -476,18 +467,11 @@ int dirty_last(struct dirty *d, uint64_t start, uint64_t end, struct runs *writt
 
 int dirty_own(struct dirty *d, uint64_t start, uint64_t end, struct runs *out)
 {
-	/* Of anonymous memory: no PAGE_IS_FILE, which costs the kernel a look at
-	 * every page's struct page (several times the walk itself). */
 	struct scan_arg a = { .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			      .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
-	struct runs file = { 0 };
-	int err;
 
-	if (d->soft_dirty)
-		return runs_clip(&d->sd_own, start, end, out);
-	err = scan(d, &a, start, end, out, &file);
-	runs_free(&file);
-	return err;
+	return d->soft_dirty ? runs_clip(&d->sd_own, start, end, out) :
+	       scan(d, &a, start, end, out);
 }
 
 /* One mapping's soft-dirty bits into the round's sets. */
@@ -508,7 +492,7 @@ static int read_bits(struct dirty *d, const struct vma *v, uint64_t *pm, size_t 
 			if (own)
 				err = runs_append(&d->sd_own, at, at + 4096);
 			if (!err && content && pm[i] & PM_SOFT_DIRTY)
-				err = runs_append(own ? &d->sd_anon : &d->sd_file, at, at + 4096);
+				err = runs_append(&d->sd_written, at, at + 4096);
 		}
 	}
 	return err;
@@ -523,8 +507,7 @@ int dirty_round(struct dirty *d, bool stopped)
 
 	if (!d->soft_dirty)
 		return 0;
-	runs_clear(&d->sd_anon);
-	runs_clear(&d->sd_file);
+	runs_clear(&d->sd_written);
 	runs_clear(&d->sd_own);
 	pm = malloc(CHUNK * sizeof(*pm));
 	if (!pm)

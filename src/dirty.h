@@ -39,7 +39,7 @@ struct dirty {
 	 * once with the process stopped a moment, then clears them. */
 	bool soft_dirty;
 	struct tracee t;		/* to stop it: pid and pidfd (not ours) */
-	struct runs sd_anon, sd_file, sd_own;	/* what that round read */
+	struct runs sd_written, sd_own;	/* what that round read */
 };
 
 /*
@@ -65,18 +65,13 @@ int dirty_round(struct dirty *d, bool stopped) MUST_CHECK;
  * that cannot be tracked (someone else's userfaultfd, a special mapping). */
 int dirty_track(struct dirty *d, uint64_t start, uint64_t end) MUST_CHECK;
 /*
- * The pages of [start, end) written since the last scan, marked again, in
- * two sets appended to: anon, pages of the process's own (present and not a
- * file's, or swapped out), and file, pages of a file (page cache, read in
- * since).  A page dropped and not touched since (MADV_DONTNEED) is in
- * neither: dirty_own says where the process's own pages are.  anonymous:
- * the range is anonymous memory, whose pages are all its own (nothing goes
- * to file, and the kernel need not look at each page's struct page to say,
- * which costs several times the walk itself).  -EPERM: part of the range is
- * not tracked (a mapping made there since dirty_track).
+ * The pages of [start, end), anonymous memory, written since the last scan
+ * and holding something (present, or swapped out), appended to written and
+ * marked again.  A page dropped and not touched since (MADV_DONTNEED) is
+ * not among them: dirty_own says which pages hold something.  -EPERM: part
+ * of the range is not tracked (a mapping made there since dirty_track).
  */
-int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, bool anonymous,
-	       struct runs *anon, struct runs *file) MUST_CHECK;
+int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, struct runs *written) MUST_CHECK;
 /* The last look, the process stopped, at [start, end) of anonymous memory:
  * in one walk, the pages written since the last scan (appended to written)
  * and those that hold something (to own); nothing is marked.  -EPERM as

@@ -38,17 +38,6 @@ static size_t min_size(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-ATTR_PRINTF(2, 3)
-static int refuse(struct image *im, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(im->why, sizeof(im->why), fmt, ap);
-	va_end(ap);
-	return -EBADMSG;
-}
-
 int fill_image_fd(const struct image *im, const struct stream *in)
 {
 	struct stat st;
@@ -72,9 +61,9 @@ static int cut_short(struct image *im, uint64_t size)
 {
 	for (size_t i = 0; i < im->nseg; i++)
 		if (im->seg[i].offset + im->seg[i].size > size)
-			return refuse(im, "truncated in segment %zu (%#lx)", i,
+			return image_refuse(im, "truncated in segment %zu (%#lx)", i,
 				      (unsigned long)im->seg[i].vaddr);
-	return refuse(im, "truncated in the segment sums");
+	return image_refuse(im, "truncated in the segment sums");
 }
 
 /* It ended early after it was measured: it shrank while it was read. */
@@ -84,7 +73,7 @@ static int shrank(struct image *im, int fd)
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	return refuse(im, "the image file shrank to %lld bytes while it was read",
+	return image_refuse(im, "the image file shrank to %lld bytes while it was read",
 		      (long long)st.st_size);
 }
 

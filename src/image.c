@@ -533,8 +533,7 @@ int image_write_tail(const struct image *im, struct stream *out)
 
 /* ---- reading ---------------------------------------------------------- */
 
-ATTR_PRINTF(2, 3)
-static int refuse(struct image *im, const char *fmt, ...)
+int image_refuse(struct image *im, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -562,17 +561,17 @@ static int next_note(struct image *im, const uint8_t *notes, size_t len, size_t 
 	if (p == len)
 		return 0;
 	if (len - p < sizeof(nh))
-		return refuse(im, "truncated note header at notes offset %zu", p);
+		return image_refuse(im, "truncated note header at notes offset %zu", p);
 	memcpy(&nh, notes + p, sizeof(nh));
 	n->at = p;
 	p += sizeof(nh);
 	if (nh.n_namesz == 0 || nh.n_namesz > 64 || NOTE_ALIGN(nh.n_namesz) > len - p ||
 	    notes[p + nh.n_namesz - 1] != '\0')
-		return refuse(im, "bad note name at notes offset %zu", n->at);
+		return image_refuse(im, "bad note name at notes offset %zu", n->at);
 	n->owner = (const char *)notes + p;
 	p += NOTE_ALIGN(nh.n_namesz);
 	if (nh.n_descsz > len - p || NOTE_ALIGN(nh.n_descsz) > len - p)
-		return refuse(im, "note at notes offset %zu runs past the notes (%u bytes)", n->at,
+		return image_refuse(im, "note at notes offset %zu runs past the notes (%u bytes)", n->at,
 			      nh.n_descsz);
 	n->type = nh.n_type;
 	n->desc = notes + p;
@@ -589,11 +588,11 @@ static int read_vmas(struct image *im, const struct note *n)
 	const char *names;
 
 	if (n->len < sizeof(count))
-		return refuse(im, "mappings note of %zu bytes", n->len);
+		return image_refuse(im, "mappings note of %zu bytes", n->len);
 	memcpy(&count, n->desc, sizeof(count));
 	/* The note's own length bounds the count, and so what it costs. */
 	if (count > (n->len - sizeof(count)) / sizeof(*rec))
-		return refuse(im, "%lu mappings in a note of %zu bytes", (unsigned long)count,
+		return image_refuse(im, "%lu mappings in a note of %zu bytes", (unsigned long)count,
 			      n->len);
 	names = (const char *)(rec + count);
 	names_len = n->len - sizeof(count) - count * sizeof(*rec);
@@ -607,7 +606,7 @@ static int read_vmas(struct image *im, const struct note *n)
 
 		memcpy(&r, rec + i, sizeof(r));
 		if (r.name_off > names_len || r.name_len > names_len - r.name_off)
-			return refuse(im, "mapping %zu has a bad name", i);
+			return image_refuse(im, "mapping %zu has a bad name", i);
 		v->name = strndup(names + r.name_off, r.name_len);
 		if (!v->name)
 			return -ENOMEM;
@@ -630,10 +629,10 @@ static int read_symbols(struct image *im, const struct note *n)
 	uint64_t count;
 
 	if (n->len < sizeof(count) || im->syms.count)
-		return refuse(im, "symbols note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "symbols note of %zu bytes, or a second one", n->len);
 	memcpy(&count, n->desc, sizeof(count));
 	if (count > (n->len - sizeof(count)) / sizeof(*rec))
-		return refuse(im, "%lu symbols in a note of %zu bytes", (unsigned long)count,
+		return image_refuse(im, "%lu symbols in a note of %zu bytes", (unsigned long)count,
 			      n->len);
 	names = (const char *)(rec + count);
 	names_len = n->len - sizeof(count) - count * sizeof(*rec);
@@ -643,7 +642,7 @@ static int read_symbols(struct image *im, const struct note *n)
 
 		memcpy(&r, rec + i, sizeof(r));
 		if (r.name_off > names_len || r.name_len > names_len - r.name_off)
-			return refuse(im, "symbol %zu has a bad name", i);
+			return image_refuse(im, "symbol %zu has a bad name", i);
 		err = symtab_add(&im->syms, r.addr, r.size, names + r.name_off, r.name_len);
 		if (err)
 			return err;
@@ -658,11 +657,11 @@ static int read_signals(struct image *im, const struct note *n)
 	uint64_t count;
 
 	if (n->len < sizeof(count) || im->sig)
-		return refuse(im, "signals note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "signals note of %zu bytes, or a second one", n->len);
 	memcpy(&count, n->desc, sizeof(count));
 	if (count != (n->len - sizeof(count)) / sizeof(*im->sig) ||
 	    (n->len - sizeof(count)) % sizeof(*im->sig))
-		return refuse(im, "%lu pending signals in a note of %zu bytes",
+		return image_refuse(im, "%lu pending signals in a note of %zu bytes",
 			      (unsigned long)count, n->len);
 	im->sig = malloc(count ? count * sizeof(*im->sig) : 1);
 	if (!im->sig)
@@ -675,7 +674,7 @@ static int read_signals(struct image *im, const struct note *n)
 		memcpy(&signo, im->sig[i].info, sizeof(signo));	/* si_signo comes first */
 		if (signo < 1 || signo > 64 || signo == SIGKILL || signo == SIGSTOP ||
 		    im->sig[i].flags & ~IMAGE_SIGNAL_SHARED)
-			return refuse(im, "pending signal %zu is not one a process can have "
+			return image_refuse(im, "pending signal %zu is not one a process can have "
 				      "pending (signal %d, flags %#x)", i, (int)signo,
 				      im->sig[i].flags);
 	}
@@ -692,9 +691,9 @@ static int next_name(struct image *im, const struct note *n, size_t *pos, const 
 	const char *nul = memchr(s, '\0', max);
 
 	if (!left)
-		return refuse(im, "credentials note: the name of %s is missing", what);
+		return image_refuse(im, "credentials note: the name of %s is missing", what);
 	if (!nul)
-		return refuse(im, "credentials note: the name of %s is not NUL-terminated within "
+		return image_refuse(im, "credentials note: the name of %s is not NUL-terminated within "
 			      "%zu bytes", what, max);
 	*name = strdup(s);
 	if (!*name)
@@ -713,11 +712,11 @@ static int read_creds(struct image *im, const struct note *n)
 	int err;
 
 	if (n->len < sizeof(rec) || c->known)
-		return refuse(im, "credentials note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "credentials note of %zu bytes, or a second one", n->len);
 	memcpy(&rec, n->desc, sizeof(rec));
 	if (rec.ngroups > IMAGE_MAX_GROUPS || rec.ngroups > (n->len - pos) / sizeof(uint32_t) ||
 	    rec.reserved)
-		return refuse(im, "credentials note: %u groups (at most %d) in %zu bytes, or "
+		return image_refuse(im, "credentials note: %u groups (at most %d) in %zu bytes, or "
 			      "reserved bits set", rec.ngroups, IMAGE_MAX_GROUPS, n->len);
 	c->known = true;
 	memcpy(c->uid, rec.uid, sizeof(c->uid));
@@ -737,7 +736,7 @@ static int read_creds(struct image *im, const struct note *n)
 		err = next_name(im, n, &pos, what, &c->groups[c->ngroups].name);
 	}
 	if (!err && pos != n->len)
-		err = refuse(im, "credentials note: %zu bytes after the last name", n->len - pos);
+		err = image_refuse(im, "credentials note: %zu bytes after the last name", n->len - pos);
 	return err;
 }
 
@@ -751,11 +750,11 @@ static int read_limits(struct image *im, const struct note *n)
 	const char *label, *nul;
 
 	if (n->len < sizeof(l->rec) || l->known)
-		return refuse(im, "restrictions note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "restrictions note of %zu bytes, or a second one", n->len);
 	memcpy(&l->rec, n->desc, sizeof(l->rec));
 	if (l->rec.nrlimits > IMAGE_MAX_RLIMITS ||
 	    l->rec.nrlimits * sizeof(*l->rlim) > n->len - pos)
-		return refuse(im, "restrictions note: %u resource limits (at most %d) in %zu bytes",
+		return image_refuse(im, "restrictions note: %u resource limits (at most %d) in %zu bytes",
 			      l->rec.nrlimits, IMAGE_MAX_RLIMITS, n->len);
 	memcpy(l->rlim, n->desc + pos, l->rec.nrlimits * sizeof(*l->rlim));
 	pos += l->rec.nrlimits * sizeof(*l->rlim);
@@ -764,7 +763,7 @@ static int read_limits(struct image *im, const struct note *n)
 	label = (const char *)n->desc + pos;
 	nul = memchr(label, '\0', max);
 	if (!nul || (size_t)(nul - label) + 1 != left)
-		return refuse(im, "restrictions note: the LSM label is not NUL-terminated within "
+		return image_refuse(im, "restrictions note: the LSM label is not NUL-terminated within "
 			      "%d bytes at the note's end", IMAGE_MAX_LABEL);
 	memcpy(l->label, label, nul - label + 1);
 	l->known = true;
@@ -781,10 +780,10 @@ static int read_workdir(struct image *im, const struct note *n)
 	size_t left = n->len - sizeof(head);
 
 	if (n->len <= sizeof(head) || left > IMAGE_MAX_PATH || wd->known)
-		return refuse(im, "working directory note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "working directory note of %zu bytes, or a second one", n->len);
 	memcpy(head, n->desc, sizeof(head));
 	if (memchr(path, '\0', left) != path + left - 1 || head[1])
-		return refuse(im, "working directory note: the path is not NUL-terminated at the "
+		return image_refuse(im, "working directory note: the path is not NUL-terminated at the "
 			      "note's end, or reserved bits are set");
 	wd->umask = head[0];
 	memcpy(wd->path, path, left);
@@ -805,12 +804,12 @@ static int read_filerefs(struct image *im, const struct note *n)
 	size_t left = n->len - sizeof(head);
 
 	if (n->len < sizeof(head) || fr->nfiles || fr->file)
-		return refuse(im, "file references note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "file references note of %zu bytes, or a second one", n->len);
 	memcpy(&head, n->desc, sizeof(head));
 	if (!head.nfiles || head.nfiles > left / sizeof(struct image_fileref_rec) ||
 	    head.nmaps > (left - head.nfiles * sizeof(struct image_fileref_rec)) /
 			 sizeof(struct image_mapref_rec))
-		return refuse(im, "file references note: %u files and %u mappings in %zu bytes",
+		return image_refuse(im, "file references note: %u files and %u mappings in %zu bytes",
 			      head.nfiles, head.nmaps, n->len);
 	fr->file = calloc(head.nfiles, sizeof(*fr->file));
 	fr->map = calloc(head.nmaps ? head.nmaps : 1, sizeof(*fr->map));
@@ -825,7 +824,7 @@ static int read_filerefs(struct image *im, const struct note *n)
 		memcpy(&rec, p + head.nfiles * sizeof(struct image_fileref_rec) + i * sizeof(rec),
 		       sizeof(rec));
 		if (rec.reserved)
-			return refuse(im, "file references note: reserved bits set in mapping %zu", i);
+			return image_refuse(im, "file references note: reserved bits set in mapping %zu", i);
 		fr->map[fr->nmaps++] = (struct image_mapref){ .start = rec.start,
 							      .offset = rec.offset,
 							      .file = rec.file };
@@ -841,7 +840,7 @@ static int read_filerefs(struct image *im, const struct note *n)
 			memcpy(&rec, p + i * sizeof(rec), sizeof(rec));
 			if (!rec.path_len || rec.path_len >= IMAGE_MAX_PATH || rec.path_len > left ||
 			    memchr(path, '\0', rec.path_len))
-				return refuse(im, "file references note: file %zu has a bad path", i);
+				return image_refuse(im, "file references note: file %zu has a bad path", i);
 			f->path = strndup(path, rec.path_len);
 			if (!f->path)
 				return -ENOMEM;
@@ -854,7 +853,7 @@ static int read_filerefs(struct image *im, const struct note *n)
 		}
 	}
 	if (left)
-		return refuse(im, "file references note: %zu bytes after the last path", left);
+		return image_refuse(im, "file references note: %zu bytes after the last path", left);
 	return 0;
 }
 
@@ -865,11 +864,11 @@ static int read_sigactions(struct image *im, const struct note *n)
 	struct image_sigactions *sa = &im->sigactions;
 
 	if (n->len < sizeof(sa->head) || sa->known)
-		return refuse(im, "signal actions note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "signal actions note of %zu bytes, or a second one", n->len);
 	memcpy(&sa->head, n->desc, sizeof(sa->head));
 	if (sa->head.count > IMAGE_MAX_SIGNAL ||
 	    n->len != sizeof(sa->head) + sa->head.count * sizeof(sa->act[0]))
-		return refuse(im, "signal actions note: %u actions in %zu bytes", sa->head.count,
+		return image_refuse(im, "signal actions note: %u actions in %zu bytes", sa->head.count,
 			      n->len);
 	memcpy(sa->act, n->desc + sizeof(sa->head), sa->head.count * sizeof(sa->act[0]));
 	sa->known = true;
@@ -882,18 +881,18 @@ static int read_drops(struct image *im, const struct note *n)
 	uint64_t count;
 
 	if (im->drops.count || n->len < sizeof(count))
-		return refuse(im, "a second drops note, or one of %zu bytes", n->len);
+		return image_refuse(im, "a second drops note, or one of %zu bytes", n->len);
 	memcpy(&count, n->desc, sizeof(count));
 	if (count == 0 || count > IMAGE_MAX_DROPS || count > (n->len - sizeof(count)) / 16 ||
 	    n->len != sizeof(count) + count * 16)
-		return refuse(im, "drops note of %zu bytes for %lu runs", n->len,
+		return image_refuse(im, "drops note of %zu bytes for %lu runs", n->len,
 			      (unsigned long)count);
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t r[2];
 
 		memcpy(r, n->desc + sizeof(count) + i * 16, sizeof(r));
 		if (r[0] >= r[1] || (im->drops.count && r[0] <= im->drops.run[im->drops.count - 1].end))
-			return refuse(im, "drops note: run %lu (%#lx-%#lx) is empty, out of order "
+			return image_refuse(im, "drops note: run %lu (%#lx-%#lx) is empty, out of order "
 				      "or touches the one before", (unsigned long)i,
 				      (unsigned long)r[0], (unsigned long)r[1]);
 		if (runs_append(&im->drops, r[0], r[1]))
@@ -905,7 +904,7 @@ static int read_drops(struct image *im, const struct note *n)
 static int read_timers(struct image *im, const struct note *n)
 {
 	if (n->len != sizeof(im->timers.timer) || im->timers.known)
-		return refuse(im, "timers note of %zu bytes, not %zu, or a second one", n->len,
+		return image_refuse(im, "timers note of %zu bytes, not %zu, or a second one", n->len,
 			      sizeof(im->timers.timer));
 	memcpy(im->timers.timer, n->desc, n->len);
 	im->timers.known = true;
@@ -921,11 +920,11 @@ static int read_seccomp(struct image *im, const struct note *n)
 	size_t pos = sizeof(rec);
 
 	if (n->len < sizeof(rec) || sc->mode)
-		return refuse(im, "seccomp note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "seccomp note of %zu bytes, or a second one", n->len);
 	memcpy(&rec, n->desc, sizeof(rec));
 	if (!rec.mode || rec.flags & ~IMAGE_SECCOMP_NNP || rec.reserved ||
 	    rec.nfilters > (n->len - pos) / sizeof(struct image_filter_rec))
-		return refuse(im, "seccomp note: mode %u, %u filters in %zu bytes, or unknown "
+		return image_refuse(im, "seccomp note: mode %u, %u filters in %zu bytes, or unknown "
 			      "flags %#x", rec.mode, rec.nfilters, n->len, rec.flags);
 	sc->mode = rec.mode;
 	sc->no_new_privs = rec.flags & IMAGE_SECCOMP_NNP;
@@ -937,12 +936,12 @@ static int read_seccomp(struct image *im, const struct note *n)
 		struct image_filter_rec fr;
 
 		if (n->len - pos < sizeof(fr))
-			return refuse(im, "seccomp note: filter %zu is missing", sc->nfilters);
+			return image_refuse(im, "seccomp note: filter %zu is missing", sc->nfilters);
 		memcpy(&fr, n->desc + pos, sizeof(fr));
 		pos += sizeof(fr);
 		if (!fr.len || fr.len > IMAGE_MAX_FILTER_INSNS ||
 		    fr.len > (n->len - pos) / sizeof(uint64_t))
-			return refuse(im, "seccomp note: filter %zu of %u instructions (1 to %d, "
+			return image_refuse(im, "seccomp note: filter %zu of %u instructions (1 to %d, "
 				      "within the note)", sc->nfilters, fr.len,
 				      IMAGE_MAX_FILTER_INSNS);
 		f->insn = malloc(fr.len * sizeof(uint64_t));
@@ -954,7 +953,7 @@ static int read_seccomp(struct image *im, const struct note *n)
 		pos += fr.len * sizeof(uint64_t);
 	}
 	if (pos != n->len)
-		return refuse(im, "seccomp note: %zu bytes after the last filter", n->len - pos);
+		return image_refuse(im, "seccomp note: %zu bytes after the last filter", n->len - pos);
 	return 0;
 }
 
@@ -968,10 +967,10 @@ static int read_files(struct image *im, const struct note *n)
 	uint64_t count;
 
 	if (n->len < sizeof(count) || im->file)
-		return refuse(im, "files note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "files note of %zu bytes, or a second one", n->len);
 	memcpy(&count, n->desc, sizeof(count));
 	if (!count || count > (n->len - sizeof(count)) / sizeof(*rec))
-		return refuse(im, "%lu open files in a note of %zu bytes", (unsigned long)count,
+		return image_refuse(im, "%lu open files in a note of %zu bytes", (unsigned long)count,
 			      n->len);
 	paths = (const char *)(rec + count);
 	paths_len = n->len - sizeof(count) - count * sizeof(*rec);
@@ -984,14 +983,14 @@ static int read_files(struct image *im, const struct note *n)
 
 		memcpy(&r, rec + i, sizeof(r));
 		if (r.path_off > paths_len || r.path_len > paths_len - r.path_off)
-			return refuse(im, "open file %zu has a bad path", i);
+			return image_refuse(im, "open file %zu has a bad path", i);
 		f->path = strndup(paths + r.path_off, r.path_len);
 		if (!f->path)
 			return -ENOMEM;
 		im->nfile++;
 		/* A NUL inside the path shows as a shorter one: refused. */
 		if (strlen(f->path) != r.path_len)
-			return refuse(im, "open file %zu has a NUL in its path", i);
+			return image_refuse(im, "open file %zu has a NUL in its path", i);
 		*f = (struct image_file){
 			.fd = r.fd, .kind = r.kind, .open_flags = r.open_flags, .flags = r.flags,
 			.shares = r.shares, .mtime_nsec = r.mtime_nsec, .offset = r.offset,
@@ -1010,9 +1009,9 @@ static int read_mm(struct image *im, const struct note *n)
 	size_t left = n->len - sizeof(im->mm.rec);
 
 	if (n->len < sizeof(im->mm.rec) || im->mm.known)
-		return refuse(im, "mm note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "mm note of %zu bytes, or a second one", n->len);
 	if (!left || left > IMAGE_MAX_PATH || memchr(path, '\0', left) != path + left - 1)
-		return refuse(im, "mm note: the program's path does not end in its NUL within "
+		return image_refuse(im, "mm note: the program's path does not end in its NUL within "
 			      "%d bytes at the note's end", IMAGE_MAX_PATH);
 	im->mm.exe = strdup(path);
 	if (!im->mm.exe)
@@ -1028,11 +1027,11 @@ static int read_vdso(struct image *im, const struct note *n)
 	struct image_vdso_rec rec;
 
 	if (n->len < sizeof(rec) || im->vdso.bytes)
-		return refuse(im, "vDSO note of %zu bytes, or a second one", n->len);
+		return image_refuse(im, "vDSO note of %zu bytes, or a second one", n->len);
 	memcpy(&rec, n->desc, sizeof(rec));
 	if (!rec.vdso_size || rec.vdso_size > IMAGE_MAX_VDSO ||
 	    rec.vdso_size != n->len - sizeof(rec))
-		return refuse(im, "vDSO note: a vDSO of %lu bytes (1 to %lu) in a note of %zu",
+		return image_refuse(im, "vDSO note: a vDSO of %lu bytes (1 to %lu) in a note of %zu",
 			      (unsigned long)rec.vdso_size, IMAGE_MAX_VDSO, n->len);
 	im->vdso.bytes = malloc(rec.vdso_size);
 	if (!im->vdso.bytes)
@@ -1045,11 +1044,11 @@ static int read_vdso(struct image *im, const struct note *n)
 static int read_rseq(struct image *im, const struct note *n)
 {
 	if (n->len != sizeof(im->rseq) || im->rseq.len)
-		return refuse(im, "rseq note of %zu bytes, not %zu, or a second one", n->len,
+		return image_refuse(im, "rseq note of %zu bytes, not %zu, or a second one", n->len,
 			      sizeof(im->rseq));
 	memcpy(&im->rseq, n->desc, sizeof(im->rseq));
 	if (!im->rseq.len)
-		return refuse(im, "rseq note: an area of 0 bytes");
+		return image_refuse(im, "rseq note: an area of 0 bytes");
 	return 0;
 }
 
@@ -1065,19 +1064,19 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 		bool core = !strcmp(n.owner, "CORE"), ours = !strcmp(n.owner, IMAGE_NOTE_OWNER);
 
 		if (have_sum)
-			return refuse(im, "a note follows the head sum");
+			return image_refuse(im, "a note follows the head sum");
 		if (core && n.type == NT_PRSTATUS) {
 			struct elf_prstatus prs;
 
 			if (n.len != sizeof(prs))
-				return refuse(im, "NT_PRSTATUS has %zu bytes, not %zu", n.len,
+				return image_refuse(im, "NT_PRSTATUS has %zu bytes, not %zu", n.len,
 					      sizeof(prs));
 			memcpy(&prs, n.desc, sizeof(prs));
 			memcpy(&im->regs, &prs.pr_reg, sizeof(im->regs));
 			have_regs = true;
 		} else if (!strcmp(n.owner, "LINUX") && n.type == NT_X86_XSTATE) {
 			if (n.len < 576 || n.len > IMAGE_MAX_XSTATE || im->xstate)
-				return refuse(im, "NT_X86_XSTATE of %zu bytes", n.len);
+				return image_refuse(im, "NT_X86_XSTATE of %zu bytes", n.len);
 			im->xstate = malloc(n.len);
 			if (!im->xstate)
 				return -ENOMEM;
@@ -1085,7 +1084,7 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			im->xstate_size = n.len;
 		} else if (core && n.type == NT_AUXV) {
 			if (n.len > IMAGE_MAX_AUXV || im->auxv)
-				return refuse(im, "NT_AUXV of %zu bytes", n.len);
+				return image_refuse(im, "NT_AUXV of %zu bytes", n.len);
 			im->auxv = malloc(n.len ? n.len : 1);
 			if (!im->auxv)
 				return -ENOMEM;
@@ -1093,19 +1092,19 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			im->auxv_size = n.len;
 		} else if (ours && n.type == NT_CONTMIG_STATE) {
 			if (n.len != sizeof(im->state) && n.len != IMAGE_STATE_OLD_SIZE)
-				return refuse(im, "state note has %zu bytes, not %zu", n.len,
+				return image_refuse(im, "state note has %zu bytes, not %zu", n.len,
 					      sizeof(im->state));
 			memset(&im->state, 0, sizeof(im->state));
 			memcpy(&im->state, n.desc, n.len);
 			if (im->state.flags & ~IMAGE_STATE_KNOWN)
-				return refuse(im, "unknown state flags %#x", im->state.flags);
+				return image_refuse(im, "unknown state flags %#x", im->state.flags);
 			if (im->state.version != IMAGE_VERSION)
-				return refuse(im, "image format version %u; this contmig reads "
+				return image_refuse(im, "image format version %u; this contmig reads "
 					      "version %d", im->state.version, IMAGE_VERSION);
 			have_state = true;
 		} else if (ours && n.type == NT_CONTMIG_VMAS) {
 			if (have_vmas)
-				return refuse(im, "two mappings notes");
+				return image_refuse(im, "two mappings notes");
 			r = read_vmas(im, &n);
 			if (r)
 				return r;
@@ -1170,10 +1169,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 			uint64_t want;
 
 			if (n.len != sizeof(want))
-				return refuse(im, "head sum note of %zu bytes", n.len);
+				return image_refuse(im, "head sum note of %zu bytes", n.len);
 			memcpy(&want, n.desc, sizeof(want));
 			if (XXH3_64bits(head, notes_at + n.at) != want)
-				return refuse(im, "checksum mismatch in the image header or notes");
+				return image_refuse(im, "checksum mismatch in the image header or notes");
 			have_sum = true;
 		}
 		/* Other notes (NT_PRPSINFO, NT_FPREGSET, ...) are for other tools. */
@@ -1181,11 +1180,11 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 	if (r < 0)
 		return r;
 	if (!have_sum)
-		return refuse(im, "no head sum note");
+		return image_refuse(im, "no head sum note");
 	if (!have_state)
-		return refuse(im, "not a contmig image (no CONTMIG state note)");
+		return image_refuse(im, "not a contmig image (no CONTMIG state note)");
 	if (!have_regs || !im->xstate || !have_vmas)
-		return refuse(im, "missing %s note", !have_regs ? "NT_PRSTATUS" :
+		return image_refuse(im, "missing %s note", !have_regs ? "NT_PRSTATUS" :
 			      !im->xstate ? "NT_X86_XSTATE" : "mappings");
 	return 0;
 }
@@ -1198,15 +1197,15 @@ static int check_creds(struct image *im)
 	if (!c->known)
 		return 0;
 	if (c->ngroups > IMAGE_MAX_GROUPS)
-		return refuse(im, "%zu supplementary groups; at most %d", c->ngroups,
+		return image_refuse(im, "%zu supplementary groups; at most %d", c->ngroups,
 			      IMAGE_MAX_GROUPS);
 	if (!c->user || !c->group || strlen(c->user) >= IMAGE_MAX_NAME ||
 	    strlen(c->group) >= IMAGE_MAX_NAME)
-		return refuse(im, "the user's or group's name is missing or has %d bytes or more",
+		return image_refuse(im, "the user's or group's name is missing or has %d bytes or more",
 			      IMAGE_MAX_NAME);
 	for (size_t i = 0; i < c->ngroups; i++)
 		if (!c->groups[i].name || strlen(c->groups[i].name) >= IMAGE_MAX_NAME)
-			return refuse(im, "the name of group %zu (gid %u) is missing or has %d "
+			return image_refuse(im, "the name of group %zu (gid %u) is missing or has %d "
 				      "bytes or more", i, c->groups[i].gid, IMAGE_MAX_NAME);
 	return 0;
 }
@@ -1223,23 +1222,23 @@ static int check_limits(struct image *im)
 	if (!l->known)
 		return 0;
 	if (l->rec.flags & ~IMAGE_LIMITS_ALL || l->rec.no_new_privs > 1)
-		return refuse(im, "restrictions note: unknown flags %#x or no_new_privs %u",
+		return image_refuse(im, "restrictions note: unknown flags %#x or no_new_privs %u",
 			      l->rec.flags, l->rec.no_new_privs);
 	if (l->rec.nrlimits != (rlimits ? IMAGE_MAX_RLIMITS : 0))
-		return refuse(im, "restrictions note: %u resource limits, not %d", l->rec.nrlimits,
+		return image_refuse(im, "restrictions note: %u resource limits, not %d", l->rec.nrlimits,
 			      rlimits ? IMAGE_MAX_RLIMITS : 0);
 	if (l->rec.flags & IMAGE_LIMITS_CAPS &&
 	    ((cap[IMAGE_CAP_EFF] | cap[IMAGE_CAP_AMB]) & ~cap[IMAGE_CAP_PRM] ||
 	     cap[IMAGE_CAP_AMB] & ~cap[IMAGE_CAP_INH]))
-		return refuse(im, "restrictions note: capabilities no process can have (effective "
+		return image_refuse(im, "restrictions note: capabilities no process can have (effective "
 			      "or ambient outside permitted, ambient outside inheritable)");
 	for (size_t i = 0; i < l->rec.nrlimits; i++)
 		if (l->rlim[i].cur > l->rlim[i].max)
-			return refuse(im, "restrictions note: resource limit %zu has its soft limit "
+			return image_refuse(im, "restrictions note: resource limit %zu has its soft limit "
 				      "above its hard one", i);
 	if (strnlen(l->label, IMAGE_MAX_LABEL) >= IMAGE_MAX_LABEL ||
 	    (*l->label && !(l->rec.flags & IMAGE_LIMITS_LSM)))
-		return refuse(im, "restrictions note: a bad LSM label");
+		return image_refuse(im, "restrictions note: a bad LSM label");
 	return 0;
 }
 
@@ -1260,20 +1259,20 @@ static int check_seccomp(struct image *im)
 	size_t chain = 0;
 
 	if (sc->mode > SECCOMP_MODE_FILTER || (sc->mode == SECCOMP_MODE_FILTER) != !!sc->nfilters)
-		return refuse(im, "seccomp mode %u with %zu filters", sc->mode, sc->nfilters);
+		return image_refuse(im, "seccomp mode %u with %zu filters", sc->mode, sc->nfilters);
 	for (size_t i = 0; i < sc->nfilters; i++) {
 		const struct image_filter *f = &sc->filter[i];
 
 		if (!f->len || f->len > IMAGE_MAX_FILTER_INSNS || f->flags & ~SECCOMP_FILTER_FLAG_LOG)
-			return refuse(im, "seccomp filter %zu: %u instructions (1 to %d) or flags "
+			return image_refuse(im, "seccomp filter %zu: %u instructions (1 to %d) or flags "
 				      "%#x", i, f->len, IMAGE_MAX_FILTER_INSNS, f->flags);
 		chain += f->len + 4;
 		if (chain > IMAGE_MAX_CHAIN_INSNS)
-			return refuse(im, "seccomp filters: more than the kernel's %d instructions "
+			return image_refuse(im, "seccomp filters: more than the kernel's %d instructions "
 				      "in a chain", IMAGE_MAX_CHAIN_INSNS);
 		for (size_t k = 0; k < f->len; k++)
 			if (returns_user_notif(f->insn[k]))
-				return refuse(im, "seccomp filter %zu returns SECCOMP_RET_USER_NOTIF: "
+				return image_refuse(im, "seccomp filter %zu returns SECCOMP_RET_USER_NOTIF: "
 					      "its listener cannot move", i);
 	}
 	return 0;
@@ -1300,23 +1299,23 @@ static int check_file(struct image *im, size_t i)
 	const char *device = image_memory_device(f->rdev);
 
 	if (f->fd < 3 || f->fd >= IMAGE_MAX_FD || (i && f->fd <= im->file[i - 1].fd))
-		return refuse(im, "open file %zu: fd %d is not above 2, below %d and after the "
+		return image_refuse(im, "open file %zu: fd %d is not above 2, below %d and after the "
 			      "one before", i, f->fd, IMAGE_MAX_FD);
 	if (f->kind < IMAGE_FILE_REGULAR || f->kind > IMAGE_FILE_TERMINAL ||
 	    f->flags & ~IMAGE_FILE_FLAGS || f->open_flags & ~IMAGE_FILE_OPEN_FLAGS ||
 	    f->mtime_nsec >= 1000000000 || f->offset > INT64_MAX)
-		return refuse(im, "open file %zu (fd %d): unknown kind %u, flags %#x or open flags "
+		return image_refuse(im, "open file %zu (fd %d): unknown kind %u, flags %#x or open flags "
 			      "%#o, or a bad offset or time", i, f->fd, f->kind, f->flags,
 			      f->open_flags);
 	if (f->path[0] != '/' || strlen(f->path) >= IMAGE_MAX_PATH)
-		return refuse(im, "open file %zu (fd %d): the path is not absolute, or has %d "
+		return image_refuse(im, "open file %zu (fd %d): the path is not absolute, or has %d "
 			      "bytes or more", i, f->fd, IMAGE_MAX_PATH);
 	if (f->kind == IMAGE_FILE_DEVICE && (!device || strcmp(device, f->path)))
-		return refuse(im, "open file %zu (fd %d): device %u:%u at the path given is not "
+		return image_refuse(im, "open file %zu (fd %d): device %u:%u at the path given is not "
 			      "one a copy gets its own of", i, f->fd, major(f->rdev), minor(f->rdev));
 	if (f->flags & IMAGE_FILE_HASHED &&
 	    (f->kind != IMAGE_FILE_REGULAR || f->size > IMAGE_FILE_HASH_MAX))
-		return refuse(im, "open file %zu (fd %d): a content hash for other than a regular "
+		return image_refuse(im, "open file %zu (fd %d): a content hash for other than a regular "
 			      "file of at most %lu bytes", i, f->fd, IMAGE_FILE_HASH_MAX);
 	if (f->shares == -1)
 		return 0;
@@ -1336,7 +1335,7 @@ static int check_file(struct image *im, size_t i)
 			break;
 		}
 	}
-	return refuse(im, "open file %zu (fd %d) shares fd %d, which is not an earlier file of "
+	return image_refuse(im, "open file %zu (fd %d) shares fd %d, which is not an earlier file of "
 		      "its kind", i, f->fd, f->shares);
 }
 
@@ -1345,7 +1344,7 @@ static int check_files(struct image *im)
 	int err = 0;
 
 	if (!im->nfile != !(im->state.flags & IMAGE_STATE_FILES))
-		return refuse(im, "%zu open files, and the state says it has %s", im->nfile,
+		return image_refuse(im, "%zu open files, and the state says it has %s", im->nfile,
 			      im->state.flags & IMAGE_STATE_FILES ? "some" : "none");
 	for (size_t i = 0; !err && i < im->nfile; i++)
 		err = check_file(im, i);
@@ -1362,7 +1361,7 @@ static int check_workdir(struct image *im)
 		return 0;
 	if (wd->path[0] != '/' || strnlen(wd->path, IMAGE_MAX_PATH) >= IMAGE_MAX_PATH ||
 	    wd->umask & ~0777U)
-		return refuse(im, "working directory note: a path that is not absolute or too "
+		return image_refuse(im, "working directory note: a path that is not absolute or too "
 			      "long, or umask %#o", wd->umask);
 	return 0;
 }
@@ -1379,18 +1378,18 @@ static int check_mm(struct image *im)
 	if (!im->mm.known)
 		return 0;
 	if (m->flags & ~IMAGE_MM_EXE || m->reserved)
-		return refuse(im, "mm note: unknown flags %#x or reserved bits", m->flags);
+		return image_refuse(im, "mm note: unknown flags %#x or reserved bits", m->flags);
 	for (size_t i = 0; i < sizeof(addr) / sizeof(addr[0]); i++)
 		if (addr[i] > USER_SPACE_END)
-			return refuse(im, "mm note: address %#lx is not in user space",
+			return image_refuse(im, "mm note: address %#lx is not in user space",
 				      (unsigned long)addr[i]);
 	if (m->start_code > m->end_code || m->start_data > m->end_data ||
 	    m->start_brk > m->brk || m->arg_start > m->arg_end || m->env_start > m->env_end)
-		return refuse(im, "mm note: a range (code, data, heap, arguments, environment) "
+		return image_refuse(im, "mm note: a range (code, data, heap, arguments, environment) "
 			      "ends before it starts");
 	if (!im->mm.exe || strlen(im->mm.exe) >= IMAGE_MAX_PATH ||
 	    !(m->flags & IMAGE_MM_EXE) != !*im->mm.exe)
-		return refuse(im, "mm note: the program's path is missing, too long, or "
+		return image_refuse(im, "mm note: the program's path is missing, too long, or "
 			      "disagrees with its flag");
 	return 0;
 }
@@ -1420,7 +1419,7 @@ static int check_vdso(struct image *im)
 		return 0;
 	if (!im->vdso.bytes || !page_range_ok(v->vdso_start, v->vdso_size, IMAGE_MAX_VDSO) ||
 	    !page_range_ok(v->vvar_start, v->vvar_size, IMAGE_MAX_VVAR))
-		return refuse(im, "vDSO note: the vDSO (%#lx, %lu bytes) or its data (%#lx, %lu "
+		return image_refuse(im, "vDSO note: the vDSO (%#lx, %lu bytes) or its data (%#lx, %lu "
 			      "bytes) is not a page-aligned run of user space of at most %lu "
 			      "and %lu bytes", (unsigned long)v->vdso_start,
 			      (unsigned long)v->vdso_size, (unsigned long)v->vvar_start,
@@ -1429,7 +1428,7 @@ static int check_vdso(struct image *im)
 	     v->vdso_start < v->vvar_start + v->vvar_size) ||
 	    overlaps_mapping(im, v->vdso_start, v->vdso_size) ||
 	    overlaps_mapping(im, v->vvar_start, v->vvar_size))
-		return refuse(im, "vDSO note: the vDSO at %#lx or its data at %#lx overlaps a "
+		return image_refuse(im, "vDSO note: the vDSO at %#lx or its data at %#lx overlaps a "
 			      "mapping", (unsigned long)v->vdso_start, (unsigned long)v->vvar_start);
 	return 0;
 }
@@ -1443,22 +1442,22 @@ static int check_drops(struct image *im)
 	size_t v = 0;
 
 	if (im->drops.count && !(im->state.flags & IMAGE_STATE_DELTA))
-		return refuse(im, "a drops note in a whole image");
+		return image_refuse(im, "a drops note in a whole image");
 	if (im->drops.count > IMAGE_MAX_DROPS)
-		return refuse(im, "%zu runs in the drops note, more than %d", im->drops.count,
+		return image_refuse(im, "%zu runs in the drops note, more than %d", im->drops.count,
 			      IMAGE_MAX_DROPS);
 	for (size_t i = 0; i < im->drops.count; i++) {
 		const struct run *r = &im->drops.run[i];
 		uint64_t at = r->start;
 
 		if (r->start % IMAGE_PAGE || r->end % IMAGE_PAGE)
-			return refuse(im, "drops note: %#lx-%#lx is not page-aligned",
+			return image_refuse(im, "drops note: %#lx-%#lx is not page-aligned",
 				      (unsigned long)r->start, (unsigned long)r->end);
 		while (at < r->end) {
 			while (v < im->vmas.count && im->vmas.vma[v].end <= at)
 				v++;
 			if (v == im->vmas.count || im->vmas.vma[v].start > at)
-				return refuse(im, "drops note: %#lx-%#lx is not within the mappings",
+				return image_refuse(im, "drops note: %#lx-%#lx is not within the mappings",
 					      (unsigned long)r->start, (unsigned long)r->end);
 			at = im->vmas.vma[v].end;
 		}
@@ -1476,7 +1475,7 @@ static int check_rseq(struct image *im)
 	v = vma_list_find(&im->vmas, q->addr);
 	if (q->len < 32 || q->len > IMAGE_MAX_RSEQ || q->addr % 32 || q->flags || q->reserved ||
 	    !v || q->addr + q->len > v->end || !(v->prot & PROT_WRITE))
-		return refuse(im, "rseq note: an area of %u bytes at %#lx (32 to %d bytes, "
+		return image_refuse(im, "rseq note: an area of %u bytes at %#lx (32 to %d bytes, "
 			      "32-byte aligned, in one writable mapping) or flags %#x",
 			      q->len, (unsigned long)q->addr, IMAGE_MAX_RSEQ, q->flags);
 	return 0;
@@ -1508,19 +1507,19 @@ static int check_filerefs(struct image *im)
 	bool *referenced;
 
 	if (flagged != (fr->nfiles > 0) || (!fr->nfiles && fr->nmaps))
-		return refuse(im, "file references: the state flag says %s, the note holds %zu "
+		return image_refuse(im, "file references: the state flag says %s, the note holds %zu "
 			      "files", flagged ? "some" : "none", fr->nfiles);
 	if (!fr->nfiles)
 		return 0;
 	if (fr->nmaps > im->vmas.count || fr->nfiles > fr->nmaps)
-		return refuse(im, "file references: %zu files and %zu references for %zu mappings",
+		return image_refuse(im, "file references: %zu files and %zu references for %zu mappings",
 			      fr->nfiles, fr->nmaps, im->vmas.count);
 	for (size_t i = 0; i < fr->nfiles; i++) {
 		const struct image_fileref *f = &fr->file[i];
 
 		if (!f->path || f->path[0] != '/' || strnlen(f->path, IMAGE_MAX_PATH) >= IMAGE_MAX_PATH ||
 		    !sound_build_id(f))
-			return refuse(im, "file references: file %zu has a path that is not absolute "
+			return image_refuse(im, "file references: file %zu has a path that is not absolute "
 				      "or too long, or a bad build ID", i);
 	}
 	referenced = calloc(fr->nfiles, sizeof(*referenced));
@@ -1537,7 +1536,7 @@ static int check_filerefs(struct image *im)
 		    vm->shared || m->file >= fr->nfiles || m->offset != vm->offset ||
 		    m->offset % IMAGE_PAGE || m->offset > (uint64_t)INT64_MAX - (vm->end - vm->start)) {
 			free(referenced);
-			return refuse(im, "file reference %zu (%#lx) is not to the start of a private "
+			return image_refuse(im, "file reference %zu (%#lx) is not to the start of a private "
 				      "mapping in address order, at its offset, of a file of the note",
 				      i, (unsigned long)m->start);
 		}
@@ -1548,7 +1547,7 @@ static int check_filerefs(struct image *im)
 	}
 	free(referenced);
 	if (used != fr->nfiles)
-		return refuse(im, "file references: %zu of %zu files are referenced by no mapping",
+		return image_refuse(im, "file references: %zu of %zu files are referenced by no mapping",
 			      fr->nfiles - used, fr->nfiles);
 	return 0;
 }
@@ -1566,21 +1565,21 @@ static int check_sigactions(struct image *im)
 	if (!sa->known)
 		return 0;
 	if (sa->head.count > IMAGE_MAX_SIGNAL)
-		return refuse(im, "signal actions note: %u actions", sa->head.count);
+		return image_refuse(im, "signal actions note: %u actions", sa->head.count);
 	for (size_t i = 0; i < sa->head.count; i++) {
 		const struct image_sigaction_rec *a = &sa->act[i];
 
 		if (a->signo < 1 || a->signo > IMAGE_MAX_SIGNAL || a->signo == SIGKILL ||
 		    a->signo == SIGSTOP || (i && a->signo <= sa->act[i - 1].signo) ||
 		    a->reserved || a->handler == 0 || a->flags > UINT32_MAX)
-			return refuse(im, "signal action %zu: signal %u, handler %#" PRIx64 ", flags "
+			return image_refuse(im, "signal action %zu: signal %u, handler %#" PRIx64 ", flags "
 				      "%#" PRIx64 ": not an action a process can have", i, a->signo,
 				      a->handler, a->flags);
 	}
 	if (ss_mode == IMAGE_SS_DISABLE ? sa->head.ss_sp || sa->head.ss_size ||
 	    sa->head.ss_flags != IMAGE_SS_DISABLE : ss_mode != 0 || !sa->head.ss_size ||
 	    sa->head.ss_sp > USER_SPACE_END || sa->head.ss_size > USER_SPACE_END - sa->head.ss_sp)
-		return refuse(im, "signal actions note: an alternate stack of %" PRIu64 " bytes at "
+		return image_refuse(im, "signal actions note: an alternate stack of %" PRIu64 " bytes at "
 			      "%#" PRIx64 " with flags %#x", sa->head.ss_size, sa->head.ss_sp,
 			      sa->head.ss_flags);
 	return 0;
@@ -1594,7 +1593,7 @@ static int check_timers(struct image *im)
 
 		if (t->interval_sec < 0 || t->value_sec < 0 || t->interval_usec < 0 ||
 		    t->interval_usec >= 1000000 || t->value_usec < 0 || t->value_usec >= 1000000)
-			return refuse(im, "timers note: timer %zu has a time no timer has", i);
+			return image_refuse(im, "timers note: timer %zu has a time no timer has", i);
 	}
 	return 0;
 }
@@ -1625,16 +1624,16 @@ int image_check(struct image *im)
 
 	/* Section header 0's sh_info holds the program header count. */
 	if (im->nseg > UINT32_MAX - 2)
-		return refuse(im, "%zu segments: more than an ELF file can count", im->nseg);
+		return image_refuse(im, "%zu segments: more than an ELF file can count", im->nseg);
 	for (size_t i = 0; i < im->vmas.count; i++) {
 		const struct vma *m = &im->vmas.vma[i];
 
 		if (m->start >= m->end || m->start % IMAGE_PAGE || m->end % IMAGE_PAGE ||
 		    m->end > USER_SPACE_END || m->start < prev_end)
-			return refuse(im, "mapping %zu (%#lx-%#lx) is not page-aligned user space "
+			return image_refuse(im, "mapping %zu (%#lx-%#lx) is not page-aligned user space "
 				      "in address order", i, m->start, m->end);
 		if (m->prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC))
-			return refuse(im, "mapping %zu (%#lx) has a bad protection %#x", i, m->start,
+			return image_refuse(im, "mapping %zu (%#lx) has a bad protection %#x", i, m->start,
 				      (unsigned)m->prot);
 		prev_end = m->end;
 	}
@@ -1644,27 +1643,27 @@ int image_check(struct image *im)
 		if (!s->size || s->vaddr % IMAGE_PAGE || s->size % IMAGE_PAGE ||
 		    s->offset != off || s->size > USER_SPACE_END ||
 		    s->vaddr > USER_SPACE_END - s->size)
-			return refuse(im, "segment %zu (%#lx, %lu bytes at offset %lu) is not a "
+			return image_refuse(im, "segment %zu (%#lx, %lu bytes at offset %lu) is not a "
 				      "page-aligned run of user space in file order", i,
 				      (unsigned long)s->vaddr, (unsigned long)s->size,
 				      (unsigned long)s->offset);
 		if (i && s->vaddr < im->seg[i - 1].vaddr + im->seg[i - 1].size)
-			return refuse(im, "segment %zu (%#lx) overlaps the one before or is out of "
+			return image_refuse(im, "segment %zu (%#lx) overlaps the one before or is out of "
 				      "order", i, (unsigned long)s->vaddr);
 		while (v < im->vmas.count && im->vmas.vma[v].end <= s->vaddr)
 			v++;
 		if (v == im->vmas.count || s->vaddr < im->vmas.vma[v].start ||
 		    s->vaddr + s->size > im->vmas.vma[v].end)
-			return refuse(im, "segment %zu (%#lx) does not lie inside one mapping", i,
+			return image_refuse(im, "segment %zu (%#lx) does not lie inside one mapping", i,
 				      (unsigned long)s->vaddr);
 		if ((int)s->prot != im->vmas.vma[v].prot)
-			return refuse(im, "segment %zu (%#lx) has another protection than its "
+			return image_refuse(im, "segment %zu (%#lx) has another protection than its "
 				      "mapping", i, (unsigned long)s->vaddr);
 		/* In order, apart, in user space: together under 2^47 bytes. */
 		off += s->size;
 	}
 	if (im->sums_offset != off)
-		return refuse(im, "the segment sums are not right after the data");
+		return image_refuse(im, "the segment sums are not right after the data");
 	/* Against the mappings, now known to be sound. */
 	err = check_vdso(im);
 	if (!err)
@@ -1726,12 +1725,12 @@ int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 	memset(im, 0, sizeof(*im));
 	err = stream_read(in, &eh, sizeof(eh));
 	if (err)
-		return err == -ENODATA ? refuse(im, "truncated: shorter than an ELF header") : err;
+		return err == -ENODATA ? image_refuse(im, "truncated: shorter than an ELF header") : err;
 	if (memcmp(eh.e_ident, ELFMAG, SELFMAG))
-		return refuse(im, "not an image: no ELF magic");
+		return image_refuse(im, "not an image: no ELF magic");
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh.e_type != ET_CORE || eh.e_machine != EM_X86_64)
-		return refuse(im, "not an x86-64 ELF core file");
+		return image_refuse(im, "not an x86-64 ELF core file");
 	im->head = malloc(sizeof(eh));
 	if (!im->head)
 		return -ENOMEM;
@@ -1742,23 +1741,23 @@ int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 
 		/* Extended numbering: the count is in section header 0. */
 		if (eh.e_shoff != sizeof(eh) || eh.e_shentsize != sizeof(sh) || eh.e_shnum != 1)
-			return refuse(im, "PN_XNUM program headers without section header 0 "
+			return image_refuse(im, "PN_XNUM program headers without section header 0 "
 				      "right after the ELF header");
 		err = read_growing(in, &im->head, sizeof(eh), sizeof(sh));
 		if (err)
-			return err == -ENODATA ? refuse(im, "truncated in section header 0") : err;
+			return err == -ENODATA ? image_refuse(im, "truncated in section header 0") : err;
 		memcpy(&sh, im->head + sizeof(eh), sizeof(sh));
 		phnum = sh.sh_info;
 		if (sh.sh_type != SHT_NULL || phnum < PN_XNUM)
-			return refuse(im, "section header 0 counts %lu program headers; extended "
+			return image_refuse(im, "section header 0 counts %lu program headers; extended "
 				      "numbering is for %d or more", (unsigned long)phnum, PN_XNUM);
 	} else if (eh.e_shoff || eh.e_shnum) {
-		return refuse(im, "section headers in an image of %lu program headers",
+		return image_refuse(im, "section headers in an image of %lu program headers",
 			      (unsigned long)phnum);
 	}
 	phoff = phdrs_offset(phnum);
 	if (eh.e_phoff != phoff || eh.e_phentsize != sizeof(Elf64_Phdr) || phnum < 2)
-		return refuse(im, "bad program header table (%lu entries at %lu)",
+		return image_refuse(im, "bad program header table (%lu entries at %lu)",
 			      (unsigned long)phnum, (unsigned long)eh.e_phoff);
 	/* Each segment holds a page at least: the count alone bounds the size. */
 	notes_at = phoff + phnum * sizeof(Elf64_Phdr);
@@ -1770,16 +1769,16 @@ int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 	}
 	err = read_growing(in, &im->head, eh.e_phoff, notes_at - eh.e_phoff);
 	if (err)
-		return err == -ENODATA ? refuse(im, "truncated in the program headers") : err;
+		return err == -ENODATA ? image_refuse(im, "truncated in the program headers") : err;
 	ph = (Elf64_Phdr *)(im->head + phoff);
 	if (ph[0].p_type != PT_NOTE || ph[0].p_offset != notes_at || ph[0].p_filesz == 0 ||
 	    ph[phnum - 1].p_type != PT_NOTE)
-		return refuse(im, "the program headers do not start and end with the notes");
+		return image_refuse(im, "the program headers do not start and end with the notes");
 	notes_len = ph[0].p_filesz;
 	im->nseg = phnum - 2;
 	im->sums_offset = ph[phnum - 1].p_offset;
 	if (ph[phnum - 1].p_filesz != sums_note_size(im->nseg))
-		return refuse(im, "the segment sums note has the wrong size");
+		return image_refuse(im, "the segment sums note has the wrong size");
 	if (notes_len > max_size - notes_at || im->sums_offset > max_size ||
 	    sums_note_size(im->nseg) > max_size - im->sums_offset) {
 		im->size = notes_len > max_size - notes_at ? notes_at + notes_len :
@@ -1796,7 +1795,7 @@ int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 		const Elf64_Phdr *p = &ph[i + 1];
 
 		if (p->p_type != PT_LOAD || p->p_filesz != p->p_memsz)
-			return refuse(im, "program header %zu is not a stored PT_LOAD", i + 1);
+			return image_refuse(im, "program header %zu is not a stored PT_LOAD", i + 1);
 		im->seg[i] = (struct image_segment){
 			.vaddr = p->p_vaddr,
 			.size = p->p_filesz,
@@ -1809,7 +1808,7 @@ int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 
 	err = read_growing(in, &im->head, notes_at, notes_len);
 	if (err)
-		return err == -ENODATA ? refuse(im, "truncated in the notes") : err;
+		return err == -ENODATA ? image_refuse(im, "truncated in the notes") : err;
 	im->head_size = notes_at + notes_len;
 	err = read_notes(im, im->head, notes_at, notes_len);
 	if (err)
@@ -1818,7 +1817,7 @@ int image_read_head(struct image *im, struct stream *in, uint64_t max_size)
 	if (err)
 		return err;
 	err = stream_skip_to(in, im->data_offset);
-	return err == -ENODATA ? refuse(im, "truncated before the data") : err;
+	return err == -ENODATA ? image_refuse(im, "truncated before the data") : err;
 }
 
 int image_read_tail(struct image *im, struct stream *in)
@@ -1837,12 +1836,12 @@ int image_read_tail(struct image *im, struct stream *in)
 	}
 	err = stream_read(in, note, len);
 	if (err == -ENODATA)
-		err = refuse(im, "truncated in the segment sums");
+		err = image_refuse(im, "truncated in the segment sums");
 	if (!err && next_note(im, note, len, &pos, &n) != 1)
-		err = refuse(im, "bad segment sums note");
+		err = image_refuse(im, "bad segment sums note");
 	if (!err && (strcmp(n.owner, IMAGE_NOTE_OWNER) || n.type != NT_CONTMIG_SEGSUMS ||
 		     n.len != im->nseg * sizeof(uint64_t)))
-		err = refuse(im, "the last note is not the segment sums");
+		err = image_refuse(im, "the last note is not the segment sums");
 	for (size_t i = 0; !err && i < im->nseg; i++)
 		memcpy(&im->seg[i].sum, n.desc + i * sizeof(uint64_t), sizeof(uint64_t));
 	free(note);
@@ -1877,7 +1876,7 @@ int image_read_data(struct image *im, struct stream *in, image_visit_fn visit, v
 		size_t npieces = 0;
 
 		if (n == -ENODATA)
-			err = refuse(im, "truncated in segment %zu (%#lx)", i,
+			err = image_refuse(im, "truncated in segment %zu (%#lx)", i,
 				     (unsigned long)im->seg[i].vaddr);
 		else if (n < 0)
 			err = n;
@@ -2003,27 +2002,27 @@ static int same_image(struct image *im, const struct image *back)
 	    back->auxv_size != im->auxv_size ||
 	    (im->auxv_size && memcmp(back->auxv, im->auxv, im->auxv_size)) ||
 	    back->syms.count != im->syms.count)
-		return refuse(im, "the image read back holds other registers, state or symbols");
+		return image_refuse(im, "the image read back holds other registers, state or symbols");
 	if (!same_creds(&im->creds, &back->creds))
-		return refuse(im, "the image read back holds other credentials");
+		return image_refuse(im, "the image read back holds other credentials");
 	if (!same_seccomp(&im->seccomp, &back->seccomp))
-		return refuse(im, "the image read back holds other seccomp filters");
+		return image_refuse(im, "the image read back holds other seccomp filters");
 	if (!same_files(im, back))
-		return refuse(im, "the image read back holds other open files");
+		return image_refuse(im, "the image read back holds other open files");
 	if (!same_kernel_state(im, back))
-		return refuse(im, "the image read back holds other mm fields, vDSO or rseq area");
+		return image_refuse(im, "the image read back holds other mm fields, vDSO or rseq area");
 	if (im->sigactions.known != back->sigactions.known ||
 	    memcmp(&im->sigactions.head, &back->sigactions.head, sizeof(im->sigactions.head)) ||
 	    memcmp(im->sigactions.act, back->sigactions.act,
 		   im->sigactions.head.count * sizeof(im->sigactions.act[0])) ||
 	    im->timers.known != back->timers.known ||
 	    memcmp(im->timers.timer, back->timers.timer, sizeof(im->timers.timer)))
-		return refuse(im, "the image read back holds other signal actions or timers");
+		return image_refuse(im, "the image read back holds other signal actions or timers");
 	if (!same_filerefs(&im->refs, &back->refs))
-		return refuse(im, "the image read back references other files");
+		return image_refuse(im, "the image read back references other files");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||
 	    back->data_offset != im->data_offset || back->size != im->size)
-		return refuse(im, "the image read back has %zu mappings and %zu segments, not "
+		return image_refuse(im, "the image read back has %zu mappings and %zu segments, not "
 			      "%zu and %zu", back->vmas.count, back->nseg, im->vmas.count,
 			      im->nseg);
 	for (size_t i = 0; i < im->vmas.count; i++) {
@@ -2031,14 +2030,14 @@ static int same_image(struct image *im, const struct image *back)
 
 		if (a->start != b->start || a->end != b->end || a->prot != b->prot ||
 		    a->offset != b->offset || a->shared != b->shared || strcmp(a->name, b->name))
-			return refuse(im, "mapping %zu (%#lx) reads back otherwise", i, a->start);
+			return image_refuse(im, "mapping %zu (%#lx) reads back otherwise", i, a->start);
 	}
 	for (size_t i = 0; i < im->nseg; i++) {
 		const struct image_segment *a = &im->seg[i], *b = &back->seg[i];
 
 		if (a->vaddr != b->vaddr || a->size != b->size || a->offset != b->offset ||
 		    a->prot != b->prot)
-			return refuse(im, "segment %zu (%#lx) reads back otherwise", i,
+			return image_refuse(im, "segment %zu (%#lx) reads back otherwise", i,
 				      (unsigned long)a->vaddr);
 	}
 	return 0;
@@ -2066,13 +2065,13 @@ static int verify_stream(struct image *im, struct image *back, struct stream *in
 	}
 	for (size_t i = 0; !err && i < im->nseg; i++)
 		if (back->seg[i].sum != im->seg[i].sum)
-			err = refuse(im, "segment %zu (%#lx) reads back with another checksum", i,
+			err = image_refuse(im, "segment %zu (%#lx) reads back with another checksum", i,
 				     (unsigned long)im->seg[i].vaddr);
 	/* Nothing else wrote into it: it ends where the image does. */
 	if (!err && fstat(in->fd, &st) < 0)
 		err = -errno;
 	if (!err && (uint64_t)st.st_size != im->size)
-		err = refuse(im, "the image file holds %lld bytes, not the %llu written",
+		err = image_refuse(im, "the image file holds %lld bytes, not the %llu written",
 			     (long long)st.st_size, (unsigned long long)im->size);
 	return err;
 }
@@ -2104,7 +2103,7 @@ static int verify_memory(struct image *im, struct image *back)
 	}
 	for (size_t i = 0; !err && i < im->nseg; i++)
 		if (back->seg[i].sum != im->seg[i].sum)
-			err = refuse(im, "segment %zu's checksum reads back otherwise", i);
+			err = image_refuse(im, "segment %zu's checksum reads back otherwise", i);
 	free(mem.data);
 	return err;
 }

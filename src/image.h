@@ -524,6 +524,8 @@ struct image {
  * 0, or -EBADMSG with im->why.
  */
 int image_check(struct image *im) MUST_CHECK;
+/* Say in im->why why an image is refused; -EBADMSG (for its readers). */
+int image_refuse(struct image *im, const char *fmt, ...) ATTR_PRINTF(2, 3);
 
 /* Lay the image out: set every offset from vmas and seg (vaddr, size and
  * prot set by the caller), check it (image_check) and build the head.

@@ -90,13 +90,13 @@ static bool writes_unseen(pid_t pid)
 
 /* The working sets of one mapping's planning. */
 struct plan {
-	struct runs kept, fresh, refresh, store, anon, file, own, held, lost, tmp, tmp2;
+	struct runs kept, fresh, refresh, store, anon, own, held, lost, tmp, tmp2;
 	bool own_known;			/* own is of every kept page already */
 };
 
 static void plan_free(struct plan *w)
 {
-	struct runs *all[] = { &w->kept, &w->fresh, &w->refresh, &w->store, &w->anon, &w->file,
+	struct runs *all[] = { &w->kept, &w->fresh, &w->refresh, &w->store, &w->anon,
 			       &w->own, &w->held, &w->lost, &w->tmp, &w->tmp2 };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -121,19 +121,18 @@ static int add_to(struct runs *a, const struct runs *b, struct runs *tmp)
  * or nothing (a file's, which the copy has); a run where the mapping is not
  * the one tracked (made again since) joins refresh, to be stored whole.
  */
-static int scan_kept(struct precopy *p, struct plan *w, bool anon, bool last)
+static int scan_kept(struct precopy *p, struct plan *w, bool last)
 {
 	int err = 0;
 
 	/* The last look at anonymous memory takes what find_lost needs too,
 	 * in the same walk: the process is stopped, and every walk is pause. */
-	w->own_known = last && anon;
+	w->own_known = last;
 	for (size_t k = 0; !err && k < w->kept.count; k++) {
 		err = w->own_known ?
 		      dirty_last(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, &w->anon,
 				 &w->own) :
-		      dirty_scan(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, anon,
-				 &w->anon, &w->file);
+		      dirty_scan(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, &w->anon);
 		if (err == -EPERM)
 			err = runs_append(&w->refresh, w->kept.run[k].start, w->kept.run[k].end);
 	}
@@ -195,15 +194,14 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	if (!err && tracked && dirty_track(&p->dirty, v->start, v->end))
 		tracked = false;	/* not now: the kept pages wait */
 	if (!err && tracked)
-		err = scan_kept(p, &w, anon, last);
+		err = scan_kept(p, &w, last);
 	else if (!err && last)
 		err = runs_clip(&w.kept, v->start, v->end, &w.refresh);
 	/* Marked before they are read: a write from now on shows next round
 	 * (none comes after the last). */
 	for (size_t k = 0; !err && tracked && !last && k < w.fresh.count; k++) {
 		runs_clear(&w.tmp2);
-		err = dirty_scan(&p->dirty, w.fresh.run[k].start, w.fresh.run[k].end, anon,
-				 &w.tmp2, &w.file);
+		err = dirty_scan(&p->dirty, w.fresh.run[k].start, w.fresh.run[k].end, &w.tmp2);
 		if (err == -EPERM)
 			err = 0;	/* made again since: refreshed next round */
 	}

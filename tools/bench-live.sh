@@ -27,28 +27,9 @@ if [ -z "${BENCH_NETNS:-}" ]; then
 	exec env BENCH_NETNS=1 unshare --net -- bash -c 'ip link set lo up && exec bash "$0" "$@"' \
 		"$here/bench-live.sh" "$top"
 fi
-work=$(mktemp -d "${BENCH_DIR:-/dev/shm}/contmig-bench-live.XXXXXX")
-pids=
-finish()
-{
-	# shellcheck disable=SC2086
-	kill -9 $pids 2> /dev/null || true
-	rm -rf "$work"
-}
-trap finish EXIT
-cd "$work"
-
-# until_line FILE PATTERN [SECONDS]: wait for a line in FILE.
-until_line()
-{
-	for _ in $(seq $((${3:-30} * 20))); do
-		grep -q "$2" "$1" 2> /dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench-live: no '$2' in $1:" >&2
-	cat "$1" >&2
-	exit 1
-}
+bench=bench-live
+. "$(dirname "$0")/bench-common.sh"
+bench_workdir
 
 "$contmig" thaw --listen 7742 > copies.out 2> listener.log &
 disown $!

@@ -17,30 +17,12 @@ reps=${BENCH_REPS:-5}
 sizes=${BENCH_SIZES:-256 1024}
 target=$top/tools/bench-target
 ref=$top/tools/bench-ref
-work=$(mktemp -d "${BENCH_DIR:-/dev/shm}/contmig-bench-local.XXXXXX")
-pids=
-finish()
-{
-	# shellcheck disable=SC2086
-	kill -9 $pids 2> /dev/null || true
-	rm -rf "$work"
-}
-trap finish EXIT
-cd "$work"
+bench=bench-local
+. "$(dirname "$0")/bench-common.sh"
+bench_workdir
 
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc; }
-
-# until_line FILE PATTERN: wait (20 s at most) for a line in FILE.
-until_line()
-{
-	for _ in $(seq 400); do
-		grep -q "$2" "$1" 2> /dev/null && return 0
-		sleep 0.05
-	done
-	echo "bench-local: no '$2' in $1 after 20 s: $(cat "$1")" >&2
-	exit 1
-}
 
 # one NAME BUILDDIR MIB: freeze a fresh target with that build, then thaw it.
 one()
