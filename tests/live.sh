@@ -144,6 +144,17 @@ wait_for_ 5 eval '[ "$(stub_processes_)" -eq 0 ]'
 kill -9 "$pid"
 rm -f go
 
+# --- another user's live send of root's process: refused, nothing made in it
+new_user_ mallory
+for_users_ "$CONTMIG"
+live_source_ other
+fds=$(fds_ "$pid")
+expect_status_ 66 as_ "$mallory" "$tmp/bin/contmig" send --live "$pid" 127.0.0.1:$port
+checks_on_ other 2
+untracked_ "$pid"
+[ "$(fds_ "$pid")" -eq "$fds" ] || fail_ "$mallory's send left PID $pid with $(fds_ "$pid") fds, not $fds"
+kill -9 "$pid"
+
 # --- the receiver gone amid the rounds: send says so, the source runs on ---
 stop_ "$plain_listener"
 for round in 1 2; do
