@@ -198,10 +198,12 @@ setpriv --reuid="$alice" --regid="$alice" --init-groups --inh-caps +net_raw \
 end_ "$(cat out)"
 # A copy run as another user gets no terminal of root's: not as its
 # controlling terminal (TIOCSTI would type into root's shell), not as fds.
-start_ script -qefc "'$CONTMIG' thaw --stdout tty.out a2.img" /dev/null
+# exec: without it, script's "sh -c" (SHELL unset) stays, a session leader
+# in $tmp that copies_ would count.
+start_ script -qefc "exec '$CONTMIG' thaw --stdout tty.out a2.img" /dev/null
 # Found while thaw still builds it, the copy has no fd 0 yet: wait until it
 # runs on its own.
-wait_for_ 10 eval '[ -n "$(copies_)" ] && settled_'
+wait_for_ 10 eval '[ "$(copies_ | wc -l)" -eq 1 ] && settled_'
 copy=$(copies_)
 [ "$(readlink "/proc/$copy/fd/0")" = /dev/null ] ||
 	fail_ "the copy's stdin: $(readlink "/proc/$copy/fd/0")"
