@@ -370,15 +370,16 @@ int checkpoint_list(struct checkpoint_dir *d, struct checkpoint_list *l, char *w
 		return err;
 	}
 	qsort(l->file, l->count, sizeof(*l->file), by_seq);
+	/* A base and a delta of one number: the base merged from the chain
+	 * that the delta ends (compact.h), whose removal a crash cut short.
+	 * They are the same process: the base, which needs no chain, serves. */
 	for (size_t i = 1; i < l->count; i++)
 		if (l->file[i].seq == l->file[i - 1].seq) {
-			char name[32];
-
-			checkpoint_name(&l->file[i], name);
-			err = say_why(-EINVAL, why, why_len, "%s: checkpoint %u is there twice (%s)",
-				      d->path, l->file[i].seq, name);
-			checkpoint_list_free(l);
-			return err;
+			if (l->file[i].delta)
+				l->file[i] = l->file[i - 1];
+			memmove(&l->file[i - 1], &l->file[i], (l->count - i) * sizeof(*l->file));
+			l->count--;
+			i--;
 		}
 	return 0;
 }
@@ -469,14 +470,35 @@ int checkpoint_prune(struct checkpoint_dir *d, unsigned seq, char *why, size_t w
 	struct checkpoint_list l;
 	int err = checkpoint_list(d, &l, why, why_len);
 
-	for (size_t i = 0; !err && i < l.count && l.file[i].seq < seq; i++) {
+	/* And the delta of that number, which the base replaces (compact.h). */
+	for (size_t i = 0; !err && i <= l.count; i++) {
+		struct checkpoint_file same = { .seq = seq, .delta = true };
+		const struct checkpoint_file *f = i < l.count ? &l.file[i] : &same;
 		char name[32];
 
-		checkpoint_name(&l.file[i], name);
+		if (i < l.count && f->seq >= seq)
+			continue;
+		checkpoint_name(f, name);
 		if (unlinkat(d->fd, name, 0) < 0 && errno != ENOENT)
 			err = say_why(-errno, why, why_len, "removing %s/%s: %s", d->path, name,
 				      strerror(errno));
 	}
 	checkpoint_list_free(&l);
+	return err;
+}
+
+int checkpoint_holder(struct checkpoint_dir *d, char *holder, size_t len)
+{
+	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+	int fd = openat(d->fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err = 0;
+
+	holder[0] = '\0';
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fcntl(fd, F_GETLK, &fl) < 0)
+		err = -errno;
+	else if (fl.l_type != F_UNLCK)
+		lock_holder(fd, holder, len);
+	close(fd);
 	return err;
 }

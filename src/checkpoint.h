@@ -56,6 +56,9 @@ int checkpoint_open(struct checkpoint_dir *d, const char *path, char *why, size_
 int checkpoint_look(struct checkpoint_dir *d, const char *path, char *why, size_t why_len)
 	MUST_CHECK;
 void checkpoint_close(struct checkpoint_dir *d);
+/* Who holds DIR's lock now ("HOST PID"), or "" when nobody does.  (Not
+ * for the run holding it: a look through another fd would drop it.) */
+int checkpoint_holder(struct checkpoint_dir *d, char *holder, size_t len) MUST_CHECK;
 
 /*
  * The program DIR holds checkpoints of: argv (NULL-terminated) is written
@@ -88,7 +91,8 @@ int checkpoint_publish(struct checkpoint_dir *d, const struct checkpoint_file *f
 		       char *why, size_t why_len) MUST_CHECK;
 /* Give up on it: closed and removed. */
 void checkpoint_discard(struct checkpoint_dir *d, const struct checkpoint_file *f, int fd);
-/* Remove the checkpoints before seq (a base that replaces them all). */
+/* Remove the checkpoints before seq, and the delta numbered seq: a base
+ * seq replaces them all. */
 int checkpoint_prune(struct checkpoint_dir *d, unsigned seq, char *why, size_t why_len)
 	MUST_CHECK;
 /* "NNNNNNNN.base" or "NNNNNNNN.delta" */

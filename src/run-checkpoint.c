@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -34,6 +36,7 @@
 
 #include "checkpoint.h"
 #include "commands.h"
+#include "compact.h"
 #include "creds.h"
 #include "error.h"
 #include "escape.h"
@@ -47,10 +50,14 @@
 #include "target.h"
 #include "tracee.h"
 
-/* A new base once the deltas since the last hold this much more than it
- * (a resume reads them all), or there are this many. */
+/* A new base, the program stopped for it, once the deltas since the last
+ * hold this much more than it (it rewrites most of its memory: a base costs
+ * little more than a delta), or there are this many (no merge kept up). */
 #define REBASE_RATIO	1
 #define REBASE_DELTAS	64
+/* The chain is merged into a base in the background (compact.h) once it
+ * has this many deltas, or deltas of half the base's size. */
+#define COMPACT_DELTAS	8
 
 struct keeper {
 	const struct checkpoint_opts *o;
@@ -64,6 +71,9 @@ struct keeper {
 	struct precopy pc;
 	bool tracking;			/* pc tracks its writes */
 	bool untrackable;		/* tried, and said why not */
+	pid_t compactor;		/* merging the chain in the background, or 0 */
+	unsigned compacting;		/* the deltas it merges */
+	uint64_t compacting_bytes;	/* and their bytes */
 	char comm[ESCAPED_SIZE(16)];
 };
 
@@ -188,6 +198,96 @@ static bool want_base(const struct keeper *k)
 }
 
 /*
+ * In the compactor, a child of ours: merge the chain that ends at seq into
+ * a base.  It dies with us (a run killed must not leave it writing), and
+ * yields the CPU to PROG.
+ */
+ATTR_NORETURN static void compactor(struct keeper *k, unsigned seq, pid_t parent)
+{
+	struct checkpoint_list l;
+	struct timespec t0, t1;
+	char why[512];
+	long from = -1;
+	size_t upto = 0;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	(void)setpriority(PRIO_PROCESS, 0, 10);
+	err = checkpoint_list(&k->dir, &l, why, sizeof(why));
+	for (upto = 0; !err && upto < l.count && l.file[upto].seq != seq; upto++)
+		;
+	if (!err && upto < l.count)
+		from = checkpoint_chain_start(&l, upto);
+	if (!err && from < 0)
+		err = say_why(-ENOENT, why, sizeof(why), "no chain in %s ends at checkpoint %u",
+			      k->o->dir, seq);
+	if (!err)
+		err = compact_chain(&k->dir, &l, (size_t)from, upto, why, sizeof(why));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (err)
+		error_msg("run: merging the checkpoints of PID %d in %s: %s; they are kept as "
+			  "they were", (int)k->pid, k->o->dir, why);
+	else
+		error_msg("run: merged checkpoints %u to %u of PID %d (%s) in %s into a base, in "
+			  "%.0f ms", l.file[from].seq, seq, (int)k->pid, k->comm, k->o->dir,
+			  (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	_exit(err ? 1 : 0);
+}
+
+/* After checkpoint seq, a delta: merge the chain behind it if it is time
+ * and no merge runs. */
+static void maybe_compact(struct keeper *k, unsigned seq)
+{
+	pid_t parent = getpid(), pid;
+
+	if (k->compactor || (k->deltas < COMPACT_DELTAS && 2 * k->delta_bytes < k->base_bytes))
+		return;
+	fflush(stderr);
+	pid = fork();
+	if (pid == 0)
+		compactor(k, seq, parent);
+	if (pid < 0) {
+		errno_msg(errno, "run: starting a merge of the checkpoints in %s", k->o->dir);
+		return;
+	}
+	k->compactor = pid;
+	k->compacting = k->deltas;
+	k->compacting_bytes = k->delta_bytes;
+}
+
+/* Has the merge ended?  Once it has, the chain is shorter by what it
+ * merged (or, if it failed, as it was). */
+static void reap_compactor(struct keeper *k, bool wait)
+{
+	int st;
+	pid_t got;
+
+	if (!k->compactor)
+		return;
+	do
+		got = waitpid(k->compactor, &st, wait ? 0 : WNOHANG);
+	while (got < 0 && errno == EINTR);
+	if (got == 0)
+		return;
+	if (got > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && k->deltas >= k->compacting) {
+		k->deltas -= k->compacting;
+		k->delta_bytes -= k->compacting_bytes;
+		k->base_bytes += k->compacting_bytes / 2;	/* about what it grew by */
+	}
+	k->compactor = 0;
+}
+
+/* We end: a merge under way is given up (its temporary file goes at the
+ * next run's start). */
+static void stop_compactor(struct keeper *k)
+{
+	if (k->compactor && kill(k->compactor, SIGKILL) == 0)
+		reap_compactor(k, true);
+}
+
+/*
  * The checkpoint signal pending in PROG was meant for us (a scheduler sends
  * it to every process of the job) and is acted on here: in the image it
  * would checkpoint and end the program again as soon as it is resumed.
@@ -274,6 +374,8 @@ static int checkpoint(struct keeper *k)
 	/* A base replaces the chain before it. */
 	if (!f.delta && checkpoint_prune(&k->dir, f.seq, why, sizeof(why)))
 		error_msg("run: %s", why);
+	if (f.delta)
+		maybe_compact(k, f.seq);
 	return EXIT_OK;
 }
 
@@ -283,6 +385,7 @@ static void forget_checkpoints(struct keeper *k)
 {
 	char why[512];
 
+	stop_compactor(k);
 	if (checkpoint_prune(&k->dir, UINT_MAX, why, sizeof(why)))
 		error_msg("run: %s", why);
 }
@@ -432,6 +535,7 @@ static int supervise(struct keeper *k, int sigfd)
 			else if (si.ssi_signo != SIGCHLD)
 				kill(k->pid, si.ssi_signo);	/* PROG's to take */
 		}
+		reap_compactor(k, false);
 		if (interrupt(k, &w))
 			errno_msg(errno, "run: stopping PID %d", (int)k->pid);
 		status = take_reports(k, &w);
@@ -681,6 +785,7 @@ int run_checkpointed(const struct checkpoint_opts *o, char **argv)
 	}
 	status = supervise(&k, sigfd);
 out:
+	stop_compactor(&k);
 	if (k.tracking)
 		precopy_end(&k.pc);
 	if (k.t.pidfd >= 0)
