@@ -9,6 +9,7 @@
 . "$srcdir/tests/init.sh"
 counter=$builddir/tests/counter
 livewrite=$builddir/tests/livewrite
+dropper=$builddir/tests/dropper
 
 # run_ DIR OUT ARGS...: contmig run --checkpoint DIR ARGS in the background,
 # stdout in OUT and stderr in OUT.err; its PID in $run.
@@ -163,6 +164,23 @@ exits_ "$run" 75 lw2.out
 "$CONTMIG" inspect lw > lw.inspect || fail_ "inspect lw: $(cat lw.inspect)"
 grep -q "^in use:      no$" lw.inspect && grep -q "^resumes:     from checkpoint" lw.inspect ||
 	fail_ "inspect lw: $(cat lw.inspect)"
+
+# --- pages emptied and never looked at since: empty after a merged chain ---
+run_ dr dr.out --every 1s "$dropper"
+wait_for_ 20 grep -q 'merged checkpoints 1 to [0-9]* of PID [0-9]* (dropper) in dr into a base' dr.out.err
+merged=$(sed -n 's/.*merged checkpoints 1 to \([0-9]*\) .*/\1/p' dr.out.err)
+wait_for_ 10 grep -q "checkpoint $((merged + 1)) of PID" dr.out.err
+kill -TERM "$run"
+exits_ "$run" 75 dr.out
+run_ dr dr2.out --every 1s "$dropper"
+wait_for_ 10 file_has_lines_ dr2.out 3
+grep -q "resumed dropper from checkpoint $((merged + 2)) in dr (taken .*; a base and 2 deltas" dr2.out.err ||
+	fail_ "dropper was not resumed from its merged base: $(cat dr2.out.err)"
+kill -USR1 "$(prog_of_ "$run")"
+wait_for_ 10 grep -q '^ok\|^FAIL' dr2.out
+grep -q '^ok [1-9]' dr2.out || fail_ "pages emptied before the checkpoints: $(grep -v '^[0-9]' dr2.out)"
+kill -TERM "$run"
+exits_ "$run" 75 dr2.out
 
 # --- a directory others may write: refused before anything ------------------
 mkdir -m 777 open
