@@ -50,6 +50,12 @@
 #include "target.h"
 #include "tracee.h"
 
+/* A delta of at most this much is taken into memory while PROG waits, and
+ * written to the disk once it goes on: its stop lasts a copy in memory, not
+ * a write (a base waits for the disk: memory for all of it is not ours). */
+#define SPOOL_MAX	(256UL << 20)
+#define SPOOL_KEPT	(64UL << 20)
+
 /* A new base, the program stopped for it, once the deltas since the last
  * hold this much more than it (it rewrites most of its memory: a base costs
  * little more than a delta), or there are this many (no merge kept up). */
@@ -71,6 +77,11 @@ struct keeper {
 	struct precopy pc;
 	bool tracking;			/* pc tracks its writes */
 	bool untrackable;		/* tried, and said why not */
+	struct stream_mem spool;	/* a delta's bytes, taken while PROG waits */
+	long let_go;			/* set: once they are, PROG goes on (the ptrace
+					 * request) while they go to the disk */
+	bool let_go_done;
+	struct timespec released;	/* when PROG went on */
 	pid_t compactor;		/* merging the chain in the background, or 0 */
 	unsigned compacting;		/* the deltas it merges */
 	uint64_t compacting_bytes;	/* and their bytes */
@@ -141,7 +152,27 @@ static int write_checkpoint(struct keeper *k, const struct checkpoint_file *f, s
 		error_msg("run: checkpoint of PID %d: %s", (int)k->pid, why);
 		return EXIT_IO;
 	}
-	err = snapshot_write(k->pid, im, &out, &output_failed);
+	if (k->let_go && f->delta && im->size <= SPOOL_MAX) {
+		struct stream spool;
+
+		k->spool.len = 0;
+		stream_mem_writer(&spool, &k->spool);
+		err = snapshot_write(k->pid, im, &spool, &output_failed);
+		if (!err) {
+			if (ptrace(k->let_go, k->pid, 0, 0) == 0)
+				k->let_go_done = true;
+			clock_gettime(CLOCK_MONOTONIC, &k->released);
+			err = stream_write(&out, k->spool.data, k->spool.len);
+			output_failed = true;
+		}
+		/* Kept for the next, unless a large one: run's memory is not PROG's. */
+		if (k->spool.cap > SPOOL_KEPT) {
+			free(k->spool.data);
+			k->spool = (struct stream_mem){ 0 };
+		}
+	} else {
+		err = snapshot_write(k->pid, im, &out, &output_failed);
+	}
 	if (err) {
 		if (output_failed)
 			errno_msg(-err, "run: writing %s/%s", k->o->dir, name);
@@ -311,10 +342,12 @@ static bool drop_ours(const struct keeper *k, struct image *im)
 }
 
 /*
- * PROG stopped for us: write a checkpoint of it.  An exit status, said; on
- * failure nothing was published, and the next is a base.
+ * PROG stopped for us: write a checkpoint of it.  With let_go (a ptrace
+ * request), PROG may go on as soon as a delta's bytes are taken
+ * (k->let_go_done says it did); else it stays stopped.  An exit status,
+ * said; on failure nothing was published, and the next is a base.
  */
-static int checkpoint(struct keeper *k)
+static int checkpoint(struct keeper *k, long let_go)
 {
 	struct checkpoint_file f = { .seq = k->next };
 	struct timespec t0, t1;
@@ -324,6 +357,8 @@ static int checkpoint(struct keeper *k)
 	int status, err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	k->let_go = let_go;
+	k->let_go_done = false;
 	start_tracking(k);
 	if (k->tracking && want_base(k))
 		precopy_rebase(&k->pc);
@@ -354,7 +389,10 @@ static int checkpoint(struct keeper *k)
 		image_free(&im);
 		return status;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (k->let_go_done)
+		t1 = k->released;
+	else
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 	k->next++;
 	if (f.delta) {
 		k->deltas++;
@@ -364,7 +402,7 @@ static int checkpoint(struct keeper *k)
 		k->delta_bytes = 0;
 		k->base_bytes = image_stored_bytes(&im);
 	}
-	error_msg("run: checkpoint %u of PID %d (%s) in %s: %s %s, in %.0f ms", f.seq,
+	error_msg("run: checkpoint %u of PID %d (%s) in %s: %s %s, stopped %.0f ms", f.seq,
 		  (int)k->pid, k->comm, k->o->dir, f.delta ? "a delta of" : "a base of",
 		  human_size(image_stored_bytes(&im), size),
 		  (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
@@ -411,14 +449,15 @@ struct wants {
  * An interrupt stop: checkpoint as wanted.  EXIT_CHECKPOINTED when PROG was
  * checkpointed and ended; -1 to carry on.
  */
-static int at_interrupt(struct keeper *k, struct wants *w)
+static int at_interrupt(struct keeper *k, struct wants *w, long go_on)
 {
 	int status;
 
 	w->interrupted = false;
+	k->let_go_done = false;
 	if (w->final) {
 		w->final = w->periodic = false;
-		status = checkpoint(k);
+		status = checkpoint(k, 0);
 		if (status == EXIT_OK) {
 			/* Our child, stopped for us: it ends here, and is reaped. */
 			if (kill(k->pid, SIGKILL) < 0)
@@ -433,7 +472,7 @@ static int at_interrupt(struct keeper *k, struct wants *w)
 	}
 	if (w->periodic) {
 		w->periodic = false;
-		(void)checkpoint(k);	/* said; PROG carries on either way */
+		(void)checkpoint(k, go_on);	/* said; PROG carries on either way */
 	}
 	return -1;
 }
@@ -475,11 +514,13 @@ static int take_reports(struct keeper *k, struct wants *w)
 		if (event == PTRACE_EVENT_STOP && signal_is_stop(sig) && !w->interrupted) {
 			req = PTRACE_LISTEN;	/* a group stop: stays stopped till SIGCONT */
 		} else if (event == PTRACE_EVENT_STOP) {
-			status = at_interrupt(k, w);
-			if (status >= 0)
-				return status;
 			if (signal_is_stop(sig))
 				req = PTRACE_LISTEN;
+			status = at_interrupt(k, w, req);
+			if (status >= 0)
+				return status;
+			if (k->let_go_done)
+				continue;	/* it went on while its delta was written */
 		} else if (!event && sig == k->o->signal) {
 			/* Never PROG's death: a checkpoint, at the stop that follows. */
 			w->final = true;
@@ -785,6 +826,7 @@ int run_checkpointed(const struct checkpoint_opts *o, char **argv)
 	}
 	status = supervise(&k, sigfd);
 out:
+	free(k.spool.data);
 	stop_compactor(&k);
 	if (k.tracking)
 		precopy_end(&k.pc);

@@ -31,7 +31,7 @@ bench_workdir
 # sizes FILE PATTERN: "MIB MS" of each summary line matching PATTERN.
 sizes()
 {
-	sed -n "s/.*$2.* of \([0-9.]*\) \([KMG]\)iB, in \([0-9]*\) ms/\1 \2 \3/p" "$1" |
+	sed -n "s/.*$2.* of \([0-9.]*\) \([KMG]\)iB, stopped \([0-9]*\) ms/\1 \2 \3/p" "$1" |
 		awk '{ f = $2 == "G" ? 1024 : $2 == "K" ? 1 / 1024 : 1; print $1 * f, $3 }'
 }
 
