@@ -53,7 +53,7 @@ done > all-help
 "$CONTMIG" --help >> all-help
 # (Options of other programs that the page quotes are not contmig's.)
 sed 's/\\-/-/g' "$builddir/man/contmig.1" | grep -o -- '--[a-z][a-z-]*' | sed 's/^--//' |
-	grep -vx 'eh-frame-hdr\|libs\|cflags\|now\|with-systemdsystemunitdir' | sort -u > man-options
+	grep -vx 'eh-frame-hdr\|libs\|cflags\|now\|with-systemdsystemunitdir\|requeue\|open-mode\|signal' | sort -u > man-options
 [ -s man-options ] || fail_ "no options found in man/contmig.1"
 while read -r opt; do
 	grep -q -- "--$opt\b" all-help || fail_ "contmig(1) documents --$opt, which no --help knows"
