@@ -275,6 +275,9 @@ static int take_lock(struct checkpoint_dir *d, char *why, size_t why_len)
 	if (fstat(d->lock_fd, &st) < 0)
 		return say_why(-errno, why, why_len, "%s/" LOCK_NAME ": %s", d->path,
 			       strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return say_why(-EINVAL, why, why_len, "%s/" LOCK_NAME ": not a regular file",
+			       d->path);
 	err = check_ours(&st, LOCK_NAME, d->path, why, why_len);
 	if (err)
 		return err;
@@ -349,11 +352,12 @@ void checkpoint_close(struct checkpoint_dir *d)
 	d->fd = d->lock_fd = -1;
 }
 
-/* Open a file of DIR that must be ours, a regular file, to read. */
+/* Open a file of DIR that must be ours, a regular file, to read (without
+ * waiting: a FIFO would hold the open until someone writes it). */
 static int open_ours(struct checkpoint_dir *d, const char *name, char *why, size_t why_len)
 {
 	struct stat st;
-	int fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err;
+	int fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), err;
 
 	if (fd < 0)
 		return say_why(-errno, why, why_len, "%s/%s: %s", d->path, name, strerror(errno));
@@ -666,12 +670,17 @@ int checkpoint_prune(struct checkpoint_dir *d, unsigned seq, char *why, size_t w
 int checkpoint_holder(struct checkpoint_dir *d, char *holder, size_t len)
 {
 	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
-	int fd = openat(d->fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err = 0;
+	int fd = openat(d->fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), err = 0;
+	struct stat st;
 
 	holder[0] = '\0';
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (fcntl(fd, F_GETLK, &fl) < 0)
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;		/* not a lock of ours: nobody holds it */
+	else if (fcntl(fd, F_GETLK, &fl) < 0)
 		err = -errno;
 	else if (fl.l_type != F_UNLCK)
 		lock_holder(fd, holder, len);

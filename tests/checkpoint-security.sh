@@ -3,6 +3,8 @@
 # DIR that someone else could change (a directory of theirs on the path, a
 # link of theirs, a directory others may write) is refused before anything
 # is read, written or removed there; links root or the runner made serve.
+# A FIFO where DIR's command or lock should be never makes run or inspect
+# wait.
 . "$srcdir/tests/init.sh"
 counter=$builddir/tests/counter
 new_user_ mallory
@@ -67,6 +69,17 @@ ln -s "$tmp/real/jobs" sticky/mine
 expect_status_ 0 "$CONTMIG" run --checkpoint sticky/mine/ck2 "$counter" 3
 [ -f real/jobs/ck2/command ] || fail_ "run through root's link in a sticky directory"
 untouched_ "the links root made"
+
+# --- a FIFO for DIR's command or lock: refused at once, no wait for a writer
+mkdir -m 700 fifo && mkfifo -m 600 fifo/command || framework_failure_ "fifo"
+expect_status_ 68 timeout 10 "$CONTMIG" run --checkpoint fifo "$counter" 3
+grep -q "fifo/command: not a regular file" err || fail_ "a FIFO for command: $(cat err)"
+expect_status_ 0 timeout 10 "$CONTMIG" inspect fifo
+rm fifo/command fifo/lock && mkfifo -m 600 fifo/lock || framework_failure_ "fifo/lock"
+expect_status_ 0 timeout 10 "$CONTMIG" inspect fifo
+grep -q "^in use:" out && fail_ "inspect says a FIFO is a lock: $(cat out)"
+expect_status_ 68 timeout 10 "$CONTMIG" run --checkpoint fifo "$counter" 3
+grep -q "fifo/lock: not a regular file" err || fail_ "a FIFO for lock: $(cat err)"
 
 # --- the user's own run, in her own directory, is hers as before ---------
 mkdir -m 700 hers && chown "$mallory" hers && mkdir bin && cp "$counter" bin/ &&
