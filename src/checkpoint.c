@@ -62,7 +62,8 @@ static void child_path(char *out, size_t len, const char *dir_path, const char *
 /* What a name in directory dir leads to (entry) is as root or we left it
  * when the directory is root's or ours and nobody else may write it, or
  * it is sticky (/tmp) and the entry is root's or ours: nobody else may
- * rename or remove that.  0, or -EPERM with why. */
+ * rename or remove that (entry NULL: not looked at yet).  0, or -EPERM
+ * with why. */
 static int check_lookup(const struct stat *dir, const char *dir_path, const struct stat *entry,
 			const char *name, char *why, size_t why_len)
 {
@@ -79,7 +80,7 @@ static int check_lookup(const struct stat *dir, const char *dir_path, const stru
 		return say_why(-EPERM, why, why_len, "%s may be written by others (mode %04o), "
 			       "who could put another directory in place of %s", dir_path,
 			       (unsigned)(dir->st_mode & 07777), there);
-	if (!trusted_owner(entry->st_uid))
+	if (entry && !trusted_owner(entry->st_uid))
 		return say_why(-EPERM, why, why_len, "%s is owned by uid %u, in %s which others "
 			       "may write", there, (unsigned)entry->st_uid, dir_path);
 	return 0;
@@ -165,6 +166,10 @@ static int open_trusted(const char *path, bool create, char *why, size_t why_len
 				err = say_why(-errno, why, why_len, "%s: %s", walked, strerror(errno));
 				break;
 			}
+			/* Nothing is made where it could not be trusted. */
+			err = check_lookup(&dir, walked, NULL, name, why, why_len);
+			if (err)
+				break;
 			err = stat_entry(cur, name, last && create, &entry);
 			if (err) {
 				child_path(target, sizeof(target), walked, name);

@@ -37,6 +37,12 @@ as_ "$mallory" ln -s "$tmp/victim" home/ck
 refused_ "a link in a user's home" "$tmp/home/ck" \
 	"$tmp/home is owned by uid $(id -u "$mallory"), who could put another directory in place of $tmp/home/ck"
 
+# Nor is DIR made there.
+expect_status_ 68 "$CONTMIG" run --checkpoint home/new "$counter" 3
+grep -qF "home is owned by uid $(id -u "$mallory"), who could put another directory in place of home/new" err ||
+	fail_ "a new directory in a user's home: $(cat err)"
+[ ! -e home/new ] || fail_ "run made a directory in a user's home: $(ls -l home)"
+
 # --- a directory of root's in hers: she may rename it and put another there
 mkdir -m 700 home/rootck
 refused_ "root's directory in a user's home" home/rootck \
