@@ -793,6 +793,8 @@ out:
 	if (sigfd >= 0)
 		close(sigfd);
 	checkpoint_close(&k.dir);
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	/* The signals stay blocked until we exit: SIGNAL sent to run and PROG
+	 * both (a scheduler's) may reach us after PROG's was acted on, and
+	 * must not make a death by it of run's exit 75. */
 	return status;
 }

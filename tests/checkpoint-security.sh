@@ -4,7 +4,7 @@
 # link of theirs, a directory others may write) is refused before anything
 # is read, written or removed there; links root or the runner made serve.
 # A FIFO where DIR's command or lock should be never makes run or inspect
-# wait.
+# wait; the checkpoint signal reaching run as it writes never kills it.
 . "$srcdir/tests/init.sh"
 counter=$builddir/tests/counter
 new_user_ mallory
@@ -86,6 +86,19 @@ expect_status_ 0 timeout 10 "$CONTMIG" inspect fifo
 grep -q "^in use:" out && fail_ "inspect says a FIFO is a lock: $(cat out)"
 expect_status_ 68 timeout 10 "$CONTMIG" run --checkpoint fifo "$counter" 3
 grep -q "fifo/lock: not a regular file" err || fail_ "a FIFO for lock: $(cat err)"
+
+# --- the signal to the program, then to run while it writes: still exit 75
+# (a scheduler signals both; run must not die of the signal it acts on)
+start_ "$CONTMIG" run --checkpoint big "$builddir/tests/bigmem" 256 > big.out 2> big.err
+run=$pid
+wait_for_ 20 grep -q ready big.out
+kill -TERM "$(pgrep -P "$run")"
+sleep 0.1
+kill -TERM "$run"
+wait "$run"
+st=$?
+[ "$st" -eq 75 ] || fail_ "run exited $st, expected 75, when signalled as it wrote: $(cat big.err)"
+rm -rf big
 
 # --- the user's own run, in her own directory, is hers as before ---------
 mkdir -m 700 hers && chown "$mallory" hers && mkdir bin && cp "$counter" bin/ &&
