@@ -693,3 +693,13 @@ int checkpoint_holder(struct checkpoint_dir *d, char *holder, size_t len)
 	close(fd);
 	return err;
 }
+
+int checkpoint_clear(struct checkpoint_dir *d, char *why, size_t why_len)
+{
+	int err = checkpoint_prune(d, UINT_MAX, why, why_len);
+
+	if (!err && unlinkat(d->fd, COMMAND_NAME, 0) < 0 && errno != ENOENT)
+		err = say_why(-errno, why, why_len, "removing %s/" COMMAND_NAME ": %s", d->path,
+			      strerror(errno));
+	return err;
+}

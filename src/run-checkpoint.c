@@ -468,7 +468,7 @@ static void forget_checkpoints(struct keeper *k)
 	char why[512];
 
 	stop_compactor(k);
-	if (checkpoint_prune(&k->dir, UINT_MAX, why, sizeof(why)))
+	if (checkpoint_clear(&k->dir, why, sizeof(why)))
 		error_msg("run: %s", why);
 }
 

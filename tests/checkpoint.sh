@@ -149,6 +149,8 @@ exits_ "$run" 0 g.out
 [ "$(wc -l < g.out)" -eq 25 ] || fail_ "counter 25 printed $(wc -l < g.out) lines"
 grep -q 'checkpoint 1 ' g.out.err || fail_ "no checkpoint while it ran: $(cat g.out.err)"
 [ -z "$(checkpoints_ done)" ] || fail_ "a finished program's checkpoints stayed: $(checkpoints_ done)"
+# The directory serves another command next.
+expect_status_ 0 "$CONTMIG" run --checkpoint done "$counter" 3
 
 # --- every page right after a chain of deltas (an ordinary program) ---------
 run_ lw lw.out --every 1s "$livewrite" 64 4 --churn
