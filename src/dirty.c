@@ -350,6 +350,19 @@ int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *w
 			dirty_stop(d);
 		return err;
 	}
+	/* Held stopped already (run's program): asked here, under our own
+	 * ptrace; the injection's PTRACE_O_EXITKILL covers a death of ours
+	 * mid-call as the helper's does. */
+	if (t->seized && t->stopped) {
+		struct tracee held = *t;
+
+		err = take_uffd(&held, &d->uffd, why, why_len);
+		if (!err)
+			err = enable_wp_async(d->uffd, why, why_len);
+		if (!err)
+			return 0;
+		goto fail;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0) {
 		err = say_why(-errno, why, why_len, "a socket to the helper that tracks its "
 			      "writes: %s", strerror(errno));

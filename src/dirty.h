@@ -43,8 +43,9 @@ struct dirty {
 };
 
 /*
- * Start tracking t's process (not stopped by us; a helper stops it for a
- * moment, within timeout_ms), with a userfaultfd, or failing that with
+ * Start tracking t's process (not stopped by us: a helper stops it for a
+ * moment, within timeout_ms; or seized and stopped by us already, its
+ * pidfd open: asked here), with a userfaultfd, or failing that with
  * soft-dirty bits.  -EOPNOTSUPP with why when this kernel or this
  * process cannot be tracked (no asynchronous write-protection, userfaultfd
  * refused, seccomp in the way): a plain send is what is left.

@@ -1,7 +1,7 @@
 /*
  * contmig's exit statuses (contmig(1), EXIT STATUS).
  *
- * They sit in 64..73, clear of the small codes a program and its Continuum
+ * They sit in 64..73 (and 75), clear of the small codes a program and its Continuum
  * runtime use (the LEDs 1-4) and of 128+N for a program killed by signal N:
  * a foreground thaw exits with the program's own status, and the two must
  * not be mistaken for each other.
@@ -23,6 +23,9 @@ enum {
 	EXIT_RESTORE = 71,	/* the process could not be restored */
 	EXIT_UNKNOWN = 72,	/* handoff outcome unknown: look on the receiver */
 	EXIT_INTERNAL = 73,	/* out of memory or another unexpected failure */
+	/* run --checkpoint: the program was checkpointed and ended here, to
+	 * carry on when the same command runs again (sysexits' EX_TEMPFAIL) */
+	EXIT_CHECKPOINTED = 75,
 };
 
 /* The exit status for a refusal on the wire (channel.h, enum refusal): the

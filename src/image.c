@@ -2224,3 +2224,22 @@ uint64_t image_xstate_bv(const struct image *im)
 		memcpy(&bv, im->xstate + XSAVE_XSTATE_BV_OFFSET, sizeof(bv));
 	return bv;
 }
+
+bool image_same_creds(const struct image *a, const struct image *b)
+{
+	const struct image_creds *x = &a->creds, *y = &b->creds;
+
+	if (x->known != y->known)
+		return false;
+	if (!x->known)
+		return true;
+	if (memcmp(x->uid, y->uid, sizeof(x->uid)) ||
+	    memcmp(x->gid, y->gid, sizeof(x->gid)) || x->ngroups != y->ngroups ||
+	    strcmp(x->user, y->user) || strcmp(x->group, y->group))
+		return false;
+	for (size_t i = 0; i < x->ngroups; i++)
+		if (x->groups[i].gid != y->groups[i].gid ||
+		    strcmp(x->groups[i].name, y->groups[i].name))
+			return false;
+	return true;
+}

@@ -600,6 +600,11 @@ const struct image_mapref *image_mapref_of(const struct image *im, const struct 
 uint64_t image_mapped_bytes(const struct image *im);
 uint64_t image_stored_bytes(const struct image *im);
 
+/* Do a and b say the process ran as the same user and groups?  A copy
+ * built from several images (a live send's, a chain of checkpoints) runs
+ * as the first one's. */
+bool image_same_creds(const struct image *a, const struct image *b);
+
 /* XSTATE_BV: the XSAVE components the saved state really uses. */
 uint64_t image_xstate_bv(const struct image *im);
 

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "commands.h"
 #include "contract.h"
 #include "cpu.h"
@@ -30,9 +31,12 @@
 
 static const char usage[] =
 	"Usage: contmig inspect [--json] [--backtrace [--binary PROG]] [--verify] IMAGE|-\n"
+	"       contmig inspect DIR\n"
 	"Show what an image holds, without running it: when, where and from what it was\n"
 	"frozen, its registers, mappings (bytes stored and mapped), XSAVE features, the\n"
-	"canary and the checksum of every segment. '-' reads standard input.\n"
+	"canary and the checksum of every segment. '-' reads standard input. DIR, a\n"
+	"directory of checkpoints (run --checkpoint), is listed with what a run would\n"
+	"resume from.\n"
 	"\n"
 	"  -j, --json          print it as one JSON document (see contmig-image(5))\n"
 	"  -b, --backtrace     the frozen call stack, unwound from the image and named\n"
@@ -1055,6 +1059,59 @@ static int spool(int in)
 	return lseek(fd, 0, SEEK_SET) < 0 ? -errno : fd;
 }
 
+/* A directory of checkpoints (run --checkpoint): what it holds, and what a
+ * run would resume from.  An exit status. */
+static int inspect_checkpoints(const char *path)
+{
+	char why[512], cmd[4096], holder[128], when[64], size[32];
+	struct checkpoint_dir d;
+	struct checkpoint_list l;
+	size_t len = 0;
+	long from = -1;
+	size_t upto = 0;
+
+	if (checkpoint_look(&d, path, why, sizeof(why))) {
+		error_msg("inspect: %s", why);
+		return EXIT_NOTARGET;
+	}
+	if (checkpoint_list(&d, &l, why, sizeof(why))) {
+		error_msg("inspect: %s", why);
+		checkpoint_close(&d);
+		return EXIT_IO;
+	}
+	printf("checkpoints: %s\n", path);
+	if (checkpoint_read_command(&d, cmd, sizeof(cmd), &len, why, sizeof(why)) == 0) {
+		char arg[ESCAPED_SIZE(sizeof(cmd))];
+
+		fputs("command:    ", stdout);
+		for (size_t at = 0; at < len; at += strlen(cmd + at) + 1) {
+			escape_text(arg, sizeof(arg), cmd + at, strlen(cmd + at));
+			printf(" %s", arg);
+		}
+		putchar('\n');
+	}
+	if (checkpoint_holder(&d, holder, sizeof(holder)) == 0)
+		printf("in use:      %s\n", holder[0] ? holder : "no");
+	for (size_t i = 0; i < l.count; i++) {
+		time_t t = (time_t)l.file[i].mtime;
+
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		printf("  %08u  %-5s  %10s  %s\n", l.file[i].seq, l.file[i].delta ? "delta" : "base",
+		       human_size(l.file[i].size, size), when);
+	}
+	for (upto = l.count; upto-- > 0 && (from = checkpoint_chain_start(&l, upto)) < 0;)
+		;
+	if (from >= 0)
+		printf("resumes:     from checkpoint %u (a base and %zu delta%s)\n",
+		       l.file[upto].seq, upto - (size_t)from, upto - (size_t)from == 1 ? "" : "s");
+	else
+		printf("resumes:     nothing (%s)\n", l.count ? "no base before the checkpoints, "
+		       "or one missing" : "no checkpoints: the program starts afresh");
+	checkpoint_list_free(&l);
+	checkpoint_close(&d);
+	return EXIT_OK;
+}
+
 static int run(int argc, char **argv)
 {
 	enum { OPT_BINARY = 256, OPT_VERIFY };
@@ -1107,6 +1164,12 @@ static int run(int argc, char **argv)
 	if (binary && !backtrace)
 		usage_error("inspect", "inspect: --binary goes with --backtrace");
 	path = argv[optind];
+	if (strcmp(path, "-") && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (json || backtrace || verify)
+			usage_error("inspect", "inspect: %s is a directory of checkpoints, which "
+				    "inspect lists as text only", path);
+		return inspect_checkpoints(path);
+	}
 	if (!strcmp(path, "-") && isatty(STDIN_FILENO))
 		usage_error("inspect", "inspect: refusing to read an image from a terminal; "
 			    "redirect standard input or give IMAGE");

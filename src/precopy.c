@@ -13,8 +13,13 @@
 #include "precopy.h"
 #include "snapshot.h"
 
-/* Emptied runs of one mapping past which it is sent whole again. */
-#define MAX_LOST_RUNS	64
+/* Emptied runs of one mapping past which it is sent whole again: each
+ * costs the receiver a call while the source waits.  A checkpoint's are
+ * paid only by a resume, and a second between two checkpoints empties far
+ * more than a round's milliseconds: storing the mapping again would cost
+ * far more. */
+#define MAX_LOST_RUNS		64
+#define MAX_LOST_RUNS_CHECKPOINT 4096
 
 /* A round storing this little is the last worth running before the stop. */
 #define SMALL_ROUND	(256UL << 10)
@@ -117,17 +122,26 @@ static int add_to(struct runs *a, const struct runs *b, struct runs *tmp)
 }
 
 /*
+ * What an image planned against the copy is: a round of the running
+ * process (its untracked mappings wait for the last; its pages are marked
+ * again), the last one of a live send (the process stopped: everything is
+ * in, and nothing need be marked, since no look comes after), or a
+ * checkpoint (stopped and complete, and marked again for the next one).
+ */
+enum plan_kind { PLAN_ROUND, PLAN_LAST, PLAN_CHECKPOINT };
+
+/*
  * Scan the kept pages of v: what was written joins store (its own pages)
  * or nothing (a file's, which the copy has); a run where the mapping is not
  * the one tracked (made again since) joins refresh, to be stored whole.
  */
-static int scan_kept(struct precopy *p, struct plan *w, bool last)
+static int scan_kept(struct precopy *p, struct plan *w, enum plan_kind kind)
 {
 	int err = 0;
 
 	/* The last look at anonymous memory takes what find_lost needs too,
 	 * in the same walk: the process is stopped, and every walk is pause. */
-	w->own_known = last;
+	w->own_known = kind == PLAN_LAST;
 	for (size_t k = 0; !err && k < w->kept.count; k++) {
 		err = w->own_known ?
 		      dirty_last(&p->dirty, w->kept.run[k].start, w->kept.run[k].end, &w->anon,
@@ -171,9 +185,10 @@ static int find_lost(struct precopy *p, const struct vma *v, struct plan *w)
  * Plan mapping i of next against what the copy holds: next's segments for
  * it, its drops, and what the copy will hold of it (new_held).
  */
-static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool last,
+static int plan_mapping(struct precopy *p, struct image *next, size_t i, enum plan_kind kind,
 			size_t *cap, struct runs *new_held)
 {
+	bool complete = kind != PLAN_ROUND, mark = kind != PLAN_LAST;
 	const struct vma *v = &next->vmas.vma[i];
 	bool referenced = image_mapref_of(next, v) != NULL;
 	bool anon = v->name[0] != '/' && !referenced;	/* as delta.c sees it */
@@ -194,12 +209,12 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 	if (!err && tracked && dirty_track(&p->dirty, v->start, v->end))
 		tracked = false;	/* not now: the kept pages wait */
 	if (!err && tracked)
-		err = scan_kept(p, &w, last);
-	else if (!err && last)
+		err = scan_kept(p, &w, kind);
+	else if (!err && complete)
 		err = runs_clip(&w.kept, v->start, v->end, &w.refresh);
 	/* Marked before they are read: a write from now on shows next round
 	 * (none comes after the last). */
-	for (size_t k = 0; !err && tracked && !last && k < w.fresh.count; k++) {
+	for (size_t k = 0; !err && tracked && mark && k < w.fresh.count; k++) {
 		runs_clear(&w.tmp2);
 		err = dirty_scan(&p->dirty, w.fresh.run[k].start, w.fresh.run[k].end, &w.tmp2);
 		if (err == -EPERM)
@@ -209,7 +224,9 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 		err = find_lost(p, v, &w);
 	/* Scattered empty pages cost the receiver a call each: past a few
 	 * dozen, the mapping is emptied and stored whole again instead. */
-	if (!err && w.lost.count > MAX_LOST_RUNS) {
+	if (!err && (w.lost.count > (kind == PLAN_CHECKPOINT ? MAX_LOST_RUNS_CHECKPOINT :
+				     MAX_LOST_RUNS) ||
+		     next->drops.count + w.lost.count > IMAGE_MAX_DROPS / 2)) {
 		runs_clear(&w.refresh);
 		runs_clear(&w.lost);
 		runs_clear(&w.anon);
@@ -250,7 +267,7 @@ static int plan_mapping(struct precopy *p, struct image *next, size_t i, bool la
 
 /* next's segments and drops against what the copy holds; p->held is what
  * it will hold once next is in. */
-static int plan_delta(struct precopy *p, struct image *next, bool last)
+static int plan_delta(struct precopy *p, struct image *next, enum plan_kind kind)
 {
 	struct runs new_held = { 0 }, tmp = { 0 };
 	size_t cap = 0;
@@ -262,9 +279,9 @@ static int plan_delta(struct precopy *p, struct image *next, bool last)
 	runs_clear(&next->drops);
 	if (writes_unseen(p->pid))
 		p->blind = true;
-	err = dirty_round(&p->dirty, last);
+	err = dirty_round(&p->dirty, kind != PLAN_ROUND);
 	for (size_t i = 0; !err && i < next->vmas.count; i++)
-		err = plan_mapping(p, next, i, last, &cap, &new_held);
+		err = plan_mapping(p, next, i, kind, &cap, &new_held);
 	/* Drops outside next's mappings are the gone ones', unmapped anyway. */
 	if (!err) {
 		runs_free(&p->held);
@@ -315,7 +332,7 @@ int precopy_round(struct precopy *p, const struct image *base, struct image *out
 		err = -ESRCH;	/* the memory we looked at is gone: it ended, or exec'd */
 	memset(&out->vdso, 0, sizeof(out->vdso));	/* the last round's */
 	if (!err)
-		err = plan_delta(p, out, false);
+		err = plan_delta(p, out, PLAN_ROUND);
 	if (!err)
 		err = image_layout(out);
 	if (err)
@@ -388,14 +405,17 @@ static bool same_memory(struct precopy *p, const struct image *im)
 	return same;
 }
 
-int precopy_last(struct precopy *p, struct image *im)
+/* im, the stopped process's whole image, planned as kind against the
+ * copy, and laid out again. */
+static int plan_stopped(struct precopy *p, struct image *im, enum plan_kind kind)
 {
 	int err;
 
 	if (!same_memory(p, im))
 		return -ESRCH;
-	im->state.flags |= IMAGE_STATE_DELTA;
-	err = plan_delta(p, im, true);
+	if (p->have_prev)
+		im->state.flags |= IMAGE_STATE_DELTA;
+	err = plan_delta(p, im, kind);
 	if (!err) {
 		free(im->head);
 		im->head = NULL;
@@ -406,4 +426,30 @@ int precopy_last(struct precopy *p, struct image *im)
 	if (!err)
 		p->rounds++;
 	return err;
+}
+
+int precopy_last(struct precopy *p, struct image *im)
+{
+	return plan_stopped(p, im, PLAN_LAST);
+}
+
+int precopy_checkpoint(struct precopy *p, struct image *im)
+{
+	return plan_stopped(p, im, PLAN_CHECKPOINT);
+}
+
+void precopy_rebase(struct precopy *p)
+{
+	image_free(&p->prev);
+	p->have_prev = false;
+	runs_clear(&p->held);
+	runs_clear(&p->unread);
+}
+
+void precopy_held(struct precopy *p, struct image *im, struct runs *unread)
+{
+	runs_free(&p->unread);
+	p->unread = *unread;
+	*unread = (struct runs){ 0 };
+	hold(p, im);
 }

@@ -5,7 +5,7 @@
  * store, each later one the pages written since the one before (dirty.h),
  * those of mappings new since, and drops for pages the process emptied.
  * The last round is the whole image of the stopped process, turned into
- * such a delta.  Which pages the copy keeps from one image to the next is
+ * such a delta.  A checkpoint is one too, on the checkpoint before it.  Which pages the copy keeps from one image to the next is
  * delta.h's to say, for both sides alike.
  *
  * Only anonymous memory is tracked: a mapping of a file goes again in the
@@ -71,6 +71,19 @@ bool precopy_again(const struct precopy *p);
  * delta (IMAGE_STATE_DELTA without LIVE), laid out again.  -ESRCH: im is
  * not of the memory the send began with (the process exec'd since). */
 int precopy_last(struct precopy *p, struct image *im) MUST_CHECK;
+/*
+ * The same for a checkpoint (contmig(1), run --checkpoint): im, the whole
+ * image of the process stopped for it, becomes a delta on the checkpoint
+ * before (IMAGE_STATE_DELTA, unless it is the first), complete, and its
+ * pages are marked again for the next.  Once im is written,
+ * precopy_held(p, im, unread) says the checkpoint holds it (taking im's
+ * mappings; image_free the rest).  -ESRCH as precopy_last.
+ */
+int precopy_checkpoint(struct precopy *p, struct image *im) MUST_CHECK;
+void precopy_held(struct precopy *p, struct image *im, struct runs *unread);
+/* Forget what the copy holds: the next image is a whole one (a new base,
+ * or after one that was not written). */
+void precopy_rebase(struct precopy *p);
 /* Stop tracking (the source runs unmarked) and free what precopy holds. */
 void precopy_end(struct precopy *p);
 

@@ -216,22 +216,6 @@ static const char *unoffered_file(const struct migration *m)
 	return unoffered_in(m, &m->im);
 }
 
-/* Has im, a later image of the live send whose first was first, the same
- * user and groups?  The copy is built as the first one's user. */
-static bool same_identity(const struct image *first, const struct image *im)
-{
-	const struct image_creds *a = &first->creds, *b = &im->creds;
-
-	if (a->known != b->known || memcmp(a->uid, b->uid, sizeof(a->uid)) ||
-	    memcmp(a->gid, b->gid, sizeof(a->gid)) || a->ngroups != b->ngroups ||
-	    strcmp(a->user, b->user) || strcmp(a->group, b->group))
-		return false;
-	for (size_t i = 0; i < a->ngroups; i++)
-		if (a->groups[i].gid != b->groups[i].gid || strcmp(a->groups[i].name, b->groups[i].name))
-			return false;
-	return true;
-}
-
 /* Will a later image of a live send do, before a byte of its pages?
  * 0, or -EBADMSG with res saying why. */
 static int check_round(struct migration *m, const struct receive_opts *o,
@@ -244,7 +228,7 @@ static int check_round(struct migration *m, const struct receive_opts *o,
 		return say_why(-EBADMSG, res->why, sizeof(res->why), "a whole image amid a live "
 			       "send's rounds");
 	res->failure = RESTORE_CANNOT;
-	if (!same_identity(&m->im, next))
+	if (!image_same_creds(&m->im, next))
 		return say_why(-EBADMSG, res->why, sizeof(res->why), "the process changed its user "
 			       "or groups during the live send's rounds");
 	if (next->vmas.count > o->max_regions)

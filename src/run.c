@@ -23,6 +23,7 @@
 #include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -37,6 +38,7 @@
 #include "ptrace.h"
 #include "migrate.h"
 #include "route.h"
+#include "run-checkpoint.h"
 #include "seccomp.h"
 #include "target.h"
 #include "tracee.h"
@@ -46,6 +48,8 @@
 
 static const char usage[] =
 	"Usage: contmig run [--key FILE] [--timeout SECS] [--] PROG [ARGS...]\n"
+	"       contmig run --checkpoint DIR [--every INTERVAL] [--on SIGNAL]\n"
+	"                   [--reopen-changed] [--] PROG [ARGS...]\n"
 	"Run PROG supervised: when it calls sys_migrate(\"HOST:PORT\") (continuum(7)),\n"
 	"contmig moves it there as 'contmig send' would, and the call returns 0 on the\n"
 	"new machine; if the move fails, it returns -errno and PROG goes on here.\n"
@@ -54,6 +58,19 @@ static const char usage[] =
 	"went and exits 0. Supervision costs PROG nothing while it runs: it stops only\n"
 	"at sys_migrate and on signals.\n"
 	"\n"
+	"With --checkpoint, PROG is resumed from DIR if DIR holds a checkpoint of it\n"
+	"(the same PROG and ARGS), else started; on SIGNAL it is written to DIR and\n"
+	"ended, and run exits 75: run the same command again to carry on.\n"
+	"\n"
+	"  -c, --checkpoint DIR checkpoint PROG into DIR (created if missing; yours\n"
+	"                       alone); resume it from there\n"
+	"  -e, --every INTERVAL also checkpoint it while it runs, every INTERVAL (30s,\n"
+	"                       10m, 2h; seconds without a unit): only what it wrote\n"
+	"                       since the last one is written\n"
+	"      --on SIGNAL      the signal that checkpoints and ends it (default TERM),\n"
+	"                       sent to run or to PROG\n"
+	"      --reopen-changed on resume, open PROG's files even if they changed since\n"
+	"                       (a log it appends to)\n"
 	"  -k, --key FILE       the shared key of the receivers (contmig keygen)\n"
 	"  -t, --timeout SECS   give up on a silent receiver after SECS (default 30)\n"
 	"  -h, --help           show this help\n";
@@ -235,9 +252,56 @@ static int supervise(pid_t pid, const uint8_t *key, int timeout_ms)
 	}
 }
 
+/* "30s", "10m", "2h", "1d", or seconds: milliseconds, at most a week's;
+ * or -1. */
+static int parse_interval(const char *s)
+{
+	static const struct { const char *unit; long ms; } units[] = {
+		{ "", 1000 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 },
+	};
+	const long most = 7 * 86400000L;
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	for (size_t i = 0; !errno && v > 0 && i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].unit))
+			return v <= most / units[i].ms ? (int)(v * units[i].ms) : -1;
+	return -1;
+}
+
+/* "TERM", "SIGTERM", "USR1" or a number: the signal, or 0. */
+static int parse_signal(const char *s)
+{
+	char *end;
+	long v;
+
+	if (*s >= '0' && *s <= '9') {
+		v = strtol(s, &end, 10);
+		return !*end && v > 0 && v < NSIG ? (int)v : 0;
+	}
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	for (int sig = 1; sig < SIGRTMIN; sig++) {
+		const char *name = sigabbrev_np(sig);
+
+		if (name && !strcmp(name, s))
+			return sig;
+	}
+	return 0;
+}
+
 static int run(int argc, char **argv)
 {
+	enum { OPT_ON = 256, OPT_REOPEN_CHANGED };
 	static const struct option longopts[] = {
+		{ "checkpoint", required_argument, NULL, 'c' },
+		{ "every", required_argument, NULL, 'e' },
+		{ "on", required_argument, NULL, OPT_ON },
+		{ "reopen-changed", no_argument, NULL, OPT_REOPEN_CHANGED },
 		{ "key", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -246,17 +310,42 @@ static int run(int argc, char **argv)
 	uint8_t key[CHANNEL_KEY_BYTES];
 	const char *key_path = NULL;
 	int timeout_ms = DEFAULT_TIMEOUT_S * 1000;
+	struct checkpoint_opts co = { .signal = SIGTERM };
+	bool timeout_given = false, checkpoint_opt = false;
 	int opt, status, err;
 	pid_t pid;
 
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:k:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:c:e:k:t:h", longopts, NULL)) != -1) {
+		checkpoint_opt |= opt == 'e' || opt == OPT_ON || opt == OPT_REOPEN_CHANGED;
 		switch (opt) {
+		case 'c':
+			if (!*optarg)
+				usage_error("run", "run: --checkpoint needs a DIR");
+			co.dir = optarg;
+			break;
+		case 'e':
+			co.every_ms = parse_interval(optarg);
+			if (co.every_ms <= 0)
+				usage_error("run", "run: --every '%s' is not an interval (such as 30s, "
+					    "10m or 2h; at most 7 days)", optarg);
+			break;
+		case OPT_ON:
+			co.signal = parse_signal(optarg);
+			if (!co.signal || co.signal == SIGKILL || co.signal == SIGSTOP ||
+			    co.signal == SIGCHLD)
+				usage_error("run", "run: --on '%s' is not a signal that can checkpoint "
+					    "(such as TERM, USR1; not KILL, STOP or CHLD)", optarg);
+			break;
+		case OPT_REOPEN_CHANGED:
+			co.reopen_changed = true;
+			break;
 		case 'k':
 			key_path = optarg;
 			break;
 		case 't':
 			timeout_ms = parse_timeout("run", optarg);
+			timeout_given = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -267,6 +356,16 @@ static int run(int argc, char **argv)
 	}
 	if (optind == argc)
 		usage_error("run", "run: missing PROG");
+	if (checkpoint_opt && !co.dir)
+		usage_error("run", "run: --every, --on and --reopen-changed go with --checkpoint");
+	if (co.dir && (key_path || timeout_given))
+		usage_error("run", "run: --key and --timeout are for sys_migrate, which a program "
+			    "run with --checkpoint does not make");
+	if (co.dir) {
+		fflush(stdout);
+		signal(SIGPIPE, SIG_IGN);
+		return run_checkpointed(&co, argv + optind);
+	}
 	if (sodium_init() < 0)
 		error_msg_and_die(EXIT_INTERNAL, "run: libsodium cannot start");
 	if (key_path) {
@@ -296,7 +395,7 @@ static int run(int argc, char **argv)
 
 const struct command command_run = {
 	.name = "run",
-	.summary = "run a program that may move itself (sys_migrate)",
+	.summary = "run a program that may move itself, or keep it through checkpoints",
 	.usage = usage,
 	.run = run,
 };

@@ -1,0 +1,205 @@
+#!/bin/bash
+# run --checkpoint DIR: the program is resumed from DIR when it holds a
+# checkpoint of it; the checkpoint signal, sent to run or to the program (a
+# scheduler sends it to both), writes it there and ends it, never kills it;
+# --every writes deltas while it runs, every page right after a resume from
+# a chain of them; a kill -9 of everything loses at most the interval; a
+# checkpoint cut short, a directory in use, of another command or writable
+# by others, are each refused or passed over with nothing lost.
+. "$srcdir/tests/init.sh"
+counter=$builddir/tests/counter
+livewrite=$builddir/tests/livewrite
+dropper=$builddir/tests/dropper
+
+# run_ DIR OUT ARGS...: contmig run --checkpoint DIR ARGS in the background,
+# stdout in OUT and stderr in OUT.err; its PID in $run.
+run_()
+{
+	local dir=$1 out=$2
+	shift 2
+	start_ "$CONTMIG" run --checkpoint "$dir" "$@" > "$out" 2> "$out.err"
+	run=$pid
+}
+
+# prog_of_ RUN: the program run RUN holds (its child).
+prog_of_() { pgrep -P "$1" | head -n 1; }
+
+# exits_ PID STATUS OUT: run PID ends with STATUS (OUT.err says why not).
+exits_()
+{
+	local st
+	wait "$1"
+	st=$?
+	[ "$st" -eq "$2" ] || fail_ "run exited $st, expected $2: $(cat "$3.err")"
+}
+
+# checkpoints_ DIR: the checkpoints in DIR, by name, on one line.
+checkpoints_() { (cd "$1" && ls -- *.base *.delta 2> /dev/null | tr '\n' ' '); }
+
+# checks_on_ FILE N: livewrite's FILE gets N more "ok" lines (every page
+# right) and no FAIL.
+checks_on_()
+{
+	local want
+	want=$(($(grep -c '^ok' "$1") + $2))
+	wait_for_ 15 eval '[ "$(grep -c "^ok" "'"$1"'")" -ge '"$want"' ] || grep -q FAIL "'"$1"'"'
+	! grep -q FAIL "$1" || fail_ "$1: $(grep FAIL "$1")"
+}
+
+# --- the signal to run: checkpointed, ended, exit 75; resumed with no step lost
+run_ ck a.out --every 1s "$counter"
+wait_for_ 10 grep -q 'checkpoint 2 of PID [0-9]* (counter) in ck: a delta of' a.out.err
+prog=$(prog_of_ "$run")
+kill -TERM "$run"
+exits_ "$run" 75 a.out
+kill -0 "$prog" 2> /dev/null && fail_ "the program still runs after its checkpoint"
+grep -q 'checkpoint 3 of PID' a.out.err || fail_ "no checkpoint on TERM: $(cat a.out.err)"
+# A base, then deltas up to the last (merged into a base as they grow).
+[[ "$(checkpoints_ ck)" =~ ^0000000[12].base\ (0000000[23].delta\ )*00000003.delta\ $ ]] ||
+	fail_ "the chain in ck: $(checkpoints_ ck)"
+[ "$(cat ck/command | tr '\0' ' ')" = "$counter " ] || fail_ "ck/command: $(cat ck/command)"
+run_ ck b.out --every 1s "$counter"
+wait_for_ 10 file_has_lines_ b.out 5
+grep -q "^contmig: run: resumed counter from checkpoint 3 in ck (taken .* on .*; a base and [12] deltas\?) as PID [0-9]*$" b.out.err ||
+	fail_ "the resume's line: $(cat b.out.err)"
+follows_ a.out b.out
+
+# --- the signal to the program too, SIGCONT first, as Slurm sends them ---
+wait_for_ 10 grep -q 'checkpoint 4 of PID [0-9]* (counter) in ck: a base of' b.out.err
+prog=$(prog_of_ "$run")
+kill -CONT "$run" "$prog"
+kill -TERM "$prog" "$run"
+exits_ "$run" 75 b.out
+run_ ck c.out --every 1s "$counter"
+wait_for_ 10 file_has_lines_ c.out 5
+follows_ b.out c.out
+# Only the program: the same.
+prog=$(prog_of_ "$run")
+kill -TERM "$prog"
+exits_ "$run" 75 c.out
+run_ ck d.out --every 1s "$counter"
+wait_for_ 10 file_has_lines_ d.out 5
+follows_ c.out d.out
+
+# --- a dead machine: run and the program killed -9 at once -----------------
+n=$(grep -c 'checkpoint' d.out.err)
+wait_for_ 10 eval '[ "$(grep -c checkpoint d.out.err)" -ge $((n + 2)) ]'
+sleep 0.5
+prog=$(prog_of_ "$run")
+kill -9 "$run" "$prog"
+wait "$run" 2> /dev/null
+last=$(tail -n 1 d.out)
+run_ ck e.out --every 1s "$counter"
+wait_for_ 10 file_has_lines_ e.out 5
+first=$(head -n 1 e.out)
+# It goes on from its last checkpoint: never past what it had printed, and
+# no further back than the interval (1 s, ten lines, and a little).
+[ "$first" -le $((last + 1)) ] && [ "$first" -ge $((last - 15)) ] ||
+	fail_ "resumed at $first after $last, killed with a checkpoint every second"
+seq "$first" "$(tail -n 1 e.out)" | diff -q - <(cat e.out) > /dev/null ||
+	fail_ "the resumed count is not consecutive: $(head -c 200 e.out)"
+
+# --- one run at a time -------------------------------------------------------
+expect_status_ 68 "$CONTMIG" run --checkpoint ck "$counter"
+one_error_line_ "a second run"
+grep -q "ck is in use by another contmig run ($(hostname) $run)" err ||
+	fail_ "a second run on ck: $(cat err)"
+wait_for_ 10 grep -q 'a delta of' e.out.err
+kill -TERM "$run"
+exits_ "$run" 75 e.out
+
+# --- another command: refused, the checkpoints kept -------------------------
+before=$(checkpoints_ ck)
+expect_status_ 64 "$CONTMIG" run --checkpoint ck "$counter" 5
+grep -q "ck holds checkpoints of another command than this one" err ||
+	fail_ "another command on ck: $(cat err)"
+[ "$(checkpoints_ ck)" = "$before" ] || fail_ "ck changed: $(checkpoints_ ck), was $before"
+
+# --- the newest checkpoint cut short: the one before it serves --------------
+# (A leftover of a run killed mid-write, too: its temporary file is ignored
+# and removed.)
+newest=$(ls ck/*.delta | tail -n 1)
+truncate -s 100 "$newest"
+echo half > ck/.tmp-00099999
+run_ ck f.out --every 1s "$counter"
+wait_for_ 10 file_has_lines_ f.out 5
+grep -q "invalid image" f.out.err || fail_ "the cut checkpoint was not named: $(cat f.out.err)"
+grep -q "resumed counter from checkpoint" f.out.err || fail_ "no resume: $(cat f.out.err)"
+[ ! -e ck/.tmp-00099999 ] || fail_ "a leftover temporary file stayed"
+[ "$(head -n 1 f.out)" -le "$(tail -n 1 e.out)" ] ||
+	fail_ "resumed at $(head -n 1 f.out) from a checkpoint older than $(tail -n 1 e.out)"
+kill -TERM "$run"
+exits_ "$run" 75 f.out
+
+# --- the program ends by itself: its status, its checkpoints gone -----------
+run_ done g.out --every 1s "$counter" 25
+exits_ "$run" 0 g.out
+[ "$(wc -l < g.out)" -eq 25 ] || fail_ "counter 25 printed $(wc -l < g.out) lines"
+grep -q 'checkpoint 1 ' g.out.err || fail_ "no checkpoint while it ran: $(cat g.out.err)"
+[ -z "$(checkpoints_ done)" ] || fail_ "a finished program's checkpoints stayed: $(checkpoints_ done)"
+
+# --- every page right after a chain of deltas (an ordinary program) ---------
+run_ lw lw.out --every 1s "$livewrite" 64 4 --churn
+wait_for_ 15 grep -q 'checkpoint 3 of PID [0-9]* (livewrite) in lw: a delta of' lw.out.err
+base=$(sed -n 's/.*checkpoint 1 .*a base of \([0-9.]*\) MiB.*/\1/p' lw.out.err)
+delta=$(sed -n 's/.*checkpoint 3 .*a delta of \([0-9.]*\) MiB.*/\1/p' lw.out.err)
+[ -n "$base" ] && [ -n "$delta" ] && awk "BEGIN { exit !($delta < $base / 2) }" ||
+	fail_ "the deltas of a program rewriting 4 of its 64 MiB are not small: $(cat lw.out.err)"
+# The chain is merged into a base in the background, with deltas after it.
+wait_for_ 20 grep -q 'merged checkpoints 1 to [0-9]* of PID [0-9]* (livewrite) in lw into a base' lw.out.err
+merged=$(sed -n 's/.*merged checkpoints 1 to \([0-9]*\) .*/\1/p' lw.out.err)
+wait_for_ 10 grep -q "checkpoint $((merged + 2)) of PID" lw.out.err
+"$CONTMIG" inspect lw > lw.inspect || fail_ "inspect lw: $(cat lw.inspect)"
+grep -q "^  $(printf %08u "$merged")  base " lw.inspect || fail_ "no merged base: $(cat lw.inspect)"
+! grep -q "^  00000001 " lw.inspect || fail_ "the merged chain was not pruned: $(cat lw.inspect)"
+grep -q "^in use:      $(hostname) $run$" lw.inspect || fail_ "inspect lw: $(cat lw.inspect)"
+kill -TERM "$run"
+exits_ "$run" 75 lw.out
+run_ lw lw2.out --every 1s "$livewrite" 64 4 --churn
+checks_on_ lw2.out 3
+grep -q "resumed livewrite from checkpoint [0-9]* in lw (taken .*; a base and [1-9][0-9]* deltas" lw2.out.err ||
+	fail_ "livewrite was not resumed from a chain: $(cat lw2.out.err)"
+kill -TERM "$run"
+exits_ "$run" 75 lw2.out
+"$CONTMIG" inspect lw > lw.inspect || fail_ "inspect lw: $(cat lw.inspect)"
+grep -q "^in use:      no$" lw.inspect && grep -q "^resumes:     from checkpoint" lw.inspect ||
+	fail_ "inspect lw: $(cat lw.inspect)"
+
+# --- pages emptied and never looked at since: empty after a merged chain ---
+run_ dr dr.out --every 1s "$dropper"
+wait_for_ 20 grep -q 'merged checkpoints 1 to [0-9]* of PID [0-9]* (dropper) in dr into a base' dr.out.err
+merged=$(sed -n 's/.*merged checkpoints 1 to \([0-9]*\) .*/\1/p' dr.out.err)
+wait_for_ 10 grep -q "checkpoint $((merged + 1)) of PID" dr.out.err
+kill -TERM "$run"
+exits_ "$run" 75 dr.out
+run_ dr dr2.out --every 1s "$dropper"
+wait_for_ 10 file_has_lines_ dr2.out 3
+grep -q "resumed dropper from checkpoint $((merged + 2)) in dr (taken .*; a base and 2 deltas" dr2.out.err ||
+	fail_ "dropper was not resumed from its merged base: $(cat dr2.out.err)"
+kill -USR1 "$(prog_of_ "$run")"
+wait_for_ 10 grep -q '^ok\|^FAIL' dr2.out
+grep -q '^ok [1-9]' dr2.out || fail_ "pages emptied before the checkpoints: $(grep -v '^[0-9]' dr2.out)"
+kill -TERM "$run"
+exits_ "$run" 75 dr2.out
+
+# --- a directory others may write: refused before anything ------------------
+mkdir -m 777 open
+expect_status_ 68 "$CONTMIG" run --checkpoint open "$counter"
+grep -q "open may be written by others (mode 0777)" err || fail_ "an open DIR: $(cat err)"
+[ -z "$(ls open)" ] || fail_ "run wrote into an open DIR: $(ls open)"
+if [ "$(id -u)" -eq 0 ]; then
+	new_user_ mallory
+	mkdir -m 700 theirs && chown "$mallory" theirs
+	expect_status_ 68 "$CONTMIG" run --checkpoint theirs "$counter"
+	grep -q "theirs is owned by uid $(id -u "$mallory"), not by you" err ||
+		fail_ "another user's DIR: $(cat err)"
+fi
+
+# --- usage -------------------------------------------------------------------
+expect_status_ 64 "$CONTMIG" run --checkpoint ck --every 0 "$counter"
+expect_status_ 64 "$CONTMIG" run --checkpoint ck --every 5x "$counter"
+expect_status_ 64 "$CONTMIG" run --checkpoint ck --on KILL "$counter"
+expect_status_ 64 "$CONTMIG" run --checkpoint ck --on NOPE "$counter"
+expect_status_ 64 "$CONTMIG" run --every 1s "$counter"
+expect_status_ 64 "$CONTMIG" run --checkpoint ck --timeout 5 "$counter"
+exit 0
