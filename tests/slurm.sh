@@ -10,7 +10,7 @@
 # nothing of it is left.
 . "$srcdir/tests/init.sh"
 [ "$(id -u)" -eq 0 ] || skip_ "a cluster of network namespaces needs root"
-for c in munged slurmctld slurmd sbatch scontrol squeue scancel nsenter; do
+for c in munged slurmctld slurmd sbatch scontrol squeue sinfo scancel nsenter; do
 	command -v "$c" > /dev/null ||
 		skip_ "no $c here (./install-deps installs slurm-wlm and munge)"
 done
@@ -65,10 +65,13 @@ pids_on_()
 # job's processes are started by slurmd, not by the test).
 kill_machines_()
 {
-	local m
+	local m pids
 	for m in ctl node1 node2; do
-		[ -n "$(eval "echo \${holder_$m:-}")" ] && kill -9 $(pids_on_ "$m") 2>/dev/null
-	done
+		[ -n "$(eval "echo \${holder_$m:-}")" ] || continue
+		pids=$(pids_on_ "$m")
+		# wait: the daemons the test started go quietly.
+		[ -n "$pids" ] && kill -9 $pids && wait $pids
+	done 2> /dev/null
 }
 # On failure, what the job and SLURM said.
 diagnose_()
@@ -98,7 +101,7 @@ done
 
 mkdir state spool-node1 spool-node2 || framework_failure_ "mkdir"
 # Both nodes are this machine: what slurmd finds here, CPUs, sockets...
-hardware=$(timeout 10 slurmd -C | sed -n 's/^NodeName=[^ ]* //p')
+hardware=$(timeout 10 slurmd -C 2> /dev/null | sed -n 's/^NodeName=[^ ]* //p')
 [ -n "$hardware" ] || hardware="CPUs=$(nproc)"
 cat > slurm.conf <<EOF || framework_failure_ "writing slurm.conf"
 ClusterName=contmig
@@ -118,14 +121,19 @@ SlurmctldDebug=debug
 SlurmdDebug=debug
 MailProg=/bin/true
 MpiDefault=none
+# A job's processes are slurmstepd's descendants (no cgroups of its own;
+# slurmd still needs /sys/fs/cgroup to start).
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
+# A whole node a job.
 SelectType=select/linear
 SchedulerType=sched/builtin
 ReturnToService=2
+# SIGTERM, then SIGKILL this many seconds later: time enough to checkpoint.
 KillWait=15
+# How long slurmctld waits for a silent node; the test tells it at once.
 SlurmdTimeout=300
 NodeName=node1 NodeAddr=10.77.0.11 NodeHostname=node1 $hardware
 NodeName=node2 NodeAddr=10.77.0.12 NodeHostname=node2 $hardware
@@ -146,8 +154,9 @@ node_is_() { [ "$(node_state_ "$1")" = "$2" ]; }
 i=0
 until node_is_ node1 idle && node_is_ node2 idle; do
 	i=$((i + 1))
-	[ "$i" -le 100 ] || skip_ "SLURM does not start here: $(grep -h 'error\|fatal' \
-		slurmctld.log slurmd-node1.log slurmd-node2.log 2> /dev/null | tail -n 1)"
+	[ "$i" -le 100 ] || skip_ "SLURM does not start here: node1 '$(node_state_ node1)', \
+node2 '$(node_state_ node2)': $(cat slurmctld.out slurmctld.log slurmd-node?.log \
+		slurmd-node?.out 2> /dev/null | grep 'error\|fatal' | tail -n 1)"
 	sleep 0.2
 done
 
@@ -158,7 +167,8 @@ job_state_() { sl_ squeue -h -j "$job" -o '%T %N' 2> /dev/null; }
 lines_() { wc -l < job.out; }
 resumes_() { grep -c '^contmig: run: resum' job.err; }
 # exits_75_ NODE: how many times the job's batch step (run, exec'd by the
-# batch script) exited 75 there, as its slurmd says.
+# batch script) exited 75 there, as its slurmd says (a requeued job's record
+# forgets it).
 exits_75_() { grep -c "\[$job\.batch\] task 0 ([0-9]*) exited with exit code 75\.$" "slurmd-$1.log"; }
 
 # runs_again_on_ NODE: a requeued job waits 120 s (its begin time) unless
@@ -184,7 +194,7 @@ consecutive_()
 		fail_ "$2: $(tr '\n' ' ' < "$1" | head -c 2000)"
 }
 
-# The job is the batch script contmig(1) recommends.
+# The job is tools/contmig-job.sbatch, the batch script contmig(1) shows.
 update_ nodename=node2 state=drain reason=not-yet
 job=$(CONTMIG=$CONTMIG CONTMIG_CHECKPOINT=$ckpt CONTMIG_EVERY=${every}s \
 	sl_ sbatch --parsable --output="$tmp/job.out" --error="$tmp/job.err" \
@@ -192,7 +202,7 @@ job=$(CONTMIG=$CONTMIG CONTMIG_CHECKPOINT=$ckpt CONTMIG_EVERY=${every}s \
 	fail_ "sbatch: $job"
 job=${job%%;*}
 wait_for_ 20 eval '[ "$(job_state_)" = "RUNNING node1" ]'
-wait_for_ 10 file_has_lines_ job.out 30
+wait_for_ 10 eval '[ -s job.out ] && file_has_lines_ job.out 30'
 
 # node1 is drained, the job requeued: SIGCONT and SIGTERM to all its
 # processes.  It carries on on node2 from where it was, every number once.
@@ -210,7 +220,9 @@ consecutive_ moved "across the requeue from node1 to node2, numbers were lost or
 
 # node2 dies: its slurmd, slurmstepd, the batch step (run) and the program,
 # all killed at once.  Marked down, it gives the job back to the queue.
-kill -9 $(pids_on_ node2)
+dead=$(pids_on_ node2)
+kill -9 $dead
+wait $dead 2> /dev/null
 wait_for_ 5 eval '[ -z "$(pids_on_ node2)" ]'
 cp job.out died
 consecutive_ died "before node2 died, numbers were lost or repeated"
@@ -220,13 +232,15 @@ runs_again_on_ node1
 wait_for_ 10 eval '[ "$(resumes_)" -eq 2 ]'
 wait_for_ 10 file_has_lines_ job.out $(($(wc -l < died) + 30))
 
-# It goes on from its last periodic checkpoint (on node2): at most an
-# interval's worth of numbers again, none skipped.
+# It goes on from its last periodic checkpoint (on node2): about an
+# interval's worth of numbers again at most (half as many more, for a loaded
+# machine), none skipped.  Without periodic checkpoints it would go back
+# further than that, to the requeue's (the test let it run longer on node2).
 cp job.out after
 tail -n +$(($(wc -l < died) + 1)) after > resumed
 last=$(tail -n 1 died)
 first=$(head -n 1 resumed)
-[ "$first" -le $((last + 1)) ] && [ "$first" -gt $((last - every * 10 - 10)) ] ||
+[ "$first" -le $((last + 1)) ] && [ "$first" -gt $((last - every * 15 - 10)) ] ||
 	fail_ "after node2 died, the job resumed at $first; the last number printed was $last"
 seq "$first" "$(tail -n 1 resumed)" | cmp -s - resumed ||
 	fail_ "after node2 died, the count is not consecutive: $(tr '\n' ' ' < resumed | head -c 2000)"
@@ -234,6 +248,8 @@ seq "$first" "$(tail -n 1 resumed)" | cmp -s - resumed ||
 # Cancelled, nothing of it is left: only node1's slurmd runs there.
 sl_ scancel "$job" || fail_ "scancel $job failed"
 wait_for_ 20 eval '[ -z "$(job_state_)" ]'
-[ "$(exits_75_ node1)" -eq 2 ] ||
-	fail_ "scancel: run did not exit 75 on node1: $(grep "$job.batch.*exit" slurmd-node1.log)"
+# A cancelled job's record stays a while (MinJobAge), with its exit code.
+code=$(sl_ scontrol show job "$job" | grep -o ' ExitCode=[^ ]*')
+[ "$code" = " ExitCode=75:0" ] ||
+	fail_ "scancel: run did not exit 75 on node1 (status:signal):$code"
 wait_for_ 5 eval '[ "$(pids_on_ node1)" = "$slurmd_node1" ]'
