@@ -48,6 +48,7 @@
 #include "run-checkpoint.h"
 #include "snapshot.h"
 #include "target.h"
+#include "testpoint.h"
 #include "tracee.h"
 
 /* A delta of at most this much is taken into memory while PROG waits, and
@@ -458,6 +459,7 @@ static int at_interrupt(struct keeper *k, struct wants *w, long go_on)
 	if (w->final) {
 		w->final = w->periodic = false;
 		status = checkpoint(k, 0);
+		test_point("run-checkpointed");
 		if (status == EXIT_OK) {
 			/* Our child, stopped for us: it ends here, and is reaped. */
 			if (kill(k->pid, SIGKILL) < 0)
@@ -835,6 +837,11 @@ out:
 	if (sigfd >= 0)
 		close(sigfd);
 	checkpoint_close(&k.dir);
+	/* A signal that came after the end (the checkpoint signal sent to both
+	 * run and PROG: PROG's was taken first) has nothing left to act on: it
+	 * must not take the status that says what happened. */
+	while (sigtimedwait(&set, NULL, &(struct timespec){ 0 }) > 0)
+		;
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	return status;
 }

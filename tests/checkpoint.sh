@@ -81,14 +81,26 @@ run_ ck d.out --every 1s "$counter"
 wait_for_ 10 file_has_lines_ d.out 5
 follows_ c.out d.out
 
+# Run's own signal, come after the program's was acted on: 75 all the same.
+kill -TERM "$run"
+exits_ "$run" 75 d.out
+CONTMIG_TEST_HOOK=run-checkpointed CONTMIG_TEST_HOOK_UNTIL=$tmp/go run_ ck h.out "$counter"
+wait_for_ 10 file_has_lines_ h.out 3
+kill -TERM "$(prog_of_ "$run")"
+wait_for_ 10 grep -q 'test point run-checkpointed reached' h.out.err
+kill -TERM "$run"
+touch go
+exits_ "$run" 75 h.out
+follows_ d.out h.out
+
 # --- a dead machine: run and the program killed -9 at once -----------------
-n=$(grep -c 'checkpoint' d.out.err)
-wait_for_ 10 eval '[ "$(grep -c checkpoint d.out.err)" -ge $((n + 2)) ]'
+run_ ck d2.out --every 1s "$counter"
+wait_for_ 10 eval '[ "$(grep -c checkpoint d2.out.err)" -ge 2 ]'
 sleep 0.5
 prog=$(prog_of_ "$run")
 kill -9 "$run" "$prog"
 wait "$run" 2> /dev/null
-last=$(tail -n 1 d.out)
+last=$(tail -n 1 d2.out)
 run_ ck e.out --every 1s "$counter"
 wait_for_ 10 file_has_lines_ e.out 5
 first=$(head -n 1 e.out)
