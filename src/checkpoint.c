@@ -369,7 +369,8 @@ int checkpoint_list(struct checkpoint_dir *d, struct checkpoint_list *l, char *w
 		checkpoint_list_free(l);
 		return err;
 	}
-	qsort(l->file, l->count, sizeof(*l->file), by_seq);
+	if (l->count)
+		qsort(l->file, l->count, sizeof(*l->file), by_seq);
 	/* A base and a delta of one number: the base merged from the chain
 	 * that the delta ends (compact.h), whose removal a crash cut short.
 	 * They are the same process: the base, which needs no chain, serves. */

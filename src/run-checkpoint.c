@@ -63,8 +63,10 @@
 #define REBASE_RATIO	1
 #define REBASE_DELTAS	64
 /* The chain is merged into a base in the background (compact.h) once it
- * has this many deltas, or deltas of half the base's size. */
+ * has this many deltas, or deltas of half the base's size (and of a few
+ * MiB: a small program's merges would cost more than they save). */
 #define COMPACT_DELTAS	8
+#define COMPACT_BYTES	(4UL << 20)
 
 struct keeper {
 	const struct checkpoint_opts *o;
@@ -274,7 +276,8 @@ static void maybe_compact(struct keeper *k, unsigned seq)
 {
 	pid_t parent = getpid(), pid;
 
-	if (k->compactor || (k->deltas < COMPACT_DELTAS && 2 * k->delta_bytes < k->base_bytes))
+	if (k->compactor || (k->deltas < COMPACT_DELTAS &&
+			     (2 * k->delta_bytes < k->base_bytes || k->delta_bytes < COMPACT_BYTES)))
 		return;
 	fflush(stderr);
 	pid = fork();
