@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,188 @@ static int check_ours(const struct stat *st, const char *what, const char *path,
 	return 0;
 }
 
+static bool trusted_owner(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+/* The path of name in directory dir_path, for messages. */
+static void child_path(char *out, size_t len, const char *dir_path, const char *name)
+{
+	if (!strcmp(dir_path, "."))
+		snprintf(out, len, "%s", name);
+	else
+		snprintf(out, len, "%s%s%s", dir_path, strcmp(dir_path, "/") ? "/" : "", name);
+}
+
+/* What a name in directory dir leads to (entry) is as root or we left it
+ * when the directory is root's or ours and nobody else may write it, or
+ * it is sticky (/tmp) and the entry is root's or ours: nobody else may
+ * rename or remove that (entry NULL: not looked at yet).  0, or -EPERM
+ * with why. */
+static int check_lookup(const struct stat *dir, const char *dir_path, const struct stat *entry,
+			const char *name, char *why, size_t why_len)
+{
+	char there[PATH_MAX];
+
+	child_path(there, sizeof(there), dir_path, name);
+	if (!trusted_owner(dir->st_uid))
+		return say_why(-EPERM, why, why_len, "%s is owned by uid %u, who could put "
+			       "another directory in place of %s", dir_path, (unsigned)dir->st_uid,
+			       there);
+	if (!(dir->st_mode & 022))
+		return 0;
+	if (!(dir->st_mode & S_ISVTX))
+		return say_why(-EPERM, why, why_len, "%s may be written by others (mode %04o), "
+			       "who could put another directory in place of %s", dir_path,
+			       (unsigned)(dir->st_mode & 07777), there);
+	if (entry && !trusted_owner(entry->st_uid))
+		return say_why(-EPERM, why, why_len, "%s is owned by uid %u, in %s which others "
+			       "may write", there, (unsigned)entry->st_uid, dir_path);
+	return 0;
+}
+
+/* walked, a directory's path (for messages), made its entry name's. */
+static void walk_to(char *walked, size_t len, const char *name)
+{
+	char *slash = strrchr(walked, '/');
+	const char *last = slash ? slash + 1 : walked;
+	char there[PATH_MAX];
+
+	if (strcmp(name, "..") || !strcmp(last, "..")) {
+		child_path(there, sizeof(there), walked, name);
+		snprintf(walked, len, "%s", there);
+	} else if (!strcmp(walked, ".")) {
+		snprintf(walked, len, "..");
+	} else if (slash == walked) {
+		walked[1] = '\0';	/* "/x/.." is "/", and "/.." too */
+	} else if (slash) {
+		*slash = '\0';
+	} else {
+		snprintf(walked, len, ".");
+	}
+}
+
+/* Name in directory fd, not followed; made a directory (0700) first when
+ * make and it is missing.  0, or -errno. */
+static int stat_entry(int fd, const char *name, bool make, struct stat *st)
+{
+	if (fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT || !make)
+		return -errno;
+	if (mkdirat(fd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return fstatat(fd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/*
+ * Open directory path for its checkpoints, its symbolic links followed by
+ * hand: every name on the way is looked up in a directory where only root
+ * or we could have put what it leads to (check_lookup).  A run as root must
+ * not be sent elsewhere (into /etc, or another user's directory) by a user
+ * who owns a directory on the way, a link, or renames something.  The last
+ * name is made a directory (0700) when create and it is missing.  Its fd,
+ * or -errno with why.
+ */
+static int open_trusted(const char *path, bool create, char *why, size_t why_len)
+{
+	char rest[2 * PATH_MAX], walked[PATH_MAX], name[NAME_MAX + 1], target[PATH_MAX];
+	struct stat dir, entry, got;
+	size_t at = 0, len;
+	int cur, next, links = 0, err = 0;
+
+	if (strlen(path) >= sizeof(rest))
+		return say_why(-ENAMETOOLONG, why, why_len, "%s: %s", path, strerror(ENAMETOOLONG));
+	snprintf(rest, sizeof(rest), "%s", path);
+	snprintf(walked, sizeof(walked), "%s", path[0] == '/' ? "/" : ".");
+	cur = open(walked, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (cur < 0)
+		return say_why(-errno, why, why_len, "%s: %s", walked, strerror(errno));
+	while (!err) {
+		bool last;
+
+		at += strspn(rest + at, "/");
+		if (!rest[at])
+			break;
+		len = strcspn(rest + at, "/");
+		if (len > NAME_MAX) {
+			err = say_why(-ENAMETOOLONG, why, why_len, "%s: %s", path,
+				      strerror(ENAMETOOLONG));
+			break;
+		}
+		memcpy(name, rest + at, len);
+		name[len] = '\0';
+		at += len;
+		last = !rest[at + strspn(rest + at, "/")];
+		if (!strcmp(name, "."))
+			continue;
+		if (strcmp(name, "..")) {
+			if (fstat(cur, &dir) < 0) {
+				err = say_why(-errno, why, why_len, "%s: %s", walked, strerror(errno));
+				break;
+			}
+			/* Nothing is made where it could not be trusted. */
+			err = check_lookup(&dir, walked, NULL, name, why, why_len);
+			if (err)
+				break;
+			err = stat_entry(cur, name, last && create, &entry);
+			if (err) {
+				child_path(target, sizeof(target), walked, name);
+				err = say_why(err, why, why_len, "%s: %s", target, strerror(-err));
+				break;
+			}
+			err = check_lookup(&dir, walked, &entry, name, why, why_len);
+			if (err)
+				break;
+		}
+		if (strcmp(name, "..") && S_ISLNK(entry.st_mode)) {
+			ssize_t n = readlinkat(cur, name, target, sizeof(target) - 1);
+
+			if (n < 0 || ++links > 40 || n + strlen(rest + at) + 2 > sizeof(rest)) {
+				err = n < 0 ? -errno : links > 40 ? -ELOOP : -ENAMETOOLONG;
+				err = say_why(err, why, why_len, "%s: %s", path, strerror(-err));
+				break;
+			}
+			target[n] = '\0';
+			/* The link's target, then what followed it. */
+			memmove(rest + n + 1, rest + at, strlen(rest + at) + 1);
+			memcpy(rest, target, n);
+			rest[n] = '/';
+			at = 0;
+			if (target[0] == '/') {
+				next = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+				if (next < 0) {
+					err = say_why(-errno, why, why_len, "/: %s", strerror(errno));
+					break;
+				}
+				close(cur);
+				cur = next;
+				snprintf(walked, sizeof(walked), "/");
+			}
+			continue;
+		}
+		next = openat(cur, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		walk_to(walked, sizeof(walked), name);
+		if (next < 0) {
+			err = say_why(-errno, why, why_len, "%s: %s", walked, strerror(errno));
+			break;
+		}
+		close(cur);
+		cur = next;
+		/* What was checked is what we hold. */
+		if (strcmp(name, "..") && (fstat(cur, &got) < 0 || got.st_dev != entry.st_dev ||
+					   got.st_ino != entry.st_ino))
+			err = say_why(-EAGAIN, why, why_len, "%s changed while it was opened",
+				      walked);
+	}
+	next = err ? -1 : openat(cur, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!err && next < 0)
+		err = say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
+	close(cur);
+	return err ? err : next;
+}
+
 static int open_dir(struct checkpoint_dir *d, const char *path, bool create, char *why,
 		    size_t why_len)
 {
@@ -52,11 +235,9 @@ static int open_dir(struct checkpoint_dir *d, const char *path, bool create, cha
 
 	d->path = path;
 	d->lock_fd = -1;
-	if (create && mkdir(path, 0700) < 0 && errno != EEXIST)
-		return say_why(-errno, why, why_len, "creating %s: %s", path, strerror(errno));
-	d->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->fd = open_trusted(path, create, why, why_len);
 	if (d->fd < 0)
-		return say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
+		return d->fd;
 	if (fstat(d->fd, &st) < 0) {
 		err = say_why(-errno, why, why_len, "%s: %s", path, strerror(errno));
 	} else {
@@ -99,6 +280,9 @@ static int take_lock(struct checkpoint_dir *d, char *why, size_t why_len)
 	if (fstat(d->lock_fd, &st) < 0)
 		return say_why(-errno, why, why_len, "%s/" LOCK_NAME ": %s", d->path,
 			       strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return say_why(-EINVAL, why, why_len, "%s/" LOCK_NAME ": not a regular file",
+			       d->path);
 	err = check_ours(&st, LOCK_NAME, d->path, why, why_len);
 	if (err)
 		return err;
@@ -173,11 +357,12 @@ void checkpoint_close(struct checkpoint_dir *d)
 	d->fd = d->lock_fd = -1;
 }
 
-/* Open a file of DIR that must be ours, a regular file, to read. */
+/* Open a file of DIR that must be ours, a regular file, to read (without
+ * waiting: a FIFO would hold the open until someone writes it). */
 static int open_ours(struct checkpoint_dir *d, const char *name, char *why, size_t why_len)
 {
 	struct stat st;
-	int fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err;
+	int fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), err;
 
 	if (fd < 0)
 		return say_why(-errno, why, why_len, "%s/%s: %s", d->path, name, strerror(errno));
@@ -369,7 +554,7 @@ int checkpoint_list(struct checkpoint_dir *d, struct checkpoint_list *l, char *w
 		checkpoint_list_free(l);
 		return err;
 	}
-	if (l->count)
+	if (l->count)	/* qsort's array must not be NULL, even empty */
 		qsort(l->file, l->count, sizeof(*l->file), by_seq);
 	/* A base and a delta of one number: the base merged from the chain
 	 * that the delta ends (compact.h), whose removal a crash cut short.
@@ -491,15 +676,30 @@ int checkpoint_prune(struct checkpoint_dir *d, unsigned seq, char *why, size_t w
 int checkpoint_holder(struct checkpoint_dir *d, char *holder, size_t len)
 {
 	struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
-	int fd = openat(d->fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err = 0;
+	int fd = openat(d->fd, LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), err = 0;
+	struct stat st;
 
 	holder[0] = '\0';
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	if (fcntl(fd, F_GETLK, &fl) < 0)
+	if (fstat(fd, &st) < 0)
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;		/* not a lock of ours: nobody holds it */
+	else if (fcntl(fd, F_GETLK, &fl) < 0)
 		err = -errno;
 	else if (fl.l_type != F_UNLCK)
 		lock_holder(fd, holder, len);
 	close(fd);
+	return err;
+}
+
+int checkpoint_clear(struct checkpoint_dir *d, char *why, size_t why_len)
+{
+	int err = checkpoint_prune(d, UINT_MAX, why, why_len);
+
+	if (!err && unlinkat(d->fd, COMMAND_NAME, 0) < 0 && errno != ENOENT)
+		err = say_why(-errno, why, why_len, "removing %s/" COMMAND_NAME ": %s", d->path,
+			      strerror(errno));
 	return err;
 }

@@ -95,6 +95,8 @@ void checkpoint_discard(struct checkpoint_dir *d, const struct checkpoint_file *
  * seq replaces them all. */
 int checkpoint_prune(struct checkpoint_dir *d, unsigned seq, char *why, size_t why_len)
 	MUST_CHECK;
+/* Remove every checkpoint, and the command: DIR serves any command next. */
+int checkpoint_clear(struct checkpoint_dir *d, char *why, size_t why_len) MUST_CHECK;
 /* "NNNNNNNN.base" or "NNNNNNNN.delta" */
 void checkpoint_name(const struct checkpoint_file *f, char name[32]);
 

@@ -346,6 +346,43 @@ static bool drop_ours(const struct keeper *k, struct image *im)
 }
 
 /*
+ * Does PROG run in the namespaces we do?  Its copy is made by us, in ours:
+ * a program that shut itself in a namespace of its own (unshare: no
+ * network, say) would come out of it by raising the checkpoint signal.
+ * EXIT_OK, or EXIT_CONTRACT naming the first that differs.
+ */
+static int same_namespaces(const struct keeper *k)
+{
+	static const char *const kinds[] = { "user", "mnt", "net", "pid", "ipc", "uts",
+					     "cgroup", "time" };
+	char path[64];
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct stat mine, theirs;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)k->pid, kinds[i]);
+		if (stat(path, &theirs) < 0) {
+			if (errno == ENOENT)
+				continue;	/* a kernel without that kind */
+			errno_msg(errno, "run: %s", path);
+			return EXIT_NOTARGET;
+		}
+		snprintf(path, sizeof(path), "/proc/self/ns/%s", kinds[i]);
+		if (stat(path, &mine) < 0) {
+			errno_msg(errno, "run: %s", path);
+			return EXIT_INTERNAL;
+		}
+		if (mine.st_dev != theirs.st_dev || mine.st_ino != theirs.st_ino) {
+			error_msg("run PID %d (%s): it runs in a %s namespace of its own, which its "
+				  "copy would not (run makes it in run's): not checkpointed",
+				  (int)k->pid, k->comm, kinds[i]);
+			return EXIT_CONTRACT;
+		}
+	}
+	return EXIT_OK;
+}
+
+/*
  * PROG stopped for us: write a checkpoint of it.  With let_go (a ptrace
  * request), PROG may go on as soon as a delta's bytes are taken
  * (k->let_go_done says it did); else it stays stopped.  An exit status,
@@ -363,6 +400,9 @@ static int checkpoint(struct keeper *k, long let_go)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	k->let_go = let_go;
 	k->let_go_done = false;
+	status = same_namespaces(k);
+	if (status != EXIT_OK)
+		return status;
 	start_tracking(k);
 	if (k->tracking && want_base(k))
 		precopy_rebase(&k->pc);
@@ -428,7 +468,7 @@ static void forget_checkpoints(struct keeper *k)
 	char why[512];
 
 	stop_compactor(k);
-	if (checkpoint_prune(&k->dir, UINT_MAX, why, sizeof(why)))
+	if (checkpoint_clear(&k->dir, why, sizeof(why)))
 		error_msg("run: %s", why);
 }
 

@@ -149,6 +149,8 @@ exits_ "$run" 0 g.out
 [ "$(wc -l < g.out)" -eq 25 ] || fail_ "counter 25 printed $(wc -l < g.out) lines"
 grep -q 'checkpoint 1 ' g.out.err || fail_ "no checkpoint while it ran: $(cat g.out.err)"
 [ -z "$(checkpoints_ done)" ] || fail_ "a finished program's checkpoints stayed: $(checkpoints_ done)"
+# The directory serves another command next.
+expect_status_ 0 "$CONTMIG" run --checkpoint done "$counter" 3
 
 # --- every page right after a chain of deltas (an ordinary program) ---------
 run_ lw lw.out --every 1s "$livewrite" 64 4 --churn
@@ -193,6 +195,20 @@ wait_for_ 10 grep -q '^ok\|^FAIL' dr2.out
 grep -q '^ok [1-9]' dr2.out || fail_ "pages emptied before the checkpoints: $(grep -v '^[0-9]' dr2.out)"
 kill -TERM "$run"
 exits_ "$run" 75 dr2.out
+
+# --- a program shut in a namespace of its own is not let out by a checkpoint
+if [ "$(id -u)" -eq 0 ]; then
+	run_ ns ns.out unshare -n "$counter"
+	wait_for_ 10 file_has_lines_ ns.out 3
+	prog=$(prog_of_ "$run")
+	kill -TERM "$run"
+	wait_for_ 10 grep -q "it runs in a net namespace of its own, which its copy would not" ns.out.err
+	n=$(wc -l < ns.out)
+	wait_for_ 5 file_has_lines_ ns.out $((n + 3))	# it carries on, where it was
+	[ -z "$(checkpoints_ ns)" ] || fail_ "checkpoints of a program in its own namespace: $(checkpoints_ ns)"
+	kill -9 "$run" "$prog"
+	wait "$run" 2> /dev/null
+fi
 
 # --- a directory others may write: refused before anything ------------------
 mkdir -m 777 open
