@@ -68,12 +68,12 @@ refused_ "a group-writable directory" shared/ck \
 # --- links root made, in directories only root may write, serve ---------
 mkdir -m 700 -p real/jobs && ln -s real/jobs jobs && ln -s "$tmp/real" abs
 expect_status_ 0 "$CONTMIG" run --checkpoint jobs/ck "$counter" 3
-[ -f real/jobs/ck/command ] || fail_ "run through root's link: $(ls -R real)"
+[ -f real/jobs/ck/lock ] || fail_ "run through root's link: $(ls -R real)"
 expect_status_ 0 "$CONTMIG" inspect abs/../jobs/ck
 # And in a sticky directory, root's own link and directory.
 ln -s "$tmp/real/jobs" sticky/mine
 expect_status_ 0 "$CONTMIG" run --checkpoint sticky/mine/ck2 "$counter" 3
-[ -f real/jobs/ck2/command ] || fail_ "run through root's link in a sticky directory"
+[ -f real/jobs/ck2/lock ] || fail_ "run through root's link in a sticky directory"
 untouched_ "the links root made"
 
 # --- a FIFO for DIR's command or lock: refused at once, no wait for a writer
@@ -105,5 +105,5 @@ mkdir -m 700 hers && chown "$mallory" hers && mkdir bin && cp "$counter" bin/ &&
 	chmod 755 bin bin/* || framework_failure_ "hers"
 (cd hers && as_ "$mallory" "$CONTMIG" run --checkpoint ck "$tmp/bin/counter" 3 > out 2> err) ||
 	fail_ "the user's run in her own directory: $(cat hers/err)"
-[ "$(stat -c %U hers/ck/command)" = "$mallory" ] || fail_ "hers/ck: $(ls -l hers/ck)"
+[ "$(stat -c %U hers/ck/lock)" = "$mallory" ] || fail_ "hers/ck: $(ls -l hers/ck)"
 exit 0
