@@ -43,11 +43,13 @@
 #include "exitcode.h"
 #include "image.h"
 #include "precopy.h"
+#include "ptrace.h"
 #include "remote.h"
 #include "restore.h"
 #include "run-checkpoint.h"
 #include "snapshot.h"
 #include "target.h"
+#include "testpoint.h"
 #include "tracee.h"
 
 /* A new base, the program stopped for it, once the deltas since the last
@@ -287,11 +289,20 @@ static void stop_compactor(struct keeper *k)
 		reap_compactor(k, true);
 }
 
+/* Is si our SIGCONT, which let PROG run after we seized it (start,
+ * take_over)?  Its continuing was all it was for: a handler of PROG's never
+ * sees it, here or in a copy resumed from a checkpoint taken before it was
+ * taken. */
+static bool our_wake(const siginfo_t *si)
+{
+	return si->si_signo == SIGCONT && si->si_code == SI_USER && si->si_pid == getpid();
+}
+
 /*
  * The checkpoint signal pending in PROG was meant for us (a scheduler sends
  * it to every process of the job) and is acted on here: in the image it
  * would checkpoint and end the program again as soon as it is resumed.
- * Out of im's pending signals; true if there was one.
+ * Out of im's pending signals, with our SIGCONT; true if there was one.
  */
 static bool drop_ours(const struct keeper *k, struct image *im)
 {
@@ -301,7 +312,7 @@ static bool drop_ours(const struct keeper *k, struct image *im)
 		siginfo_t si;
 
 		memcpy(&si, im->sig[i].info, sizeof(si));
-		if (si.si_signo != k->o->signal)
+		if (si.si_signo != k->o->signal && !our_wake(&si))
 			im->sig[kept++] = im->sig[i];
 	}
 	if (kept == im->nsig)
@@ -449,6 +460,14 @@ static int interrupt(struct keeper *k, struct wants *w)
 	return 0;
 }
 
+/* Is PROG's signal-delivery stop for our SIGCONT (our_wake)? */
+static bool is_our_wake(const struct keeper *k, int sig)
+{
+	siginfo_t si;
+
+	return sig == SIGCONT && ptrace(PTRACE_GETSIGINFO, k->pid, 0, &si) == 0 && our_wake(&si);
+}
+
 /*
  * Take PROG's reports until none is waiting: a status to exit with, or -1
  * to go on waiting.
@@ -485,7 +504,7 @@ static int take_reports(struct keeper *k, struct wants *w)
 			w->final = true;
 			if (interrupt(k, w))
 				errno_msg(errno, "run: stopping PID %d", (int)k->pid);
-		} else if (!event) {
+		} else if (!event && !is_our_wake(k, sig)) {
 			data = sig;		/* a signal for PROG: deliver it */
 		}
 		if (ptrace(req, k->pid, 0, data) < 0 && errno != ESRCH) {
@@ -590,6 +609,31 @@ static enum resume_failure read_checkpoint(struct keeper *k, const struct checkp
 	return RESUME_OK;
 }
 
+/*
+ * Let the copy r built go from the restorer's ptrace into ours without a
+ * moment of its own: a scheduler signals every process of the job, the
+ * copy too, and a signal of that moment must find us its tracer (a
+ * checkpoint), never the program's handler or its death.  So it is held in
+ * a group stop (restore_hold: a signal that came during the resume waits in
+ * its queue), let go there, seized, and only then continued (unless its
+ * source was stopped).  0 or -errno.
+ */
+static int take_over(struct remote *r, const struct image *im)
+{
+	bool wake;
+	int err = restore_hold(r, im, &wake);
+
+	if (!err)
+		err = ptrace_detach(r->pid, 0);
+	/* (Where the tests signal it between the two tracers.) */
+	test_point("run-let-go");
+	if (!err && ptrace(PTRACE_SEIZE, r->pid, 0, 0) < 0)
+		err = -errno;
+	if (!err && wake && kill(r->pid, SIGCONT) < 0)
+		err = -errno;
+	return err;
+}
+
 /* Build PROG from the chain l->file[from..upto] and let it run under our
  * hold; k->pid. */
 static enum resume_failure resume_chain(struct keeper *k, const struct checkpoint_list *l,
@@ -644,10 +688,7 @@ static enum resume_failure resume_chain(struct keeper *k, const struct checkpoin
 	}
 	if (res.warning[0])
 		error_msg("run: the resumed copy has less than its source: %s", res.warning);
-	err = restore_release(&r, upto == from ? &first : &prev);
-	/* Ours again at once: a scheduler's signal must find us its tracer. */
-	if (!err && ptrace(PTRACE_SEIZE, r.pid, 0, 0) < 0)
-		err = -errno;
+	err = take_over(&r, upto == from ? &first : &prev);
 	if (err) {
 		errno_msg(-err, "run: starting the resumed PID %d", (int)r.pid);
 		kill(r.pid, SIGKILL);

@@ -182,6 +182,41 @@ grep -q '^ok [1-9]' dr2.out || fail_ "pages emptied before the checkpoints: $(gr
 kill -TERM "$run"
 exits_ "$run" 75 dr2.out
 
+# --- the signal reaches the program while it is resumed: a checkpoint ------
+# (A scheduler signals every process of the job, the copy being built too.)
+# Neither the program's SIGTERM handler, which would end it with 0 and so
+# remove its checkpoints, nor its SIGCONT handler (run's wake) ever runs.
+cat > term.py <<'EOF'
+import signal, sys, time
+def bye(*_):
+    print("SIGTERM handler", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+signal.signal(signal.SIGCONT, lambda *_: print("SIGCONT handler", flush=True))
+i = 0
+while True:
+    print(i, flush=True)
+    i += 1
+    time.sleep(0.1)
+EOF
+run_ py py1.out python3 term.py
+wait_for_ 10 file_has_lines_ py1.out 3
+kill -TERM "$run"
+exits_ "$run" 75 py1.out
+CONTMIG_TEST_HOOK=run-let-go CONTMIG_TEST_HOOK_UNTIL=go run_ py py2.out python3 term.py
+wait_for_ 10 grep -q 'test point run-let-go reached' py2.out.err
+kill -TERM "$(prog_of_ "$run")"
+touch go
+exits_ "$run" 75 py2.out
+grep -q 'checkpoint 2 of PID' py2.out.err || fail_ "no checkpoint: $(cat py2.out.err)"
+run_ py py3.out python3 term.py
+wait_for_ 10 file_has_lines_ py3.out 3
+kill -TERM "$run"
+exits_ "$run" 75 py3.out
+! grep handler py1.out py2.out py3.out || fail_ "a handler of the program ran"
+cat py1.out py2.out > py12.out
+follows_ py12.out py3.out
+
 # --- a directory others may write: refused before anything ------------------
 mkdir -m 777 open
 expect_status_ 68 "$CONTMIG" run --checkpoint open "$counter"
