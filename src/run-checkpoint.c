@@ -323,9 +323,11 @@ static bool drop_ours(const struct keeper *k, struct image *im)
 
 /*
  * PROG stopped for us: write a checkpoint of it.  An exit status, said; on
- * failure nothing was published, and the next is a base.
+ * failure nothing was published, and the next is a base.  *again when it
+ * runs another program than when its writes were first tracked (it exec'd):
+ * their tracking ended, and a checkpoint taken again is a base.
  */
-static int checkpoint(struct keeper *k)
+static int checkpoint_try(struct keeper *k, bool *again)
 {
 	struct checkpoint_file f = { .seq = k->next };
 	struct timespec t0, t1;
@@ -342,16 +344,22 @@ static int checkpoint(struct keeper *k)
 				(k->tracking ? TARGET_NO_PAGES : 0), NULL, &im);
 	if (status != EXIT_OK)
 		return status;
+	/* As the kernel names it now (it may have exec'd). */
+	escape_text(k->comm, sizeof(k->comm), im.state.comm, sizeof(im.state.comm));
 	if (drop_ours(k, &im) && !k->tracking && (err = image_layout(&im))) {
 		errno_msg(-err, "run: laying out the checkpoint of PID %d", (int)k->pid);
 		image_free(&im);
 		return EXIT_INTERNAL;
 	}
 	if (k->tracking && (err = precopy_checkpoint(&k->pc, &im))) {
-		/* Another program since it was tracked (an exec): start again. */
-		error_msg("run: PID %d: %s; its next checkpoint stores all its memory", (int)k->pid,
-			  err == -ESRCH ? "it runs another program than when its writes were first "
-			  "tracked" : strerror(-err));
+		if (err == -ESRCH)
+			error_msg("run: PID %d (%s) runs another program than when its writes were "
+				  "first tracked: this checkpoint stores all its memory", (int)k->pid,
+				  k->comm);
+		else
+			errno_msg(-err, "run: PID %d: planning its checkpoint; its next one stores "
+				  "all its memory", (int)k->pid);
+		*again = err == -ESRCH;
 		precopy_end(&k->pc);
 		k->tracking = false;
 		image_free(&im);
@@ -388,6 +396,16 @@ static int checkpoint(struct keeper *k)
 	if (f.delta)
 		maybe_compact(k, f.seq);
 	return EXIT_OK;
+}
+
+/* PROG stopped for us: write a checkpoint of it (checkpoint_try), taken
+ * again as a base when it exec'd since its writes were first tracked. */
+static int checkpoint(struct keeper *k)
+{
+	bool again = false;
+	int status = checkpoint_try(k, &again);
+
+	return again ? checkpoint_try(k, &again) : status;
 }
 
 /* PROG ended by itself: its checkpoints are of a program that is no more,

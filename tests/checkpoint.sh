@@ -182,6 +182,22 @@ grep -q '^ok [1-9]' dr2.out || fail_ "pages emptied before the checkpoints: $(gr
 kill -TERM "$run"
 exits_ "$run" 75 dr2.out
 
+# --- the program exec'd since its writes were first tracked: the signal ----
+# still checkpoints it (a base of the new program) and ends it.
+run_ ex ex.out --every 2s "$livewrite" 8 1
+wait_for_ 10 grep -q 'checkpoint 1 of PID [0-9]* (livewrite) in ex: a base of' ex.out.err
+prog=$(prog_of_ "$run")
+kill -USR2 "$prog"		# livewrite exec's sleep 60
+wait_for_ 5 grep -qx sleep "/proc/$prog/comm"
+kill -TERM "$run"
+exits_ "$run" 75 ex.out
+grep -q "checkpoint 2 of PID $prog (sleep) in ex: a base of" ex.out.err ||
+	fail_ "no checkpoint of the program exec'd: $(cat ex.out.err)"
+run_ ex ex2.out --every 2s "$livewrite" 8 1
+wait_for_ 10 grep -q 'resumed sleep from checkpoint 2 in ex' ex2.out.err
+kill -TERM "$run"
+exits_ "$run" 75 ex2.out
+
 # --- the signal reaches the program while it is resumed: a checkpoint ------
 # (A scheduler signals every process of the job, the copy being built too.)
 # Neither the program's SIGTERM handler, which would end it with 0 and so
