@@ -736,6 +736,22 @@ out:
 	return fail;
 }
 
+/* Say why no chain leads to checkpoint l->file[upto], passed over for an
+ * older one: never silently. */
+static void say_no_chain(const struct keeper *k, const struct checkpoint_list *l, size_t upto)
+{
+	size_t i = upto;
+
+	while (i > 0 && l->file[i].delta && l->file[i - 1].seq + 1 == l->file[i].seq)
+		i--;
+	if (l->file[i].delta && i > 0)
+		error_msg("run: checkpoint %u in %s cannot be resumed: checkpoint %u before it is "
+			  "missing; passed over", l->file[upto].seq, k->o->dir, l->file[i].seq - 1);
+	else
+		error_msg("run: checkpoint %u in %s cannot be resumed: no base before it; passed "
+			  "over", l->file[upto].seq, k->o->dir);
+}
+
 /*
  * Resume from the newest chain that reads as sound; older ones only while
  * the newer ones' images are bad.  EXIT_OK with k->pid; -1 when DIR holds
@@ -744,6 +760,7 @@ out:
 static int resume(struct keeper *k)
 {
 	struct checkpoint_list l;
+	size_t passed_over = 0;
 	char why[512];
 	int status = -1;
 
@@ -756,8 +773,11 @@ static int resume(struct keeper *k)
 		long from = checkpoint_chain_start(&l, upto);
 		enum resume_failure fail;
 
-		if (from < 0)
+		if (from < 0) {
+			if (!passed_over++)
+				say_no_chain(k, &l, upto);
 			continue;
+		}
 		fail = resume_chain(k, &l, (size_t)from, upto);
 		if (fail == RESUME_OK) {
 			status = EXIT_OK;

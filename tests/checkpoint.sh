@@ -131,6 +131,22 @@ grep -q "resumed counter from checkpoint" f.out.err || fail_ "no resume: $(cat f
 kill -TERM "$run"
 exits_ "$run" 75 f.out
 
+# --- a checkpoint in the middle of the chain gone: said, never silent -------
+# (Deltas of a tenth of the base: no merge of the chain yet.)
+run_ gap gap.out --every 1s "$livewrite" 32 1
+wait_for_ 15 grep -q 'checkpoint 3 of PID [0-9]* (livewrite) in gap: a delta' gap.out.err
+kill -TERM "$run"
+exits_ "$run" 75 gap.out
+[ "$(checkpoints_ gap)" = "00000001.base 00000002.delta 00000003.delta 00000004.delta " ] ||
+	fail_ "the chain in gap: $(checkpoints_ gap)"
+rm gap/00000003.delta
+run_ gap gap2.out --every 1s "$livewrite" 32 1
+wait_for_ 10 grep -q 'resumed livewrite from checkpoint 2 in gap' gap2.out.err
+grep -q 'checkpoint 4 in gap cannot be resumed: checkpoint 3 before it is missing; passed over' \
+	gap2.out.err || fail_ "checkpoint 4 passed over silently: $(cat gap2.out.err)"
+kill -TERM "$run"
+exits_ "$run" 75 gap2.out
+
 # --- the program ends by itself: its status, its checkpoints gone -----------
 run_ done g.out --every 1s "$counter" 25
 exits_ "$run" 0 g.out
