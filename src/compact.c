@@ -323,6 +323,11 @@ int compact_chain(struct checkpoint_dir *d, const struct checkpoint_list *l, siz
 		struct image next = { 0 };
 
 		err = read_whole(d, &l->file[from + i], i == 0, &c.fd[i], &next, why, why_len);
+		if (!err && i && !image_same_source(&c.last, &next))
+			err = say_why(-EBADMSG, why, why_len, "checkpoint %u is not of the process of "
+				      "the one before it (PID %d there, %d here)",
+				      l->file[from + i].seq, (int)c.last.state.source_pid,
+				      (int)next.state.source_pid);
 		if (!err && i && !image_same_creds(&c.last, &next))
 			err = say_why(-EBADMSG, why, why_len, "checkpoint %u ran as another user "
 				      "than the one before it", l->file[from + i].seq);

@@ -2243,3 +2243,9 @@ bool image_same_creds(const struct image *a, const struct image *b)
 			return false;
 	return true;
 }
+
+bool image_same_source(const struct image *a, const struct image *b)
+{
+	return a->state.source_pid == b->state.source_pid &&
+	       !strncmp(a->state.hostname, b->state.hostname, sizeof(a->state.hostname));
+}

@@ -619,6 +619,12 @@ static enum resume_failure read_checkpoint(struct keeper *k, const struct checkp
 			  first ? "delta" : "whole image");
 		return RESUME_BAD_IMAGE;
 	}
+	if (first && !image_same_source(first, im)) {
+		error_msg("run: %s/%s: invalid image: not of the process of the checkpoint it "
+			  "follows (PID %d there, %d here)", k->o->dir, name,
+			  (int)first->state.source_pid, (int)im->state.source_pid);
+		return RESUME_BAD_IMAGE;
+	}
 	if (first && !image_same_creds(first, im)) {
 		error_msg("run: %s/%s: invalid image: its process ran as another user than in the "
 			  "checkpoint it follows", k->o->dir, name);

@@ -147,6 +147,25 @@ grep -q 'checkpoint 4 in gap cannot be resumed: checkpoint 3 before it is missin
 kill -TERM "$run"
 exits_ "$run" 75 gap2.out
 
+# --- a delta of another run's process in the chain (a directory shared by ---
+# two runs, an NFS lock lost): refused, never built into a copy of neither.
+for d in mixa mixb; do
+	run_ $d $d.out --every 1s "$livewrite" 32 1
+	wait_for_ 15 grep -q "checkpoint 3 of PID [0-9]* (livewrite) in $d: a delta" $d.out.err
+	kill -TERM "$run"
+	exits_ "$run" 75 $d.out
+	[ -e $d/00000004.delta ] || fail_ "the chain in $d: $(checkpoints_ $d)"
+done
+cp mixb/00000004.delta mixa/00000004.delta
+run_ mixa mixa2.out --every 1s "$livewrite" 32 1
+wait_for_ 10 grep -q 'resumed livewrite from' mixa2.out.err
+grep -q 'resumed livewrite from checkpoint 3 in mixa' mixa2.out.err &&
+	grep -q 'mixa/00000004.delta: invalid image: not of the process of the checkpoint it follows' \
+		mixa2.out.err || fail_ "another process's delta in the chain: $(cat mixa2.out.err)"
+checks_on_ mixa2.out 2
+kill -TERM "$run"
+exits_ "$run" 75 mixa2.out
+
 # --- the program ends by itself: its status, its checkpoints gone -----------
 run_ done g.out --every 1s "$counter" 25
 exits_ "$run" 0 g.out
