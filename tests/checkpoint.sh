@@ -286,6 +286,7 @@ expect_status_ 64 "$CONTMIG" run --checkpoint ck --every 0 "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --every 5x "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --on KILL "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --on NOPE "$counter"
+expect_status_ 64 "$CONTMIG" run --checkpoint on32 --on 32 true	# the C library's
 expect_status_ 64 "$CONTMIG" run --every 1s "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --timeout 5 "$counter"
 exit 0
