@@ -13,6 +13,7 @@
 #include "image.h"
 #include "runs.h"
 #include "stream.h"
+#include "testpoint.h"
 
 /* Bytes of the copy at [start, end), held at off in chain image src. */
 struct extent {
@@ -358,6 +359,8 @@ int compact_chain(struct checkpoint_dir *d, const struct checkpoint_list *l, siz
 		chain_free(&c);
 		return fd;
 	}
+	/* (Where the tests end a merge mid-write.) */
+	test_point("compact-writing");
 	err = write_merged(&c, fd);
 	if (err) {
 		say_why(err, why, why_len, "writing the merged checkpoint %u in %s: %s", merged.seq,

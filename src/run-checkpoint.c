@@ -75,6 +75,7 @@ struct keeper {
 	bool untrackable;		/* tried, and said why not */
 	pid_t compactor;		/* merging the chain in the background, or 0 */
 	unsigned compacting;		/* the deltas it merges */
+	unsigned compacting_seq;	/* the number of the base it writes */
 	uint64_t compacting_bytes;	/* and their bytes */
 	char comm[ESCAPED_SIZE(16)];
 };
@@ -257,6 +258,7 @@ static void maybe_compact(struct keeper *k, unsigned seq)
 	k->compactor = pid;
 	k->compacting = k->deltas;
 	k->compacting_bytes = k->delta_bytes;
+	k->compacting_seq = seq;
 }
 
 /* Has the merge ended?  Once it has, the chain is shorter by what it
@@ -278,11 +280,15 @@ static void reap_compactor(struct keeper *k, bool wait)
 		k->delta_bytes -= k->compacting_bytes;
 		k->base_bytes += k->compacting_bytes / 2;	/* about what it grew by */
 	}
+	/* Killed mid-write (by us, by the OOM killer): its temporary file, as
+	 * large as a base, would stay (for good, once the program ends). */
+	if (got > 0 && WIFSIGNALED(st))
+		checkpoint_discard(&k->dir, &(struct checkpoint_file){ .seq = k->compacting_seq },
+				   -1);
 	k->compactor = 0;
 }
 
-/* We end: a merge under way is given up (its temporary file goes at the
- * next run's start). */
+/* We end: a merge under way is given up, its temporary file removed. */
 static void stop_compactor(struct keeper *k)
 {
 	if (k->compactor && kill(k->compactor, SIGKILL) == 0)

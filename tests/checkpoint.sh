@@ -172,6 +172,12 @@ exits_ "$run" 0 g.out
 [ "$(wc -l < g.out)" -eq 25 ] || fail_ "counter 25 printed $(wc -l < g.out) lines"
 grep -q 'checkpoint 1 ' g.out.err || fail_ "no checkpoint while it ran: $(cat g.out.err)"
 [ -z "$(checkpoints_ done)" ] || fail_ "a finished program's checkpoints stayed: $(checkpoints_ done)"
+# Nor does a merge it ended mid-write leave its temporary file, a base's size.
+CONTMIG_TEST_HOOK=compact-writing run_ done2 g2.out --every 1s "$counter" 35
+exits_ "$run" 0 g2.out
+grep -q 'test point compact-writing reached' g2.out.err || fail_ "no merge: $(cat g2.out.err)"
+[ "$(ls -A done2 | tr '\n' ' ')" = "command lock " ] ||
+	fail_ "a finished program left in its directory: $(ls -A done2 | tr '\n' ' ')"
 
 # --- every page right after a chain of deltas (an ordinary program) ---------
 run_ lw lw.out --every 1s "$livewrite" 64 4 --churn
