@@ -326,9 +326,12 @@ int compact_chain(struct checkpoint_dir *d, const struct checkpoint_list *l, siz
 		err = read_whole(d, &l->file[from + i], i == 0, &c.fd[i], &next, why, why_len);
 		if (!err && i && !image_same_source(&c.last, &next))
 			err = say_why(-EBADMSG, why, why_len, "checkpoint %u is not of the process of "
-				      "the one before it (PID %d there, %d here)",
-				      l->file[from + i].seq, (int)c.last.state.source_pid,
-				      (int)next.state.source_pid);
+				      "the one before it (PID %d, stack at %#llx there; PID %d, "
+				      "stack at %#llx here)", l->file[from + i].seq,
+				      (int)c.last.state.source_pid,
+				      (unsigned long long)c.last.mm.rec.start_stack,
+				      (int)next.state.source_pid,
+				      (unsigned long long)next.mm.rec.start_stack);
 		if (!err && i && !image_same_creds(&c.last, &next))
 			err = say_why(-EBADMSG, why, why_len, "checkpoint %u ran as another user "
 				      "than the one before it", l->file[from + i].seq);

@@ -627,8 +627,10 @@ static enum resume_failure read_checkpoint(struct keeper *k, const struct checkp
 	}
 	if (first && !image_same_source(first, im)) {
 		error_msg("run: %s/%s: invalid image: not of the process of the checkpoint it "
-			  "follows (PID %d there, %d here)", k->o->dir, name,
-			  (int)first->state.source_pid, (int)im->state.source_pid);
+			  "follows (PID %d, stack at %#llx there; PID %d, stack at %#llx here)",
+			  k->o->dir, name, (int)first->state.source_pid,
+			  (unsigned long long)first->mm.rec.start_stack, (int)im->state.source_pid,
+			  (unsigned long long)im->mm.rec.start_stack);
 		return RESUME_BAD_IMAGE;
 	}
 	if (first && !image_same_creds(first, im)) {
