@@ -460,6 +460,8 @@ static int at_interrupt(struct keeper *k, struct wants *w)
 				errno_msg(errno, "run: ending PID %d", (int)k->pid);
 			while (waitpid(k->pid, NULL, __WALL) < 0 && errno == EINTR)
 				;
+			/* (Where the tests signal run as it ends.) */
+			test_point("run-checkpointed");
 			return EXIT_CHECKPOINTED;
 		}
 		error_msg("run: PID %d (%s) carries on without its checkpoint", (int)k->pid,
@@ -886,6 +888,9 @@ out:
 	if (sigfd >= 0)
 		close(sigfd);
 	checkpoint_close(&k.dir);
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	/* The signals stay blocked: run exits with status now, and one still
+	 * pending (a scheduler's SIGTERM to every process of the job, which
+	 * the checkpoint took already through PROG's) must not end it with
+	 * another. */
 	return status;
 }

@@ -279,6 +279,16 @@ exits_ "$run" 75 py3.out
 cat py1.out py2.out > py12.out
 follows_ py12.out py3.out
 
+# --- the program's signal taken first, run's own still pending as it ends: -
+# 75, never run's death by it (a scheduler signals both).
+CONTMIG_TEST_HOOK=run-checkpointed CONTMIG_TEST_HOOK_UNTIL=go2 run_ late late.out "$counter"
+wait_for_ 10 file_has_lines_ late.out 3
+kill -TERM "$(prog_of_ "$run")"
+wait_for_ 10 grep -q 'test point run-checkpointed reached' late.out.err
+kill -TERM "$run"
+touch go2
+exits_ "$run" 75 late.out
+
 # --- a directory others may write: refused before anything ------------------
 mkdir -m 777 open
 expect_status_ 68 "$CONTMIG" run --checkpoint open "$counter"
