@@ -13,6 +13,7 @@
 #include "image.h"
 #include "runs.h"
 #include "stream.h"
+#include "testpoint.h"
 
 /* Bytes of the copy at [start, end), held at off in chain image src. */
 struct extent {
@@ -323,6 +324,14 @@ int compact_chain(struct checkpoint_dir *d, const struct checkpoint_list *l, siz
 		struct image next = { 0 };
 
 		err = read_whole(d, &l->file[from + i], i == 0, &c.fd[i], &next, why, why_len);
+		if (!err && i && !image_same_source(&c.last, &next))
+			err = say_why(-EBADMSG, why, why_len, "checkpoint %u is not of the process of "
+				      "the one before it (PID %d, stack at %#llx there; PID %d, "
+				      "stack at %#llx here)", l->file[from + i].seq,
+				      (int)c.last.state.source_pid,
+				      (unsigned long long)c.last.mm.rec.start_stack,
+				      (int)next.state.source_pid,
+				      (unsigned long long)next.mm.rec.start_stack);
 		if (!err && i && !image_same_creds(&c.last, &next))
 			err = say_why(-EBADMSG, why, why_len, "checkpoint %u ran as another user "
 				      "than the one before it", l->file[from + i].seq);
@@ -353,6 +362,8 @@ int compact_chain(struct checkpoint_dir *d, const struct checkpoint_list *l, siz
 		chain_free(&c);
 		return fd;
 	}
+	/* (Where the tests end a merge mid-write.) */
+	test_point("compact-writing");
 	err = write_merged(&c, fd);
 	if (err) {
 		say_why(err, why, why_len, "writing the merged checkpoint %u in %s: %s", merged.seq,

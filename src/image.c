@@ -2243,3 +2243,16 @@ bool image_same_creds(const struct image *a, const struct image *b)
 			return false;
 	return true;
 }
+
+bool image_same_source(const struct image *a, const struct image *b)
+{
+	const struct image_mm_rec *x = &a->mm.rec, *y = &b->mm.rec;
+
+	if (a->state.source_pid != b->state.source_pid || a->mm.known != b->mm.known)
+		return false;
+	/* Its code and stack are where its exec put them (at random, ASLR)
+	 * for as long as it runs that program: another process of the same
+	 * PID (another host's, another container's) has its own.  Not the
+	 * host's name, which may change under a process. */
+	return !a->mm.known || (x->start_code == y->start_code && x->start_stack == y->start_stack);
+}

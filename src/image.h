@@ -604,6 +604,11 @@ uint64_t image_stored_bytes(const struct image *im);
  * built from several images (a live send's, a chain of checkpoints) runs
  * as the first one's. */
 bool image_same_creds(const struct image *a, const struct image *b);
+/* Are a and b images of one process: the same source PID, its code and
+ * stack where they were?  A delta is of the process of the image it follows
+ * (a chain of checkpoints is one run's), never of another's with its own
+ * layout. */
+bool image_same_source(const struct image *a, const struct image *b);
 
 /* XSTATE_BV: the XSAVE components the saved state really uses. */
 uint64_t image_xstate_bv(const struct image *im);

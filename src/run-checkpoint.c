@@ -43,6 +43,7 @@
 #include "exitcode.h"
 #include "image.h"
 #include "precopy.h"
+#include "ptrace.h"
 #include "remote.h"
 #include "restore.h"
 #include "run-checkpoint.h"
@@ -87,6 +88,7 @@ struct keeper {
 	struct timespec released;	/* when PROG went on */
 	pid_t compactor;		/* merging the chain in the background, or 0 */
 	unsigned compacting;		/* the deltas it merges */
+	unsigned compacting_seq;	/* the number of the base it writes */
 	uint64_t compacting_bytes;	/* and their bytes */
 	char comm[ESCAPED_SIZE(16)];
 };
@@ -290,6 +292,7 @@ static void maybe_compact(struct keeper *k, unsigned seq)
 	k->compactor = pid;
 	k->compacting = k->deltas;
 	k->compacting_bytes = k->delta_bytes;
+	k->compacting_seq = seq;
 }
 
 /* Has the merge ended?  Once it has, the chain is shorter by what it
@@ -311,22 +314,35 @@ static void reap_compactor(struct keeper *k, bool wait)
 		k->delta_bytes -= k->compacting_bytes;
 		k->base_bytes += k->compacting_bytes / 2;	/* about what it grew by */
 	}
+	/* Killed mid-write (by us, by the OOM killer): its temporary file, as
+	 * large as a base, would stay (for good, once the program ends). */
+	if (got > 0 && WIFSIGNALED(st))
+		checkpoint_discard(&k->dir, &(struct checkpoint_file){ .seq = k->compacting_seq },
+				   -1);
 	k->compactor = 0;
 }
 
-/* We end: a merge under way is given up (its temporary file goes at the
- * next run's start). */
+/* We end: a merge under way is given up, its temporary file removed. */
 static void stop_compactor(struct keeper *k)
 {
 	if (k->compactor && kill(k->compactor, SIGKILL) == 0)
 		reap_compactor(k, true);
 }
 
+/* Is si our SIGCONT, which let PROG run after we seized it (start,
+ * take_over)?  Its continuing was all it was for: a handler of PROG's never
+ * sees it, here or in a copy resumed from a checkpoint taken before it was
+ * taken. */
+static bool our_wake(const siginfo_t *si)
+{
+	return si->si_signo == SIGCONT && si->si_code == SI_USER && si->si_pid == getpid();
+}
+
 /*
  * The checkpoint signal pending in PROG was meant for us (a scheduler sends
  * it to every process of the job) and is acted on here: in the image it
  * would checkpoint and end the program again as soon as it is resumed.
- * Out of im's pending signals; true if there was one.
+ * Out of im's pending signals, with our SIGCONT; true if there was one.
  */
 static bool drop_ours(const struct keeper *k, struct image *im)
 {
@@ -336,7 +352,7 @@ static bool drop_ours(const struct keeper *k, struct image *im)
 		siginfo_t si;
 
 		memcpy(&si, im->sig[i].info, sizeof(si));
-		if (si.si_signo != k->o->signal)
+		if (si.si_signo != k->o->signal && !our_wake(&si))
 			im->sig[kept++] = im->sig[i];
 	}
 	if (kept == im->nsig)
@@ -386,9 +402,11 @@ static int same_namespaces(const struct keeper *k)
  * PROG stopped for us: write a checkpoint of it.  With let_go (a ptrace
  * request), PROG may go on as soon as a delta's bytes are taken
  * (k->let_go_done says it did); else it stays stopped.  An exit status,
- * said; on failure nothing was published, and the next is a base.
+ * said; on failure nothing was published, and the next is a base.  *again
+ * when it runs another program than when its writes were first tracked (it
+ * exec'd): their tracking ended, and a checkpoint taken again is a base.
  */
-static int checkpoint(struct keeper *k, long let_go)
+static int checkpoint_try(struct keeper *k, long let_go, bool *again)
 {
 	struct checkpoint_file f = { .seq = k->next };
 	struct timespec t0, t1;
@@ -410,16 +428,22 @@ static int checkpoint(struct keeper *k, long let_go)
 				(k->tracking ? TARGET_NO_PAGES : 0), NULL, &im);
 	if (status != EXIT_OK)
 		return status;
+	/* As the kernel names it now (it may have exec'd). */
+	escape_text(k->comm, sizeof(k->comm), im.state.comm, sizeof(im.state.comm));
 	if (drop_ours(k, &im) && !k->tracking && (err = image_layout(&im))) {
 		errno_msg(-err, "run: laying out the checkpoint of PID %d", (int)k->pid);
 		image_free(&im);
 		return EXIT_INTERNAL;
 	}
 	if (k->tracking && (err = precopy_checkpoint(&k->pc, &im))) {
-		/* Another program since it was tracked (an exec): start again. */
-		error_msg("run: PID %d: %s; its next checkpoint stores all its memory", (int)k->pid,
-			  err == -ESRCH ? "it runs another program than when its writes were first "
-			  "tracked" : strerror(-err));
+		if (err == -ESRCH)
+			error_msg("run: PID %d (%s) runs another program than when its writes were "
+				  "first tracked: this checkpoint stores all its memory", (int)k->pid,
+				  k->comm);
+		else
+			errno_msg(-err, "run: PID %d: planning its checkpoint; its next one stores "
+				  "all its memory", (int)k->pid);
+		*again = err == -ESRCH;
 		precopy_end(&k->pc);
 		k->tracking = false;
 		image_free(&im);
@@ -459,6 +483,16 @@ static int checkpoint(struct keeper *k, long let_go)
 	if (f.delta)
 		maybe_compact(k, f.seq);
 	return EXIT_OK;
+}
+
+/* PROG stopped for us: write a checkpoint of it (checkpoint_try), taken
+ * again as a base when it exec'd since its writes were first tracked. */
+static int checkpoint(struct keeper *k, long let_go)
+{
+	bool again = false;
+	int status = checkpoint_try(k, let_go, &again);
+
+	return again ? checkpoint_try(k, let_go, &again) : status;
 }
 
 /* PROG ended by itself: its checkpoints are of a program that is no more,
@@ -509,6 +543,8 @@ static int at_interrupt(struct keeper *k, struct wants *w, long go_on)
 				errno_msg(errno, "run: ending PID %d", (int)k->pid);
 			while (waitpid(k->pid, NULL, __WALL) < 0 && errno == EINTR)
 				;
+			/* (Where the tests signal run as it ends.) */
+			test_point("run-checkpointed");
 			return EXIT_CHECKPOINTED;
 		}
 		error_msg("run: PID %d (%s) carries on without its checkpoint", (int)k->pid,
@@ -531,6 +567,14 @@ static int interrupt(struct keeper *k, struct wants *w)
 		return errno == ESRCH ? 0 : -errno;
 	w->interrupted = true;
 	return 0;
+}
+
+/* Is PROG's signal-delivery stop for our SIGCONT (our_wake)? */
+static bool is_our_wake(const struct keeper *k, int sig)
+{
+	siginfo_t si;
+
+	return sig == SIGCONT && ptrace(PTRACE_GETSIGINFO, k->pid, 0, &si) == 0 && our_wake(&si);
 }
 
 /*
@@ -571,7 +615,7 @@ static int take_reports(struct keeper *k, struct wants *w)
 			w->final = true;
 			if (interrupt(k, w))
 				errno_msg(errno, "run: stopping PID %d", (int)k->pid);
-		} else if (!event) {
+		} else if (!event && !is_our_wake(k, sig)) {
 			data = sig;		/* a signal for PROG: deliver it */
 		}
 		if (ptrace(req, k->pid, 0, data) < 0 && errno != ESRCH) {
@@ -668,12 +712,45 @@ static enum resume_failure read_checkpoint(struct keeper *k, const struct checkp
 			  first ? "delta" : "whole image");
 		return RESUME_BAD_IMAGE;
 	}
+	if (first && !image_same_source(first, im)) {
+		error_msg("run: %s/%s: invalid image: not of the process of the checkpoint it "
+			  "follows (PID %d, stack at %#llx there; PID %d, stack at %#llx here)",
+			  k->o->dir, name, (int)first->state.source_pid,
+			  (unsigned long long)first->mm.rec.start_stack, (int)im->state.source_pid,
+			  (unsigned long long)im->mm.rec.start_stack);
+		return RESUME_BAD_IMAGE;
+	}
 	if (first && !image_same_creds(first, im)) {
 		error_msg("run: %s/%s: invalid image: its process ran as another user than in the "
 			  "checkpoint it follows", k->o->dir, name);
 		return RESUME_BAD_IMAGE;
 	}
 	return RESUME_OK;
+}
+
+/*
+ * Let the copy r built go from the restorer's ptrace into ours without a
+ * moment of its own: a scheduler signals every process of the job, the
+ * copy too, and a signal of that moment must find us its tracer (a
+ * checkpoint), never the program's handler or its death.  So it is held in
+ * a group stop (restore_hold: a signal that came during the resume waits in
+ * its queue), let go there, seized, and only then continued (unless its
+ * source was stopped).  0 or -errno.
+ */
+static int take_over(struct remote *r, const struct image *im)
+{
+	bool wake;
+	int err = restore_hold(r, im, &wake);
+
+	if (!err)
+		err = ptrace_detach(r->pid, 0);
+	/* (Where the tests signal it between the two tracers.) */
+	test_point("run-let-go");
+	if (!err && ptrace(PTRACE_SEIZE, r->pid, 0, 0) < 0)
+		err = -errno;
+	if (!err && wake && kill(r->pid, SIGCONT) < 0)
+		err = -errno;
+	return err;
 }
 
 /* Build PROG from the chain l->file[from..upto] and let it run under our
@@ -730,10 +807,7 @@ static enum resume_failure resume_chain(struct keeper *k, const struct checkpoin
 	}
 	if (res.warning[0])
 		error_msg("run: the resumed copy has less than its source: %s", res.warning);
-	err = restore_release(&r, upto == from ? &first : &prev);
-	/* Ours again at once: a scheduler's signal must find us its tracer. */
-	if (!err && ptrace(PTRACE_SEIZE, r.pid, 0, 0) < 0)
-		err = -errno;
+	err = take_over(&r, upto == from ? &first : &prev);
 	if (err) {
 		errno_msg(-err, "run: starting the resumed PID %d", (int)r.pid);
 		kill(r.pid, SIGKILL);
@@ -763,6 +837,22 @@ out:
 	return fail;
 }
 
+/* Say why no chain leads to checkpoint l->file[upto], passed over for an
+ * older one: never silently. */
+static void say_no_chain(const struct keeper *k, const struct checkpoint_list *l, size_t upto)
+{
+	size_t i = upto;
+
+	while (i > 0 && l->file[i].delta && l->file[i - 1].seq + 1 == l->file[i].seq)
+		i--;
+	if (l->file[i].delta && i > 0)
+		error_msg("run: checkpoint %u in %s cannot be resumed: checkpoint %u before it is "
+			  "missing; passed over", l->file[upto].seq, k->o->dir, l->file[i].seq - 1);
+	else
+		error_msg("run: checkpoint %u in %s cannot be resumed: no base before it; passed "
+			  "over", l->file[upto].seq, k->o->dir);
+}
+
 /*
  * Resume from the newest chain that reads as sound; older ones only while
  * the newer ones' images are bad.  EXIT_OK with k->pid; -1 when DIR holds
@@ -771,6 +861,7 @@ out:
 static int resume(struct keeper *k)
 {
 	struct checkpoint_list l;
+	size_t passed_over = 0;
 	char why[512];
 	int status = -1;
 
@@ -783,8 +874,11 @@ static int resume(struct keeper *k)
 		long from = checkpoint_chain_start(&l, upto);
 		enum resume_failure fail;
 
-		if (from < 0)
+		if (from < 0) {
+			if (!passed_over++)
+				say_no_chain(k, &l, upto);
 			continue;
+		}
 		fail = resume_chain(k, &l, (size_t)from, upto);
 		if (fail == RESUME_OK) {
 			status = EXIT_OK;
@@ -880,11 +974,9 @@ out:
 	if (sigfd >= 0)
 		close(sigfd);
 	checkpoint_close(&k.dir);
-	/* A signal that came after the end (the checkpoint signal sent to both
-	 * run and PROG: PROG's was taken first) has nothing left to act on: it
-	 * must not take the status that says what happened. */
-	while (sigtimedwait(&set, NULL, &(struct timespec){ 0 }) > 0)
-		;
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	/* The signals stay blocked: run exits with status now, and one still
+	 * pending (a scheduler's SIGTERM to every process of the job, which
+	 * the checkpoint took already through PROG's) must not end it with
+	 * another. */
 	return status;
 }

@@ -273,15 +273,19 @@ static int parse_interval(const char *s)
 	return -1;
 }
 
-/* "TERM", "SIGTERM", "USR1" or a number: the signal, or 0. */
+/* "TERM", "SIGTERM", "USR1" or a number: the signal, or 0.  Not one the C
+ * library keeps for its threads (32, 33): run could not take it through its
+ * signalfd, and it would end run, not checkpoint the program. */
 static int parse_signal(const char *s)
 {
+	sigset_t set;
 	char *end;
 	long v;
 
 	if (*s >= '0' && *s <= '9') {
 		v = strtol(s, &end, 10);
-		return !*end && v > 0 && v < NSIG ? (int)v : 0;
+		sigemptyset(&set);
+		return !*end && v > 0 && v < NSIG && sigaddset(&set, (int)v) == 0 ? (int)v : 0;
 	}
 	if (!strncmp(s, "SIG", 3))
 		s += 3;
@@ -335,7 +339,7 @@ static int run(int argc, char **argv)
 			if (!co.signal || co.signal == SIGKILL || co.signal == SIGSTOP ||
 			    co.signal == SIGCHLD)
 				usage_error("run", "run: --on '%s' is not a signal that can checkpoint "
-					    "(such as TERM, USR1; not KILL, STOP or CHLD)", optarg);
+					    "(such as TERM, USR1; not KILL, STOP, CHLD, 32 or 33)", optarg);
 			break;
 		case OPT_REOPEN_CHANGED:
 			co.reopen_changed = true;

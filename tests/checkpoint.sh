@@ -143,6 +143,46 @@ grep -q "resumed counter from checkpoint" f.out.err || fail_ "no resume: $(cat f
 kill -TERM "$run"
 exits_ "$run" 75 f.out
 
+# --- a checkpoint in the middle of the chain gone: said, never silent -------
+# (Deltas of a tenth of the base: no merge of the chain yet.)
+run_ gap gap.out --every 1s "$livewrite" 32 1
+wait_for_ 15 grep -q 'checkpoint 3 of PID [0-9]* (livewrite) in gap: a delta' gap.out.err
+kill -TERM "$run"
+exits_ "$run" 75 gap.out
+[ "$(checkpoints_ gap)" = "00000001.base 00000002.delta 00000003.delta 00000004.delta " ] ||
+	fail_ "the chain in gap: $(checkpoints_ gap)"
+rm gap/00000003.delta
+run_ gap gap2.out --every 1s "$livewrite" 32 1
+wait_for_ 10 grep -q 'resumed livewrite from checkpoint 2 in gap' gap2.out.err
+grep -q 'checkpoint 4 in gap cannot be resumed: checkpoint 3 before it is missing; passed over' \
+	gap2.out.err || fail_ "checkpoint 4 passed over silently: $(cat gap2.out.err)"
+kill -TERM "$run"
+exits_ "$run" 75 gap2.out
+
+# --- a delta of another run's process in the chain (a directory shared by ---
+# two runs, an NFS lock lost): refused, never built into a copy of neither.
+# Each run in a PID namespace of its own where we may (containers): both
+# programs are PID 2 there, told apart by where their stacks are.
+ns=
+unshare -pf --mount-proc true 2> /dev/null && ns="unshare -pf --mount-proc"
+for d in mixa mixb; do
+	start_ $ns "$CONTMIG" run --checkpoint $d --every 1s "$livewrite" 32 1 > $d.out 2> $d.out.err
+	wait_for_ 15 grep -q "checkpoint 3 of PID [0-9]* (livewrite) in $d: a delta" $d.out.err
+	kill -TERM "$( [ -n "$ns" ] && pgrep -P "$pid" || echo "$pid")"
+	exits_ "$pid" 75 $d.out
+	[ -e $d/00000004.delta ] || fail_ "the chain in $d: $(checkpoints_ $d)"
+done
+[ -z "$ns" ] || grep -q 'checkpoint 3 of PID 2 ' mixb.out.err || fail_ "not PID 2: $(cat mixb.out.err)"
+cp mixb/00000004.delta mixa/00000004.delta
+run_ mixa mixa2.out --every 1s "$livewrite" 32 1
+wait_for_ 10 grep -q 'resumed livewrite from' mixa2.out.err
+grep -q 'resumed livewrite from checkpoint 3 in mixa' mixa2.out.err &&
+	grep -q 'mixa/00000004.delta: invalid image: not of the process of the checkpoint it follows' \
+		mixa2.out.err || fail_ "another process's delta in the chain: $(cat mixa2.out.err)"
+checks_on_ mixa2.out 2
+kill -TERM "$run"
+exits_ "$run" 75 mixa2.out
+
 # --- the program ends by itself: its status, its checkpoints gone -----------
 run_ done g.out --every 1s "$counter" 25
 exits_ "$run" 0 g.out
@@ -151,6 +191,14 @@ grep -q 'checkpoint 1 ' g.out.err || fail_ "no checkpoint while it ran: $(cat g.
 [ -z "$(checkpoints_ done)" ] || fail_ "a finished program's checkpoints stayed: $(checkpoints_ done)"
 # The directory serves another command next.
 expect_status_ 0 "$CONTMIG" run --checkpoint done "$counter" 3
+# Nor does a merge it ended mid-write leave its temporary file, a base's size.
+# (Eight deltas make a merge: a program of about 11 s, with a base of MiBs
+# that its small deltas do not outgrow.)
+CONTMIG_TEST_HOOK=compact-writing run_ done2 g2.out --every 1s "$dropper" 1000
+exits_ "$run" 0 g2.out
+grep -q 'test point compact-writing reached' g2.out.err || fail_ "no merge: $(cat g2.out.err)"
+[ "$(ls -A done2 | tr '\n' ' ')" = "lock " ] ||
+	fail_ "a finished program left in its directory: $(ls -A done2 | tr '\n' ' ')"
 
 # --- every page right after a chain of deltas (an ordinary program) ---------
 run_ lw lw.out --every 1s "$livewrite" 64 4 --churn
@@ -210,6 +258,57 @@ if [ "$(id -u)" -eq 0 ]; then
 	wait "$run" 2> /dev/null
 fi
 
+# --- the program exec'd since its writes were first tracked: the signal ----
+# still checkpoints it (a base of the new program) and ends it.
+run_ ex ex.out --every 2s "$livewrite" 8 1
+wait_for_ 10 grep -q 'checkpoint 1 of PID [0-9]* (livewrite) in ex: a base of' ex.out.err
+prog=$(prog_of_ "$run")
+kill -USR2 "$prog"		# livewrite exec's sleep 60
+wait_for_ 5 grep -qx sleep "/proc/$prog/comm"
+kill -TERM "$run"
+exits_ "$run" 75 ex.out
+grep -q "checkpoint 2 of PID $prog (sleep) in ex: a base of" ex.out.err ||
+	fail_ "no checkpoint of the program exec'd: $(cat ex.out.err)"
+run_ ex ex2.out --every 2s "$livewrite" 8 1
+wait_for_ 10 grep -q 'resumed sleep from checkpoint 2 in ex' ex2.out.err
+kill -TERM "$run"
+exits_ "$run" 75 ex2.out
+
+# --- the signal reaches the program while it is resumed: a checkpoint ------
+# (A scheduler signals every process of the job, the copy being built too.)
+# Neither the program's SIGTERM handler, which would end it with 0 and so
+# remove its checkpoints, nor its SIGCONT handler (run's wake) ever runs.
+cat > term.py <<'EOF'
+import signal, sys, time
+def bye(*_):
+    print("SIGTERM handler", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, bye)
+signal.signal(signal.SIGCONT, lambda *_: print("SIGCONT handler", flush=True))
+i = 0
+while True:
+    print(i, flush=True)
+    i += 1
+    time.sleep(0.1)
+EOF
+run_ py py1.out python3 term.py
+wait_for_ 10 file_has_lines_ py1.out 3
+kill -TERM "$run"
+exits_ "$run" 75 py1.out
+CONTMIG_TEST_HOOK=run-let-go CONTMIG_TEST_HOOK_UNTIL=$tmp/go3 run_ py py2.out python3 term.py
+wait_for_ 10 grep -q 'test point run-let-go reached' py2.out.err
+kill -TERM "$(prog_of_ "$run")"
+touch go3
+exits_ "$run" 75 py2.out
+grep -q 'checkpoint 2 of PID' py2.out.err || fail_ "no checkpoint: $(cat py2.out.err)"
+run_ py py3.out python3 term.py
+wait_for_ 10 file_has_lines_ py3.out 3
+kill -TERM "$run"
+exits_ "$run" 75 py3.out
+! grep handler py1.out py2.out py3.out || fail_ "a handler of the program ran"
+cat py1.out py2.out > py12.out
+follows_ py12.out py3.out
+
 # --- a directory others may write: refused before anything ------------------
 mkdir -m 777 open
 expect_status_ 68 "$CONTMIG" run --checkpoint open "$counter"
@@ -228,6 +327,7 @@ expect_status_ 64 "$CONTMIG" run --checkpoint ck --every 0 "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --every 5x "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --on KILL "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --on NOPE "$counter"
+expect_status_ 64 "$CONTMIG" run --checkpoint on32 --on 32 true	# the C library's
 expect_status_ 64 "$CONTMIG" run --every 1s "$counter"
 expect_status_ 64 "$CONTMIG" run --checkpoint ck --timeout 5 "$counter"
 exit 0

@@ -1,9 +1,10 @@
 /*
- * dropper - a target whose emptied pages are never looked at until it is
- * asked: 16 MiB written page by page, then every 10 ms one more page
+ * dropper [TICKS] - a target whose emptied pages are never looked at until
+ * it is asked: 16 MiB written page by page, then every 10 ms one more page
  * emptied (MADV_DONTNEED) and a count printed; SIGUSR1 makes it check every
  * page (zeros where emptied, the page's own pattern elsewhere) and print
- * "ok N" or "FAIL page P" and exit 3.  A copy built from checkpoints that
+ * "ok N" or "FAIL page P" and exit 3.  With TICKS, it exits 0 after that
+ * many.  A copy built from checkpoints that
  * lost a drop holds old bytes where zeros belong.  An ordinary glibc
  * program.
  */
@@ -32,8 +33,9 @@ static uint64_t word(size_t page, size_t i)
 	return (page + 1) * 0x9e3779b97f4a7c15ULL ^ i;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	unsigned long ticks = argc > 1 ? strtoul(argv[1], NULL, 10) : 0;
 	struct timespec tick = { 0, 10 * 1000000L };
 	uint64_t *mem = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -47,7 +49,7 @@ int main(void)
 	for (size_t p = 0; p < PAGES; p++)
 		for (size_t i = 0; i < PAGE / 8; i++)
 			mem[p * PAGE / 8 + i] = word(p, i);
-	for (unsigned long n = 1;; n++) {
+	for (unsigned long n = 1; !ticks || n <= ticks; n++) {
 		if (asked) {
 			asked = 0;
 			for (size_t p = 0; p < PAGES; p++)
@@ -69,4 +71,5 @@ int main(void)
 		fflush(stdout);
 		nanosleep(&tick, NULL);
 	}
+	return 0;
 }
