@@ -305,20 +305,29 @@ static int take_lock(struct checkpoint_dir *d, char *why, size_t why_len)
 	return 0;
 }
 
+/* DIR, open to read its entries (closedir it), or NULL with why. */
+static DIR *open_listing(struct checkpoint_dir *d, char *why, size_t why_len, int *err)
+{
+	int fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!dir) {
+		*err = say_why(-errno, why, why_len, "listing %s: %s", d->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return dir;
+}
+
 /* What a run that died mid-write left: its temporary files. */
 static int remove_leftovers(struct checkpoint_dir *d, char *why, size_t why_len)
 {
-	int fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
+	int err = 0;
 	struct dirent *e;
-	DIR *dir;
+	DIR *dir = open_listing(d, why, why_len, &err);
 
-	dir = fd < 0 ? NULL : fdopendir(fd);
-	if (!dir) {
-		err = say_why(-errno, why, why_len, "listing %s: %s", d->path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (!dir)
 		return err;
-	}
 	while (!err && (errno = 0, e = readdir(dir)))
 		if (!strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) &&
 		    unlinkat(d->fd, e->d_name, 0) < 0 && errno != ENOENT)
@@ -495,20 +504,16 @@ static int by_seq(const void *a, const void *b)
 int checkpoint_list(struct checkpoint_dir *d, struct checkpoint_list *l, char *why,
 		    size_t why_len)
 {
-	int fd = openat(d->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), err = 0;
 	size_t cap = 0;
 	struct dirent *e;
+	int err = 0;
 	DIR *dir;
 
 	memset(l, 0, sizeof(*l));
 	l->next = 1;
-	dir = fd < 0 ? NULL : fdopendir(fd);
-	if (!dir) {
-		err = say_why(-errno, why, why_len, "listing %s: %s", d->path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	dir = open_listing(d, why, why_len, &err);
+	if (!dir)
 		return err;
-	}
 	while (!err && (errno = 0, e = readdir(dir))) {
 		struct checkpoint_file f = { 0 };
 		struct stat st;
