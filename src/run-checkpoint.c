@@ -1,6 +1,6 @@
 /*
  * contmig run --checkpoint DIR: keep a program through preemption and dead
- * machines (contmig(1), Checkpoints).
+ * machines (contmig(1), "contmig run --checkpoint").
  *
  * We start PROG, or resume it from the newest sound chain in DIR, and hold
  * it under ptrace (PTRACE_SEIZE, no other option: it stops only on signals
@@ -8,10 +8,11 @@
  * us or PROG (a scheduler sends it to every process of the job), PROG is
  * interrupted, written to DIR and ended, and we exit EXIT_CHECKPOINTED; the
  * signal never reaches PROG.  With --every, PROG is also interrupted every
- * interval and written while it waits, then let go: with write tracking
- * (dirty.h) only the pages written since the checkpoint before go, as a
- * delta on it (precopy.h).  A checkpoint that cannot be written never ends
- * PROG: it is said, and PROG carries on.
+ * interval: with write tracking (dirty.h) only the pages written since the
+ * checkpoint before go, as a delta on it (precopy.h), taken into our memory
+ * while it waits and written once it runs again; the chain is merged into a
+ * base in the background (compact.h).  A checkpoint that cannot be written
+ * never ends PROG: it is said, and PROG carries on.
  */
 #include "config.h"
 
