@@ -777,6 +777,11 @@ static enum resume_failure resume_chain(struct keeper *k, const struct checkpoin
 		goto out;
 	r.creds = &creds;
 	r.reopen_changed = k->o->reopen_changed;
+	/* Its open files are looked at with the last image only, as a live
+	 * send's are: an earlier one's record of a log it appends to is older
+	 * than the log (LIVE, in memory only: more images follow). */
+	if (upto > from)
+		first.state.flags |= IMAGE_STATE_LIVE;
 	err = restore_preflight(&first, &res) || restore_begin(&first, &in, &r, &res);
 	close(in.fd);
 	in.fd = -1;
@@ -787,6 +792,8 @@ static enum resume_failure resume_chain(struct keeper *k, const struct checkpoin
 			image_free(&next);
 			goto out;
 		}
+		if (i < upto)
+			next.state.flags |= IMAGE_STATE_LIVE;
 		/* The last one says what this machine must have (restore_finish). */
 		if (i == upto && (err = restore_preflight(&next, &res)))
 			remote_kill(&r);

@@ -183,6 +183,22 @@ checks_on_ mixa2.out 2
 kill -TERM "$run"
 exits_ "$run" 75 mixa2.out
 
+# --- a log the program appends to: it grew since the base, and the resume
+# takes it as the last checkpoint saw it, going on at its end --------------
+plain=$builddir/tests/plain-dynamic
+run_ pl pl.out --every 1s "$plain" --log "$tmp/pl.log"
+wait_for_ 10 grep -q 'checkpoint 3 of PID [0-9]* (plain-dynamic) in pl: a delta of' pl.out.err
+kill -TERM "$run"
+exits_ "$run" 75 pl.out
+run_ pl pl2.out --every 1s "$plain" --log "$tmp/pl.log"
+wait_for_ 10 file_has_lines_ pl2.out 3
+grep -q 'resumed plain-dynamic from checkpoint [0-9]* in pl (taken .*; a base and [1-9]' pl2.out.err ||
+	fail_ "no resume with a log: $(cat pl2.out.err)"
+kill -TERM "$run"
+exits_ "$run" 75 pl2.out
+seq 1 "$(wc -l < pl.log)" | sed 's/^/step /' | diff -q - pl.log > /dev/null ||
+	fail_ "the log has a gap or a repeat: $(head -c 300 pl.log)"
+
 # --- the program ends by itself: its status, its checkpoints gone -----------
 run_ done g.out --every 1s "$counter" 25
 exits_ "$run" 0 g.out
