@@ -88,7 +88,7 @@ static int compare_file(const struct image_file *f, const struct stat *st, bool 
 			return 0;
 		if ((uint64_t)st->st_size != f->size)
 			return say_why(-ESTALE, why, len, "%s: changed since the freeze (%lld bytes "
-				       "now, %llu then); thaw --reopen-changed opens it anyway",
+				       "now, %llu then); --reopen-changed (thaw, run) opens it anyway",
 				       file_name(f, name, sizeof(name)), (long long)st->st_size,
 				       (unsigned long long)f->size);
 		if (st->st_mtim.tv_sec != f->mtime_sec || st->st_mtim.tv_nsec != f->mtime_nsec)
@@ -254,7 +254,7 @@ static int check_content(struct remote *r, const struct image_file *f, char *why
 		err = failed_on(r, f, err, "reading it", why, len);
 	else if (XXH3_64bits(local, f->size) != f->hash)
 		err = say_why(-ESTALE, why, len, "%s: changed since the freeze (the same size and "
-			      "time, other content); thaw --reopen-changed opens it anyway",
+			      "time, other content); --reopen-changed (thaw, run) opens it anyway",
 			      file_name(f, name, sizeof(name)));
 	free(local);
 	ret = remote_munmap(r, buf, map);

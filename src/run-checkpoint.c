@@ -125,7 +125,8 @@ static pid_t start(char **argv, const sigset_t *old_mask, int *ended)
 		*ended = status;
 		return -ECHILD;
 	}
-	if (ptrace(PTRACE_SEIZE, pid, 0, 0) < 0 || kill(pid, SIGCONT) < 0) {
+	/* PTRACE_O_TRACEEXEC: a look at what it holds once it is PROG. */
+	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEEXEC) < 0 || kill(pid, SIGCONT) < 0) {
 		int err = -errno;
 
 		kill(pid, SIGKILL);
@@ -426,7 +427,8 @@ static int checkpoint_try(struct keeper *k, long let_go, bool *again)
 	if (k->tracking && want_base(k))
 		precopy_rebase(&k->pc);
 	status = target_capture("run", k->pid, TARGET_ATTACHED |
-				(k->tracking ? TARGET_NO_PAGES : 0), NULL, &im);
+				(k->tracking ? TARGET_NO_PAGES : 0) |
+				(k->o->drop_fds ? TARGET_DROP_FDS : 0), NULL, &im);
 	if (status != EXIT_OK)
 		return status;
 	/* As the kernel names it now (it may have exec'd). */
@@ -537,13 +539,14 @@ static int at_interrupt(struct keeper *k, struct wants *w, long go_on)
 	if (w->final) {
 		w->final = w->periodic = false;
 		status = checkpoint(k, 0);
-		test_point("run-checkpointed");
 		if (status == EXIT_OK) {
 			/* Our child, stopped for us: it ends here, and is reaped. */
 			if (kill(k->pid, SIGKILL) < 0)
 				errno_msg(errno, "run: ending PID %d", (int)k->pid);
 			while (waitpid(k->pid, NULL, __WALL) < 0 && errno == EINTR)
 				;
+			error_msg("run: PID %d (%s) is checkpointed in %s and ended; the same "
+				  "command carries on from there", (int)k->pid, k->comm, k->o->dir);
 			/* (Where the tests signal run as it ends.) */
 			test_point("run-checkpointed");
 			return EXIT_CHECKPOINTED;
@@ -611,6 +614,13 @@ static int take_reports(struct keeper *k, struct wants *w)
 				return status;
 			if (k->let_go_done)
 				continue;	/* it went on while its delta was written */
+		} else if (event == PTRACE_EVENT_EXEC) {
+			/* What no checkpoint could take is said as it starts, not
+			 * at the first checkpoint, which may be hours away. */
+			if (target_preflight("run", k->pid, TARGET_ATTACHED |
+					     (k->o->drop_fds ? TARGET_DROP_FDS : 0)) != EXIT_OK)
+				error_msg("run: PID %d (%s) runs, but no checkpoint of it can be taken "
+					  "until that changes", (int)k->pid, k->comm);
 		} else if (!event && sig == k->o->signal) {
 			/* Never PROG's death: a checkpoint, at the stop that follows. */
 			w->final = true;
@@ -832,9 +842,13 @@ static enum resume_failure resume_chain(struct keeper *k, const struct checkpoin
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&at));
 		escape_text(host, sizeof(host), (upto == from ? first : prev).state.hostname,
 			    sizeof(first.state.hostname));
-		error_msg("run: resumed %s from checkpoint %u in %s (taken %s on %s; a base and "
-			  "%zu delta%s) as PID %d", k->comm, l->file[upto].seq, k->o->dir, when,
-			  host, upto - from, upto - from == 1 ? "" : "s", (int)k->pid);
+		char chain[48] = "a base";
+
+		if (upto > from)
+			snprintf(chain, sizeof(chain), "a base and %zu delta%s", upto - from,
+				 upto - from == 1 ? "" : "s");
+		error_msg("run: resumed %s from checkpoint %u in %s (taken %s on %s; %s) as PID %d",
+			  k->comm, l->file[upto].seq, k->o->dir, when, host, chain, (int)k->pid);
 	}
 out:
 	if (in.fd >= 0)
@@ -929,8 +943,20 @@ int run_checkpointed(const struct checkpoint_opts *o, char **argv)
 		return EXIT_IO;
 	}
 	if (!same) {
-		error_msg("run: %s holds checkpoints of another command than this one; give "
-			  "another directory, or remove that one", o->dir);
+		char held[512] = "", cmd[4096];
+		size_t len = 0;
+
+		/* Which, as the user would type it (each argument escaped). */
+		if (checkpoint_read_command(&k.dir, cmd, sizeof(cmd), &len, why, sizeof(why)) == 0)
+			for (size_t at = 0, n = 0; at < len && n < sizeof(held) - 1;
+			     at += strlen(cmd + at) + 1) {
+				char arg[ESCAPED_SIZE(64)];
+
+				escape_text(arg, sizeof(arg), cmd + at, strnlen(cmd + at, 64));
+				n += snprintf(held + n, sizeof(held) - n, "%s%s", n ? " " : "", arg);
+			}
+		error_msg("run: %s holds checkpoints of another command than this one (%s); give "
+			  "another directory, or remove that one", o->dir, held[0] ? held : "?");
 		checkpoint_close(&k.dir);
 		return EXIT_USAGE;
 	}

@@ -13,6 +13,7 @@ struct checkpoint_opts {
 	int every_ms;			/* 0: only on the signal */
 	int signal;			/* the one that checkpoints and ends it */
 	bool reopen_changed;		/* thaw --reopen-changed, on resume */
+	bool drop_fds;			/* freeze --drop-fds, at each checkpoint */
 };
 
 /* PROG's status when it ends, EXIT_CHECKPOINTED once it was checkpointed

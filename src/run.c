@@ -49,7 +49,7 @@
 static const char usage[] =
 	"Usage: contmig run [--key FILE] [--timeout SECS] [--] PROG [ARGS...]\n"
 	"       contmig run --checkpoint DIR [--every INTERVAL] [--on SIGNAL]\n"
-	"                   [--reopen-changed] [--] PROG [ARGS...]\n"
+	"                   [--reopen-changed] [--drop-fds] [--] PROG [ARGS...]\n"
 	"Run PROG supervised: when it calls sys_migrate(\"HOST:PORT\") (continuum(7)),\n"
 	"contmig moves it there as 'contmig send' would, and the call returns 0 on the\n"
 	"new machine; if the move fails, it returns -errno and PROG goes on here.\n"
@@ -71,6 +71,8 @@ static const char usage[] =
 	"                       sent to run or to PROG\n"
 	"      --reopen-changed on resume, open PROG's files even if they changed since\n"
 	"                       (a log it appends to)\n"
+	"      --drop-fds       checkpoint it even with fds that do not move (pipes,\n"
+	"                       sockets...); the resumed copy finds them closed\n"
 	"  -k, --key FILE       the shared key of the receivers (contmig keygen)\n"
 	"  -t, --timeout SECS   give up on a silent receiver after SECS (default 30)\n"
 	"  -h, --help           show this help\n";
@@ -300,12 +302,13 @@ static int parse_signal(const char *s)
 
 static int run(int argc, char **argv)
 {
-	enum { OPT_ON = 256, OPT_REOPEN_CHANGED };
+	enum { OPT_ON = 256, OPT_REOPEN_CHANGED, OPT_DROP_FDS };
 	static const struct option longopts[] = {
 		{ "checkpoint", required_argument, NULL, 'c' },
 		{ "every", required_argument, NULL, 'e' },
 		{ "on", required_argument, NULL, OPT_ON },
 		{ "reopen-changed", no_argument, NULL, OPT_REOPEN_CHANGED },
+		{ "drop-fds", no_argument, NULL, OPT_DROP_FDS },
 		{ "key", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -321,7 +324,8 @@ static int run(int argc, char **argv)
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:c:e:k:t:h", longopts, NULL)) != -1) {
-		checkpoint_opt |= opt == 'e' || opt == OPT_ON || opt == OPT_REOPEN_CHANGED;
+		checkpoint_opt |= opt == 'e' || opt == OPT_ON || opt == OPT_REOPEN_CHANGED ||
+				  opt == OPT_DROP_FDS;
 		switch (opt) {
 		case 'c':
 			if (!*optarg)
@@ -344,6 +348,9 @@ static int run(int argc, char **argv)
 		case OPT_REOPEN_CHANGED:
 			co.reopen_changed = true;
 			break;
+		case OPT_DROP_FDS:
+			co.drop_fds = true;
+			break;
 		case 'k':
 			key_path = optarg;
 			break;
@@ -361,7 +368,8 @@ static int run(int argc, char **argv)
 	if (optind == argc)
 		usage_error("run", "run: missing PROG");
 	if (checkpoint_opt && !co.dir)
-		usage_error("run", "run: --every, --on and --reopen-changed go with --checkpoint");
+		usage_error("run", "run: --every, --on, --reopen-changed and --drop-fds go with "
+			    "--checkpoint");
 	if (co.dir && (key_path || timeout_given))
 		usage_error("run", "run: --key and --timeout are for sys_migrate, which a program "
 			    "run with --checkpoint does not make");

@@ -123,7 +123,7 @@ exits_ "$run" 75 e.out
 # --- another command: refused, the checkpoints kept -------------------------
 before=$(checkpoints_ ck)
 expect_status_ 64 "$CONTMIG" run --checkpoint ck "$counter" 5
-grep -q "ck holds checkpoints of another command than this one" err ||
+grep -qF "ck holds checkpoints of another command than this one ($counter)" err ||
 	fail_ "another command on ck: $(cat err)"
 [ "$(checkpoints_ ck)" = "$before" ] || fail_ "ck changed: $(checkpoints_ ck), was $before"
 
@@ -198,6 +198,28 @@ kill -TERM "$run"
 exits_ "$run" 75 pl2.out
 seq 1 "$(wc -l < pl.log)" | sed 's/^/step /' | diff -q - pl.log > /dev/null ||
 	fail_ "the log has a gap or a repeat: $(head -c 300 pl.log)"
+
+# --- a descriptor no checkpoint takes: said as it starts; --drop-fds ------
+run_ fd fd.out bash -c "exec 9< <(sleep 60); exec '$counter'"
+wait_for_ 10 grep -q "run: PID [0-9]* (bash) runs, but no checkpoint of it can be taken until that changes" fd.out.err
+grep -q "fd 9 -> pipe:.*a pipe does not move.*or use --drop-fds" fd.out.err ||
+	fail_ "the pipe was not named: $(cat fd.out.err)"
+prog=$(prog_of_ "$run")
+kill -TERM "$run"
+wait_for_ 10 grep -q "carries on without its checkpoint" fd.out.err
+kill -0 "$run" && kill -0 "$prog" || fail_ "run or its program ended without a checkpoint"
+kill -9 "$run" "$prog"
+wait "$run" 2> /dev/null
+run_ fd2 fd2.out --drop-fds bash -c "exec 9< <(sleep 60); exec '$counter'"
+wait_for_ 10 file_has_lines_ fd2.out 3
+kill -TERM "$run"
+exits_ "$run" 75 fd2.out
+run_ fd2 fd3.out --drop-fds bash -c "exec 9< <(sleep 60); exec '$counter'"
+wait_for_ 10 file_has_lines_ fd3.out 3
+follows_ fd2.out fd3.out
+[ ! -e "/proc/$(prog_of_ "$run")/fd/9" ] || fail_ "the resumed copy holds fd 9"
+kill -TERM "$run"
+exits_ "$run" 75 fd3.out
 
 # --- the program ends by itself: its status, its checkpoints gone -----------
 run_ done g.out --every 1s "$counter" 25

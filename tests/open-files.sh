@@ -103,7 +103,7 @@ mtime=$(stat -c %.9Y input4)
 echo 10000 >> input4
 expect_status_ 71 "$CONTMIG" thaw changed.img
 one_error_line_
-grep -q "fd 6 -> $tmp/input4: changed since the freeze (50001 bytes now, 49995 then); thaw --reopen-changed opens it anyway$" err ||
+grep -q "fd 6 -> $tmp/input4: changed since the freeze (50001 bytes now, 49995 then); --reopen-changed (thaw, run) opens it anyway$" err ||
 	fail_ "$(cat err)"
 [ -s changed.img ] && [ "$(stub_processes_)" -eq 0 ] || fail_ "the image is gone, or a copy left"
 # As long as it was, but written since: its time.
