@@ -1,10 +1,11 @@
 /*
- * dropper [TICKS] - a target whose emptied pages are never looked at until
- * it is asked: 16 MiB written page by page, then every 10 ms one more page
+ * dropper [TICKS [LOG]] - a target whose emptied pages are never looked at
+ * until it is asked: 16 MiB written page by page, then every 10 ms one more page
  * emptied (MADV_DONTNEED) and a count printed; SIGUSR1 makes it check every
  * page (zeros where emptied, the page's own pattern elsewhere) and print
- * "ok N" or "FAIL page P" and exit 3.  With TICKS, it exits 0 after that
- * many.  A copy built from checkpoints that
+ * "ok N" or "FAIL page P" and exit 3.  With TICKS (0: for ever), it exits
+ * 0 after that many; with LOG, it appends each count to LOG too, opened
+ * once with O_APPEND.  A copy built from checkpoints that
  * lost a drop holds old bytes where zeros belong.  An ordinary glibc
  * program.
  */
@@ -36,13 +37,14 @@ static uint64_t word(size_t page, size_t i)
 int main(int argc, char **argv)
 {
 	unsigned long ticks = argc > 1 ? strtoul(argv[1], NULL, 10) : 0;
+	FILE *log = argc > 2 ? fopen(argv[2], "a") : NULL;
 	struct timespec tick = { 0, 10 * 1000000L };
 	uint64_t *mem = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	size_t emptied = 0;
 
-	if (mem == MAP_FAILED) {
-		perror("mmap");
+	if (mem == MAP_FAILED || (argc > 2 && !log)) {
+		perror(mem == MAP_FAILED ? "mmap" : argv[2]);
 		return 1;
 	}
 	signal(SIGUSR1, on_usr1);
@@ -69,6 +71,10 @@ int main(int argc, char **argv)
 		emptied += emptied < PAGES;
 		printf("%lu\n", n);
 		fflush(stdout);
+		if (log) {
+			fprintf(log, "%lu\n", n);
+			fflush(log);
+		}
 		nanosleep(&tick, NULL);
 	}
 	return 0;
