@@ -327,3 +327,32 @@ exactly_one_()
 	kill -9 "$src" $(copies_) 2>/dev/null
 	wait_for_ 5 eval '[ -z "$(copies_)" ]'
 }
+
+# relay_ TO ARGS: tests/relay.py on a new $relay_port (set it below the first
+# one wanted) to the listener on port TO, until the next relay_; ARGS as
+# relay.py takes them (--cut N, --direction up, --capture FILE...).
+relay_()
+{
+	local to=$1
+	shift
+	[ -n "${relay_pid:-}" ] && stop_ "$relay_pid"
+	relay_port=$((relay_port + 1))
+	# Emptied here, not by the background job's redirection, which may come
+	# after the wait below has read the last relay's words.
+	: > relay.out
+	python3 "$srcdir/tests/relay.py" --listen 127.0.0.1:$relay_port --to 127.0.0.1:$to "$@" \
+		>> relay.out 2>> relay.err &
+	relay_pid=$!
+	started_pids="$started_pids $relay_pid"
+	wait_for_ 5 grep -q "^listening $relay_port" relay.out
+}
+
+# src_: a fresh tests/counter in $pid, writing src.  Without address
+# randomization its image has the same size every time (the kernel's stack
+# holds argv and the environment across 1 to 3 pages, as randomization
+# places it), so byte counts measured once hold.
+src_()
+{
+	start_ setarch -R "$builddir/tests/counter" > src
+	wait_for_ 5 file_has_lines_ src 2
+}

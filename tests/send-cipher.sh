@@ -10,35 +10,10 @@
 . "$srcdir/tests/init.sh"
 private_net_
 counter=$builddir/tests/counter
-relay=$srcdir/tests/relay.py
 port=7842 relay_port=7850
 grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo ||
 	skip_ "this CPU has no AES-NI: contmig never offers AES-256-GCM here"
 "$CONTMIG" keygen key > /dev/null || framework_failure_ "keygen"
-
-# relay_ PORT ARGS: a relay on a new $relay_port to the listener on PORT.
-relay_()
-{
-	local to=$1
-	shift
-	[ -n "${relay_pid:-}" ] && stop_ "$relay_pid"
-	relay_port=$((relay_port + 1))
-	: > relay.out
-	rm -f wire wire.down
-	python3 "$relay" --listen 127.0.0.1:$relay_port --to 127.0.0.1:$to "$@" \
-		>> relay.out 2>> relay.err &
-	relay_pid=$!
-	started_pids="$started_pids $relay_pid"
-	wait_for_ 5 grep -q "^listening $relay_port" relay.out
-}
-
-# src_: a fresh counter in $pid, writing src; with the same image size every
-# time (no address randomization; see send-faults.sh).
-src_()
-{
-	start_ setarch -R "$counter" > src
-	wait_for_ 5 file_has_lines_ src 2
-}
 
 send_() { "$CONTMIG" send --timeout 5 --key key "$@" > out 2> err; status=$?; }
 
@@ -72,6 +47,7 @@ CONTMIG_TEST_NO_AESGCM=1 listen_ l-no-aes $((port + 1)) --key key
 no_aes_port=$((port + 1))
 
 # Both can: AES-256-GCM.
+rm -f wire wire.down
 relay_ $aes_port --capture wire
 src_
 send_ "$pid" 127.0.0.1:$relay_port
@@ -80,6 +56,7 @@ sealed_with_ "both with AES-NI" aes
 full=$(stat -c %s wire)
 
 # The sender cannot: the secretstream, and the migration goes through.
+rm -f wire wire.down
 relay_ $aes_port --capture wire
 src_
 CONTMIG_TEST_NO_AESGCM=1 send_ "$pid" 127.0.0.1:$relay_port
@@ -87,6 +64,7 @@ migrated_ "a sender without AES-NI"
 sealed_with_ "a sender without AES-NI" xchacha
 
 # The receiver cannot: likewise.
+rm -f wire wire.down
 relay_ $no_aes_port --capture wire
 src_
 send_ "$pid" 127.0.0.1:$relay_port

@@ -12,31 +12,6 @@ port=7742 relay_port=7750
 
 listen_ l $port
 
-# relay_ ARGS: a relay on $relay_port to the listener, until the next relay_.
-relay_()
-{
-	[ -n "${relay_pid:-}" ] && stop_ "$relay_pid"
-	relay_port=$((relay_port + 1))
-	# Emptied here, not by the background job's redirection, which may come
-	# after the wait below has read the last relay's words.
-	: > relay.out
-	python3 "$relay" --listen 127.0.0.1:$relay_port --to 127.0.0.1:$port "$@" \
-		>> relay.out 2>> relay.err &
-	relay_pid=$!
-	started_pids="$started_pids $relay_pid"
-	wait_for_ 5 grep -q "^listening $relay_port" relay.out
-}
-
-# src_: a fresh counter at the source, in $pid, writing src.  Without
-# address randomization its image has the same size every time (the
-# kernel's stack holds argv and the environment across 1 to 3 pages, as
-# randomization places it), so the byte counts measured once hold.
-src_()
-{
-	start_ setarch -R "$counter" > src
-	wait_for_ 5 file_has_lines_ src 2
-}
-
 # stays_here_ WHAT: send failed with 69, the counter runs on here untraced,
 # and the receiver let go of its copy.
 stays_here_()
@@ -56,7 +31,7 @@ stays_here_()
 send_() { "$CONTMIG" send --timeout 5 "$@" > out 2> err; status=$?; }
 
 # A whole migration through the relay, to count the bytes each way.
-relay_ --capture wire
+relay_ $port --capture wire
 src_
 send_ "$pid" 127.0.0.1:$relay_port
 [ "$status" -eq 0 ] || fail_ "through the relay: exit $status: $(cat err)"
@@ -73,7 +48,7 @@ up=$(stat -c %s wire) down=$(stat -c %s wire.down)
 # in END, in COMMIT: the process carries on here.
 for n in 0 30 64 200 $((up / 2)) $((up - 12)) $((up - 7)) $((up - 3)); do
 	for reset in "" --reset; do
-		relay_ --cut "$n" --direction up $reset
+		relay_ $port --cut "$n" --direction up $reset
 		src_
 		send_ "$pid" 127.0.0.1:$relay_port
 		stays_here_ "cut after $n bytes up $reset"
@@ -81,7 +56,7 @@ for n in 0 30 64 200 $((up / 2)) $((up - 12)) $((up - 7)) $((up - 3)); do
 done
 # From the receiver: in its hello, right after it, right after HAVE.
 for n in 10 64 74; do
-	relay_ --cut "$n" --direction down
+	relay_ $port --cut "$n" --direction down
 	src_
 	send_ "$pid" 127.0.0.1:$relay_port
 	stays_here_ "cut after $n bytes down"
@@ -89,7 +64,7 @@ done
 # Right after READY: COMMIT may slip through the relay before it closes, and
 # then the receiver rightly runs the process.  Either way, exactly one copy.
 for i in 1 2 3; do
-	relay_ --cut 83 --direction down
+	relay_ $port --cut 83 --direction down
 	src_
 	send_ "$pid" 127.0.0.1:$relay_port
 	if [ "$status" -eq 0 ]; then
@@ -107,7 +82,7 @@ done
 
 # Cut right after COMMIT, before DONE: the receiver runs it, and send learns
 # so by asking on a new connection.
-relay_ --cut "$up" --direction up
+relay_ $port --cut "$up" --direction up
 src_
 send_ "$pid" 127.0.0.1:$relay_port
 [ "$status" -eq 0 ] || fail_ "a cut after COMMIT: exit $status: $(cat err)"
@@ -120,7 +95,7 @@ kill "$new"
 
 # ... and when the receiver cannot be asked: the outcome is unknown (72),
 # the source is left stopped and untraced, and only the receiver's copy runs.
-relay_ --cut "$up" --direction up --max-conns 1
+relay_ $port --cut "$up" --direction up --max-conns 1
 src_
 # send asks for 2 x --timeout + 10 s before it gives up; a SIGHUP meanwhile
 # (a lost terminal) must not end it, or the source would die with it.
