@@ -200,6 +200,8 @@ static int write_checkpoint(struct keeper *k, const struct checkpoint_file *f, s
 		checkpoint_discard(&k->dir, f, out.fd);
 		return EXIT_IO;
 	}
+	/* (Where the tests kill run with a checkpoint written but not named.) */
+	test_point("run-publishing");
 	err = checkpoint_publish(&k->dir, f, out.fd, why, sizeof(why));
 	if (err) {
 		error_msg("run: %s", why);

@@ -93,6 +93,31 @@ touch go
 exits_ "$run" 75 h.out
 follows_ d.out h.out
 
+# --- run killed -9 with its last checkpoint written but not yet named -------
+# (the signal's: the program is stopped for it).  The program is not lost:
+# it runs on, untraced; the checkpoints before it serve, and the unnamed
+# one is removed by the next run.
+CONTMIG_TEST_HOOK=run-publishing run_ ck k.out "$counter"
+wait_for_ 10 file_has_lines_ k.out 3
+prog=$(prog_of_ "$run")
+before=$(checkpoints_ ck)
+kill -TERM "$run"
+wait_for_ 10 grep -q 'test point run-publishing reached' k.out.err
+kill -9 "$run"
+wait "$run" 2> /dev/null
+wait_for_ 5 eval 'untraced_running_ '"$prog"
+n=$(wc -l < k.out)
+wait_for_ 5 file_has_lines_ k.out $((n + 2))
+[ "$(checkpoints_ ck)" = "$before" ] || fail_ "checkpoints after run died publishing: $(checkpoints_ ck), were $before"
+ls -A ck | grep -q '^\.tmp-' || fail_ "no unnamed checkpoint left to find: $(ls -A ck)"
+kill -9 "$prog"
+run_ ck k2.out --every 1s "$counter"
+wait_for_ 10 file_has_lines_ k2.out 3
+grep -q 'resumed counter from checkpoint' k2.out.err || fail_ "no resume: $(cat k2.out.err)"
+! ls -A ck | grep -q '^\.tmp-' || fail_ "the unnamed checkpoint stayed: $(ls -A ck)"
+kill -TERM "$run"
+exits_ "$run" 75 k2.out
+
 # --- a dead machine: run and the program killed -9 at once -----------------
 run_ ck d2.out --every 1s "$counter"
 wait_for_ 10 eval '[ "$(grep -c checkpoint d2.out.err)" -ge 2 ]'
