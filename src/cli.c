@@ -9,11 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 
 #include "commands.h"
 #include "error.h"
 #include "escape.h"
+#include "exitcode.h"
 #include "image.h"
 #include "procfs.h"
 
@@ -176,4 +179,40 @@ const char *wait_status_text(int status, char *buf, size_t size)
 		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
 	}
 	return buf;
+}
+
+int start_program(char **argv, const sigset_t *mask, int (*prepare)(void), long options,
+		  pid_t *pid, int *ended)
+{
+	int status, err;
+
+	*pid = fork();
+	if (*pid < 0)
+		return -errno;
+	if (*pid == 0) {
+		if (mask)
+			sigprocmask(SIG_SETMASK, mask, NULL);
+		if (prepare && prepare())
+			_exit(EXIT_INTERNAL);
+		signal(SIGPIPE, SIG_DFL);	/* ours, not PROG's */
+		raise(SIGSTOP);		/* until the parent has seized us */
+		execvp(argv[0], argv);
+		errno_msg(errno, "run: %s", argv[0]);
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	while (waitpid(*pid, &status, WUNTRACED) < 0)
+		if (errno != EINTR)
+			return -errno;	/* (not ours to wait for: nothing left) */
+	if (!WIFSTOPPED(status)) {
+		*ended = status;
+		return -ECHILD;
+	}
+	if (ptrace(PTRACE_SEIZE, *pid, 0, options) < 0 || kill(*pid, SIGCONT) < 0) {
+		err = -errno;
+		kill(*pid, SIGKILL);
+		while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return err;
+	}
+	return 0;
 }

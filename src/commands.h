@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "error.h"
+
 struct command {
 	const char *name;
 	const char *summary;		/* one line for `contmig --help` */
@@ -46,6 +48,16 @@ const char *human_size(uint64_t bytes, char buf[32]);
 struct image;
 /* For a summary: " (3 files by reference)", or "" when it references none. */
 const char *referenced_files(const struct image *im, char buf[64]);
+
+/*
+ * run's PROG: forked, stopped before its exec until we hold it with
+ * PTRACE_SEIZE and options, then let go to exec.  In the child first, mask
+ * (NULL: ours) and prepare (NULL: nothing; it says why it failed, and the
+ * child exits EXIT_INTERNAL).  0 with *pid; -ECHILD when it ended before
+ * that (said), its wait status in *ended; else -errno, nothing left.
+ */
+int start_program(char **argv, const sigset_t *mask, int (*prepare)(void), long options,
+		  pid_t *pid, int *ended) MUST_CHECK;
 
 /* From now on, SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to contmig alone go
  * on to pid (thaw's and run's child). */

@@ -102,40 +102,6 @@ static void keeper_signals(const struct checkpoint_opts *o, sigset_t *set)
 	sigaddset(set, SIGCHLD);
 }
 
-/* Fork PROG stopped before its exec until we hold it; its pid, or -errno. */
-static pid_t start(char **argv, const sigset_t *old_mask, int *ended)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		sigprocmask(SIG_SETMASK, old_mask, NULL);
-		signal(SIGPIPE, SIG_DFL);	/* ours, not PROG's */
-		raise(SIGSTOP);		/* until the parent has seized us */
-		execvp(argv[0], argv);
-		errno_msg(errno, "run: %s", argv[0]);
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	while (waitpid(pid, &status, WUNTRACED) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (!WIFSTOPPED(status)) {
-		*ended = status;
-		return -ECHILD;
-	}
-	/* PTRACE_O_TRACEEXEC: a look at what it holds once it is PROG. */
-	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_TRACEEXEC) < 0 || kill(pid, SIGCONT) < 0) {
-		int err = -errno;
-
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		return err;
-	}
-	return pid;
-}
-
 /* Hold k->pid: its pidfd, and what the tracee layer knows of it. */
 static int hold(struct keeper *k)
 {
@@ -977,13 +943,14 @@ int run_checkpointed(const struct checkpoint_opts *o, char **argv)
 
 		/* As the kernel names it (comm): what a resume will say. */
 		escape_text(k.comm, sizeof(k.comm), name, strnlen(name, 15));
-		k.pid = start(argv, &old_mask, &st);
-		if (k.pid == -ECHILD) {
+		/* PTRACE_O_TRACEEXEC: a look at what it holds once it is PROG. */
+		err = start_program(argv, &old_mask, NULL, PTRACE_O_TRACEEXEC, &k.pid, &st);
+		if (err == -ECHILD) {
 			status = WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_INTERNAL;
 			goto out;
 		}
-		if (k.pid < 0) {
-			errno_msg(-k.pid, "run: starting %s", argv[0]);
+		if (err) {
+			errno_msg(-err, "run: starting %s", argv[0]);
 			status = EXIT_INTERNAL;
 			goto out;
 		}

@@ -82,41 +82,10 @@ static const char usage[] =
 static int trap_sys_migrate(void)
 {
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, seccomp_run_prog()) < 0)
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, seccomp_run_prog()) < 0) {
+		errno_msg(errno, "run: installing the seccomp filter");
 		return -errno;
-	return 0;
-}
-
-/* Fork PROG, filtered, stopped before its exec until we hold it.  -ECHILD:
- * it ended before that (and said why); its wait status is in *ended. */
-static int start(char **argv, pid_t *pid, int *ended)
-{
-	int status, err;
-
-	*pid = fork();
-	if (*pid < 0)
-		return -errno;
-	if (*pid == 0) {
-		err = trap_sys_migrate();
-		if (err) {
-			errno_msg(-err, "run: installing the seccomp filter");
-			_exit(EXIT_INTERNAL);
-		}
-		signal(SIGPIPE, SIG_DFL);	/* ours, not PROG's */
-		raise(SIGSTOP);		/* until the parent has seized us */
-		execvp(argv[0], argv);
-		errno_msg(errno, "run: %s", argv[0]);
-		_exit(errno == ENOENT ? 127 : 126);
 	}
-	while (waitpid(*pid, &status, WUNTRACED) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (!WIFSTOPPED(status)) {
-		*ended = status;
-		return -ECHILD;
-	}
-	if (ptrace(PTRACE_SEIZE, *pid, 0, PTRACE_O_TRACESECCOMP) < 0 || kill(*pid, SIGCONT) < 0)
-		return -errno;
 	return 0;
 }
 
@@ -388,15 +357,12 @@ static int run(int argc, char **argv)
 	/* A vanished receiver must be an error we report, not our death. */
 	signal(SIGPIPE, SIG_IGN);
 	fflush(stdout);
-	err = start(argv + optind, &pid, &status);
+	err = start_program(argv + optind, NULL, trap_sys_migrate, PTRACE_O_TRACESECCOMP, &pid,
+			    &status);
 	if (err == -ECHILD)
 		return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_INTERNAL;
 	if (err) {
 		errno_msg(-err, "run: starting %s", argv[optind]);
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
 		return EXIT_INTERNAL;
 	}
 	forward_signals(pid);
