@@ -32,6 +32,7 @@
 #include "seccomp.h"
 #include "sigstate.h"
 #include "testpoint.h"
+#include "timedwait.h"
 #include "vdso.h"
 #include "workdir.h"
 
@@ -360,41 +361,6 @@ static int restore_workdir(const struct image *im, struct remote *r, struct rest
 	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
 }
 
-/*
- * A process stopped inside a blocking system call has the call in orig_rax
- * and a restart code in rax.  The copy goes on from a signal stop (the
- * restorer's last fault), after which the kernel decides on its way back to
- * user space exactly as it would have on the old machine: run the call
- * again, or, when a signal's handler runs first, return EINTR to it (or run
- * it again after, for SA_RESTART).  Restarting it ourselves would take a
- * signal that came first for nothing: a pause(2) waiting for it would wait
- * for ever.  For -ERESTART_RESTARTBLOCK the kernel would call
- * restart_syscall(), whose saved state stayed behind on the old machine:
- * it becomes -ERESTARTNOHAND, which re-issues the original call with its
- * original arguments (a sleep starts over), or returns EINTR to a handler,
- * as the kernel does for a sleep a handler interrupts.  (freeze puts the
- * original call back where its own helper's stop turned it into
- * restart_syscall: target.c.)
- */
-static void restart_syscall_regs(struct user_regs_struct *regs)
-{
-	if ((long)regs->orig_rax < 0 || (long)regs->rax != -ERESTART_RESTARTBLOCK)
-		return;
-	if ((long)regs->orig_rax != SYS_restart_syscall) {
-		regs->rax = -ERESTARTNOHAND;
-		return;
-	}
-	/*
-	 * It was in restart_syscall itself (stopped and continued before,
-	 * during that call): which call it restarts, and with what, stayed in
-	 * the old kernel.  Its callers (nanosleep, clock_nanosleep, poll,
-	 * futex waits) all take 0 (done, timed out, woken) and look again, so
-	 * it returns 0 rather than an EINTR a program may take for an error.
-	 */
-	regs->rax = 0;
-	regs->orig_rax = -1;
-}
-
 /* Say what the copy has less of, after what is said already. */
 static void add_warning(struct restore_result *res, const char *text)
 {
@@ -489,7 +455,18 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "setting the signal mask: %s", strerror(-err));
-	restart_syscall_regs(&regs);
+	/*
+	 * A process stopped inside a blocking call has it in orig_rax and a
+	 * restart code in rax.  The copy goes on from a signal stop (the
+	 * restorer's last fault), after which the kernel decides on its way
+	 * back to user space as it would have on the old machine: run the call
+	 * again, or return EINTR to a handler that runs first (restarting it
+	 * ourselves would take a signal that came first for nothing: a pause(2)
+	 * waiting for it would wait for ever).  Only a call the old kernel
+	 * would have restarted from its restart block, which stayed behind,
+	 * changes (timedwait.h).
+	 */
+	timed_wait_resume_regs(&regs);
 	/* The selectors are the same on every x86-64 Linux; do not trust the image's. */
 	regs.cs = r->regs.cs;
 	regs.ss = r->regs.ss;

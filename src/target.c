@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch-x86_64.h"
 #include "contract.h"
 #include "error.h"
 #include "escape.h"
@@ -19,6 +20,7 @@
 #include "snapshot.h"
 #include "target.h"
 #include "testpoint.h"
+#include "timedwait.h"
 #include "tracee.h"
 
 /*
@@ -205,6 +207,41 @@ static void undo_restart_syscall(const struct sigstate_read *pre, struct image *
 		im->regs.orig_rax = pre->call_nr;
 }
 
+/*
+ * A wait whose time left only this kernel knows (timedwait.h: a poll, a
+ * FUTEX_WAIT, a sleep without rem) would end at once in the copy: let it end
+ * here first, when that takes no more than a second.  The process runs
+ * meanwhile, as it would have; a signal that comes first is delivered, and
+ * it is taken where that left it.
+ */
+static int let_wait_end(const char *cmd, struct tracee *t, const struct sigstate_read *pre)
+{
+	struct user_regs_struct regs;
+	bool ended;
+	long long nr;
+	int err;
+
+	if (t->was_stopped || ptrace_get_regs(t->pid, &regs))
+		return EXIT_OK;		/* (a failure to read them is said by the snapshot) */
+	nr = (long long)regs.orig_rax;
+	if (nr == SYS_restart_syscall && regs.rip == pre->call_rip)
+		nr = pre->call_nr;
+	if ((long long)regs.rax != -ERESTART_RESTARTBLOCK ||
+	    timed_wait_kind(nr, &regs) != TIMED_WAIT_LOST)
+		return EXIT_OK;
+	err = tracee_finish_call(t, TIMED_WAIT_FINISH_MS, &ended);
+	if (!err)
+		return EXIT_OK;		/* (the wait ended, or it did not in time) */
+	if (err == -ETIMEDOUT)
+		return seize_failed(cmd, t, err);
+	if (err == -ESRCH) {
+		error_msg("%s PID %d: it ended while its wait ran out", cmd, t->pid);
+		return EXIT_NOTARGET;
+	}
+	errno_msg(-err, "%s: letting PID %d's wait run out", cmd, t->pid);
+	return EXIT_INTERNAL;
+}
+
 /* Its open files (files.h), which the preflight let through: those that do
  * not move only with TARGET_DROP_FDS. */
 static int capture_files(const char *cmd, int pid, unsigned flags, struct image *im)
@@ -250,6 +287,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		t = target_tracee(pid);
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
+	if (status == EXIT_OK && !attached)
+		status = let_wait_end(cmd, t, &pre);
 	if (status == EXIT_OK &&
 	    (err = snapshot_collect(t, attached ? NULL : &pre, refs,
 						!(flags & TARGET_NO_PAGES), im)) == -EBADMSG) {

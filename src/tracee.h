@@ -71,6 +71,17 @@ int tracee_seize(struct tracee *t, long options, int timeout_ms) MUST_CHECK;
 /* Why a process does not stop: "D (disk sleep) in do_vfork" into buf. */
 void tracee_describe_state(pid_t pid, char *buf, size_t len);
 
+/*
+ * It is stopped for us inside a call the stop interrupted, which the kernel
+ * will restart: let that call run to its end, for at most timeout_ms, and
+ * stop it again just after (*ended), or, at the time limit, where it is
+ * then (in the call still, or in a handler of a signal that came first,
+ * which it was given as the kernel would have).  0: stopped for us again;
+ * -ETIMEDOUT: it did not stop again (still asked to); other -errno as
+ * tracee_seize.
+ */
+int tracee_finish_call(struct tracee *t, int timeout_ms, bool *ended) MUST_CHECK;
+
 int tracee_set_options(struct tracee *t, long options) MUST_CHECK;
 /* Arm or disarm PTRACE_O_EXITKILL: with it the process dies with us. */
 int tracee_exit_kill(struct tracee *t, bool on) MUST_CHECK;

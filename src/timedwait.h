@@ -1,0 +1,43 @@
+/*
+ * timedwait: what a timed wait that a move interrupted becomes in the copy.
+ *
+ * A stop interrupts a blocking call; the kernel then either runs it again
+ * as it was (its timeout is absolute, or updated in the caller's memory, as
+ * select, pselect6 and ppoll do) or, for -ERESTART_RESTARTBLOCK, keeps the
+ * time left in the old kernel's restart block, which cannot travel.  Of
+ * those calls, nanosleep and a relative clock_nanosleep also write what is
+ * left into the caller's rem when it gave one: the copy sleeps for that.
+ * For the others (no rem, a poll or FUTEX_WAIT with a timeout) only the old
+ * kernel knew: freeze lets such a wait end before it takes the process
+ * (tracee_finish_call), and a copy still in one returns 0 (slept, timed
+ * out, woken), never waiting longer in all than the program asked.
+ * contmig(1), TIME, says what a moved program sees for each call.
+ */
+#ifndef CONTMIG_TIMEDWAIT_H
+#define CONTMIG_TIMEDWAIT_H
+
+#include <stdbool.h>
+#include <sys/user.h>
+
+/* How long freeze lets such a wait run on to its end, at most. */
+#define TIMED_WAIT_FINISH_MS	1000
+
+enum timed_wait {
+	TIMED_WAIT_NONE,	/* runs again as it was: no time lost, or none to lose */
+	TIMED_WAIT_KEPT,	/* a relative sleep whose rem holds what is left */
+	TIMED_WAIT_LOST,	/* a relative timeout only the old kernel knew */
+};
+
+/* Call nr with the arguments in regs, stopped with -ERESTART_RESTARTBLOCK. */
+enum timed_wait timed_wait_kind(long long nr, const struct user_regs_struct *regs);
+
+/*
+ * The registers a copy goes on with, for a process stopped inside a call
+ * (orig_rax, rax: its restart code): a call the old kernel would have
+ * restarted from its restart block runs again as -ERESTARTNOHAND (as it
+ * was, or for its rem), or returns 0 (TIMED_WAIT_LOST, or restart_syscall
+ * itself, whose call stayed behind).  Other registers untouched.
+ */
+void timed_wait_resume_regs(struct user_regs_struct *regs);
+
+#endif

@@ -1,0 +1,146 @@
+#!/bin/bash
+# A sleep or timed wait a move interrupts goes on for what remained of it:
+# a nanosleep with rem sleeps its remainder in the copy; a wait whose time
+# left only the old kernel knew (no rem, poll, FUTEX_WAIT) runs out on the
+# old machine first when it ends within a second, and otherwise ends at the
+# move; an absolute deadline keeps its time.  Moved many times a second, a
+# program steps at its own pace.  (contmig(1), TIME.)
+. "$srcdir/tests/init.sh"
+private_net_
+nap=$builddir/tests/nap
+sleeper=$builddir/tests/sleeper
+
+now_ms_() { date +%s%3N; }
+
+# within_ WHAT VALUE LOW HIGH: LOW <= VALUE <= HIGH, or the test fails.
+within_()
+{
+	[ "$2" -ge "$3" ] && [ "$2" -le "$4" ] ||
+		fail_ "$1: $2 ms, expected $3 to $4"
+}
+
+# --- a contract program's 3 s nanosleep, frozen 2 s in: 1 s left ----------
+start_ "$nap" > nap.before
+sleep 2
+expect_status_ 0 "$CONTMIG" freeze -q -o nap.img "$pid"
+t0=$(now_ms_)
+expect_status_ 0 "$CONTMIG" thaw nap.img
+t1=$(now_ms_)
+grep -qx woke out || fail_ "the copy of nap said: $(cat out)"
+within_ "nap woke after its thaw" $((t1 - t0)) 600 1900
+
+# The same through send: the copy wakes about 1 s after it was sent.
+listen_ l1 7760
+start_ "$nap" > /dev/null
+sleep 2
+t0=$(now_ms_)
+expect_status_ 0 "$CONTMIG" send "$pid" 127.0.0.1:7760
+wait_for_ 5 grep -qx woke l1.out
+t1=$(now_ms_)
+within_ "nap woke after its send" $((t1 - t0)) 600 1900
+
+# --- ordinary programs: each kind of wait, frozen in the middle ----------
+# once_ HOW MS AT: sleeper once HOW MS frozen AT s in and thawed at once;
+# sets woke (ms from the thaw to its waking) and slept (its own wait, by
+# CLOCK_MONOTONIC, which includes the move's pause).
+once_()
+{
+	local t0
+	start_ "$sleeper" once "$1" "$2" > "once.$1"
+	sleep "$3"
+	expect_status_ 0 "$CONTMIG" freeze -q -o "once.img" "$pid"
+	t0=$(now_ms_)
+	expect_status_ 0 "$CONTMIG" thaw once.img
+	read -r word at slept < out
+	[ "$word" = woke ] || fail_ "sleeper once $1 $2: $(cat out)"
+	woke=$((at - t0))
+}
+
+# With rem: the copy sleeps what remained (1.5 s, frozen 1 s in: 0.5 s).
+for how in rem clock; do
+	once_ $how 1500 1
+	within_ "sleeper $how woke after its thaw" $woke 250 1200
+	within_ "sleeper $how slept" $slept 1500 2500
+done
+# Without: the wait runs out before the move (0.8 s, frozen 0.3 s in), and
+# the copy goes on at once, its whole wait waited.
+for how in null poll futex; do
+	once_ $how 800 0.3
+	within_ "sleeper $how woke after its thaw" $woke 0 400
+	within_ "sleeper $how slept" $slept 800 1800
+done
+# A longer one ends at the move: never more than it asked for in all.
+once_ null 4000 0.5
+within_ "sleeper null 4000 woke after its thaw" $woke 0 400
+within_ "sleeper null 4000 slept" $slept 1000 3900
+# An absolute deadline is its own: 1.5 s from its start, whatever the move.
+once_ abs 1500 1
+within_ "sleeper abs slept" $slept 1500 1700
+
+# --- moved many times a second between two listeners ----------------------
+listen_ l2 7761
+# steps_ HOW: sleeper steps HOW 100, moved back and forth between l1 and l2
+# for 4 s with 50 ms between moves; sets steps (how many it took), elapsed
+# (ms from its first step to the last move) and ran (the ms it ran between
+# moves, which are its only time to sleep: a move pauses it).
+steps_()
+{
+	local new port=7760 t0 out moves=0 ran_from
+	: > l1.out
+	: > l2.out
+	start_ "$sleeper" steps "$1" 100 > steps.before
+	wait_for_ 5 grep -q '^1 ' steps.before
+	t0=$(now_ms_)
+	ran=0
+	ran_from=$t0
+	while [ $(($(now_ms_) - t0)) -lt 4000 ]; do
+		sleep 0.05
+		ran=$((ran + $(now_ms_) - ran_from))
+		"$CONTMIG" send "$pid" 127.0.0.1:$port > send.out 2> send.err ||
+			fail_ "move $moves of sleeper $1: $(cat send.err)"
+		ran_from=$(now_ms_)
+		read -r new _ < send.out
+		pid=$new
+		started_pids="$started_pids $pid"
+		port=$((port == 7760 ? 7761 : 7760))
+		moves=$((moves + 1))
+	done
+	elapsed=$(($(now_ms_) - t0))
+	sleep 0.3
+	kill "$pid"
+	steps=$(cat steps.before l1.out l2.out | sort -n | tail -n 1 | cut -d' ' -f1)
+	! grep -q EINTR steps.before l1.out l2.out || fail_ "sleeper $1 saw EINTR"
+	echo "sleeper steps $1: $steps steps in $elapsed ms, $moves moves, ran $ran ms" >&2
+	[ "$moves" -ge 20 ] || fail_ "only $moves moves in $elapsed ms"
+}
+# Each step sleeps its whole 100 ms: no more steps than the time allows, and
+# with what remained carried, the time between moves adds up to steps.
+# (Before, every move began the sleep again: a wait longer than the time
+# between moves never ended, and the program all but stopped.)
+for how in rem null; do
+	steps_ $how
+	[ "$steps" -le $((elapsed / 100 + 3)) ] ||
+		fail_ "sleeper $how took $steps steps of 100 ms in $elapsed ms"
+	[ "$steps" -ge $((ran / 100 / 2)) ] ||
+		fail_ "sleeper $how took $steps steps of 100 ms, running $ran ms between moves"
+done
+# An absolute period keeps its time across moves: a step every 100 ms.
+steps_ abs
+[ "$steps" -ge $((elapsed / 100 - 3)) ] && [ "$steps" -le $((elapsed / 100 + 6)) ] ||
+	fail_ "sleeper abs took $steps steps of 100 ms in $elapsed ms"
+
+# --- run --checkpoint: checkpoints within one sleep, then resumed ----------
+# Two periodic checkpoints interrupt one 5 s sleep (the second finds the
+# kernel's restart_syscall in its place); after a kill -9 of everything, the
+# resumed copy sleeps what remained at the last one.
+start_ "$CONTMIG" run --checkpoint ck --every 1s "$sleeper" once rem 5000 > run.out 2> run.err
+run=$pid
+wait_for_ 10 grep -q 'checkpoint 3 of PID' run.err
+prog=$(pgrep -P "$run" | head -n 1)
+kill -9 "$run" "$prog"
+wait "$run" 2> /dev/null
+t0=$(now_ms_)
+expect_status_ 0 "$CONTMIG" run --checkpoint ck "$sleeper" once rem 5000
+read -r word at slept < out
+[ "$word" = woke ] || fail_ "the resumed sleeper said: $(cat out) $(cat err)"
+within_ "the resumed sleeper woke after its resume" $((at - t0)) 1000 3200
