@@ -35,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch-x86_64.h"
 #include "checkpoint.h"
 #include "commands.h"
 #include "compact.h"
@@ -93,8 +92,6 @@ struct keeper {
 	unsigned compacting_seq;	/* the number of the base it writes */
 	uint64_t compacting_bytes;	/* and their bytes */
 	char comm[ESCAPED_SIZE(16)];
-	long long call_nr;		/* the call a stop last interrupted, or -1 */
-	unsigned long long call_rip;	/* and where (just past its syscall) */
 };
 
 /* The signals run takes through its signalfd. */
@@ -335,39 +332,6 @@ static bool drop_ours(const struct keeper *k, struct image *im)
 }
 
 /*
- * A stop that interrupts a call with a restart block lets the kernel go on
- * with it as restart_syscall, which a later stop finds in its place: which
- * call that was is kept from the stop that saw it (each of PROG's stops is
- * ours), for the checkpoint, whose copy cannot go on with restart_syscall
- * (timedwait.h).
- */
-static void note_call(struct keeper *k)
-{
-	struct user_regs_struct regs;
-	long long nr, rax;
-
-	if (ptrace_get_regs(k->pid, &regs))
-		return;
-	nr = (long long)regs.orig_rax;
-	rax = (long long)regs.rax;
-	if (nr >= 0 && nr != SYS_restart_syscall && rax >= -ERESTART_RESTARTBLOCK &&
-	    rax <= -ERESTARTSYS) {
-		k->call_nr = nr;
-		k->call_rip = regs.rip;
-	}
-}
-
-/* In im, that call in place of restart_syscall; true if it was there. */
-static bool name_the_call(const struct keeper *k, struct image *im)
-{
-	if ((long long)im->regs.orig_rax != SYS_restart_syscall || k->call_nr < 0 ||
-	    im->regs.rip != k->call_rip)
-		return false;
-	im->regs.orig_rax = k->call_nr;
-	return true;
-}
-
-/*
  * Does PROG run in the namespaces we do?  Its copy is made by us, in ours:
  * a program that shut itself in a namespace of its own (unshare: no
  * network, say) would come out of it by raising the checkpoint signal.
@@ -420,7 +384,6 @@ static int checkpoint_try(struct keeper *k, long let_go, bool *again)
 	struct runs none = { 0 };
 	char size[32], why[512];
 	int status, err;
-	bool changed;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	k->let_go = let_go;
@@ -438,9 +401,7 @@ static int checkpoint_try(struct keeper *k, long let_go, bool *again)
 		return status;
 	/* As the kernel names it now (it may have exec'd). */
 	escape_text(k->comm, sizeof(k->comm), im.state.comm, sizeof(im.state.comm));
-	changed = drop_ours(k, &im);
-	changed |= name_the_call(k, &im);
-	if (changed && !k->tracking && (err = image_layout(&im))) {
+	if (drop_ours(k, &im) && !k->tracking && (err = image_layout(&im))) {
 		errno_msg(-err, "run: laying out the checkpoint of PID %d", (int)k->pid);
 		image_free(&im);
 		return EXIT_INTERNAL;
@@ -610,7 +571,9 @@ static int take_reports(struct keeper *k, struct wants *w)
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return ended(k, st);
 		event = (unsigned)st >> 16;
-		note_call(k);
+		/* (Each of PROG's stops is ours: a checkpoint at a later one
+		 * within the same call must know the call.) */
+		tracee_note_call(k->pid);
 		sig = WSTOPSIG(st);
 		if (event == PTRACE_EVENT_STOP && signal_is_stop(sig) && !w->interrupted) {
 			req = PTRACE_LISTEN;	/* a group stop: stays stopped till SIGCONT */
@@ -933,7 +896,7 @@ static int resume(struct keeper *k)
 
 int run_checkpointed(const struct checkpoint_opts *o, char **argv)
 {
-	struct keeper k = { .o = o, .t.pidfd = -1, .call_nr = -1,
+	struct keeper k = { .o = o, .t.pidfd = -1,
 			    .pc = { .dirty = { .uffd = -1, .pagemap = -1 }, .pagemap = -1,
 				    .mem = -1, .maps = -1 } };
 	sigset_t set, old_mask;

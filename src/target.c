@@ -192,19 +192,22 @@ static int read_sigstate_apart(const char *cmd, int pid, struct sigstate_read *p
 }
 
 /*
- * A call with a restart block (nanosleep, clock_nanosleep, poll...) that the
- * helper's stop interrupted was turned by the kernel, as the helper let it
- * go, into restart_syscall, whose saved state cannot travel: the copy's
- * kernel would answer it EINTR, and a program that takes EINTR for an error
- * would fail.  Still in it at the same instruction, it is still in the call
- * the helper saw, which goes into the image in its place (restore.c then
- * makes the copy run it again).
+ * A call with a restart block (nanosleep, clock_nanosleep, poll...) that an
+ * earlier stop of ours cut short (freeze's helpers', a live send's rounds',
+ * run's) was turned by the kernel, as the process went on, into
+ * restart_syscall, whose saved state cannot travel.  Still in it at the same
+ * instruction, it is still in the call that stop saw, which goes into the
+ * image in its place (restore.c then makes the copy go on with it).
  */
-static void undo_restart_syscall(const struct sigstate_read *pre, struct image *im)
+static void undo_restart_syscall(int pid, struct image *im)
 {
-	if ((long long)im->regs.orig_rax == SYS_restart_syscall && pre->call_nr >= 0 &&
-	    pre->call_nr != SYS_restart_syscall && im->regs.rip == pre->call_rip)
-		im->regs.orig_rax = pre->call_nr;
+	long long nr;
+
+	if ((long long)im->regs.orig_rax != SYS_restart_syscall)
+		return;
+	nr = tracee_call_at(pid, im->regs.rip);
+	if (nr >= 0)
+		im->regs.orig_rax = nr;
 }
 
 /*
@@ -214,7 +217,7 @@ static void undo_restart_syscall(const struct sigstate_read *pre, struct image *
  * meanwhile, as it would have; a signal that comes first is delivered, and
  * it is taken where that left it.
  */
-static int let_wait_end(const char *cmd, struct tracee *t, const struct sigstate_read *pre)
+static int let_wait_end(const char *cmd, struct tracee *t)
 {
 	struct user_regs_struct regs;
 	bool ended;
@@ -224,8 +227,8 @@ static int let_wait_end(const char *cmd, struct tracee *t, const struct sigstate
 	if (t->was_stopped || ptrace_get_regs(t->pid, &regs))
 		return EXIT_OK;		/* (a failure to read them is said by the snapshot) */
 	nr = (long long)regs.orig_rax;
-	if (nr == SYS_restart_syscall && regs.rip == pre->call_rip)
-		nr = pre->call_nr;
+	if (nr == SYS_restart_syscall)
+		nr = tracee_call_at(t->pid, regs.rip);
 	if ((long long)regs.rax != -ERESTART_RESTARTBLOCK ||
 	    timed_wait_kind(nr, &regs) != TIMED_WAIT_LOST)
 		return EXIT_OK;
@@ -281,6 +284,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		status = read_sigstate_apart(cmd, pid, &pre);
 		test_point("sigstate-apart");
 		if (status == EXIT_OK)
+			tracee_saw_call(pid, pre.call_nr, pre.call_rip);
+		if (status == EXIT_OK)
 			status = target_attach(cmd, pid);
 		if (status != EXIT_OK)
 			return status;
@@ -288,7 +293,7 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK && !attached)
-		status = let_wait_end(cmd, t, &pre);
+		status = let_wait_end(cmd, t);
 	if (status == EXIT_OK &&
 	    (err = snapshot_collect(t, attached ? NULL : &pre, refs,
 						!(flags & TARGET_NO_PAGES), im)) == -EBADMSG) {
@@ -302,8 +307,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;
 	}
-	if (status == EXIT_OK && !attached)
-		undo_restart_syscall(&pre, im);
+	if (status == EXIT_OK)
+		undo_restart_syscall(pid, im);
 	if (status == EXIT_OK)
 		status = capture_files(cmd, pid, flags, im);
 	/* Lay the image out again: the state note changed. */

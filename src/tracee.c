@@ -56,6 +56,58 @@ static long ms_between(const struct timespec *from, const struct timespec *to)
 	return (to->tv_sec - from->tv_sec) * 1000L + (to->tv_nsec - from->tv_nsec) / 1000000L;
 }
 
+/* The last call a stop found cut short, for each of the last few processes
+ * stopped (a move holds one, run one). */
+static struct {
+	pid_t pid;
+	long long nr;
+	unsigned long long rip;
+} calls_seen[8];
+static unsigned calls_next;
+
+void tracee_saw_call(pid_t pid, long long nr, unsigned long long rip)
+{
+	size_t i;
+
+	if (nr < 0 || nr == SYS_restart_syscall)
+		return;
+	for (i = 0; i < sizeof(calls_seen) / sizeof(calls_seen[0]); i++)
+		if (calls_seen[i].pid == pid)
+			break;
+	if (i == sizeof(calls_seen) / sizeof(calls_seen[0]))
+		i = calls_next++ % i;
+	calls_seen[i].pid = pid;
+	calls_seen[i].nr = nr;
+	calls_seen[i].rip = rip;
+}
+
+long long tracee_last_call(pid_t pid, unsigned long long *rip)
+{
+	for (size_t i = 0; i < sizeof(calls_seen) / sizeof(calls_seen[0]); i++)
+		if (calls_seen[i].pid == pid && pid) {
+			*rip = calls_seen[i].rip;
+			return calls_seen[i].nr;
+		}
+	return -1;
+}
+
+long long tracee_call_at(pid_t pid, unsigned long long rip)
+{
+	unsigned long long at;
+	long long nr = tracee_last_call(pid, &at);
+
+	return nr >= 0 && at == rip ? nr : -1;
+}
+
+void tracee_note_call(pid_t pid)
+{
+	struct user_regs_struct regs;
+
+	if (ptrace_get_regs(pid, &regs) == 0 && (long long)regs.rax >= -ERESTART_RESTARTBLOCK &&
+	    (long long)regs.rax <= -ERESTARTSYS)
+		tracee_saw_call(pid, (long long)regs.orig_rax, regs.rip);
+}
+
 /* The CLOCK_MONOTONIC time timeout_ms from now. */
 static struct timespec deadline_in(int timeout_ms)
 {
@@ -219,6 +271,7 @@ int tracee_seize(struct tracee *t, long options, int timeout_ms)
 		errno = -err;
 		goto fail;
 	}
+	tracee_note_call(t->pid);
 	return 0;
 fail:
 	err = -errno;
