@@ -14,6 +14,7 @@
  *   abs    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME): a period of MS
  *          from the start (steps: the deadline grows by MS each step)
  *   poll   poll(2) with no fds
+ *   select select(2) with no fds (Linux writes the time left into its timeout)
  *   futex  FUTEX_WAIT on a word nobody wakes
  *
  * No signal has a handler, so a wait never fails with EINTR: when one does,
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +78,11 @@ static void wait_once(const char *how, long long ms, long long deadline_ms)
 			eintr();
 	} else if (!strcmp(how, "poll")) {
 		if (poll(NULL, 0, (int)ms) < 0 && errno == EINTR)
+			eintr();
+	} else if (!strcmp(how, "select")) {
+		struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+
+		if (select(0, NULL, NULL, NULL, &tv) < 0 && errno == EINTR)
 			eintr();
 	} else if (!strcmp(how, "futex")) {
 		if (syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &req, NULL, 0) < 0 &&

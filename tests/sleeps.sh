@@ -56,8 +56,9 @@ once_()
 	woke=$((at - t0))
 }
 
-# With rem: the copy sleeps what remained (1.5 s, frozen 1 s in: 0.5 s).
-for how in rem clock; do
+# With rem, and select (Linux writes the time left into its timeout): the
+# copy waits what remained (1.5 s, frozen 1 s in: 0.5 s).
+for how in rem clock select; do
 	once_ $how 1500 1
 	within_ "sleeper $how woke after its thaw" $woke 250 1200
 	within_ "sleeper $how slept" $slept 1500 2500
