@@ -385,6 +385,84 @@ int remote_call(struct remote *r, long *ret, long nr, long a1, long a2, long a3,
 	return 0;
 }
 
+/* What remote_cut_short cuts its call short with: a real-time signal, queued
+ * apart from any of the same number sent to the stub.  (SIGRTMAX.) */
+#define CUT_SIGNAL	64
+
+/* At our signal's stop, past the call: nothing restarts it from here. */
+static int leave_call(struct remote *r)
+{
+	struct user_regs_struct regs;
+	int err = ptrace_get_regs(r->pid, &regs);
+
+	if (err)
+		return err;
+	regs.orig_rax = -1;
+	return ptrace_set_regs(r->pid, &regs);
+}
+
+long remote_cut_short(struct remote *r, long nr, long a1, long a2, long a3, long a4)
+{
+	struct user_regs_struct regs = r->regs;
+	bool entered = false, exited = false;
+	long ret = 0;
+
+	regs.rip = STUB_GADGET_ADDR;
+	regs.rax = nr;
+	regs.orig_rax = -1;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	if (ptrace_set_regs(r->pid, &regs) < 0 || ptrace(PTRACE_SYSCALL, r->pid, 0, 0) < 0)
+		return -errno;
+	for (;;) {
+		long req = PTRACE_SYSCALL;
+		int status, sig, err = ptrace_wait(r->pid, &status);
+		siginfo_t si;
+
+		if (err)
+			return err;
+		sig = WSTOPSIG(status);
+		if (sig == (SIGTRAP | 0x80) && !entered) {
+			/* In the call, before it runs: with our signal pending it
+			 * returns at once, as it would on any signal. */
+			entered = true;
+			err = ptrace_set_sigmask(r->pid, ~(1ULL << (CUT_SIGNAL - 1)));
+			if (err)
+				return err;
+			if (syscall(SYS_tgkill, r->pid, r->pid, CUT_SIGNAL) < 0)
+				return -errno;
+		} else if (sig == (SIGTRAP | 0x80)) {
+			err = ptrace_get_regs(r->pid, &regs);
+			if (err)
+				return err;
+			ret = (long)regs.rax;
+			exited = true;
+			req = PTRACE_CONT;	/* to our signal's stop */
+		} else {
+			if (ptrace(PTRACE_GETSIGINFO, r->pid, 0, &si) < 0)
+				return -errno;
+			if (exited && sig == CUT_SIGNAL && si.si_code == SI_TKILL &&
+			    si.si_pid == getpid()) {
+				/* Taken: the next call's start discards it. */
+				err = ptrace_set_sigmask(r->pid, ~0ULL);
+				if (!err)
+					err = leave_call(r);
+				return err ? err : ret;
+			}
+			if (is_fault(sig, &si))
+				return -EPROTO;
+			note_signal(r, sig, &si);
+			if (exited && (err = leave_call(r)))
+				return err;
+			req = exited ? PTRACE_CONT : PTRACE_SYSCALL;
+		}
+		if (ptrace(req, r->pid, 0, 0) < 0)
+			return -errno;
+	}
+}
+
 long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4, long a5,
 		    long a6)
 {

@@ -421,7 +421,60 @@ static int call_from_program(const struct image *im, struct remote *r,
 	return 0;
 }
 
-static int set_cpu_state(const struct image *im, struct remote *r, struct restore_result *res)
+/*
+ * A sleep the freeze cut short, whose rem holds what was left, goes on in
+ * the copy for that as it would have gone on in its source: from a restart
+ * block, which the kernel keeps for the thread and cannot take from another
+ * machine.  The same call, made by the restorer for the remainder and cut
+ * short at once (remote_cut_short), leaves the copy one of its own; the
+ * program then goes on with restart_syscall, its registers as they were.
+ * *cut_short: that call's result (timed_wait_resume_regs), or 0.
+ */
+static int arm_sleep(const struct image *im, struct remote *r, long *cut_short,
+		     struct restore_result *res)
+{
+	const struct user_regs_struct *g = &im->regs;
+	long long nr = (long long)g->orig_rax;
+	long ret;
+
+	*cut_short = 0;
+	if ((long long)g->rax != -ERESTART_RESTARTBLOCK || timed_wait_kind(nr, g) != TIMED_WAIT_KEPT)
+		return 0;
+	/* For what rem holds, into rem, on the clock it slept on. */
+	if (nr == SYS_nanosleep)
+		ret = remote_cut_short(r, nr, g->rsi, g->rsi, 0, 0);
+	else
+		ret = remote_cut_short(r, nr, g->rdi, 0, g->r10, g->r10);
+	/* (A call that failed is the copy's loss, not a reason to refuse it:
+	 * a stub that died fails the next step.) */
+	if (ret != -ERESTART_RESTARTBLOCK && ret != 0)
+		add_warning(res, "the sleep it was in could not go on for what remained, so it "
+			    "ends at once");
+	*cut_short = ret;
+	return 0;
+}
+
+/* Does a handler run as the copy starts: a signal pending that it does not
+ * block and catches?  (Only it can cut a wait short in the copy.) */
+static bool handler_first(const struct image *im)
+{
+	for (size_t i = 0; i < im->nsig; i++) {
+		int32_t signo;
+
+		memcpy(&signo, im->sig[i].info, sizeof(signo));
+		if (signo < 1 || signo > IMAGE_MAX_SIGNAL ||
+		    im->state.sigmask & (1ULL << (signo - 1)))
+			continue;
+		for (uint32_t a = 0; a < im->sigactions.head.count; a++)
+			if (im->sigactions.act[a].signo == (uint32_t)signo &&
+			    im->sigactions.act[a].handler > 1)
+				return true;
+	}
+	return false;
+}
+
+static int set_cpu_state(const struct image *im, struct remote *r, long cut_short,
+			 struct restore_result *res)
 {
 	struct user_regs_struct regs = im->regs;
 	uint8_t *host;
@@ -466,7 +519,7 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	 * would have restarted from its restart block, which stayed behind,
 	 * changes (timedwait.h).
 	 */
-	timed_wait_resume_regs(&regs);
+	timed_wait_resume_regs(&regs, cut_short, handler_first(im));
 	/* The selectors are the same on every x86-64 Linux; do not trust the image's. */
 	regs.cs = r->regs.cs;
 	regs.ss = r->regs.ss;
@@ -742,6 +795,7 @@ int restore_update(struct image *next, const struct image *prev, struct stream *
 int restore_finish(struct image *im, struct remote *r, struct restore_result *res)
 {
 	int err = check_canary(im, r, res);
+	long cut_short = 0;
 
 	if (!err)
 		err = protect_regions(im, r, res);
@@ -751,6 +805,9 @@ int restore_finish(struct image *im, struct remote *r, struct restore_result *re
 		err = restore_name(im, r, res);
 	if (!err)
 		err = restore_workdir(im, r, res);
+	/* (Before any signal is pending for the program: see remote_cut_short.) */
+	if (!err)
+		err = arm_sleep(im, r, &cut_short, res);
 	if (!err)
 		err = queue_signals(im, r, res);
 	if (!err)
@@ -758,7 +815,7 @@ int restore_finish(struct image *im, struct remote *r, struct restore_result *re
 	if (!err)
 		err = open_files(im, r, res);
 	if (!err)
-		err = set_cpu_state(im, r, res);
+		err = set_cpu_state(im, r, cut_short, res);
 	if (err)
 		remote_kill(r);
 	return err;

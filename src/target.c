@@ -214,17 +214,24 @@ static void undo_restart_syscall(int pid, struct image *im)
  * A wait whose time left only this kernel knows (timedwait.h: a poll, a
  * FUTEX_WAIT, a sleep without rem) would end at once in the copy: let it end
  * here first, when that takes no more than a second.  The process runs
- * meanwhile, as it would have; a signal that comes first is delivered, and
- * it is taken where that left it.
+ * meanwhile, as it would have; a signal that comes first is given to it as
+ * the kernel would have (pre: what the helper read of its actions).  Not
+ * with ITIMER_REAL armed: the helper read it before, and the image would
+ * hold it as it was then, which the time the wait took makes wrong.
  */
-static int let_wait_end(const char *cmd, struct tracee *t)
+static int let_wait_end(const char *cmd, struct tracee *t, const struct sigstate_read *pre)
 {
+	/* SIGCHLD, SIGCONT, SIGURG, SIGWINCH: ignored unless caught. */
+	const uint64_t ignored_by_default = 1ULL << (SIGCHLD - 1) | 1ULL << (SIGCONT - 1) |
+					    1ULL << (SIGURG - 1) | 1ULL << (SIGWINCH - 1);
+	const struct image_itimer_rec *alarm = &pre->tm.timer[IMAGE_ITIMER_REAL];
 	struct user_regs_struct regs;
 	bool ended;
 	long long nr;
 	int err;
 
-	if (t->was_stopped || ptrace_get_regs(t->pid, &regs))
+	if (t->was_stopped || alarm->value_sec || alarm->value_usec ||
+	    ptrace_get_regs(t->pid, &regs))
 		return EXIT_OK;		/* (a failure to read them is said by the snapshot) */
 	nr = (long long)regs.orig_rax;
 	if (nr == SYS_restart_syscall)
@@ -232,7 +239,8 @@ static int let_wait_end(const char *cmd, struct tracee *t)
 	if ((long long)regs.rax != -ERESTART_RESTARTBLOCK ||
 	    timed_wait_kind(nr, &regs) != TIMED_WAIT_LOST)
 		return EXIT_OK;
-	err = tracee_finish_call(t, TIMED_WAIT_FINISH_MS, &ended);
+	err = tracee_finish_call(t, TIMED_WAIT_FINISH_MS,
+				 pre->ignored | (ignored_by_default & ~pre->caught), &ended);
 	if (!err)
 		return EXIT_OK;		/* (the wait ended, or it did not in time) */
 	if (err == -ETIMEDOUT)
@@ -293,7 +301,7 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK && !attached)
-		status = let_wait_end(cmd, t);
+		status = let_wait_end(cmd, t, &pre);
 	if (status == EXIT_OK &&
 	    (err = snapshot_collect(t, attached ? NULL : &pre, refs,
 						!(flags & TARGET_NO_PAGES), im)) == -EBADMSG) {

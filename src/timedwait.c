@@ -32,31 +32,22 @@ enum timed_wait timed_wait_kind(long long nr, const struct user_regs_struct *reg
 	}
 }
 
-void timed_wait_resume_regs(struct user_regs_struct *regs)
+void timed_wait_resume_regs(struct user_regs_struct *regs, long cut_short, bool handler_first)
 {
 	long long nr = (long long)regs->orig_rax;
+	enum timed_wait kind;
 
 	if (nr < 0 || (long long)regs->rax != -ERESTART_RESTARTBLOCK)
 		return;
-	switch (nr == SYS_restart_syscall ? TIMED_WAIT_LOST : timed_wait_kind(nr, regs)) {
-	case TIMED_WAIT_KEPT:
-		/*
-		 * Sleep for what rem holds, the caller's memory left as it
-		 * was: the request's register names rem from now on (the
-		 * system call ABI keeps it, so the program sees that after).
-		 */
-		if (nr == SYS_nanosleep)
-			regs->rdi = regs->rsi;
-		else
-			regs->rdx = regs->r10;
-		regs->rax = -ERESTARTNOHAND;
-		break;
-	case TIMED_WAIT_LOST:
-		regs->rax = 0;
-		regs->orig_rax = -1;
-		break;
-	case TIMED_WAIT_NONE:
-		regs->rax = -ERESTARTNOHAND;
-		break;
+	kind = nr == SYS_restart_syscall ? TIMED_WAIT_LOST : timed_wait_kind(nr, regs);
+	if (kind == TIMED_WAIT_KEPT && cut_short == -ERESTART_RESTARTBLOCK)
+		return;		/* restart_syscall, from the copy's own block */
+	if (kind == TIMED_WAIT_KEPT && cut_short == 0)
+		handler_first = false;	/* nothing left: done */
+	if (kind == TIMED_WAIT_NONE || handler_first) {
+		regs->rax = -ERESTARTNOHAND;	/* again; EINTR to a handler */
+		return;
 	}
+	regs->rax = 0;
+	regs->orig_rax = -1;
 }

@@ -33,11 +33,17 @@ enum timed_wait timed_wait_kind(long long nr, const struct user_regs_struct *reg
 
 /*
  * The registers a copy goes on with, for a process stopped inside a call
- * (orig_rax, rax: its restart code): a call the old kernel would have
- * restarted from its restart block runs again as -ERESTARTNOHAND (as it
- * was, or for its rem), or returns 0 (TIMED_WAIT_LOST, or restart_syscall
- * itself, whose call stayed behind).  Other registers untouched.
+ * (orig_rax, rax: its restart code).  Only a call the old kernel would have
+ * restarted from its restart block changes:
+ * - a sleep whose rem holds what is left goes on from the copy's own
+ *   restart block, which remote_cut_short made (cut_short: that call's
+ *   result, -ERESTART_RESTARTBLOCK; 0: no time was left, the sleep is done),
+ *   its registers untouched;
+ * - a lost one (or one that could not be armed, or restart_syscall itself,
+ *   whose call stayed behind) returns 0, or EINTR when a signal's handler
+ *   runs first (handler_first), as a signal would have cut it short;
+ * - the others run again as they were (-ERESTARTNOHAND).
  */
-void timed_wait_resume_regs(struct user_regs_struct *regs);
+void timed_wait_resume_regs(struct user_regs_struct *regs, long cut_short, bool handler_first);
 
 #endif

@@ -318,7 +318,7 @@ void tracee_describe_state(pid_t pid, char *buf, size_t len)
  * short: asked again there).  Whichever way, it ends in a
  * PTRACE_EVENT_STOP, as after tracee_seize.
  */
-static int finish_call(struct tracee *t, int timeout_ms, bool *ended)
+static int finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool *ended)
 {
 	struct timespec deadline = deadline_in(timeout_ms);
 	bool entered = false, asked = false;
@@ -358,6 +358,18 @@ static int finish_call(struct tracee *t, int timeout_ms, bool *ended)
 			/* Not a restart code: it was not cut short. */
 			*ended = (long long)regs.rax < -ERESTART_RESTARTBLOCK ||
 				 (long long)regs.rax > -ERESTARTSYS;
+			/* Cut short by a signal, not by us: see which, at its
+			 * stop, then the restarted call's entry. */
+			if (!*ended && !asked) {
+				entered = false;
+				req = PTRACE_SYSCALL;
+			}
+		} else if (WSTOPSIG(status) < 64 && ignored & (1ULL << (WSTOPSIG(status) - 1))) {
+			/* One it ignores, which without us would not have cut
+			 * its wait short: dropped, and the call goes on. */
+			entered = false;
+			req = PTRACE_SYSCALL;
+			data = WSTOPSIG(status);
 		} else {
 			data = WSTOPSIG(status);
 		}
@@ -368,14 +380,14 @@ static int finish_call(struct tracee *t, int timeout_ms, bool *ended)
 	}
 }
 
-int tracee_finish_call(struct tracee *t, int timeout_ms, bool *ended)
+int tracee_finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool *ended)
 {
 	int err;
 
 	*ended = false;
 	if (ptrace(PTRACE_SETOPTIONS, t->pid, 0, t->options | PTRACE_O_TRACESYSGOOD) < 0)
 		return -errno;
-	err = finish_call(t, timeout_ms, ended);
+	err = finish_call(t, timeout_ms, ignored, ended);
 	if (t->stopped && ptrace(PTRACE_SETOPTIONS, t->pid, 0, t->options) < 0)
 		return -errno;
 	return err;

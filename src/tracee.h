@@ -75,12 +75,15 @@ void tracee_describe_state(pid_t pid, char *buf, size_t len);
  * It is stopped for us inside a call the stop interrupted, which the kernel
  * will restart: let that call run to its end, for at most timeout_ms, and
  * stop it again just after (*ended), or, at the time limit, where it is
- * then (in the call still, or in a handler of a signal that came first,
- * which it was given as the kernel would have).  0: stopped for us again;
- * -ETIMEDOUT: it did not stop again (still asked to); other -errno as
- * tracee_seize.
+ * then (in the call still).  A signal that comes meanwhile is given to it:
+ * one it ignores (the bits of ignored: signal n is bit n - 1) is dropped
+ * and the call goes on; another ends the wait where it leaves the process
+ * (in its handler, its wait cut short with EINTR).  0: stopped for us
+ * again; -ETIMEDOUT: it did not stop again (still asked to); other -errno
+ * as tracee_seize.
  */
-int tracee_finish_call(struct tracee *t, int timeout_ms, bool *ended) MUST_CHECK;
+int tracee_finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool *ended)
+	MUST_CHECK;
 
 /*
  * The call a stop of ours found pid in and cut short (nr: orig_rax; rip:

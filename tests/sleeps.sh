@@ -4,7 +4,8 @@
 # left only the old kernel knew (no rem, poll, FUTEX_WAIT) runs out on the
 # old machine first when it ends within a second, and otherwise ends at the
 # move; an absolute deadline keeps its time.  Moved many times a second, a
-# program steps at its own pace.  (contmig(1), TIME.)
+# program steps at its own pace; the program sees its registers, signals
+# and timers as it would have.  (contmig(1), TIME.)
 . "$srcdir/tests/init.sh"
 private_net_
 nap=$builddir/tests/nap
@@ -40,19 +41,27 @@ t1=$(now_ms_)
 within_ "nap woke after its send" $((t1 - t0)) 600 1900
 
 # --- ordinary programs: each kind of wait, frozen in the middle ----------
-# once_ HOW MS AT: sleeper once HOW MS frozen AT s in and thawed at once;
-# sets woke (ms from the thaw to its waking) and slept (its own wait, by
-# CLOCK_MONOTONIC, which includes the move's pause).
+# once_ HOW MS AT [alarm] [SIGNAL AFTER]: sleeper once HOW MS [alarm]
+# frozen AT s in and thawed at once (SIGNAL sent to it AFTER s into the
+# freeze); sets woke (ms from the thaw to its waking), slept (its own wait,
+# by CLOCK_MONOTONIC, which includes the move's pause), result (ok or
+# EINTR) and alarms (its SIGALRMs).
 once_()
 {
-	local t0
-	start_ "$sleeper" once "$1" "$2" > "once.$1"
-	sleep "$3"
+	local t0 how=$1 ms=$2 at=$3 alarm=
+	shift 3
+	if [ "${1-}" = alarm ]; then
+		alarm=alarm
+		shift
+	fi
+	start_ "$sleeper" once "$how" "$ms" $alarm > "once.$how"
+	sleep "$at"
+	[ $# -eq 0 ] || (sleep "$2"; kill -"$1" "$pid") &
 	expect_status_ 0 "$CONTMIG" freeze -q -o "once.img" "$pid"
 	t0=$(now_ms_)
 	expect_status_ 0 "$CONTMIG" thaw once.img
-	read -r word at slept < out
-	[ "$word" = woke ] || fail_ "sleeper once $1 $2: $(cat out)"
+	read -r word at slept result alarms < out
+	[ "$word" = woke ] || fail_ "sleeper once $how $ms: $(cat out)"
 	woke=$((at - t0))
 }
 
@@ -77,6 +86,38 @@ within_ "sleeper null 4000 slept" $slept 1000 3900
 # An absolute deadline is its own: 1.5 s from its start, whatever the move.
 once_ abs 1500 1
 within_ "sleeper abs slept" $slept 1500 1700
+# The request stays in its register: two sleeps at one request in rdi, the
+# first frozen, sleep both in full.
+once_ asm 1600 0.4
+within_ "sleeper asm slept" $slept 1600 2600
+[ "$result" = ok ] || fail_ "sleeper asm: $result"
+# While a wait runs out before the move, a signal its handler takes cuts it
+# short with EINTR, as it would have; one it ignores does not.
+once_ poll 900 0.2 USR1 0.2
+[ "$result" = EINTR ] || fail_ "sleeper poll, SIGUSR1 during its last 0.5 s: $result"
+within_ "sleeper poll, SIGUSR1 0.4 s in: slept" $slept 350 800
+once_ null 800 0.2 WINCH 0.3
+[ "$result" = ok ] || fail_ "sleeper null, SIGWINCH during its last 0.6 s: $result"
+within_ "sleeper null, SIGWINCH 0.5 s in: slept" $slept 800 1800
+# Stopped (^Z) in a poll, with a SIGUSR1 pending: its wait ends at the move,
+# and when it is continued, the handler runs first and the poll fails with
+# EINTR, as it would have.
+start_ "$sleeper" once poll 5000 > once.stopped
+sleep 0.2
+kill -STOP "$pid"
+kill -USR1 "$pid"
+expect_status_ 0 "$CONTMIG" freeze -q -o once.img "$pid"
+expect_status_ 0 "$CONTMIG" thaw --detach --stdout stopped.out once.img
+read -r copy < out
+started_pids="$started_pids $copy"
+kill -CONT "$copy"
+wait_for_ 5 grep -q '^woke' stopped.out
+read -r _ _ slept result _ < stopped.out
+[ "$result" = EINTR ] || fail_ "sleeper poll stopped with SIGUSR1 pending: $result"
+# With ITIMER_REAL armed the wait ends at the move instead, and the timer
+# goes on as it was: its SIGALRM comes once.
+once_ null 800 0.3 alarm
+[ "$alarms" = 1 ] || fail_ "sleeper null with an alarm: $alarms SIGALRMs"
 
 # --- moved many times a second between two listeners ----------------------
 listen_ l2 7761
@@ -142,6 +183,6 @@ kill -9 "$run" "$prog"
 wait "$run" 2> /dev/null
 t0=$(now_ms_)
 expect_status_ 0 "$CONTMIG" run --checkpoint ck "$sleeper" once rem 5000
-read -r word at slept < out
+read -r word at slept _ < out
 [ "$word" = woke ] || fail_ "the resumed sleeper said: $(cat out) $(cat err)"
 within_ "the resumed sleeper woke after its resume" $((at - t0)) 1000 3200
