@@ -302,6 +302,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
 	if (status == EXIT_OK && !attached)
 		status = let_wait_end(cmd, t, &pre);
+	/* (Where the tests signal the process held for its image.) */
+	test_point("target-held");
 	if (status == EXIT_OK &&
 	    (err = snapshot_collect(t, attached ? NULL : &pre, refs,
 						!(flags & TARGET_NO_PAGES), im)) == -EBADMSG) {

@@ -114,6 +114,21 @@ kill -CONT "$copy"
 wait_for_ 5 grep -q '^woke' stopped.out
 read -r _ _ slept result _ < stopped.out
 [ "$result" = EINTR ] || fail_ "sleeper poll stopped with SIGUSR1 pending: $result"
+# A wait that does not run out in a second ends at the move; a SIGUSR1 that
+# comes while the freeze holds the process (test point target-held) is
+# taken by its handler first in the copy, and the poll fails with EINTR.
+start_ "$sleeper" once poll 5000 > once.held
+sleep 0.2
+CONTMIG_TEST_HOOK=target-held CONTMIG_TEST_HOOK_UNTIL=$tmp/go \
+	"$CONTMIG" freeze -q -o once.img "$pid" 2> held.err &
+freeze=$!
+wait_for_ 5 grep -q 'test point target-held reached' held.err
+kill -USR1 "$pid"
+touch go
+wait "$freeze" || fail_ "freeze of sleeper held with a SIGUSR1: $(cat held.err)"
+expect_status_ 0 "$CONTMIG" thaw once.img
+read -r _ _ slept result _ < out
+[ "$result" = EINTR ] || fail_ "sleeper poll, SIGUSR1 while held: $result"
 # With ITIMER_REAL armed the wait ends at the move instead, and the timer
 # goes on as it was: its SIGALRM comes once.
 once_ null 800 0.3 alarm
