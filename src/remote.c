@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* What failed in the child before the exec, as it tells its parent. */
 enum spawn_step { STEP_STDIO, STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID,
-		  STEP_CAPS, STEP_BOUNDING, STEP_PDEATHSIG, STEP_IMAGE_FD, STEP_EXEC };
+		  STEP_CAPS, STEP_BOUNDING, STEP_PDEATHSIG, STEP_IMAGE_FD, STEP_EXEC,
+		  STEP_TIMENS };
 static const char *const step_names[] = {
 	[STEP_STDIO] = "setting up its standard input and output",
 	[STEP_SETGROUPS] = "setgroups", [STEP_SETRESGID] = "setresgid",
@@ -33,6 +35,7 @@ static const char *const step_names[] = {
 	[STEP_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
 	[STEP_IMAGE_FD] = "keeping the image file open",
 	[STEP_EXEC] = "exec",
+	[STEP_TIMENS] = "making its time namespace",
 };
 
 /* In the child: tell the parent which step failed and why, and die. */
@@ -43,6 +46,34 @@ ATTR_NORETURN static void child_fail(int report, enum spawn_step step)
 	/* Should this fail, the parent reads nothing and says -ENOEXEC. */
 	(void)!write(report, msg, sizeof(msg));
 	_exit(127);
+}
+
+/*
+ * The copy's clocks (clocks.h): a time namespace for our children with the
+ * offsets given, which the exec moves us into (Linux 6.0 and later).  Only
+ * while we are still root, before drop_ids: the copy itself may never
+ * change them (the kernel takes them only before a task is inside, and
+ * needs CAP_SYS_TIME).  Failing is no error: the copy runs on the
+ * machine's clocks, and the parent says why (it finds the errno on the
+ * pipe once the exec closed it).
+ */
+static void make_time_namespace(const char *offsets, int report)
+{
+	int msg[2] = { STEP_TIMENS, 0 };
+	size_t len = strlen(offsets);
+	int fd;
+
+	if (syscall(SYS_unshare, CLONE_NEWTIME) < 0) {
+		msg[1] = errno;
+	} else if ((fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC)) < 0) {
+		msg[1] = errno;
+	} else {
+		if (write(fd, offsets, len) != (ssize_t)len)
+			msg[1] = errno ? errno : EIO;
+		close(fd);
+	}
+	if (msg[1])
+		(void)!write(report, msg, sizeof(msg));
 }
 
 /*
@@ -137,6 +168,8 @@ ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t par
 	 * already open, so that its user needs no right to the path. */
 	if (r->image_fd > 2 && fcntl(r->image_fd, F_SETFD, 0) < 0)
 		child_fail(report, STEP_IMAGE_FD);
+	if (r->timens_offsets)
+		make_time_namespace(r->timens_offsets, report);
 	if (r->creds && r->creds->change)
 		drop_ids(r->creds, report);
 	else if (geteuid() != 0)
@@ -171,13 +204,22 @@ static int above_stdio(int fd)
 	return high < 0 ? err : high;
 }
 
-/* After the child died before its exec: what it said failed, as -errno. */
+/*
+ * What the child said on its pipe, read once it died before its exec or
+ * exec'd (closing its end): the time namespace it could not make (not
+ * fatal, in r->timens_err), then what failed, as -errno; 0 if nothing did.
+ */
 static int child_report(struct remote *r, int report)
 {
 	int msg[2];
+	ssize_t n;
 
-	if (read(report, msg, sizeof(msg)) != (ssize_t)sizeof(msg) || msg[0] < 0 ||
-	    msg[0] > STEP_EXEC || msg[1] <= 0)
+	while ((n = read(report, msg, sizeof(msg))) == (ssize_t)sizeof(msg) &&
+	       msg[0] == STEP_TIMENS && msg[1] > 0)
+		r->timens_err = msg[1];
+	if (n == 0 || (n < 0 && errno == EAGAIN))
+		return 0;
+	if (n != (ssize_t)sizeof(msg) || msg[0] < 0 || msg[0] >= STEP_TIMENS || msg[1] <= 0)
 		return -ENOEXEC;
 	r->spawn_failed = step_names[msg[0]];
 	return -msg[1];
@@ -191,6 +233,7 @@ int remote_spawn(struct remote *r)
 	long ret;
 
 	r->spawn_failed = NULL;
+	r->timens_err = 0;
 	memfd = above_stdio(memfd_create("contmig-stub", MFD_CLOEXEC));
 	if (memfd < 0)
 		return memfd;
@@ -231,7 +274,7 @@ int remote_spawn(struct remote *r)
 			err = child_report(r, pipefd[0]);
 			close(pipefd[0]);
 			r->pid = 0;
-			return err;
+			return err ? err : -ENOEXEC;
 		}
 		err = ptrace_get_regs(pid, &r->regs);
 		if (err) {
@@ -255,7 +298,15 @@ int remote_spawn(struct remote *r)
 			return err;
 		}
 	}
+	/* It exec'd, which closed its end: the pipe holds what it said.  (Not
+	 * waiting for the end: a child another thread of ours forked may hold
+	 * the pipe open until its own exec.) */
+	err = fcntl(pipefd[0], F_SETFL, O_NONBLOCK) < 0 ? -errno : child_report(r, pipefd[0]);
 	close(pipefd[0]);
+	if (err) {
+		remote_kill(r);
+		return err;
+	}
 	/* TRACESYSGOOD: calls made at the program's own code once ours is
 	 * gone run on syscall-stops (inject.h), which it tells apart. */
 	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0) {

@@ -56,6 +56,13 @@ struct remote {
 	int image_fd;			/* set before spawning: > 2, an image file the
 					 * restorer holds at this same fd to read the
 					 * pages into place itself (fill.h); 0: none */
+	const char *timens_offsets;	/* set before spawning: the offsets of a time
+					 * namespace the child makes before its exec
+					 * moves it there (clocks.h), as
+					 * /proc/self/timens_offsets takes them; NULL:
+					 * none, it stays in ours */
+	int timens_err;			/* set by remote_spawn: the errno of making that
+					 * namespace, or 0 (not an error: clocks.h) */
 	bool reopen_changed;		/* set before restoring: open files that changed
 					 * since the freeze are opened anyway (thaw
 					 * --reopen-changed) */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "arch-x86_64.h"
+#include "clocks.h"
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
@@ -705,13 +706,41 @@ static int keep_undumpable(const struct image *im, struct remote *r, struct rest
 			      strerror(-ret)) : 0;
 }
 
+/*
+ * Is the restorer in the time namespace planned for the copy (clocks.h)?
+ * One it could not have: the copy runs on this machine's clocks, which is
+ * said where that matters (another boot, a source in a namespace).
+ */
+static int check_clocks(struct clocks_plan *clocks, struct remote *r,
+			struct restore_result *res)
+{
+	char why[sizeof(res->why)], text[sizeof(clocks->why) + 96];
+	int err = clocks_check(r->pid, clocks, r->timens_err, why, sizeof(why));
+
+	if (err)
+		return fail(res, RESTORE_CANNOT, err, "%s", why);
+	if (clocks->lost && clocks->matters) {
+		snprintf(text, sizeof(text), "it runs on this machine's CLOCK_MONOTONIC and "
+			 "CLOCK_BOOTTIME, not its source's: %s", clocks->why);
+		add_warning(res, text);
+	}
+	clocks_summary(clocks, res->clocks, sizeof(res->clocks));
+	return 0;
+}
+
 int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
+	struct clocks_plan clocks;
 	int err;
 
 	memset(res, 0, sizeof(*res));
+	/* The clocks of the first image: a live send's rounds all map the
+	 * source's clocks to real time the same way (clocks.h). */
+	clocks_plan(&im->clocks, &clocks);
+	r->timens_offsets = clocks.make ? clocks.offsets : NULL;
 	err = remote_spawn(r);
+	r->timens_offsets = NULL;
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "starting the restorer%s%s%s: %s",
 			    r->spawn_failed ? " (" : "", r->spawn_failed ? r->spawn_failed : "",
@@ -723,7 +752,9 @@ int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		remote_kill(r);
 		return err;
 	}
-	err = keep_undumpable(im, r, res);
+	err = check_clocks(&clocks, r, res);
+	if (!err)
+		err = keep_undumpable(im, r, res);
 	if (!err)
 		err = clear_stub(r, res);
 	if (!err)
