@@ -104,8 +104,11 @@ static const char *clocks_note(int pid)
 	if (c.rec.flags & IMAGE_CLOCKS_OFFSETS_UNKNOWN)
 		return "it entered a time namespace whose offsets cannot be read: its copy "
 		       "runs on its receiver's CLOCK_MONOTONIC and CLOCK_BOOTTIME";
-	return "CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from its own only where the receiver "
-	       "runs as root";
+	if (c.rec.ns_monotonic || c.rec.ns_boottime)
+		return "it runs in a time namespace: its copy's CLOCK_MONOTONIC and "
+		       "CLOCK_BOOTTIME go on from its own only where the receiver runs as root";
+	return "on another machine, its copy's CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from "
+	       "its own only where the receiver runs as root";
 }
 
 /* Why we could not look, in words a user can act on. */

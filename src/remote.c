@@ -168,8 +168,8 @@ ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t par
 	 * already open, so that its user needs no right to the path. */
 	if (r->image_fd > 2 && fcntl(r->image_fd, F_SETFD, 0) < 0)
 		child_fail(report, STEP_IMAGE_FD);
-	if (r->timens_offsets)
-		make_time_namespace(r->timens_offsets, report);
+	if (r->clocks.make)
+		make_time_namespace(r->clocks.offsets, report);
 	if (r->creds && r->creds->change)
 		drop_ids(r->creds, report);
 	else if (geteuid() != 0)

@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
+#include "clocks.h"
 #include "creds.h"
 #include "error.h"
 
@@ -56,11 +57,10 @@ struct remote {
 	int image_fd;			/* set before spawning: > 2, an image file the
 					 * restorer holds at this same fd to read the
 					 * pages into place itself (fill.h); 0: none */
-	const char *timens_offsets;	/* set before spawning: the offsets of a time
-					 * namespace the child makes before its exec
-					 * moves it there (clocks.h), as
-					 * /proc/self/timens_offsets takes them; NULL:
-					 * none, it stays in ours */
+	struct clocks_plan clocks;	/* set before spawning (clocks_plan): with
+					 * clocks.make, the child makes a time namespace
+					 * with clocks.offsets before its exec moves it
+					 * there; without, it stays in ours */
 	int timens_err;			/* set by remote_spawn: the errno of making that
 					 * namespace, or 0 (not an error: clocks.h) */
 	bool reopen_changed;		/* set before restoring: open files that changed

@@ -706,41 +706,42 @@ static int keep_undumpable(const struct image *im, struct remote *r, struct rest
 			      strerror(-ret)) : 0;
 }
 
-/*
- * Is the restorer in the time namespace planned for the copy (clocks.h)?
- * One it could not have: the copy runs on this machine's clocks, which is
- * said where that matters (another boot, a source in a namespace).
- */
-static int check_clocks(struct clocks_plan *clocks, struct remote *r,
-			struct restore_result *res)
+/* Is the restorer in the time namespace planned for the copy (clocks.h)? */
+static int check_clocks(struct remote *r, struct restore_result *res)
 {
-	char why[sizeof(res->why)], text[sizeof(clocks->why) + 96];
-	int err = clocks_check(r->pid, clocks, r->timens_err, why, sizeof(why));
+	char why[sizeof(res->why)];
+	int err = clocks_check(r->pid, &r->clocks, r->timens_err, why, sizeof(why));
 
-	if (err)
-		return fail(res, RESTORE_CANNOT, err, "%s", why);
-	if (clocks->lost && clocks->matters) {
+	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
+}
+
+/*
+ * How the copy's clocks went, where that matters (another boot, a source
+ * in a time namespace): on for the summary line, or this machine's, which
+ * the copy has less of.
+ */
+static void say_clocks(const struct remote *r, struct restore_result *res)
+{
+	char text[sizeof(r->clocks.why) + 96];
+
+	if (r->clocks.lost && r->clocks.matters) {
 		snprintf(text, sizeof(text), "it runs on this machine's CLOCK_MONOTONIC and "
-			 "CLOCK_BOOTTIME, not its source's: %s", clocks->why);
+			 "CLOCK_BOOTTIME, not its source's: %s", r->clocks.why);
 		add_warning(res, text);
 	}
-	clocks_summary(clocks, res->clocks, sizeof(res->clocks));
-	return 0;
+	clocks_summary(&r->clocks, res->clocks, sizeof(res->clocks));
 }
 
 int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
-	struct clocks_plan clocks;
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	/* The clocks of the first image: a live send's rounds all map the
+	/* By the first image's clocks: a live send's rounds all map the
 	 * source's clocks to real time the same way (clocks.h). */
-	clocks_plan(&im->clocks, &clocks);
-	r->timens_offsets = clocks.make ? clocks.offsets : NULL;
+	clocks_plan(&im->clocks, &r->clocks);
 	err = remote_spawn(r);
-	r->timens_offsets = NULL;
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "starting the restorer%s%s%s: %s",
 			    r->spawn_failed ? " (" : "", r->spawn_failed ? r->spawn_failed : "",
@@ -752,7 +753,7 @@ int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		remote_kill(r);
 		return err;
 	}
-	err = check_clocks(&clocks, r, res);
+	err = check_clocks(r, res);
 	if (!err)
 		err = keep_undumpable(im, r, res);
 	if (!err)
@@ -815,6 +816,8 @@ int restore_finish(struct image *im, struct remote *r, struct restore_result *re
 		err = set_cpu_state(im, r, res);
 	if (err)
 		remote_kill(r);
+	else
+		say_clocks(r, res);
 	return err;
 }
 
