@@ -241,7 +241,7 @@ static void lose(struct clocks_plan *p, int spawn_err)
 			 strerror(spawn_err));
 	else
 		snprintf(p->why, sizeof(p->why), "the kernel left the restorer out of its time "
-			 "namespace at exec (Linux 6.0 and later move it)");
+			 "namespace");
 }
 
 int clocks_check(pid_t pid, struct clocks_plan *p, int spawn_err, char *why, size_t len)

@@ -9,9 +9,8 @@
  * common case: nothing is made); after another boot, so that the copy's
  * clocks read what the source's did plus the real time since the freeze
  * (by the two machines' CLOCK_REALTIME, assumed synchronized).  The
- * restorer's child makes the time namespace between fork and exec
- * (remote.h), which moves it there at exec (Linux 6.0 and later); the
- * receiver then checks it is there.  A receiver that may not make one runs
+ * receiver makes the time namespace for its children and forks the
+ * restorer into it (remote.h), then checks it is there.  A receiver that may not make one runs
  * the copy on its own clocks, and says so.  CLOCK_REALTIME is always the
  * machine's own.  Functions return 0 or -errno and never print.
  */
@@ -36,8 +35,8 @@ struct clocks_plan {
 	bool make;		/* a time namespace to make, with these offsets */
 	bool lost;		/* the copy runs on this machine's clocks: why says why */
 	int64_t monotonic, boottime;	/* the copy's offsets, ns */
-	char offsets[128];	/* make: what the child writes to its
-				 * /proc/self/timens_offsets (remote.h) */
+	char offsets[128];	/* make: what /proc/self/timens_offsets takes
+				 * (remote.h) */
 	char why[200];
 };
 
@@ -45,9 +44,9 @@ struct clocks_plan {
 void clocks_plan(const struct image_clocks *c, struct clocks_plan *p);
 /*
  * After the restorer's first stop: is it in a time namespace of its own
- * with the planned offsets?  Where it is in none (the child could not make
- * one: spawn_err, its errno; or the kernel did not move it at exec), the
- * plan is lost, with why.  -EPROTO (why) for a namespace with other offsets.
+ * with the planned offsets?  Where it is in none (none could be made:
+ * spawn_err, the errno), the plan is lost, with why.  -EPROTO (why) for a
+ * namespace with other offsets.
  */
 int clocks_check(pid_t pid, struct clocks_plan *p, int spawn_err, char *why,
 		 size_t len) MUST_CHECK;

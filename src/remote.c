@@ -25,8 +25,7 @@ extern const char contmig_stub_elf[], contmig_stub_elf_end[];
 
 /* What failed in the child before the exec, as it tells its parent. */
 enum spawn_step { STEP_STDIO, STEP_SETGROUPS, STEP_SETRESGID, STEP_SETRESUID,
-		  STEP_CAPS, STEP_BOUNDING, STEP_PDEATHSIG, STEP_IMAGE_FD, STEP_EXEC,
-		  STEP_TIMENS };
+		  STEP_CAPS, STEP_BOUNDING, STEP_PDEATHSIG, STEP_IMAGE_FD, STEP_EXEC };
 static const char *const step_names[] = {
 	[STEP_STDIO] = "setting up its standard input and output",
 	[STEP_SETGROUPS] = "setgroups", [STEP_SETRESGID] = "setresgid",
@@ -35,7 +34,6 @@ static const char *const step_names[] = {
 	[STEP_PDEATHSIG] = "prctl(PR_SET_PDEATHSIG)",
 	[STEP_IMAGE_FD] = "keeping the image file open",
 	[STEP_EXEC] = "exec",
-	[STEP_TIMENS] = "making its time namespace",
 };
 
 /* In the child: tell the parent which step failed and why, and die. */
@@ -46,34 +44,6 @@ ATTR_NORETURN static void child_fail(int report, enum spawn_step step)
 	/* Should this fail, the parent reads nothing and says -ENOEXEC. */
 	(void)!write(report, msg, sizeof(msg));
 	_exit(127);
-}
-
-/*
- * The copy's clocks (clocks.h): a time namespace for our children with the
- * offsets given, which the exec moves us into (Linux 6.0 and later).  Only
- * while we are still root, before drop_ids: the copy itself may never
- * change them (the kernel takes them only before a task is inside, and
- * needs CAP_SYS_TIME).  Failing is no error: the copy runs on the
- * machine's clocks, and the parent says why (it finds the errno on the
- * pipe once the exec closed it).
- */
-static void make_time_namespace(const char *offsets, int report)
-{
-	int msg[2] = { STEP_TIMENS, 0 };
-	size_t len = strlen(offsets);
-	int fd;
-
-	if (syscall(SYS_unshare, CLONE_NEWTIME) < 0) {
-		msg[1] = errno;
-	} else if ((fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC)) < 0) {
-		msg[1] = errno;
-	} else {
-		if (write(fd, offsets, len) != (ssize_t)len)
-			msg[1] = errno ? errno : EIO;
-		close(fd);
-	}
-	if (msg[1])
-		(void)!write(report, msg, sizeof(msg));
 }
 
 /*
@@ -168,8 +138,6 @@ ATTR_NORETURN static void exec_stub(int memfd, const struct remote *r, pid_t par
 	 * already open, so that its user needs no right to the path. */
 	if (r->image_fd > 2 && fcntl(r->image_fd, F_SETFD, 0) < 0)
 		child_fail(report, STEP_IMAGE_FD);
-	if (r->clocks.make)
-		make_time_namespace(r->clocks.offsets, report);
 	if (r->creds && r->creds->change)
 		drop_ids(r->creds, report);
 	else if (geteuid() != 0)
@@ -204,36 +172,76 @@ static int above_stdio(int fd)
 	return high < 0 ? err : high;
 }
 
-/*
- * What the child said on its pipe, read once it died before its exec or
- * exec'd (closing its end): the time namespace it could not make (not
- * fatal, in r->timens_err), then what failed, as -errno; 0 if nothing did.
- */
+/* After the child died before its exec: what it said failed, as -errno. */
 static int child_report(struct remote *r, int report)
 {
 	int msg[2];
-	ssize_t n;
 
-	while ((n = read(report, msg, sizeof(msg))) == (ssize_t)sizeof(msg) &&
-	       msg[0] == STEP_TIMENS && msg[1] > 0)
-		r->timens_err = msg[1];
-	if (n == 0 || (n < 0 && errno == EAGAIN))
-		return 0;
-	if (n != (ssize_t)sizeof(msg) || msg[0] < 0 || msg[0] >= STEP_TIMENS || msg[1] <= 0)
+	if (read(report, msg, sizeof(msg)) != (ssize_t)sizeof(msg) || msg[0] < 0 ||
+	    msg[0] > STEP_EXEC || msg[1] <= 0)
 		return -ENOEXEC;
 	r->spawn_failed = step_names[msg[0]];
 	return -msg[1];
 }
 
+/*
+ * The copy's clocks (clocks.h): a time namespace with the planned offsets
+ * for our children, which the fork that follows puts the restorer in.
+ * (Not made in the child between fork and exec: Linux 6.1 moves no task to
+ * its children's namespace at exec.)  Ours stays ours: only our children's
+ * is set, and set back once the restorer is forked (own_time_again), and it
+ * is done before the child drops to the copy's user, who may never change
+ * its offsets (the kernel takes them only while no task is inside, and
+ * from CAP_SYS_TIME).  Not being allowed is no error: r->timens_err says
+ * why, and the copy runs on the machine's clocks.  *own: our own
+ * namespace, held open to go back to, or -1.
+ */
+static void time_for_children(struct remote *r, int *own)
+{
+	size_t len = strlen(r->clocks.offsets);
+	int fd;
+
+	*own = -1;
+	r->timens_err = 0;
+	if (!r->clocks.make)
+		return;
+	*own = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+	if (*own < 0 || unshare(CLONE_NEWTIME) < 0) {
+		r->timens_err = errno;
+		if (*own >= 0)
+			close(*own);
+		*own = -1;
+		return;
+	}
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, r->clocks.offsets, len) != (ssize_t)len)
+		r->timens_err = errno ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Our children's time namespace is ours again (setns: ours, and theirs). */
+static int own_time_again(int *own)
+{
+	int err = 0;
+
+	if (*own < 0)
+		return 0;
+	if (setns(*own, CLONE_NEWTIME) < 0)
+		err = -errno;
+	close(*own);
+	*own = -1;
+	return err;
+}
+
 int remote_spawn(struct remote *r)
 {
 	size_t len = contmig_stub_elf_end - contmig_stub_elf;
-	int memfd, status, err, pipefd[2];
+	int memfd, status, err, back, pipefd[2], own_time;
 	pid_t pid, parent;
 	long ret;
 
 	r->spawn_failed = NULL;
-	r->timens_err = 0;
 	memfd = above_stdio(memfd_create("contmig-stub", MFD_CLOEXEC));
 	if (memfd < 0)
 		return memfd;
@@ -254,13 +262,21 @@ int remote_spawn(struct remote *r)
 		goto close_fds;
 	}
 	parent = getpid();
+	time_for_children(r, &own_time);
 	pid = fork();
-	if (pid < 0) {
-		err = -errno;
-		goto close_fds;
-	}
 	if (pid == 0)
 		exec_stub(memfd, r, parent, pipefd[1]);
+	err = pid < 0 ? -errno : 0;
+	/* Should this fail, what we fork later would run on the copy's clocks. */
+	back = own_time_again(&own_time);
+	if (back && !err) {
+		err = back;
+		r->spawn_failed = "entering contmig's own time namespace again";
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	if (err)
+		goto close_fds;
 	close(memfd);
 	close(pipefd[1]);
 	r->pid = pid;
@@ -274,7 +290,7 @@ int remote_spawn(struct remote *r)
 			err = child_report(r, pipefd[0]);
 			close(pipefd[0]);
 			r->pid = 0;
-			return err ? err : -ENOEXEC;
+			return err;
 		}
 		err = ptrace_get_regs(pid, &r->regs);
 		if (err) {
@@ -298,15 +314,7 @@ int remote_spawn(struct remote *r)
 			return err;
 		}
 	}
-	/* It exec'd, which closed its end: the pipe holds what it said.  (Not
-	 * waiting for the end: a child another thread of ours forked may hold
-	 * the pipe open until its own exec.) */
-	err = fcntl(pipefd[0], F_SETFL, O_NONBLOCK) < 0 ? -errno : child_report(r, pipefd[0]);
 	close(pipefd[0]);
-	if (err) {
-		remote_kill(r);
-		return err;
-	}
 	/* TRACESYSGOOD: calls made at the program's own code once ours is
 	 * gone run on syscall-stops (inject.h), which it tells apart. */
 	if (ptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0) {

@@ -58,9 +58,9 @@ struct remote {
 					 * restorer holds at this same fd to read the
 					 * pages into place itself (fill.h); 0: none */
 	struct clocks_plan clocks;	/* set before spawning (clocks_plan): with
-					 * clocks.make, the child makes a time namespace
-					 * with clocks.offsets before its exec moves it
-					 * there; without, it stays in ours */
+					 * clocks.make, it is forked into a time
+					 * namespace with clocks.offsets; without, it
+					 * stays in ours */
 	int timens_err;			/* set by remote_spawn: the errno of making that
 					 * namespace, or 0 (not an error: clocks.h) */
 	bool reopen_changed;		/* set before restoring: open files that changed

@@ -26,8 +26,10 @@
  *   at the step before, touching every frame (a stack that can no longer
  *   grow, as a copy's would if it were not restored to grow down, dies of
  *   SIGSEGV there).
- * With --clocks, each step also prints "clocks MONO BOOT" after its "step N":
- * CLOCK_MONOTONIC and CLOCK_BOOTTIME in seconds, to the nanosecond, and
+ * With --clocks, each step also prints "clocks MONO BOOT REAL" after its
+ * "step N": CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME in seconds,
+ * to the nanosecond (a move's pause by the wall clocks is how far REAL went
+ * on: MONO and BOOT must go on as far), and
  * CLOCK_BOOTTIME must not go backwards either (a copy's clocks must go on
  * from its source's, contmig(1) TIME).
  * With --no-dump it makes itself not dumpable (PR_SET_DUMPABLE 0), as a
@@ -203,9 +205,10 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (long step = 1; steps < 0 || step <= steps; step++) {
 		double mono = now(CLOCK_MONOTONIC), boot = now(CLOCK_BOOTTIME);
+		double real = now(CLOCK_REALTIME);
 
-		if (now(CLOCK_REALTIME) < 1e9)
-			wrong("CLOCK_REALTIME is %ld s at step %ld", (long)now(CLOCK_REALTIME), step);
+		if (real < 1e9)
+			wrong("CLOCK_REALTIME is %ld s at step %ld", (long)real, step);
 		if (mono < last_mono)
 			wrong("CLOCK_MONOTONIC went back %ld us at step %ld",
 			      (long)((last_mono - mono) * 1e6), step);
@@ -225,7 +228,7 @@ int main(int argc, char **argv)
 			printf("SIGUSR1 %ld\n", ++usr1_told);
 		printf("step %ld\n", step);
 		if (clocks)
-			printf("clocks %.9f %.9f\n", mono, boot);
+			printf("clocks %.9f %.9f %.9f\n", mono, boot, real);
 		if (logfd >= 0 && dprintf(logfd, "step %ld\n", step) < 0)
 			die(log);
 		if (spin)
