@@ -116,7 +116,7 @@ clocks_went_on_()
 	[ -n "$last" ] && [ -n "$first" ] || fail_ "$1: no clocks lines: '$last' '$first'"
 	d=$(awk -v a="$last" -v b="$first" 'BEGIN { split(a, x); split(b, y);
 		printf "%.6f %.6f %.6f", y[1] - x[1], y[2] - x[2], y[3] - x[3] }')
-	echo "$1: across the move CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME went on by $d s"
+	echo "$1: across the move CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME went on by $d s (from $last to $first)"
 	awk -v d="$d" 'BEGIN { split(d, x); e1 = x[1] - x[3]; e2 = x[2] - x[3];
 		exit !(x[1] >= 0 && x[2] >= 0 && e1 < 2 && e1 > -2 && e2 < 2 && e2 > -2) }' ||
 		fail_ "$1: across the move the clocks went on by $d s (monotonic, boottime," \
