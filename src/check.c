@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clocks.h"
 #include "commands.h"
 #include "contract.h"
 #include "error.h"
@@ -51,7 +52,7 @@ static void print_human(const char *what, const struct contract_report *r)
 }
 
 static void print_json(const char *target, const char *kind, const struct contract_report *r,
-		       const char *error, const char *label)
+		       const char *error, const char *label, const char *clocks)
 {
 	printf("{\"target\": ");
 	json_string(stdout, target);
@@ -76,6 +77,10 @@ static void print_json(const char *target, const char *kind, const struct contra
 		printf(", \"lsm_label\": ");
 		json_string(stdout, label);
 	}
+	if (clocks) {
+		printf(", \"clocks\": ");
+		json_string(stdout, clocks);
+	}
 	printf("}\n");
 }
 
@@ -88,6 +93,22 @@ static void print_label(const char *label)
 	if (*label)
 		printf("  note  lsm         runs under the LSM label %s, which its copy does not "
 		       "carry\n", escape_text(shown, sizeof(shown), label, IMAGE_MAX_LABEL));
+}
+
+/* What a move does to its clocks (contmig(1), TIME), in a word. */
+static const char *clocks_note(int pid)
+{
+	struct image_clocks c;
+
+	clocks_collect(pid, &c);
+	if (c.rec.flags & IMAGE_CLOCKS_OFFSETS_UNKNOWN)
+		return "it entered a time namespace whose offsets cannot be read: its copy "
+		       "runs on its receiver's CLOCK_MONOTONIC and CLOCK_BOOTTIME";
+	if (c.rec.ns_monotonic || c.rec.ns_boottime)
+		return "it runs in a time namespace: its copy's CLOCK_MONOTONIC and "
+		       "CLOCK_BOOTTIME go on from its own only where the receiver runs as root";
+	return "on another machine, its copy's CLOCK_MONOTONIC and CLOCK_BOOTTIME go on from "
+	       "its own only where the receiver runs as root";
 }
 
 /* Why we could not look, in words a user can act on. */
@@ -113,7 +134,7 @@ static int run(int argc, char **argv)
 	};
 	struct contract_report r;
 	char what[96 + ESCAPED_SIZE(sizeof(r.name))], error[256];
-	const char *target, *kind;
+	const char *target, *kind, *clocks = NULL;
 	char name[ESCAPED_SIZE(sizeof(r.name))], label[IMAGE_MAX_LABEL] = "";
 	bool json = false;
 	int opt, pid, err;
@@ -153,19 +174,23 @@ static int run(int argc, char **argv)
 	if (err) {
 		describe_error(err, pid ? r.where : "", error, sizeof(error));
 		if (json)
-			print_json(target, kind, &r, error, label);
+			print_json(target, kind, &r, error, label, NULL);
 		error_msg("check %s: %s", what, error);
 		return EXIT_NOTARGET;
 	}
-	if (pid)
+	if (pid) {
 		snprintf(what, sizeof(what), "PID %d (%s)", pid,
 			 escape_text(name, sizeof(name), r.name, sizeof(r.name)));
+		clocks = clocks_note(pid);
+	}
 	if (json)
-		print_json(target, kind, &r, NULL, label);
+		print_json(target, kind, &r, NULL, label, clocks);
 	else
 		print_human(what, &r);
 	if (!json)
 		print_label(label);
+	if (!json && clocks)
+		printf("  note  clocks      %s\n", clocks);
 	return r.moves ? EXIT_OK : EXIT_CONTRACT;
 }
 

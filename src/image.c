@@ -386,6 +386,9 @@ static void put_notes(struct buf *b, const struct image *im)
 		put_filerefs_note(b, &im->refs);
 	if (im->drops.count)
 		put_drops_note(b, &im->drops);
+	if (im->clocks.known)
+		put_note(b, IMAGE_NOTE_OWNER, NT_CONTMIG_CLOCKS, &im->clocks.rec,
+			 sizeof(im->clocks.rec));
 }
 
 static size_t sums_note_size(size_t nseg)
@@ -911,6 +914,16 @@ static int read_timers(struct image *im, const struct note *n)
 	return 0;
 }
 
+static int read_clocks(struct image *im, const struct note *n)
+{
+	if (n->len != sizeof(im->clocks.rec) || im->clocks.known)
+		return image_refuse(im, "clocks note of %zu bytes, not %zu, or a second one", n->len,
+			      sizeof(im->clocks.rec));
+	memcpy(&im->clocks.rec, n->desc, n->len);
+	im->clocks.known = true;
+	return 0;
+}
+
 /* The seccomp note: its fixed part, then each filter it counts, every one
  * within the note (image_check judges what they hold). */
 static int read_seccomp(struct image *im, const struct note *n)
@@ -1155,6 +1168,10 @@ static int read_notes(struct image *im, const uint8_t *head, size_t notes_at, si
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_TIMERS) {
 			r = read_timers(im, &n);
+			if (r)
+				return r;
+		} else if (ours && n.type == NT_CONTMIG_CLOCKS) {
+			r = read_clocks(im, &n);
 			if (r)
 				return r;
 		} else if (ours && n.type == NT_CONTMIG_FILEREFS) {
@@ -1598,6 +1615,36 @@ static int check_timers(struct image *im)
 	return 0;
 }
 
+/*
+ * Clocks a machine can have shown: no time negative or past the kernel's
+ * bound, boottime never behind monotonic (it adds the time suspended), and
+ * what the source saw through its offsets no less.
+ */
+static int check_clocks(struct image *im)
+{
+	const struct image_clocks_rec *c = &im->clocks.rec;
+	const int64_t max = IMAGE_CLOCKS_MAX;
+
+	if (!im->clocks.known)
+		return 0;
+	if (c->flags & ~IMAGE_CLOCKS_OFFSETS_UNKNOWN || c->reserved ||
+	    (c->flags & IMAGE_CLOCKS_OFFSETS_UNKNOWN && (c->ns_monotonic || c->ns_boottime)))
+		return image_refuse(im, "clocks note: flags %#x, reserved %#x", c->flags, c->reserved);
+	if (c->realtime <= 0 || c->realtime > max || c->monotonic < 0 || c->monotonic > max ||
+	    c->boottime < c->monotonic || c->boottime > max)
+		return image_refuse(im, "clocks note: times no machine shows (realtime %" PRId64
+			      ", monotonic %" PRId64 ", boottime %" PRId64 " ns)", c->realtime,
+			      c->monotonic, c->boottime);
+	if (c->ns_monotonic < -max || c->ns_monotonic > max || c->ns_boottime < -max ||
+	    c->ns_boottime > max || c->monotonic + c->ns_monotonic < 0 ||
+	    c->monotonic + c->ns_monotonic > max || c->boottime + c->ns_boottime < 0 ||
+	    c->boottime + c->ns_boottime > max)
+		return image_refuse(im, "clocks note: time namespace offsets no namespace has "
+			      "(monotonic %" PRId64 ", boottime %" PRId64 " ns)", c->ns_monotonic,
+			      c->ns_boottime);
+	return 0;
+}
+
 int image_check(struct image *im)
 {
 	uint64_t off = im->data_offset;
@@ -1619,6 +1666,8 @@ int image_check(struct image *im)
 		err = check_sigactions(im);
 	if (!err)
 		err = check_timers(im);
+	if (!err)
+		err = check_clocks(im);
 	if (err)
 		return err;
 
@@ -2018,6 +2067,9 @@ static int same_image(struct image *im, const struct image *back)
 	    im->timers.known != back->timers.known ||
 	    memcmp(im->timers.timer, back->timers.timer, sizeof(im->timers.timer)))
 		return image_refuse(im, "the image read back holds other signal actions or timers");
+	if (im->clocks.known != back->clocks.known ||
+	    memcmp(&im->clocks.rec, &back->clocks.rec, sizeof(im->clocks.rec)))
+		return image_refuse(im, "the image read back holds other clocks");
 	if (!same_filerefs(&im->refs, &back->refs))
 		return image_refuse(im, "the image read back references other files");
 	if (back->vmas.count != im->vmas.count || back->nseg != im->nseg ||

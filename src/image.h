@@ -8,7 +8,7 @@
  *   notes: NT_PRSTATUS, NT_PRPSINFO, NT_FPREGSET, NT_X86_XSTATE, NT_AUXV,
  *          CONTMIG state, mappings, [symbols], [signals], credentials,
  *          restrictions, [seccomp], working directory, mm, [vDSO], [rseq],
- *          signal actions, timers, CONTMIG head sum (last)
+ *          signal actions, timers, [clocks], CONTMIG head sum (last)
  *   zero padding to a page boundary
  *   segment data, one page-aligned run of stored pages per PT_LOAD
  *   CONTMIG segment sums (a note after the data, so a writer can stream)
@@ -68,6 +68,7 @@ enum {
 	NT_CONTMIG_TIMERS = 0x434d000e,	/* image_itimer_rec[IMAGE_NTIMERS] */
 	NT_CONTMIG_FILEREFS = 0x434d0011,	/* image_filerefs_rec, files, mappings, paths */
 	NT_CONTMIG_DROPS = 0x434d0012,	/* u64 count, { u64 start, end }[count] */
+	NT_CONTMIG_CLOCKS = 0x434d0013,	/* image_clocks_rec */
 };
 
 #define IMAGE_XCOMPONENTS	32
@@ -467,6 +468,33 @@ struct image_timers {
 	struct image_itimer_rec timer[IMAGE_NTIMERS];
 };
 
+/*
+ * The clocks at the freeze (clocks.h, contmig(1) TIME): the CONTMIG clocks
+ * note, as stored.  monotonic and boottime are the machine's own (its root
+ * time namespace's); the source saw them plus its time namespace's offsets.
+ */
+struct image_clocks_rec {
+	int64_t realtime;		/* CLOCK_REALTIME, ns since the epoch */
+	int64_t monotonic;		/* CLOCK_MONOTONIC, ns */
+	int64_t boottime;		/* CLOCK_BOOTTIME, ns */
+	int64_t ns_monotonic;		/* the source's time namespace offsets, ns */
+	int64_t ns_boottime;
+	uint8_t boot_id[16];		/* /proc/sys/kernel/random/boot_id */
+	uint32_t flags;			/* IMAGE_CLOCKS_* */
+	uint32_t reserved;		/* 0 */
+};
+
+/* The source's time namespace offsets could not be read (it had entered
+ * one other than its children's): ns_* are 0 and mean nothing. */
+#define IMAGE_CLOCKS_OFFSETS_UNKNOWN	1
+/* Bound of every time in the note, in ns: the kernel's own (KTIME_SEC_MAX / 2). */
+#define IMAGE_CLOCKS_MAX		(INT64_MAX / 2)
+
+struct image_clocks {
+	bool known;			/* false: an image from before the note */
+	struct image_clocks_rec rec;
+};
+
 struct image_segment {
 	uint64_t vaddr, size;
 	uint64_t offset;		/* in the image */
@@ -498,6 +526,7 @@ struct image {
 	struct image_timers timers;	/* known: the image has the note */
 	struct image_filerefs refs;	/* nfiles 0: the image has no such note */
 	struct runs drops;		/* IMAGE_STATE_DELTA: pages the copy empties */
+	struct image_clocks clocks;	/* known: the image has the note */
 	struct image_segment *seg;
 	size_t nseg;
 	/* Layout, set by image_layout or image_read_head. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "clocks.h"
 #include "commands.h"
 #include "contract.h"
 #include "cpu.h"
@@ -851,6 +852,84 @@ static void print_timers_json(const struct image_timers *tm)
 	printf("],\n");
 }
 
+/* ---- the clocks at the freeze (clocks.h) ---- */
+
+/* "SEC.NSEC" of ns, its sign first where asked. */
+static const char *seconds(int64_t ns, bool sign, char buf[32])
+{
+	uint64_t mag = ns < 0 ? -(uint64_t)ns : (uint64_t)ns;
+
+	snprintf(buf, 32, "%s%" PRIu64 ".%09" PRIu64, ns < 0 ? "-" : sign ? "+" : "",
+		 mag / 1000000000, mag % 1000000000);
+	return buf;
+}
+
+static void boot_text(const uint8_t id[16], char buf[40])
+{
+	snprintf(buf, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8], id[9], id[10],
+		 id[11], id[12], id[13], id[14], id[15]);
+}
+
+static bool this_boot(const uint8_t id[16])
+{
+	uint8_t ours[16];
+
+	clocks_boot_id(ours);
+	return !memcmp(ours, id, sizeof(ours));
+}
+
+/* The clocks as the process saw them at the freeze, and on what boot. */
+static void print_clocks_text(const struct image_clocks *c)
+{
+	const struct image_clocks_rec *r = &c->rec;
+	char a[32], b[32], when[64], boot[40];
+	time_t t;
+	struct tm tm;
+
+	if (!c->known)
+		return;
+	t = (time_t)(r->realtime / 1000000000);
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	else
+		snprintf(when, sizeof(when), "%" PRId64 " ns", r->realtime);
+	printf("clocks:     monotonic %s s, boottime %s s, realtime %s\n",
+	       seconds(r->monotonic + r->ns_monotonic, false, a),
+	       seconds(r->boottime + r->ns_boottime, false, b), when);
+	boot_text(r->boot_id, boot);
+	if (r->flags & IMAGE_CLOCKS_OFFSETS_UNKNOWN)
+		printf("            in a time namespace whose offsets could not be read");
+	else if (r->ns_monotonic || r->ns_boottime)
+		printf("            in a time namespace: %s s and %s s from its machine's",
+		       seconds(r->ns_monotonic, true, a), seconds(r->ns_boottime, true, b));
+	else
+		printf("            its machine's own");
+	printf("; boot %s%s\n", boot, this_boot(r->boot_id) ? " (this machine's, still up)" : "");
+}
+
+static void print_clocks_json(const struct image_clocks *c)
+{
+	const struct image_clocks_rec *r = &c->rec;
+	char boot[40];
+
+	if (!c->known) {
+		printf(" \"clocks\": null,\n");
+		return;
+	}
+	boot_text(r->boot_id, boot);
+	printf(" \"clocks\": {\"realtime_ns\": %" PRId64 ", \"monotonic_ns\": %" PRId64
+	       ", \"boottime_ns\": %" PRId64 ", \"namespace\": ", r->realtime, r->monotonic,
+	       r->boottime);
+	if (r->flags & IMAGE_CLOCKS_OFFSETS_UNKNOWN)
+		printf("\"unknown\"");
+	else
+		printf("{\"monotonic_ns\": %" PRId64 ", \"boottime_ns\": %" PRId64 "}",
+		       r->ns_monotonic, r->ns_boottime);
+	printf(", \"boot_id\": \"%s\", \"this_boot\": %s},\n", boot,
+	       this_boot(r->boot_id) ? "true" : "false");
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -886,6 +965,7 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
 	print_sigactions_text(&im->sigactions);
 	print_timers_text(&im->timers);
+	print_clocks_text(&im->clocks);
 	print_seccomp_text(&im->seccomp);
 	print_files_text(im);
 	print_mm_text(&im->mm);
@@ -981,6 +1061,7 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
 	print_sigactions_json(&im->sigactions);
 	print_timers_json(&im->timers);
+	print_clocks_json(&im->clocks);
 	print_seccomp_json(&im->seccomp);
 	print_files_json(im);
 	print_kernel_state_json(im);

@@ -324,6 +324,8 @@ int precopy_round(struct precopy *p, const struct image *base, struct image *out
 	out->file = base->file;
 	out->nfile = base->nfile;
 	out->workdir = base->workdir;
+	/* The receiver sets the copy's clocks as it starts it, with the first. */
+	out->clocks = base->clocks;
 	/* A file written since it was offered is the receiver's no more. */
 	if (p->refs)
 		fileref_recheck(p->pid, p->refs);

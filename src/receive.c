@@ -41,6 +41,7 @@ struct migration {
 	struct remote r;
 	struct creds creds;	/* whom the copy runs as */
 	bool wake;		/* the copy runs once committed (not stopped) */
+	char clocks[64];	/* restore_result.clocks, for the log line */
 	struct image_fileref *have;	/* the files offered that we said we have */
 	size_t nhave;
 };
@@ -371,6 +372,7 @@ static int restore_image(struct migration *m, const struct receive_opts *o)
 	}
 	if (res.warning[0])
 		error_msg("thaw: %s: the copy has less than its source: %s", m->peer, res.warning);
+	memcpy(m->clocks, res.clocks, sizeof(m->clocks));
 	err = channel_expect_end(&m->ch);
 	if (err) {
 		remote_kill(&m->r);
@@ -396,7 +398,8 @@ static int hand_over(struct migration *m)
 	handoff_receive(&m->ch, &m->r, m->wake, &res);
 	switch (res.end) {
 	case HANDOFF_RUNNING:
-		log_line(m, " -> PID %d: running%s%s", (int)pid, referenced_files(&m->im, refs),
+		log_line(m, " -> PID %d: running%s%s%s%s", (int)pid, referenced_files(&m->im, refs),
+			 m->clocks[0] ? "; " : "", m->clocks,
 			 res.done_sent ? "" : " (DONE not delivered: the sender will ask)");
 		return EXIT_OK;
 	case HANDOFF_DISCARDED:

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,10 +184,60 @@ static int child_report(struct remote *r, int report)
 	return -msg[1];
 }
 
+/*
+ * The copy's clocks (clocks.h): a time namespace with the planned offsets
+ * for our children, which the fork that follows puts the restorer in.
+ * (Not made in the child between fork and exec: Linux 6.1 moves no task to
+ * its children's namespace at exec.)  Ours stays ours: only our children's
+ * is set, and set back once the restorer is forked (own_time_again), and it
+ * is done before the child drops to the copy's user, who may never change
+ * its offsets (the kernel takes them only while no task is inside, and
+ * from CAP_SYS_TIME).  Not being allowed is no error: r->timens_err says
+ * why, and the copy runs on the machine's clocks.  *own: our own
+ * namespace, held open to go back to, or -1.
+ */
+static void time_for_children(struct remote *r, int *own)
+{
+	size_t len = strlen(r->clocks.offsets);
+	int fd;
+
+	*own = -1;
+	r->timens_err = 0;
+	if (!r->clocks.make)
+		return;
+	*own = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
+	if (*own < 0 || unshare(CLONE_NEWTIME) < 0) {
+		r->timens_err = errno;
+		if (*own >= 0)
+			close(*own);
+		*own = -1;
+		return;
+	}
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, r->clocks.offsets, len) != (ssize_t)len)
+		r->timens_err = errno ? errno : EIO;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Our children's time namespace is ours again (setns: ours, and theirs). */
+static int own_time_again(int *own)
+{
+	int err = 0;
+
+	if (*own < 0)
+		return 0;
+	if (setns(*own, CLONE_NEWTIME) < 0)
+		err = -errno;
+	close(*own);
+	*own = -1;
+	return err;
+}
+
 int remote_spawn(struct remote *r)
 {
 	size_t len = contmig_stub_elf_end - contmig_stub_elf;
-	int memfd, status, err, pipefd[2];
+	int memfd, status, err, back, pipefd[2], own_time;
 	pid_t pid, parent;
 	long ret;
 
@@ -211,13 +262,21 @@ int remote_spawn(struct remote *r)
 		goto close_fds;
 	}
 	parent = getpid();
+	time_for_children(r, &own_time);
 	pid = fork();
-	if (pid < 0) {
-		err = -errno;
-		goto close_fds;
-	}
 	if (pid == 0)
 		exec_stub(memfd, r, parent, pipefd[1]);
+	err = pid < 0 ? -errno : 0;
+	/* Should this fail, what we fork later would run on the copy's clocks. */
+	back = own_time_again(&own_time);
+	if (back && !err) {
+		err = back;
+		r->spawn_failed = "entering contmig's own time namespace again";
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	if (err)
+		goto close_fds;
 	close(memfd);
 	close(pipefd[1]);
 	r->pid = pid;

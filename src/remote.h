@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 
+#include "clocks.h"
 #include "creds.h"
 #include "error.h"
 
@@ -56,6 +57,12 @@ struct remote {
 	int image_fd;			/* set before spawning: > 2, an image file the
 					 * restorer holds at this same fd to read the
 					 * pages into place itself (fill.h); 0: none */
+	struct clocks_plan clocks;	/* set before spawning (clocks_plan): with
+					 * clocks.make, it is forked into a time
+					 * namespace with clocks.offsets; without, it
+					 * stays in ours */
+	int timens_err;			/* set by remote_spawn: the errno of making that
+					 * namespace, or 0 (not an error: clocks.h) */
 	bool reopen_changed;		/* set before restoring: open files that changed
 					 * since the freeze are opened anyway (thaw
 					 * --reopen-changed) */

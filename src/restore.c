@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "arch-x86_64.h"
+#include "clocks.h"
 #include "contract.h"
 #include "cpu.h"
 #include "creds.h"
@@ -735,12 +736,41 @@ static int keep_undumpable(const struct image *im, struct remote *r, struct rest
 			      strerror(-ret)) : 0;
 }
 
+/* Is the restorer in the time namespace planned for the copy (clocks.h)? */
+static int check_clocks(struct remote *r, struct restore_result *res)
+{
+	char why[sizeof(res->why)];
+	int err = clocks_check(r->pid, &r->clocks, r->timens_err, why, sizeof(why));
+
+	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
+}
+
+/*
+ * How the copy's clocks went, where that matters (another boot, a source
+ * in a time namespace): on for the summary line, or this machine's, which
+ * the copy has less of.
+ */
+static void say_clocks(const struct remote *r, struct restore_result *res)
+{
+	char text[sizeof(r->clocks.why) + 96];
+
+	if (r->clocks.lost && r->clocks.matters) {
+		snprintf(text, sizeof(text), "it runs on this machine's CLOCK_MONOTONIC and "
+			 "CLOCK_BOOTTIME, not its source's: %s", r->clocks.why);
+		add_warning(res, text);
+	}
+	clocks_summary(&r->clocks, res->clocks, sizeof(res->clocks));
+}
+
 int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		  struct restore_result *res)
 {
 	int err;
 
 	memset(res, 0, sizeof(*res));
+	/* By the first image's clocks: a live send's rounds all map the
+	 * source's clocks to real time the same way (clocks.h). */
+	clocks_plan(&im->clocks, &r->clocks);
 	err = remote_spawn(r);
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "starting the restorer%s%s%s: %s",
@@ -753,7 +783,9 @@ int restore_begin(struct image *im, struct stream *in, struct remote *r,
 		remote_kill(r);
 		return err;
 	}
-	err = keep_undumpable(im, r, res);
+	err = check_clocks(r, res);
+	if (!err)
+		err = keep_undumpable(im, r, res);
 	if (!err)
 		err = clear_stub(r, res);
 	if (!err)
@@ -818,6 +850,8 @@ int restore_finish(struct image *im, struct remote *r, struct restore_result *re
 		err = set_cpu_state(im, r, cut_short, res);
 	if (err)
 		remote_kill(r);
+	else
+		say_clocks(r, res);
 	return err;
 }
 

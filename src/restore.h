@@ -31,6 +31,8 @@ struct restore_result {
 	enum restore_failure failure;
 	char why[256];
 	char warning[600];	/* after a restore: what the copy has less of, or "" */
+	char clocks[64];	/* for the summary line: "clocks continued (+N s)" where
+				 * that is worth saying (clocks.h), or "" */
 };
 
 /* Checks that need no process: can this machine host the image at all? */

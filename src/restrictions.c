@@ -419,7 +419,7 @@ int restrictions_impose(const struct image_limits *l, struct remote *r, char *wa
 	long ret, page;
 	int err;
 
-	warning[0] = '\0';
+	/* (warning may hold what the restore said before: added to.) */
 	if (!l->known)
 		return 0;
 	page = remote_mmap(r, 0, IMAGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,

@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "contract.h"
+#include "clocks.h"
 #include "cpu.h"
 #include "creds.h"
 #include "fileref.h"
@@ -451,6 +452,9 @@ int snapshot_collect(struct tracee *t, const struct sigstate_read *pre,
 		err = mm_collect(pid, im);
 	if (!err)
 		err = rseq_collect(pid, &im->rseq);
+	/* Its clocks, so that the copy's go on from them (clocks.h). */
+	if (!err)
+		clocks_collect(pid, &im->clocks);
 	if (im->workdir.known || im->mm.known || im->vdso.rec.vdso_size || im->rseq.len ||
 	    im->sigactions.known || im->timers.known)
 		im->state.flags |= IMAGE_STATE_KERNEL;

@@ -595,9 +595,10 @@ static int run(int argc, char **argv)
 	}
 	/* The image's name, escaped: it may hold any bytes, and no NUL. */
 	escape_text(comm, sizeof(comm), im.state.comm, sizeof(im.state.comm));
-	progress_summary(&progress, "thawed PID %d (%s) as PID %d: %s in %.2f s",
+	progress_summary(&progress, "thawed PID %d (%s) as PID %d: %s in %.2f s%s%s",
 			 im.state.source_pid, comm, (int)r.pid,
-			 human_size(image_stored_bytes(&im), size), progress_seconds(&progress));
+			 human_size(image_stored_bytes(&im), size), progress_seconds(&progress),
+			 res.clocks[0] ? "; " : "", res.clocks);
 	close_stdio(stdio_fds);		/* it has its own now */
 	status = pid_file_commit(&pid_file, r.pid);
 	if (!detach) {

@@ -5,8 +5,11 @@
 # guest's initramfs and over QEMU's user network to a keyed listener: there
 # it goes on from the next step, its handler counts a kill -USR1 ("SIGUSR1
 # 1"), its timer keeps ticking and its clocks work (plain says so on stderr
-# and exits 1 when any of that fails), and it is still alive.  The dynamic
-# one finds this machine's glibc there at the same paths.
+# and exits 1 when any of that fails), and it is still alive.  Its
+# CLOCK_MONOTONIC and CLOCK_BOOTTIME go on there from this machine's, whose
+# uptime is far longer than the guest's: never back (plain --clocks says
+# so), and by the pause, as the two machines' CLOCK_REALTIME measure it.
+# The dynamic one finds this machine's glibc there at the same paths.
 . "$srcdir/tests/init.sh"
 . "$srcdir/tests/guest.sh"
 private_net_
@@ -24,7 +27,7 @@ guest_add_ "$prog"
 # nothing shows: the copy's first new library call would die of SIGILL).
 # QEMU's TCG has neither; started so, plain uses neither and can move there.
 tunables=GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-XSAVEC
-start_ env "$tunables" "$prog" --handler --timer > before.file 2> err.file
+start_ env "$tunables" "$prog" --handler --timer --clocks > before.file 2> err.file
 wait_for_ 5 file_has_lines_ before.file 3
 expect_status_ 0 "$CONTMIG" freeze -o plain.img "$pid"
 guest_put_ plain.img /plain.img
@@ -49,11 +52,9 @@ exercise()
 	fi
 }
 # By file, thaw in the foreground (in the background here): it says how
-# the copy ends.  Both receivers run ahead (tests/guest.sh): plain checks
-# that CLOCK_MONOTONIC never goes back, and across machines it does not
-# travel yet (another issue, not tested here).
-ahead "$CONTMIG" thaw --pid-file /tmp/file.pid --stdout /tmp/file.out --stderr /tmp/file.err \
-	/plain.img 2> /tmp/file.thaw &
+# the copy ends, and how its clocks went (--progress).
+"$CONTMIG" thaw --progress --pid-file /tmp/file.pid --stdout /tmp/file.out \
+	--stderr /tmp/file.err /plain.img 2> /tmp/file.thaw &
 wait_up 60 eval 'test -s /tmp/file.pid || test -s /tmp/file.thaw'
 if test -s /tmp/file.pid; then
 	exercise file "$(cat /tmp/file.pid)" /tmp/file.out /tmp/file.thaw
@@ -63,9 +64,10 @@ else
 fi
 show file-out /tmp/file.out
 show file-err /tmp/file.err
+show file-thaw /tmp/file.thaw
 say "file done"
 
-ahead "$CONTMIG" thaw --listen "0.0.0.0:$(cat /etc/contmig-port)" --key /key \
+"$CONTMIG" thaw --listen "0.0.0.0:$(cat /etc/contmig-port)" --key /key \
 	--stdout /tmp/net.out --stderr /tmp/net.err 2> /tmp/net.log &
 wait_up 30 grep -q 'listening on' /tmp/net.log
 say "listening"
@@ -82,7 +84,8 @@ SCENARIO
 
 # moved_ WAY BEFORE AFTER ERR: the copy's output AFTER goes on from BEFORE's
 # last step, one step at a time, counted the SIGUSR1, and the copy said
-# nothing on stderr (ERR) and was alive at the end.
+# nothing on stderr (ERR) and was alive at the end; its clocks went on (see
+# clocks_went_on_).
 moved_()
 {
 	local last first
@@ -90,7 +93,7 @@ moved_()
 		fail_ "$1: $(guest_report_ "$1" | grep -vx alive | tr '\n' ';') the copy's stderr:" \
 			"$(head -c 400 "$4"); its output: $(tail -n 5 "$3" | tr '\n' ' ')"
 	last=$(sed -n 's/^step //p' "$2" | tail -n 1)
-	first=$(sed -n '1s/^step //p' "$3")
+	first=$(sed -n 's/^step //p' "$3" | head -n 1)
 	[ -s "$4" ] && fail_ "$1: the copy complained: $(head -c 400 "$4")"
 	[ -n "$first" ] || fail_ "$1: the copy took no step: $(head -c 200 "$3")"
 	[ "$first" = $((last + 1)) ] || fail_ "$1: the copy resumed at step '$first' after step $last"
@@ -98,14 +101,36 @@ moved_()
 		> /dev/null || fail_ "$1: the copy's steps are not consecutive: $(head -c 300 "$3")"
 	grep -qx 'SIGUSR1 1' "$3" || fail_ "$1: no 'SIGUSR1 1' after kill -USR1: $(guest_why_)"
 	guest_report_ "$1" | grep -qx alive || fail_ "$1: the copy was not alive at the end: $(guest_why_)"
+	clocks_went_on_ "$1" "$2" "$3"
 }
 
-start_ env "$tunables" "$prog" --handler --timer > before.net 2> err.net
+# clocks_went_on_ WAY BEFORE AFTER: from BEFORE's last "clocks MONO BOOT REAL"
+# to AFTER's first, CLOCK_MONOTONIC and CLOCK_BOOTTIME went on as far as
+# CLOCK_REALTIME did (here, then there: the pause and a step) within 2 s:
+# the guest's wall clock is set from QEMU's RTC, to the second, at boot.
+clocks_went_on_()
+{
+	local last first d
+	last=$(sed -n 's/^clocks //p' "$2" | tail -n 1)
+	first=$(sed -n 's/^clocks //p' "$3" | head -n 1)
+	[ -n "$last" ] && [ -n "$first" ] || fail_ "$1: no clocks lines: '$last' '$first'"
+	d=$(awk -v a="$last" -v b="$first" 'BEGIN { split(a, x); split(b, y);
+		printf "%.6f %.6f %.6f", y[1] - x[1], y[2] - x[2], y[3] - x[3] }')
+	echo "$1: across the move CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME went on by $d s (from $last to $first)"
+	awk -v d="$d" 'BEGIN { split(d, x); e1 = x[1] - x[3]; e2 = x[2] - x[3];
+		exit !(x[1] >= 0 && x[2] >= 0 && e1 < 2 && e1 > -2 && e2 < 2 && e2 > -2) }' ||
+		fail_ "$1: across the move the clocks went on by $d s (monotonic, boottime," \
+			"realtime): not as far as the real time"
+}
+
+start_ env "$tunables" "$prog" --handler --timer --clocks > before.net 2> err.net
 guest_boot_ scenario "$port"
 guest_wait_ 180 '^file done'
 guest_report_ file-out > after.file
 guest_report_ file-err > err.after.file
 moved_ file before.file after.file err.after.file
+guest_report_ file-thaw | grep -q 'clocks continued (+' ||
+	fail_ "file: the guest's thaw says nothing of the clocks: $(guest_report_ file-thaw)"
 
 guest_wait_ 60 '^listening'
 expect_status_ 0 "$CONTMIG" send --key key "$pid" "127.0.0.1:$port"
@@ -115,8 +140,8 @@ kill -0 "$pid" 2> /dev/null && fail_ "the source still runs here after the send"
 guest_wait_ 180 '^scenario ended'
 guest_report_ net-out > after.net
 guest_report_ net-err > err.after.net
-guest_report_ netlog | grep -q -- "-> PID $new: running" ||
-	fail_ "the guest's listener did not start PID $new: $(guest_report_ netlog)"
+guest_report_ netlog | grep -q -- "-> PID $new: running.*; clocks continued (+" ||
+	fail_ "the guest's listener did not start PID $new, its clocks continued: $(guest_report_ netlog)"
 moved_ net before.net after.net err.after.net
 [ -s err.file ] || [ -s err.net ] && fail_ "a source complained here: $(cat err.file err.net)"
 guest_end_ 30

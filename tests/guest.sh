@@ -22,12 +22,9 @@
 # In the scenario: say TEXT (one report line), show TAG FILE (FILE's lines,
 # tagged), wait_up SECONDS CMD... (poll CMD every 100 ms; 1 when time runs
 # out), hear SECONDS (what guest_tell_ says here, through PORT+1 forwarded
-# the same way; empty when time runs out), ahead CMD... (CMD in a time
-# namespace whose CLOCK_MONOTONIC and CLOCK_BOOTTIME are a day ahead of
-# this machine's: these clocks do not travel yet, and a copy there would
-# see them go back by this machine's uptime; ahead, they jump forward, which
-# a program takes for a long pause), and $CONTMIG, $builddir, $srcdir as
-# here.  The report (second serial port) is $tmp/guest/report, the console
+# the same way; empty when time runs out), and $CONTMIG, $builddir, $srcdir
+# as here.  The guest's thaw runs as root: a copy's CLOCK_MONOTONIC and
+# CLOCK_BOOTTIME go on there from this machine's (contmig(1), TIME).  The report (second serial port) is $tmp/guest/report, the console
 # (kernel, the scenario's stderr) $tmp/guest/console.  QEMU dies with the
 # test: it is killed on every way out, and by the kernel if this shell is
 # killed outright (parent-death signal); the guest powers itself off at a
@@ -127,14 +124,12 @@ guest_skeleton_()
 	e1000=$(find "/lib/modules/$guest_kver" -name e1000.ko | head -n 1)
 	[ -n "$e1000" ] || skip_ "no e1000.ko in /lib/modules/$guest_kver for the guest's network"
 	guest_put_ "$e1000" /e1000.ko
-	guest_add_ "$CONTMIG" "$(command -v unshare)"
+	guest_add_ "$CONTMIG"
 	cat > "$guest_root/etc/contmig-test.env" <<-EOF
 	CONTMIG='$CONTMIG'
 	builddir='$builddir'
 	srcdir='$srcdir'
 	GUEST_DEADLINE=$GUEST_DEADLINE
-	CLOCKS_AHEAD=$(( $(cut -d. -f1 /proc/uptime) + 86400 ))
-	UNSHARE='$(readlink -f "$(command -v unshare)")'
 	EOF
 	cat > "$guest_root/init" <<-'EOF'
 	#!/bin/busybox sh
@@ -166,8 +161,6 @@ guest_skeleton_()
 		say "heard $word"
 		echo "$word"
 	}
-	# By path: busybox's sh prefers its own applets to PATH's programs.
-	ahead() { "$UNSHARE" --time --monotonic "$CLOCKS_AHEAD" --boottime "$CLOCKS_AHEAD" -- "$@"; }
 	stty -F /dev/ttyS1 raw -echo 2> /dev/null
 	(sleep "$GUEST_DEADLINE"; say "deadline: the guest ran out of time"; poweroff -f) &
 	say "up $(cut -d' ' -f1 /proc/uptime) s, Linux $(uname -r)"

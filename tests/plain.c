@@ -4,7 +4,7 @@
  * uses what a moved program must find again, and says so when it does not.
  *
  *   plain [--log FILE] [--handler] [--timer] [--deeper] [--spin] [--period MS]
- *         [--no-dump] [STEPS]
+ *         [--no-dump] [--clocks] [STEPS]
  *
  * Every period (default 100 ms) it takes one step and prints "step N" on
  * stdout; with STEPS it exits 0 after that many.  Each step:
@@ -26,6 +26,12 @@
  *   at the step before, touching every frame (a stack that can no longer
  *   grow, as a copy's would if it were not restored to grow down, dies of
  *   SIGSEGV there).
+ * With --clocks, each step also prints "clocks MONO BOOT REAL" after its
+ * "step N": CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME in seconds,
+ * to the nanosecond (a move's pause by the wall clocks is how far REAL went
+ * on: MONO and BOOT must go on as far), and
+ * CLOCK_BOOTTIME must not go backwards either (a copy's clocks must go on
+ * from its source's, contmig(1) TIME).
  * With --no-dump it makes itself not dumpable (PR_SET_DUMPABLE 0), as a
  * set-user-ID program's memory is: its user may not read it from outside.
  * Without --handler or --timer nothing may interrupt its sleep: EINTR there
@@ -158,10 +164,10 @@ static void sleep_ms(long ms, int handled)
 int main(int argc, char **argv)
 {
 	const char *log = NULL;
-	int handler = 0, timer = 0, deeper = 0, spin = 0, logfd = -1;
+	int handler = 0, timer = 0, deeper = 0, spin = 0, clocks = 0, logfd = -1;
 	long period = 100, steps = -1, alarms_before = 0, usr1_told = 0, depth;
 	struct chunk *heap = NULL;
-	double last_mono = 0;
+	double last_mono = 0, last_boot = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--log") && i + 1 < argc)
@@ -174,6 +180,8 @@ int main(int argc, char **argv)
 			deeper = 1;
 		else if (!strcmp(argv[i], "--spin"))
 			spin = 1;
+		else if (!strcmp(argv[i], "--clocks"))
+			clocks = 1;
 		else if (!strcmp(argv[i], "--period") && i + 1 < argc)
 			period = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--no-dump") && prctl(PR_SET_DUMPABLE, 0) < 0)
@@ -196,14 +204,19 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (long step = 1; steps < 0 || step <= steps; step++) {
-		double mono = now(CLOCK_MONOTONIC);
+		double mono = now(CLOCK_MONOTONIC), boot = now(CLOCK_BOOTTIME);
+		double real = now(CLOCK_REALTIME);
 
-		if (now(CLOCK_REALTIME) < 1e9)
-			wrong("CLOCK_REALTIME is %ld s at step %ld", (long)now(CLOCK_REALTIME), step);
+		if (real < 1e9)
+			wrong("CLOCK_REALTIME is %ld s at step %ld", (long)real, step);
 		if (mono < last_mono)
 			wrong("CLOCK_MONOTONIC went back %ld us at step %ld",
 			      (long)((last_mono - mono) * 1e6), step);
 		last_mono = mono;
+		if (clocks && boot < last_boot)
+			wrong("CLOCK_BOOTTIME went back %ld us at step %ld",
+			      (long)((last_boot - boot) * 1e6), step);
+		last_boot = boot;
 		heap = grow(heap, step);
 		check_heap(heap, step);
 		if (deeper && (depth = dig(32 * step)) != 32 * step)
@@ -214,6 +227,8 @@ int main(int argc, char **argv)
 		while (handler && usr1_told < usr1_seen)
 			printf("SIGUSR1 %ld\n", ++usr1_told);
 		printf("step %ld\n", step);
+		if (clocks)
+			printf("clocks %.9f %.9f %.9f\n", mono, boot, real);
 		if (logfd >= 0 && dprintf(logfd, "step %ld\n", step) < 0)
 			die(log);
 		if (spin)
