@@ -750,14 +750,32 @@ static int check_clocks(struct remote *r, struct restore_result *res)
  * in a time namespace): on for the summary line, or this machine's, which
  * the copy has less of.
  */
-static void say_clocks(const struct remote *r, struct restore_result *res)
+static void say_clocks(const struct image *im, const struct remote *r,
+		       struct restore_result *res)
 {
 	char text[sizeof(r->clocks.why) + 96];
+	struct clocks_plan last;
 
 	if (r->clocks.lost && r->clocks.matters) {
 		snprintf(text, sizeof(text), "it runs on this machine's CLOCK_MONOTONIC and "
 			 "CLOCK_BOOTTIME, not its source's: %s", r->clocks.why);
 		add_warning(res, text);
+	}
+	/*
+	 * The offsets were set by the first image (a live send's first round,
+	 * a chain's base), before the source ran on: by its last, with this
+	 * machine's wall clock behind the source's by more than the pause,
+	 * the copy's clocks are behind where the source's were (more than a
+	 * 10 ms off: not the noise of two readings, or of NTP slewing one).
+	 */
+	if (r->clocks.make && !r->clocks.lost) {
+		clocks_plan(&im->clocks, false, &last);
+		if (last.monotonic - r->clocks.monotonic > 10000000) {
+			snprintf(text, sizeof(text), "its CLOCK_MONOTONIC went back %.3f s across "
+				 "the move: this machine's wall clock is behind its source's",
+				 (last.monotonic - r->clocks.monotonic) / 1e9);
+			add_warning(res, text);
+		}
 	}
 	clocks_summary(&r->clocks, res->clocks, sizeof(res->clocks));
 }
@@ -770,7 +788,8 @@ int restore_begin(struct image *im, struct stream *in, struct remote *r,
 	memset(res, 0, sizeof(*res));
 	/* By the first image's clocks: a live send's rounds all map the
 	 * source's clocks to real time the same way (clocks.h). */
-	clocks_plan(&im->clocks, &r->clocks);
+	clocks_plan(&im->clocks, r->creds && r->creds->change && r->creds->uid != getuid(),
+		    &r->clocks);
 	err = remote_spawn(r);
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "starting the restorer%s%s%s: %s",
@@ -851,7 +870,7 @@ int restore_finish(struct image *im, struct remote *r, struct restore_result *re
 	if (err)
 		remote_kill(r);
 	else
-		say_clocks(r, res);
+		say_clocks(im, r, res);
 	return err;
 }
 
