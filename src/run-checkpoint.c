@@ -806,6 +806,10 @@ static enum resume_failure resume_chain(struct keeper *k, const struct checkpoin
 		goto out;
 	}
 	k->pid = r.pid;
+	/* It goes on with its call in restart_syscall (timedwait.h): which
+	 * call, for its checkpoints. */
+	tracee_saw_call(r.pid, (long long)(upto == from ? first : prev).regs.orig_rax,
+			(upto == from ? first : prev).regs.rip);
 	escape_text(k->comm, sizeof(k->comm), first.state.comm, sizeof(first.state.comm));
 	{
 		time_t at = (time_t)(upto == from ? first : prev).state.frozen_at;

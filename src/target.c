@@ -15,6 +15,7 @@
 #include "escape.h"
 #include "exitcode.h"
 #include "files.h"
+#include "procfs.h"
 #include "ptrace.h"
 #include "sigstate.h"
 #include "snapshot.h"
@@ -211,6 +212,28 @@ static void undo_restart_syscall(int pid, struct image *im)
 }
 
 /*
+ * A process blocked in restart_syscall at the first look (a copy still in
+ * the sleep it came with, a process a stop cut short before) goes on with
+ * a call no stop of ours saw: which one, /proc tells enough to guess
+ * (timedwait.h), for the image and for let_wait_end.
+ */
+static void guess_restarted_call(int pid)
+{
+	unsigned long long nr, arg1, pc;
+	char *text = NULL, *wchan = NULL;
+	size_t len;
+
+	/* "NR ARG1 ... ARG6 SP PC" while it is blocked in a call. */
+	if (procfs_read_file(pid, "syscall", &text, &len) == 0 &&
+	    sscanf(text, "%llu 0x%llx 0x%*x 0x%*x 0x%*x 0x%*x 0x%*x 0x%*x 0x%llx", &nr, &arg1,
+		   &pc) == 3 && nr == SYS_restart_syscall &&
+	    procfs_read_file(pid, "wchan", &wchan, &len) == 0)
+		tracee_saw_call(pid, timed_wait_restarted(wchan, arg1), pc);
+	free(text);
+	free(wchan);
+}
+
+/*
  * A wait whose time left only this kernel knows (timedwait.h: a poll, a
  * FUTEX_WAIT, a sleep without rem) would end at once in the copy: let it end
  * here first, when that takes no more than a second.  The process runs
@@ -289,6 +312,7 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 			return EXIT_INTERNAL;
 		}
 	} else {
+		guess_restarted_call(pid);
 		status = read_sigstate_apart(cmd, pid, &pre);
 		test_point("sigstate-apart");
 		if (status == EXIT_OK)

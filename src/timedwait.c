@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <linux/futex.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -30,6 +31,18 @@ enum timed_wait timed_wait_kind(long long nr, const struct user_regs_struct *reg
 	default:
 		return TIMED_WAIT_NONE;
 	}
+}
+
+long long timed_wait_restarted(const char *wchan, unsigned long long arg1)
+{
+	if (!*wchan || !strcmp(wchan, "0"))
+		return -1;
+	if (!strncmp(wchan, "poll_", 5) || !strncmp(wchan, "do_sys_poll", 11))
+		return SYS_poll;
+	if (!strncmp(wchan, "futex", 5))
+		return SYS_futex;
+	/* A clock ID is small, or a CPU clock's negative: no user address. */
+	return arg1 < 4096 || arg1 >= 0x800000000000ULL ? SYS_clock_nanosleep : SYS_nanosleep;
 }
 
 void timed_wait_resume_regs(struct user_regs_struct *regs, long cut_short, bool handler_first)

@@ -32,6 +32,17 @@ enum timed_wait {
 enum timed_wait timed_wait_kind(long long nr, const struct user_regs_struct *regs);
 
 /*
+ * The call a process blocked in restart_syscall goes on with, as far as
+ * what the kernel shows tells (a copy starts its sleep in one, and so does
+ * a process a stop cut short before): wchan, the kernel function it sleeps
+ * in (/proc/PID/wchan), names a poll or a futex wait; otherwise it is a
+ * sleep, nanosleep or clock_nanosleep by its first argument (a clock, not
+ * an address).  -1 when it cannot tell (it was running).  A wrong guess
+ * costs no more than a lost wait (TIMED_WAIT_LOST): its rem is not one.
+ */
+long long timed_wait_restarted(const char *wchan, unsigned long long arg1);
+
+/*
  * The registers a copy goes on with, for a process stopped inside a call
  * (orig_rax, rax: its restart code).  Only a call the old kernel would have
  * restarted from its restart block changes:

@@ -72,6 +72,22 @@ for how in rem clock select; do
 	within_ "sleeper $how woke after its thaw" $woke 250 1200
 	within_ "sleeper $how slept" $slept 1500 2500
 done
+# Moved again within the same sleep: the copy sleeps in restart_syscall,
+# which the second freeze names from what /proc shows; 5 s in all, 2 s gone
+# by the second thaw.
+start_ "$sleeper" once rem 5000 > chain.before
+sleep 1
+expect_status_ 0 "$CONTMIG" freeze -q -o chain1.img "$pid"
+expect_status_ 0 "$CONTMIG" thaw --detach --stdout chain.out chain1.img
+read -r copy < out
+started_pids="$started_pids $copy"
+sleep 1
+expect_status_ 0 "$CONTMIG" freeze -q -o chain2.img "$copy"
+t0=$(now_ms_)
+expect_status_ 0 "$CONTMIG" thaw chain2.img
+read -r word at slept result _ < out
+[ "$word $result" = "woke ok" ] || fail_ "sleeper moved twice: $(cat out)"
+within_ "sleeper moved twice woke after its second thaw" $((at - t0)) 2500 3700
 # Without: the wait runs out before the move (0.8 s, frozen 0.3 s in), and
 # the copy goes on at once, its whole wait waited.
 for how in null poll futex; do
