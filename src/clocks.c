@@ -184,7 +184,7 @@ static bool known_boot(const uint8_t id[16])
 	return false;
 }
 
-void clocks_plan(const struct image_clocks *c, struct clocks_plan *p)
+void clocks_plan(const struct image_clocks *c, bool another_user, struct clocks_plan *p)
 {
 	const struct image_clocks_rec *r = &c->rec;
 	int64_t real, mono, boot, own_mono, own_boot, pause;
@@ -221,6 +221,14 @@ void clocks_plan(const struct image_clocks *c, struct clocks_plan *p)
 	}
 	/* Our own namespace's offsets already: the restorer stays in it. */
 	p->make = p->monotonic != own_mono || p->boottime != own_boot;
+	if (p->make && another_user && (p->monotonic < own_mono || p->boottime < own_boot)) {
+		p->make = false;
+		p->lost = true;
+		snprintf(p->why, sizeof(p->why), "they would be behind this machine's, and it runs "
+			 "as another user (the image would choose the time its set-user-ID programs "
+			 "see)");
+		return;
+	}
 	if (p->make)
 		offsets_text(p->monotonic, p->boottime, p->offsets, sizeof(p->offsets));
 }

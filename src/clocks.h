@@ -40,8 +40,13 @@ struct clocks_plan {
 	char why[200];
 };
 
-/* What the copy of an image with clocks note c needs, here and now. */
-void clocks_plan(const struct image_clocks *c, struct clocks_plan *p);
+/*
+ * What the copy of an image with clocks note c needs, here and now.  A copy
+ * that runs as another user than we do (another_user) gets no clocks behind
+ * our own: whoever wrote its note would choose the time that set-user-ID
+ * programs it runs see (an expired sudo ticket valid again).
+ */
+void clocks_plan(const struct image_clocks *c, bool another_user, struct clocks_plan *p);
 /*
  * After the restorer's first stop: is it in a time namespace of its own
  * with the planned offsets?  Where it is in none (none could be made:

@@ -58,6 +58,8 @@ void dirty_stop(struct dirty *d)
 struct helper_answer {
 	int err;
 	char why[200];
+	long long call_nr;		/* the call its stop cut short (tracee.h) */
+	unsigned long long call_rip;
 };
 
 /* Send a and, when fd >= 0, fd with it (SCM_RIGHTS). */
@@ -157,7 +159,10 @@ ATTR_NORETURN static void helper(const struct tracee *src, int timeout_ms, int s
 	for (size_t i = 0; i < sizeof(terminal_signals) / sizeof(terminal_signals[0]); i++)
 		signal(terminal_signals[i], SIG_IGN);
 	(void)setpgid(0, 0);
+	a.call_nr = -1;
 	a.err = tracee_seize(&t, 0, timeout_ms);
+	if (!a.err)
+		a.call_nr = tracee_last_call(t.pid, &a.call_rip);
 	if (a.err) {
 		say_why(a.err, a.why, sizeof(a.why), "stopping it: %s", strerror(-a.err));
 	} else {
@@ -171,8 +176,9 @@ ATTR_NORETURN static void helper(const struct tracee *src, int timeout_ms, int s
 	_exit(0);
 }
 
-/* The helper's answer and its fd: 0 with *fd, or -errno with why. */
-static int hear(int sock, int *fd, char *why, size_t why_len)
+/* The helper's answer and its fd: 0 with *fd, or -errno with why.  The
+ * call its stop cut short is told to tracee.h for pid. */
+static int hear(int sock, pid_t pid, int *fd, char *why, size_t why_len)
 {
 	char control[CMSG_SPACE(sizeof(int))];
 	struct helper_answer a;
@@ -193,6 +199,7 @@ static int hear(int sock, int *fd, char *why, size_t why_len)
 	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 		memcpy(fd, CMSG_DATA(c), sizeof(int));
 	a.why[sizeof(a.why) - 1] = '\0';
+	tracee_saw_call(pid, a.call_nr, a.call_rip);
 	if (a.err) {
 		if (*fd >= 0)
 			close(*fd);
@@ -378,7 +385,7 @@ int dirty_start(struct dirty *d, const struct tracee *t, int timeout_ms, char *w
 		err = say_why(-errno, why, why_len, "starting the helper that tracks its writes: "
 			      "%s", strerror(errno));
 	else
-		err = hear(sock[0], &d->uffd, why, why_len);
+		err = hear(sock[0], t->pid, &d->uffd, why, why_len);
 	close(sock[0]);
 	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

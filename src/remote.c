@@ -199,6 +199,7 @@ static int child_report(struct remote *r, int report)
 static void time_for_children(struct remote *r, int *own)
 {
 	size_t len = strlen(r->clocks.offsets);
+	ssize_t n;
 	int fd;
 
 	*own = -1;
@@ -206,7 +207,9 @@ static void time_for_children(struct remote *r, int *own)
 	if (!r->clocks.make)
 		return;
 	*own = open("/proc/self/ns/time", O_RDONLY | O_CLOEXEC);
-	if (*own < 0 || unshare(CLONE_NEWTIME) < 0) {
+	/* First whether we may come back (setns into ours, where we are):
+	 * root of a user namespace may make one, but not return to ours. */
+	if (*own < 0 || setns(*own, CLONE_NEWTIME) < 0 || unshare(CLONE_NEWTIME) < 0) {
 		r->timens_err = errno;
 		if (*own >= 0)
 			close(*own);
@@ -214,8 +217,9 @@ static void time_for_children(struct remote *r, int *own)
 		return;
 	}
 	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, r->clocks.offsets, len) != (ssize_t)len)
-		r->timens_err = errno ? errno : EIO;
+	n = fd < 0 ? -1 : write(fd, r->clocks.offsets, len);
+	if (n != (ssize_t)len)
+		r->timens_err = n < 0 ? errno : EIO;
 	if (fd >= 0)
 		close(fd);
 }
@@ -343,9 +347,10 @@ close_fds:
 	return err;
 }
 
-/* Load the registers for one call at the gadget and let it run. */
-static int start_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4,
-			 long a5, long a6)
+/* Load the registers for one call at the gadget and let it run (request:
+ * PTRACE_CONT, or PTRACE_SYSCALL for its syscall-stops). */
+static int start_syscall(struct remote *r, long request, long nr, long a1, long a2, long a3,
+			 long a4, long a5, long a6)
 {
 	struct user_regs_struct regs = r->regs;
 
@@ -358,7 +363,7 @@ static int start_syscall(struct remote *r, long nr, long a1, long a2, long a3, l
 	regs.r10 = a4;
 	regs.r8 = a5;
 	regs.r9 = a6;
-	if (ptrace_set_regs(r->pid, &regs) < 0 || ptrace(PTRACE_CONT, r->pid, 0, 0) < 0)
+	if (ptrace_set_regs(r->pid, &regs) < 0 || ptrace(request, r->pid, 0, 0) < 0)
 		return -errno;
 	return 0;
 }
@@ -430,7 +435,7 @@ int remote_call(struct remote *r, long *ret, long nr, long a1, long a2, long a3,
 		long a5, long a6)
 {
 	struct user_regs_struct regs;
-	int err = start_syscall(r, nr, a1, a2, a3, a4, a5, a6);
+	int err = start_syscall(r, PTRACE_CONT, nr, a1, a2, a3, a4, a5, a6);
 
 	if (!err)
 		err = wait_step(r, is_our_trap, &regs);
@@ -442,6 +447,79 @@ int remote_call(struct remote *r, long *ret, long nr, long a1, long a2, long a3,
 		return err;
 	*ret = (long)regs.rax;
 	return 0;
+}
+
+/* What remote_cut_short cuts its call short with: a real-time signal, queued
+ * apart from any of the same number sent to the stub.  (SIGRTMAX.) */
+#define CUT_SIGNAL	64
+
+/* At our signal's stop, past the call: nothing restarts it from here. */
+static int leave_call(struct remote *r)
+{
+	struct user_regs_struct regs;
+	int err = ptrace_get_regs(r->pid, &regs);
+
+	if (err)
+		return err;
+	regs.orig_rax = -1;
+	return ptrace_set_regs(r->pid, &regs);
+}
+
+long remote_cut_short(struct remote *r, long nr, long a1, long a2, long a3, long a4)
+{
+	bool entered = false, exited = false;
+	int err = start_syscall(r, PTRACE_SYSCALL, nr, a1, a2, a3, a4, 0, 0);
+	long ret = 0;
+
+	if (err)
+		return err;
+	for (;;) {
+		struct user_regs_struct regs;
+		long req = PTRACE_SYSCALL;
+		int status, sig;
+		siginfo_t si;
+
+		err = ptrace_wait(r->pid, &status);
+		if (err)
+			return err;
+		sig = WSTOPSIG(status);
+		if (sig == (SIGTRAP | 0x80) && !entered) {
+			/* In the call, before it runs: with our signal pending it
+			 * returns at once, as it would on any signal. */
+			entered = true;
+			err = ptrace_set_sigmask(r->pid, ~(1ULL << (CUT_SIGNAL - 1)));
+			if (err)
+				return err;
+			if (syscall(SYS_tgkill, r->pid, r->pid, CUT_SIGNAL) < 0)
+				return -errno;
+		} else if (sig == (SIGTRAP | 0x80)) {
+			err = ptrace_get_regs(r->pid, &regs);
+			if (err)
+				return err;
+			ret = (long)regs.rax;
+			exited = true;
+			req = PTRACE_CONT;	/* to our signal's stop */
+		} else {
+			if (ptrace(PTRACE_GETSIGINFO, r->pid, 0, &si) < 0)
+				return -errno;
+			if (exited && sig == CUT_SIGNAL && si.si_code == SI_TKILL &&
+			    si.si_pid == getpid()) {
+				/* Taken: the next call's start discards it. */
+				err = ptrace_set_sigmask(r->pid, ~0ULL);
+				if (!err)
+					err = leave_call(r);
+				return err ? err : ret;
+			}
+			if (is_fault(sig, &si))
+				return -EPROTO;
+			note_signal(r, sig, &si);
+			if (exited && (err = leave_call(r)))
+				return err;
+			req = exited ? PTRACE_CONT : PTRACE_SYSCALL;
+		}
+		if (ptrace(req, r->pid, 0, 0) < 0)
+			return -errno;
+	}
 }
 
 long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4, long a5,
@@ -462,8 +540,8 @@ static bool is_stub_gone(int sig, const siginfo_t *si, unsigned long rip)
 int remote_unmap_stub(struct remote *r)
 {
 	struct user_regs_struct regs;
-	int err = start_syscall(r, SYS_munmap, STUB_TEXT_ADDR, STUB_AREA_END - STUB_TEXT_ADDR,
-				0, 0, 0, 0);
+	int err = start_syscall(r, PTRACE_CONT, SYS_munmap, STUB_TEXT_ADDR,
+				STUB_AREA_END - STUB_TEXT_ADDR, 0, 0, 0, 0);
 
 	/* munmap succeeded if the very next instruction fetch faulted. */
 	return err ? err : wait_step(r, is_stub_gone, &regs);

@@ -85,6 +85,15 @@ int remote_call(struct remote *r, long *ret, long nr, long a1, long a2, long a3,
 /* The same, folded: the call's result, or remote_call's -errno. */
 long remote_syscall(struct remote *r, long nr, long a1, long a2, long a3, long a4,
 		    long a5, long a6) MUST_CHECK;
+/*
+ * Run one system call in the stub with a signal pending, so that a blocking
+ * one returns at once, cut short as a signal cuts it: a sleep then leaves
+ * the thread its restart block (restart_syscall(2)), which the program goes
+ * on with (timedwait.h).  The call's result (-ERESTART_RESTARTBLOCK for a
+ * sleep cut short, 0 for one with no time left), or -errno as remote_call.
+ */
+long remote_cut_short(struct remote *r, long nr, long a1, long a2, long a3, long a4)
+	MUST_CHECK;
 /* Remove the stub's own code page, the last piece of it; the process is then
  * stopped with a SIGSEGV that thaw discards when it sets the final registers. */
 int remote_unmap_stub(struct remote *r) MUST_CHECK;

@@ -33,6 +33,7 @@
 #include "seccomp.h"
 #include "sigstate.h"
 #include "testpoint.h"
+#include "timedwait.h"
 #include "vdso.h"
 #include "workdir.h"
 
@@ -361,41 +362,6 @@ static int restore_workdir(const struct image *im, struct remote *r, struct rest
 	return err ? fail(res, RESTORE_CANNOT, err, "%s", why) : 0;
 }
 
-/*
- * A process stopped inside a blocking system call has the call in orig_rax
- * and a restart code in rax.  The copy goes on from a signal stop (the
- * restorer's last fault), after which the kernel decides on its way back to
- * user space exactly as it would have on the old machine: run the call
- * again, or, when a signal's handler runs first, return EINTR to it (or run
- * it again after, for SA_RESTART).  Restarting it ourselves would take a
- * signal that came first for nothing: a pause(2) waiting for it would wait
- * for ever.  For -ERESTART_RESTARTBLOCK the kernel would call
- * restart_syscall(), whose saved state stayed behind on the old machine:
- * it becomes -ERESTARTNOHAND, which re-issues the original call with its
- * original arguments (a sleep starts over), or returns EINTR to a handler,
- * as the kernel does for a sleep a handler interrupts.  (freeze puts the
- * original call back where its own helper's stop turned it into
- * restart_syscall: target.c.)
- */
-static void restart_syscall_regs(struct user_regs_struct *regs)
-{
-	if ((long)regs->orig_rax < 0 || (long)regs->rax != -ERESTART_RESTARTBLOCK)
-		return;
-	if ((long)regs->orig_rax != SYS_restart_syscall) {
-		regs->rax = -ERESTARTNOHAND;
-		return;
-	}
-	/*
-	 * It was in restart_syscall itself (stopped and continued before,
-	 * during that call): which call it restarts, and with what, stayed in
-	 * the old kernel.  Its callers (nanosleep, clock_nanosleep, poll,
-	 * futex waits) all take 0 (done, timed out, woken) and look again, so
-	 * it returns 0 rather than an EINTR a program may take for an error.
-	 */
-	regs->rax = 0;
-	regs->orig_rax = -1;
-}
-
 /* Say what the copy has less of, after what is said already. */
 static void add_warning(struct restore_result *res, const char *text)
 {
@@ -456,7 +422,60 @@ static int call_from_program(const struct image *im, struct remote *r,
 	return 0;
 }
 
-static int set_cpu_state(const struct image *im, struct remote *r, struct restore_result *res)
+/*
+ * A sleep the freeze cut short, whose rem holds what was left, goes on in
+ * the copy for that as it would have gone on in its source: from a restart
+ * block, which the kernel keeps for the thread and cannot take from another
+ * machine.  The same call, made by the restorer for the remainder and cut
+ * short at once (remote_cut_short), leaves the copy one of its own; the
+ * program then goes on with restart_syscall, its registers as they were.
+ * *cut_short: that call's result (timed_wait_resume_regs), or 0.
+ */
+static int arm_sleep(const struct image *im, struct remote *r, long *cut_short,
+		     struct restore_result *res)
+{
+	const struct user_regs_struct *g = &im->regs;
+	long long nr = (long long)g->orig_rax;
+	long ret;
+
+	*cut_short = 0;
+	if ((long long)g->rax != -ERESTART_RESTARTBLOCK || timed_wait_kind(nr, g) != TIMED_WAIT_KEPT)
+		return 0;
+	/* For what rem holds, into rem, on the clock it slept on. */
+	if (nr == SYS_nanosleep)
+		ret = remote_cut_short(r, nr, g->rsi, g->rsi, 0, 0);
+	else
+		ret = remote_cut_short(r, nr, g->rdi, 0, g->r10, g->r10);
+	/* (A call that failed is the copy's loss, not a reason to refuse it:
+	 * a stub that died fails the next step.) */
+	if (ret != -ERESTART_RESTARTBLOCK && ret != 0)
+		add_warning(res, "the sleep it was in could not go on for what remained, so it "
+			    "ends at once");
+	*cut_short = ret;
+	return 0;
+}
+
+/* Does a handler run as the copy starts: a signal pending that it does not
+ * block and catches?  (Only it can cut a wait short in the copy.) */
+static bool handler_first(const struct image *im)
+{
+	for (size_t i = 0; i < im->nsig; i++) {
+		int32_t signo;
+
+		memcpy(&signo, im->sig[i].info, sizeof(signo));
+		if (signo < 1 || signo > IMAGE_MAX_SIGNAL ||
+		    im->state.sigmask & (1ULL << (signo - 1)))
+			continue;
+		for (uint32_t a = 0; a < im->sigactions.head.count; a++)
+			if (im->sigactions.act[a].signo == (uint32_t)signo &&
+			    im->sigactions.act[a].handler > 1)
+				return true;
+	}
+	return false;
+}
+
+static int set_cpu_state(const struct image *im, struct remote *r, long cut_short,
+			 struct restore_result *res)
 {
 	struct user_regs_struct regs = im->regs;
 	uint8_t *host;
@@ -490,7 +509,18 @@ static int set_cpu_state(const struct image *im, struct remote *r, struct restor
 	err = ptrace_set_sigmask(r->pid, im->state.sigmask);
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "setting the signal mask: %s", strerror(-err));
-	restart_syscall_regs(&regs);
+	/*
+	 * A process stopped inside a blocking call has it in orig_rax and a
+	 * restart code in rax.  The copy goes on from a signal stop (the
+	 * restorer's last fault), after which the kernel decides on its way
+	 * back to user space as it would have on the old machine: run the call
+	 * again, or return EINTR to a handler that runs first (restarting it
+	 * ourselves would take a signal that came first for nothing: a pause(2)
+	 * waiting for it would wait for ever).  Only a call the old kernel
+	 * would have restarted from its restart block, which stayed behind,
+	 * changes (timedwait.h).
+	 */
+	timed_wait_resume_regs(&regs, cut_short, handler_first(im));
 	/* The selectors are the same on every x86-64 Linux; do not trust the image's. */
 	regs.cs = r->regs.cs;
 	regs.ss = r->regs.ss;
@@ -720,14 +750,32 @@ static int check_clocks(struct remote *r, struct restore_result *res)
  * in a time namespace): on for the summary line, or this machine's, which
  * the copy has less of.
  */
-static void say_clocks(const struct remote *r, struct restore_result *res)
+static void say_clocks(const struct image *im, const struct remote *r,
+		       struct restore_result *res)
 {
 	char text[sizeof(r->clocks.why) + 96];
+	struct clocks_plan last;
 
 	if (r->clocks.lost && r->clocks.matters) {
 		snprintf(text, sizeof(text), "it runs on this machine's CLOCK_MONOTONIC and "
 			 "CLOCK_BOOTTIME, not its source's: %s", r->clocks.why);
 		add_warning(res, text);
+	}
+	/*
+	 * The offsets were set by the first image (a live send's first round,
+	 * a chain's base), before the source ran on: by its last, with this
+	 * machine's wall clock behind the source's by more than the pause,
+	 * the copy's clocks are behind where the source's were (more than a
+	 * 10 ms off: not the noise of two readings, or of NTP slewing one).
+	 */
+	if (r->clocks.make && !r->clocks.lost) {
+		clocks_plan(&im->clocks, false, &last);
+		if (last.monotonic - r->clocks.monotonic > 10000000) {
+			snprintf(text, sizeof(text), "its CLOCK_MONOTONIC went back %.3f s across "
+				 "the move: this machine's wall clock is behind its source's",
+				 (last.monotonic - r->clocks.monotonic) / 1e9);
+			add_warning(res, text);
+		}
 	}
 	clocks_summary(&r->clocks, res->clocks, sizeof(res->clocks));
 }
@@ -740,7 +788,8 @@ int restore_begin(struct image *im, struct stream *in, struct remote *r,
 	memset(res, 0, sizeof(*res));
 	/* By the first image's clocks: a live send's rounds all map the
 	 * source's clocks to real time the same way (clocks.h). */
-	clocks_plan(&im->clocks, &r->clocks);
+	clocks_plan(&im->clocks, r->creds && r->creds->change && r->creds->uid != getuid(),
+		    &r->clocks);
 	err = remote_spawn(r);
 	if (err)
 		return fail(res, RESTORE_CANNOT, err, "starting the restorer%s%s%s: %s",
@@ -797,6 +846,7 @@ int restore_update(struct image *next, const struct image *prev, struct stream *
 int restore_finish(struct image *im, struct remote *r, struct restore_result *res)
 {
 	int err = check_canary(im, r, res);
+	long cut_short = 0;
 
 	if (!err)
 		err = protect_regions(im, r, res);
@@ -806,6 +856,9 @@ int restore_finish(struct image *im, struct remote *r, struct restore_result *re
 		err = restore_name(im, r, res);
 	if (!err)
 		err = restore_workdir(im, r, res);
+	/* (Before any signal is pending for the program: see remote_cut_short.) */
+	if (!err)
+		err = arm_sleep(im, r, &cut_short, res);
 	if (!err)
 		err = queue_signals(im, r, res);
 	if (!err)
@@ -813,11 +866,11 @@ int restore_finish(struct image *im, struct remote *r, struct restore_result *re
 	if (!err)
 		err = open_files(im, r, res);
 	if (!err)
-		err = set_cpu_state(im, r, res);
+		err = set_cpu_state(im, r, cut_short, res);
 	if (err)
 		remote_kill(r);
 	else
-		say_clocks(r, res);
+		say_clocks(im, r, res);
 	return err;
 }
 

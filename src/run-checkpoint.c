@@ -339,8 +339,9 @@ static bool drop_ours(const struct keeper *k, struct image *im)
  */
 static int same_namespaces(const struct keeper *k)
 {
+	/* (Not time: its offsets go with the clocks note, clocks.h.) */
 	static const char *const kinds[] = { "user", "mnt", "net", "pid", "ipc", "uts",
-					     "cgroup", "time" };
+					     "cgroup" };
 	char path[64];
 
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -571,6 +572,9 @@ static int take_reports(struct keeper *k, struct wants *w)
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return ended(k, st);
 		event = (unsigned)st >> 16;
+		/* (Each of PROG's stops is ours: a checkpoint at a later one
+		 * within the same call must know the call.) */
+		tracee_note_call(k->pid);
 		sig = WSTOPSIG(st);
 		if (event == PTRACE_EVENT_STOP && signal_is_stop(sig) && !w->interrupted) {
 			req = PTRACE_LISTEN;	/* a group stop: stays stopped till SIGCONT */
@@ -802,6 +806,10 @@ static enum resume_failure resume_chain(struct keeper *k, const struct checkpoin
 		goto out;
 	}
 	k->pid = r.pid;
+	/* It goes on with its call in restart_syscall (timedwait.h): which
+	 * call, for its checkpoints. */
+	tracee_saw_call(r.pid, (long long)(upto == from ? first : prev).regs.orig_rax,
+			(upto == from ? first : prev).regs.rip);
 	escape_text(k->comm, sizeof(k->comm), first.state.comm, sizeof(first.state.comm));
 	{
 		time_t at = (time_t)(upto == from ? first : prev).state.frozen_at;

@@ -290,7 +290,6 @@ ATTR_NORETURN static void ask_apart(const struct tracee *t, int timeout_ms, int 
 {
 	static const int terminal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
 	struct tracee h = { .pid = t->pid, .pidfd = t->pidfd };
-	struct user_regs_struct regs;
 	struct apart_answer a;
 	const char *at = (const char *)&a;
 	size_t left = sizeof(a);
@@ -305,10 +304,8 @@ ATTR_NORETURN static void ask_apart(const struct tracee *t, int timeout_ms, int 
 	(void)setpgid(0, 0);
 	a.r.call_nr = -1;
 	a.seize_err = tracee_seize(&h, 0, timeout_ms);
-	if (!a.seize_err && ptrace_get_regs(h.pid, &regs) == 0 && (long long)regs.orig_rax >= 0) {
-		a.r.call_nr = (long long)regs.orig_rax;
-		a.r.call_rip = regs.rip;
-	}
+	if (!a.seize_err)
+		a.r.call_nr = tracee_last_call(h.pid, &a.r.call_rip);
 	if (!a.seize_err) {
 		a.err = sigstate_dispositions(h.pid, &a.r.caught, &a.r.ignored);
 		if (a.err)

@@ -55,8 +55,7 @@ struct sigstate_read {
 	struct image_sigactions sa;
 	struct image_timers tm;
 	uint64_t caught, ignored;	/* what /proc said it caught and ignored then */
-	/* The blocking call it was in when the helper stopped it (orig_rax,
-	 * and rip just past its syscall instruction), or call_nr -1. */
+	/* The call the helper's stop cut short (tracee_saw_call), or -1. */
 	long long call_nr;
 	unsigned long long call_rip;
 };

@@ -9,16 +9,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "arch-x86_64.h"
 #include "contract.h"
 #include "error.h"
 #include "escape.h"
 #include "exitcode.h"
 #include "files.h"
+#include "procfs.h"
 #include "ptrace.h"
 #include "sigstate.h"
 #include "snapshot.h"
 #include "target.h"
 #include "testpoint.h"
+#include "timedwait.h"
 #include "tracee.h"
 
 /*
@@ -190,19 +193,87 @@ static int read_sigstate_apart(const char *cmd, int pid, struct sigstate_read *p
 }
 
 /*
- * A call with a restart block (nanosleep, clock_nanosleep, poll...) that the
- * helper's stop interrupted was turned by the kernel, as the helper let it
- * go, into restart_syscall, whose saved state cannot travel: the copy's
- * kernel would answer it EINTR, and a program that takes EINTR for an error
- * would fail.  Still in it at the same instruction, it is still in the call
- * the helper saw, which goes into the image in its place (restore.c then
- * makes the copy run it again).
+ * A call with a restart block (nanosleep, clock_nanosleep, poll...) that an
+ * earlier stop of ours cut short (freeze's helpers', a live send's rounds',
+ * run's) was turned by the kernel, as the process went on, into
+ * restart_syscall, whose saved state cannot travel.  Still in it at the same
+ * instruction, it is still in the call that stop saw, which goes into the
+ * image in its place (restore.c then makes the copy go on with it).
  */
-static void undo_restart_syscall(const struct sigstate_read *pre, struct image *im)
+static void undo_restart_syscall(int pid, struct image *im)
 {
-	if ((long long)im->regs.orig_rax == SYS_restart_syscall && pre->call_nr >= 0 &&
-	    pre->call_nr != SYS_restart_syscall && im->regs.rip == pre->call_rip)
-		im->regs.orig_rax = pre->call_nr;
+	long long nr;
+
+	if ((long long)im->regs.orig_rax != SYS_restart_syscall)
+		return;
+	nr = tracee_call_at(pid, im->regs.rip);
+	if (nr >= 0)
+		im->regs.orig_rax = nr;
+}
+
+/*
+ * A process blocked in restart_syscall at the first look (a copy still in
+ * the sleep it came with, a process a stop cut short before) goes on with
+ * a call no stop of ours saw: which one, /proc tells enough to guess
+ * (timedwait.h), for the image and for let_wait_end.
+ */
+static void guess_restarted_call(int pid)
+{
+	unsigned long long nr, arg1, pc;
+	char *text = NULL, *wchan = NULL;
+	size_t len;
+
+	/* "NR ARG1 ... ARG6 SP PC" while it is blocked in a call. */
+	if (procfs_read_file(pid, "syscall", &text, &len) == 0 &&
+	    sscanf(text, "%llu 0x%llx 0x%*x 0x%*x 0x%*x 0x%*x 0x%*x 0x%*x 0x%llx", &nr, &arg1,
+		   &pc) == 3 && nr == SYS_restart_syscall &&
+	    procfs_read_file(pid, "wchan", &wchan, &len) == 0)
+		tracee_saw_call(pid, timed_wait_restarted(wchan, arg1), pc);
+	free(text);
+	free(wchan);
+}
+
+/*
+ * A wait whose time left only this kernel knows (timedwait.h: a poll, a
+ * FUTEX_WAIT, a sleep without rem) would end at once in the copy: let it end
+ * here first, when that takes no more than a second.  The process runs
+ * meanwhile, as it would have; a signal that comes first is given to it as
+ * the kernel would have (pre: what the helper read of its actions).  Not
+ * with ITIMER_REAL armed: the helper read it before, and the image would
+ * hold it as it was then, which the time the wait took makes wrong.
+ */
+static int let_wait_end(const char *cmd, struct tracee *t, const struct sigstate_read *pre)
+{
+	/* SIGCHLD, SIGCONT, SIGURG, SIGWINCH: ignored unless caught. */
+	const uint64_t ignored_by_default = 1ULL << (SIGCHLD - 1) | 1ULL << (SIGCONT - 1) |
+					    1ULL << (SIGURG - 1) | 1ULL << (SIGWINCH - 1);
+	const struct image_itimer_rec *alarm = &pre->tm.timer[IMAGE_ITIMER_REAL];
+	struct user_regs_struct regs;
+	bool ended;
+	long long nr;
+	int err;
+
+	if (t->was_stopped || alarm->value_sec || alarm->value_usec ||
+	    ptrace_get_regs(t->pid, &regs))
+		return EXIT_OK;		/* (a failure to read them is said by the snapshot) */
+	nr = (long long)regs.orig_rax;
+	if (nr == SYS_restart_syscall)
+		nr = tracee_call_at(t->pid, regs.rip);
+	if ((long long)regs.rax != -ERESTART_RESTARTBLOCK ||
+	    timed_wait_kind(nr, &regs) != TIMED_WAIT_LOST)
+		return EXIT_OK;
+	err = tracee_finish_call(t, TIMED_WAIT_FINISH_MS,
+				 pre->ignored | (ignored_by_default & ~pre->caught), &ended);
+	if (!err)
+		return EXIT_OK;		/* (the wait ended, or it did not in time) */
+	if (err == -ETIMEDOUT)
+		return seize_failed(cmd, t, err);
+	if (err == -ESRCH) {
+		error_msg("%s PID %d: it ended while its wait ran out", cmd, t->pid);
+		return EXIT_NOTARGET;
+	}
+	errno_msg(-err, "%s: letting PID %d's wait run out", cmd, t->pid);
+	return EXIT_INTERNAL;
 }
 
 /* Its open files (files.h), which the preflight let through: those that do
@@ -241,8 +312,11 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 			return EXIT_INTERNAL;
 		}
 	} else {
+		guess_restarted_call(pid);
 		status = read_sigstate_apart(cmd, pid, &pre);
 		test_point("sigstate-apart");
+		if (status == EXIT_OK)
+			tracee_saw_call(pid, pre.call_nr, pre.call_rip);
 		if (status == EXIT_OK)
 			status = target_attach(cmd, pid);
 		if (status != EXIT_OK)
@@ -250,6 +324,10 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		t = target_tracee(pid);
 	}
 	status = target_preflight(cmd, pid, flags | TARGET_ATTACHED);
+	if (status == EXIT_OK && !attached)
+		status = let_wait_end(cmd, t, &pre);
+	/* (Where the tests signal the process held for its image.) */
+	test_point("target-held");
 	if (status == EXIT_OK &&
 	    (err = snapshot_collect(t, attached ? NULL : &pre, refs,
 						!(flags & TARGET_NO_PAGES), im)) == -EBADMSG) {
@@ -263,8 +341,8 @@ int target_capture(const char *cmd, int pid, unsigned flags, struct fileref_set 
 		errno_msg(-err, "%s: reading the state of PID %d", cmd, pid);
 		status = EXIT_INTERNAL;
 	}
-	if (status == EXIT_OK && !attached)
-		undo_restart_syscall(&pre, im);
+	if (status == EXIT_OK)
+		undo_restart_syscall(pid, im);
 	if (status == EXIT_OK)
 		status = capture_files(cmd, pid, flags, im);
 	/* Lay the image out again: the state note changed. */

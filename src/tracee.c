@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch-x86_64.h"
 #include "ptrace.h"
 #include "tracee.h"
 
@@ -53,6 +54,73 @@ int tracee_alive(const struct tracee *t)
 static long ms_between(const struct timespec *from, const struct timespec *to)
 {
 	return (to->tv_sec - from->tv_sec) * 1000L + (to->tv_nsec - from->tv_nsec) / 1000000L;
+}
+
+/* The last call a stop found cut short, for each of the last few processes
+ * stopped (a move holds one, run one). */
+static struct {
+	pid_t pid;
+	long long nr;
+	unsigned long long rip;
+} calls_seen[8];
+static unsigned calls_next;
+
+void tracee_saw_call(pid_t pid, long long nr, unsigned long long rip)
+{
+	size_t i;
+
+	if (nr < 0 || nr == SYS_restart_syscall)
+		return;
+	for (i = 0; i < sizeof(calls_seen) / sizeof(calls_seen[0]); i++)
+		if (calls_seen[i].pid == pid)
+			break;
+	if (i == sizeof(calls_seen) / sizeof(calls_seen[0]))
+		i = calls_next++ % i;
+	calls_seen[i].pid = pid;
+	calls_seen[i].nr = nr;
+	calls_seen[i].rip = rip;
+}
+
+long long tracee_last_call(pid_t pid, unsigned long long *rip)
+{
+	for (size_t i = 0; i < sizeof(calls_seen) / sizeof(calls_seen[0]); i++)
+		if (calls_seen[i].pid == pid && pid) {
+			*rip = calls_seen[i].rip;
+			return calls_seen[i].nr;
+		}
+	return -1;
+}
+
+long long tracee_call_at(pid_t pid, unsigned long long rip)
+{
+	unsigned long long at;
+	long long nr = tracee_last_call(pid, &at);
+
+	return nr >= 0 && at == rip ? nr : -1;
+}
+
+void tracee_note_call(pid_t pid)
+{
+	struct user_regs_struct regs;
+
+	if (ptrace_get_regs(pid, &regs) == 0 && (long long)regs.rax >= -ERESTART_RESTARTBLOCK &&
+	    (long long)regs.rax <= -ERESTARTSYS)
+		tracee_saw_call(pid, (long long)regs.orig_rax, regs.rip);
+}
+
+/* The CLOCK_MONOTONIC time timeout_ms from now. */
+static struct timespec deadline_in(int timeout_ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += timeout_ms / 1000;
+	t.tv_nsec += timeout_ms % 1000 * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
 }
 
 /*
@@ -189,15 +257,8 @@ int tracee_seize(struct tracee *t, long options, int timeout_ms)
 		t->seized = false;
 		return -ESRCH;
 	}
-	if (timeout_ms >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += timeout_ms % 1000 * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
+	if (timeout_ms >= 0)
+		deadline = deadline_in(timeout_ms);
 	err = interrupt(t, timeout_ms >= 0 ? &deadline : NULL);
 	if (err == -ETIMEDOUT || !t->seized)
 		return err;	/* still asked to stop; or gone */
@@ -210,6 +271,7 @@ int tracee_seize(struct tracee *t, long options, int timeout_ms)
 		errno = -err;
 		goto fail;
 	}
+	tracee_note_call(t->pid);
 	return 0;
 fail:
 	err = -errno;
@@ -244,6 +306,91 @@ void tracee_describe_state(pid_t pid, char *buf, size_t len)
 		snprintf(buf, len, "state %s, waiting in %s", state, wchan);
 	else
 		snprintf(buf, len, "state %s", state);
+}
+
+/*
+ * PTRACE_SYSCALL takes it through the restarted call: a syscall-stop at its
+ * entry, another at its end.  Any other stop is a signal's, delivered (with
+ * PTRACE_CONT: no more syscall-stops).  Leaving either, it is asked to stop
+ * again, which it does as it next returns to user space (a ptrace stop
+ * answers a PTRACE_INTERRUPT asked before it, so the one asked at the time
+ * limit, while it runs, may be answered by the end of the call it cut
+ * short: asked again there).  Whichever way, it ends in a
+ * PTRACE_EVENT_STOP, as after tracee_seize.
+ */
+static int finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool *ended)
+{
+	struct timespec deadline = deadline_in(timeout_ms);
+	bool entered = false, asked = false;
+	int status, err;
+
+	if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
+		return -errno;
+	t->stopped = false;
+	for (;;) {
+		struct user_regs_struct regs;
+		long req = PTRACE_CONT, data = 0;
+
+		err = wait_until(t->pid, &status, &deadline);
+		if (err == -ETIMEDOUT && !asked) {
+			if (ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
+				return -errno;
+			asked = true;
+			deadline = deadline_in(1000);
+			continue;
+		}
+		if (err) {
+			t->seized = err == -ETIMEDOUT;
+			return err;
+		}
+		if (status >> 16 == PTRACE_EVENT_STOP) {
+			t->was_stopped = signal_is_stop(WSTOPSIG(status));
+			t->stopped = true;
+			return 0;
+		}
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80) && !entered) {
+			entered = true;
+			req = PTRACE_SYSCALL;
+		} else if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+			err = ptrace_get_regs(t->pid, &regs);
+			if (err)
+				return err;
+			/* Not a restart code: it was not cut short. */
+			*ended = (long long)regs.rax < -ERESTART_RESTARTBLOCK ||
+				 (long long)regs.rax > -ERESTARTSYS;
+			/* Cut short by a signal, not by us: see which, at its
+			 * stop, then the restarted call's entry. */
+			if (!*ended && !asked) {
+				entered = false;
+				req = PTRACE_SYSCALL;
+			}
+		} else if (WSTOPSIG(status) < 64 && ignored & (1ULL << (WSTOPSIG(status) - 1))) {
+			/* One it ignores, which without us would not have cut
+			 * its wait short: dropped, and the call goes on. */
+			entered = false;
+			req = PTRACE_SYSCALL;
+			data = WSTOPSIG(status);
+		} else {
+			data = WSTOPSIG(status);
+		}
+		if (req == PTRACE_CONT && ptrace(PTRACE_INTERRUPT, t->pid, 0, 0) < 0)
+			return -errno;
+		if (ptrace(req, t->pid, 0, data) < 0)
+			return -errno;
+	}
+}
+
+int tracee_finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool *ended)
+{
+	int err;
+
+	*ended = false;
+	if (ptrace(PTRACE_SETOPTIONS, t->pid, 0, t->options | PTRACE_O_TRACESYSGOOD) < 0)
+		return -errno;
+	err = finish_call(t, timeout_ms, ignored, ended);
+	if (t->stopped && ptrace(PTRACE_SETOPTIONS, t->pid, 0, t->options) < 0)
+		return -errno;
+	return err;
 }
 
 int tracee_set_options(struct tracee *t, long options)

@@ -71,6 +71,37 @@ int tracee_seize(struct tracee *t, long options, int timeout_ms) MUST_CHECK;
 /* Why a process does not stop: "D (disk sleep) in do_vfork" into buf. */
 void tracee_describe_state(pid_t pid, char *buf, size_t len);
 
+/*
+ * It is stopped for us inside a call the stop interrupted, which the kernel
+ * will restart: let that call run to its end, for at most timeout_ms, and
+ * stop it again just after (*ended), or, at the time limit, where it is
+ * then (in the call still).  A signal that comes meanwhile is given to it:
+ * one it ignores (the bits of ignored: signal n is bit n - 1) is dropped
+ * and the call goes on; another ends the wait where it leaves the process
+ * (in its handler, its wait cut short with EINTR).  0: stopped for us
+ * again; -ETIMEDOUT: it did not stop again (still asked to); other -errno
+ * as tracee_seize.
+ */
+int tracee_finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool *ended)
+	MUST_CHECK;
+
+/*
+ * The call a stop of ours found pid in and cut short (nr: orig_rax; rip:
+ * just past its syscall instruction), kept for a later stop in the same
+ * place, which finds restart_syscall there instead: the kernel went on with
+ * the call from its restart block, and an image must name it (timedwait.h).
+ * tracee_seize tells it of its own stops; whoever sees another stop (a
+ * helper process's, run's) tells it too.  nr < 0 and restart_syscall
+ * itself are not kept.
+ */
+void tracee_saw_call(pid_t pid, long long nr, unsigned long long rip);
+/* The same, from the registers of pid, stopped for us, when it cut one short. */
+void tracee_note_call(pid_t pid);
+/* The call pid's restart_syscall at rip goes on with, or -1 if none seen. */
+long long tracee_call_at(pid_t pid, unsigned long long rip);
+/* The last call kept for pid, and *rip; or -1 (a helper's, for its parent). */
+long long tracee_last_call(pid_t pid, unsigned long long *rip);
+
 int tracee_set_options(struct tracee *t, long options) MUST_CHECK;
 /* Arm or disarm PTRACE_O_EXITKILL: with it the process dies with us. */
 int tracee_exit_kill(struct tracee *t, bool on) MUST_CHECK;

@@ -140,6 +140,24 @@ continues_ "another boot" c.before c.after c.err2 \
 	"$(awk -v a="$t0" -v b="$(now_)" 'BEGIN { print b - a + 0.2 }')" 0 1000 2000
 kill "$new"
 
+# Root of a user namespace (a rootless container) may make a time namespace
+# but not come back to ours: it runs the copy on its clocks, and says why,
+# rather than fail.
+rm -f go
+unshare --user -- sh -c 'while [ ! -e go ]; do sleep 0.05; done; exec "$@"' sh \
+	"$CONTMIG" thaw --detach --progress --stdout /dev/null c2.img > out 2> err &
+inner=$!
+sleep 0.3
+echo "0 0 65536" > "/proc/$inner/uid_map" && echo "0 0 65536" > "/proc/$inner/gid_map" ||
+	framework_failure_ "mapping the user namespace"
+touch go
+wait "$inner" || fail_ "root of a user namespace: thaw failed: $(cat err)"
+new=$(cat out)
+started_pids="$started_pids $new"
+grep -q "it runs on this machine's CLOCK_MONOTONIC" err ||
+	fail_ "root of a user namespace: thaw said: $(cat err)"
+kill "$new"
+
 # --- impossible clocks are refused; an older contmig's image thaws --------
 "$patch" c.img bad1.img "$note" "$backwards" || framework_failure_ "patch-image bad1.img"
 "$patch" c.img bad2.img "$note" "$negative" || framework_failure_ "patch-image bad2.img"
@@ -163,7 +181,32 @@ grep -q clocks err && fail_ "an older image: thaw said: $(cat err)"
 	fail_ "an older image's copy is in a time namespace"
 kill "$new"
 
-# --- a user's process: thawed by the user, and by root --------------------
+# --- run --checkpoint after another boot ------------------------------------
+# Its checkpoints, as if this machine had booted again since (boot id
+# patched): resumed in a time namespace run made for it, the program is
+# checkpointed again, which its time namespace does not stop.
+start_ "$CONTMIG" run --checkpoint ck --every 1s "$builddir/tests/counter" > r1.out 2> r1.err
+run=$pid
+wait_for_ 10 grep -q 'checkpoint 2 of PID' r1.err
+kill -TERM "$run"
+wait "$run"
+[ $? -eq 75 ] || fail_ "run: $(cat r1.err)"
+boot=$(tr -d '-' < /proc/sys/kernel/random/boot_id)
+reboot=$(python3 -c 'import sys; print(bytes(b ^ 0xff for b in bytes.fromhex(sys.argv[1])).hex())' "$boot")
+for f in ck/*.base ck/*.delta; do
+	[ -e "$f" ] || continue
+	"$patch" "$f" "$f.new" "$boot" "$reboot" && mv "$f.new" "$f" ||
+		framework_failure_ "patch-image $f"
+done
+start_ "$CONTMIG" run --checkpoint ck --every 1s "$builddir/tests/counter" > r2.out 2> r2.err
+run=$pid
+wait_for_ 10 grep -q 'a delta of' r2.err
+prog=$(pgrep -P "$run" | head -n 1)
+own_namespace_ "$prog"
+kill -TERM "$run"
+wait "$run"
+[ $? -eq 75 ] || fail_ "run resumed after another boot: $(cat r2.err)"
+
 new_user_ user
 for_users_ "$CONTMIG" "$plain"
 mkdir -m 700 u && chown "$user:$user" u || framework_failure_ "u"
@@ -197,5 +240,29 @@ as_ "$user" sh -c "echo '1 5 0' > /proc/$new/timens_offsets" 2> /dev/null &&
 	fail_ "the user changed the copy's time namespace offsets"
 [ "$(offsets_ "$new")" = "$ahead_mono 0 $ahead_boot 0" ] || fail_ "the offsets changed"
 wait_for_ 5 file_has_lines_ d.after 2
+kill "$new"
+# The user's note forged to put its copy's clocks behind this machine's:
+# root's receiver makes it no namespace (whoever wrote the image would
+# choose the time its set-user-ID programs see), and says why.
+expect_status_ 0 "$CONTMIG" inspect --json u/d.img
+hexes=$(python3 - out <<'PY'
+import json, sys, uuid
+c = json.load(open(sys.argv[1]))["clocks"]
+le = lambda v: (v & (2**64 - 1)).to_bytes(8, "little").hex()
+boot = uuid.UUID(c["boot_id"]).bytes.hex()
+mono, btime, ns = c["monotonic_ns"], c["boottime_ns"], c["namespace"]
+print(le(mono) + le(btime) + le(ns["monotonic_ns"]) + le(ns["boottime_ns"]) + boot,
+      le(mono) + le(btime) + le(-(mono // 2)) + le(0) + boot)
+PY
+) || framework_failure_ "reading the user's clocks note"
+read -r note behind <<< "$hexes"
+"$patch" u/d.img behind.img "$note" "$behind" || framework_failure_ "patch-image behind.img"
+expect_status_ 0 "$CONTMIG" thaw --detach --progress --stdout /dev/null behind.img
+new=$(cat out)
+started_pids="$started_pids $new"
+grep -q "they would be behind this machine's, and it runs as another user" err ||
+	fail_ "root receiver of a note behind: $(cat err)"
+[ "$(readlink "/proc/$new/ns/time")" = "$(readlink /proc/self/ns/time)" ] ||
+	fail_ "root receiver of a note behind: the copy is in a time namespace ($(offsets_ "$new"))"
 kill "$new"
 exit 0
