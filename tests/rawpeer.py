@@ -114,6 +114,8 @@ def connect(args):
     held = []
     for _ in range(count):
         s = socket.socket(family, socket.SOCK_STREAM)
+        # Bounded: a receiver that stops reading fails the test, not hangs it.
+        s.settimeout(30)
         if source:
             s.bind((source, 0))
         s.connect(addr)
