@@ -30,7 +30,7 @@ enum restore_failure {
 struct restore_result {
 	enum restore_failure failure;
 	char why[256];
-	char warning[600];	/* after a restore: what the copy has less of, or "" */
+	char warning[900];	/* after a restore: what the copy has less of, or "" */
 	char clocks[64];	/* for the summary line: "clocks continued (+N s)" where
 				 * that is worth saying (clocks.h), or "" */
 };

@@ -21,8 +21,15 @@ run_()
 	run=$pid
 }
 
-# prog_of_ RUN: the program run RUN holds (its child).
-prog_of_() { pgrep -P "$1" | head -n 1; }
+# prog_of_ RUN: the program run RUN holds (its child that is not contmig's:
+# a merge runs in another).
+prog_of_()
+{
+	local p
+	for p in $(pgrep -P "$1"); do
+		[ "$(cat "/proc/$p/comm" 2> /dev/null)" = contmig ] || { echo "$p"; return; }
+	done
+}
 
 # exits_ PID STATUS OUT: run PID ends with STATUS (OUT.err says why not).
 exits_()

@@ -201,7 +201,7 @@ done
 start_ "$CONTMIG" run --checkpoint ck --every 1s "$builddir/tests/counter" > r2.out 2> r2.err
 run=$pid
 wait_for_ 10 grep -q 'a delta of' r2.err
-prog=$(pgrep -P "$run" | head -n 1)
+prog=$(pgrep -P "$run" -x counter)	# (not its merging child)
 own_namespace_ "$prog"
 kill -TERM "$run"
 wait "$run"
@@ -264,5 +264,19 @@ grep -q "they would be behind this machine's, and it runs as another user" err |
 	fail_ "root receiver of a note behind: $(cat err)"
 [ "$(readlink "/proc/$new/ns/time")" = "$(readlink /proc/self/ns/time)" ] ||
 	fail_ "root receiver of a note behind: the copy is in a time namespace ($(offsets_ "$new"))"
+kill "$new"
+# Root's own process, behind in a namespace of its own, thawed by root --as
+# the user: the copy lacks root's capabilities and its clocks, and the one
+# line that says so is whole (counted, the capabilities leave it room).
+start_ unshare --time --monotonic -1000 --boottime -1000 -- bin/plain-static > e.before
+wait_for_ 5 file_has_lines_ e.before 3
+wait_for_ 5 grep -q '^Name:[[:space:]]*plain-static' "/proc/$pid/status"
+expect_status_ 0 "$CONTMIG" freeze -o e.img "$pid"
+expect_status_ 0 "$CONTMIG" thaw --detach --as "$user" --stdout /dev/null e.img
+new=$(cat out)
+started_pids="$started_pids $new"
+grep -q "capabilities its source had" err &&
+	grep -q "CLOCK_BOOTTIME, not its source's: they would be behind this machine's, and it runs as another user (the image would choose the time its set-user-ID programs see)$" err ||
+	fail_ "root's image thawed --as $user: $(cat err)"
 kill "$new"
 exit 0

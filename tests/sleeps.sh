@@ -209,7 +209,7 @@ steps_ abs
 start_ "$CONTMIG" run --checkpoint ck --every 1s "$sleeper" once rem 5000 > run.out 2> run.err
 run=$pid
 wait_for_ 10 grep -q 'checkpoint 3 of PID' run.err
-prog=$(pgrep -P "$run" | head -n 1)
+prog=$(pgrep -P "$run" -x sleeper)	# (not its merging child)
 kill -9 "$run" "$prog"
 wait "$run" 2> /dev/null
 t0=$(now_ms_)
