@@ -12,9 +12,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "arch-x86_64.h"
 #include "checkpoint.h"
 #include "clocks.h"
 #include "commands.h"
@@ -27,6 +29,7 @@
 #include "image.h"
 #include "json.h"
 #include "symtab.h"
+#include "timedwait.h"
 #include "unwind.h"
 #include "vdso.h"
 
@@ -59,6 +62,7 @@ struct findings {
 	bool canary_seen;
 	uint64_t canary;
 	char problem[300];		/* the first thing wrong, for --verify */
+	char call[200];			/* the call it was stopped in, or "" */
 };
 
 /* The image on a file descriptor we can read anywhere in. */
@@ -930,6 +934,61 @@ static void print_clocks_json(const struct image_clocks *c)
 	       this_boot(r->boot_id) ? "true" : "false");
 }
 
+/* The names of the calls timedwait.h knows; others by number. */
+static const char *call_name(long long nr, char buf[40])
+{
+	switch (nr) {
+	case SYS_nanosleep:		return "nanosleep";
+	case SYS_clock_nanosleep:	return "clock_nanosleep";
+	case SYS_poll:			return "poll";
+	case SYS_futex:			return "futex";
+	case SYS_restart_syscall:	return "restart_syscall";
+	default:
+		snprintf(buf, 40, "system call %lld", nr);
+		return buf;
+	}
+}
+
+/*
+ * The blocking call it was stopped in and what its copy does with it
+ * (timedwait.h, contmig(1) TIME), into f->call; "" when in none.  m: its
+ * memory, for what rem holds (NULL: not read).
+ */
+static void describe_call(const struct image *im, const struct memory *m, struct findings *f)
+{
+	const struct user_regs_struct *g = &im->regs;
+	long long nr = (long long)g->orig_rax, rax = (long long)g->rax;
+	const char *what = "made again in the copy";
+	int64_t left[2];
+	char name[40], text[120];
+
+	if (nr < 0)
+		return;
+	if (rax < -ERESTART_RESTARTBLOCK || rax > -ERESTARTSYS) {
+		snprintf(f->call, sizeof(f->call), "%s, done (%lld)", call_name(nr, name), rax);
+		return;
+	}
+	if (rax == -ERESTART_RESTARTBLOCK)
+		switch (nr == SYS_restart_syscall ? TIMED_WAIT_LOST : timed_wait_kind(nr, g)) {
+		case TIMED_WAIT_KEPT:
+			if (m && read_memory((void *)m, nr == SYS_nanosleep ? g->rsi : g->r10, left,
+					     sizeof(left)) == 0) {
+				snprintf(text, sizeof(text), "its copy sleeps the %" PRId64 ".%09"
+					 PRId64 " s left in rem", left[0], left[1]);
+				what = text;
+			} else {
+				what = "its copy sleeps what rem holds";
+			}
+			break;
+		case TIMED_WAIT_LOST:
+			what = "its time left stayed with the old kernel: 0 in the copy";
+			break;
+		case TIMED_WAIT_NONE:
+			break;
+		}
+	snprintf(f->call, sizeof(f->call), "%s, cut short: %s", call_name(nr, name), what);
+}
+
 static void print_text(const char *path, const struct image *im, const struct findings *f,
 		       const struct unwind_frame *frames, size_t nframes,
 		       const struct symtab *syms, bool backtrace)
@@ -962,6 +1021,8 @@ static void print_text(const char *path, const struct image *im, const struct fi
 	printf("xsave:      %zu bytes; source CPU: %s\n", im->xstate_size, names);
 	cpu_xfeature_names(image_xstate_bv(im), names, sizeof(names));
 	printf("            in use: %s\n", names[0] ? names : "none");
+	if (f->call[0])
+		printf("call:       %s\n", f->call);
 	printf("signals:    blocked %#" PRIx64 "\n", im->state.sigmask);
 	print_sigactions_text(&im->sigactions);
 	print_timers_text(&im->timers);
@@ -1058,7 +1119,12 @@ static void print_json(const char *path, const struct image *im, const struct fi
 	cpu_xfeature_names(image_xstate_bv(im), names, sizeof(names));
 	printf(", \"in_use\": ");
 	json_string(stdout, names);
-	printf("},\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
+	printf("},\n \"call\": ");
+	if (f->call[0])
+		json_string(stdout, f->call);
+	else
+		printf("null");
+	printf(",\n \"signal_mask\": \"0x%" PRIx64 "\",\n", im->state.sigmask);
 	print_sigactions_json(&im->sigactions);
 	print_timers_json(&im->timers);
 	print_clocks_json(&im->clocks);
@@ -1326,6 +1392,11 @@ static int run(int argc, char **argv)
 		goto out;
 	}
 	sound = judge(&im, &f);
+	{
+		struct memory mem = { .im = &im, .fd = in.fd };
+
+		describe_call(&im, f.data_err ? NULL : &mem, &f);
+	}
 	syms = binary ? &binsyms : &im.syms;
 	if (backtrace && !f.data_err) {
 		struct memory mem = { .im = &im, .fd = in.fd };

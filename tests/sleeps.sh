@@ -24,6 +24,10 @@ within_()
 start_ "$nap" > nap.before
 sleep 2
 expect_status_ 0 "$CONTMIG" freeze -q -o nap.img "$pid"
+# inspect says what its copy does with the call it was in.
+expect_status_ 0 "$CONTMIG" inspect nap.img
+grep -Eq '^call: +nanosleep, cut short: its copy sleeps the [01]\.[0-9]{9} s left in rem$' out ||
+	fail_ "inspect nap.img: $(grep -i call out)"
 t0=$(now_ms_)
 expect_status_ 0 "$CONTMIG" thaw nap.img
 t1=$(now_ms_)
