@@ -29,6 +29,12 @@
 #define ERESTARTNOHAND		514
 #define ERESTART_RESTARTBLOCK	516
 
+/* Is rax one of them: the call was cut short, and the kernel would go on? */
+static inline int is_restart_code(long long rax)
+{
+	return rax >= -ERESTART_RESTARTBLOCK && rax <= -ERESTARTSYS;
+}
+
 /* The length of the syscall instruction (0f 05): a restart backs rip up by it. */
 #define SYSCALL_INSN_LEN	2
 

@@ -964,7 +964,7 @@ static void describe_call(const struct image *im, const struct memory *m, struct
 
 	if (nr < 0)
 		return;
-	if (rax < -ERESTART_RESTARTBLOCK || rax > -ERESTARTSYS) {
+	if (!is_restart_code(rax)) {
 		snprintf(f->call, sizeof(f->call), "%s, done (%lld)", call_name(nr, name), rax);
 		return;
 	}

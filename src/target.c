@@ -192,6 +192,18 @@ static int read_sigstate_apart(const char *cmd, int pid, struct sigstate_read *p
 	return EXIT_OK;
 }
 
+/* The call pid's registers show it in: orig_rax, or for restart_syscall the
+ * call it goes on with where a stop saw it (tracee_saw_call). */
+static long long call_in(int pid, const struct user_regs_struct *regs)
+{
+	long long nr = (long long)regs->orig_rax, was;
+
+	if (nr != SYS_restart_syscall)
+		return nr;
+	was = tracee_call_at(pid, regs->rip);
+	return was >= 0 ? was : nr;
+}
+
 /*
  * A call with a restart block (nanosleep, clock_nanosleep, poll...) that an
  * earlier stop of ours cut short (freeze's helpers', a live send's rounds',
@@ -202,13 +214,7 @@ static int read_sigstate_apart(const char *cmd, int pid, struct sigstate_read *p
  */
 static void undo_restart_syscall(int pid, struct image *im)
 {
-	long long nr;
-
-	if ((long long)im->regs.orig_rax != SYS_restart_syscall)
-		return;
-	nr = tracee_call_at(pid, im->regs.rip);
-	if (nr >= 0)
-		im->regs.orig_rax = nr;
+	im->regs.orig_rax = call_in(pid, &im->regs);
 }
 
 /*
@@ -256,9 +262,7 @@ static int let_wait_end(const char *cmd, struct tracee *t, const struct sigstate
 	if (t->was_stopped || alarm->value_sec || alarm->value_usec ||
 	    ptrace_get_regs(t->pid, &regs))
 		return EXIT_OK;		/* (a failure to read them is said by the snapshot) */
-	nr = (long long)regs.orig_rax;
-	if (nr == SYS_restart_syscall)
-		nr = tracee_call_at(t->pid, regs.rip);
+	nr = call_in(t->pid, &regs);
 	if ((long long)regs.rax != -ERESTART_RESTARTBLOCK ||
 	    timed_wait_kind(nr, &regs) != TIMED_WAIT_LOST)
 		return EXIT_OK;

@@ -103,8 +103,7 @@ void tracee_note_call(pid_t pid)
 {
 	struct user_regs_struct regs;
 
-	if (ptrace_get_regs(pid, &regs) == 0 && (long long)regs.rax >= -ERESTART_RESTARTBLOCK &&
-	    (long long)regs.rax <= -ERESTARTSYS)
+	if (ptrace_get_regs(pid, &regs) == 0 && is_restart_code((long long)regs.rax))
 		tracee_saw_call(pid, (long long)regs.orig_rax, regs.rip);
 }
 
@@ -356,8 +355,7 @@ static int finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool 
 			if (err)
 				return err;
 			/* Not a restart code: it was not cut short. */
-			*ended = (long long)regs.rax < -ERESTART_RESTARTBLOCK ||
-				 (long long)regs.rax > -ERESTARTSYS;
+			*ended = !is_restart_code((long long)regs.rax);
 			/* Cut short by a signal, not by us: see which, at its
 			 * stop, then the restarted call's entry. */
 			if (!*ended && !asked) {
