@@ -14,6 +14,7 @@
 
 #include "arch-x86_64.h"
 #include "ptrace.h"
+#include "testpoint.h"
 #include "tracee.h"
 
 static int pidfd_open_(pid_t pid)
@@ -320,7 +321,7 @@ void tracee_describe_state(pid_t pid, char *buf, size_t len)
 static int finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool *ended)
 {
 	struct timespec deadline = deadline_in(timeout_ms);
-	bool entered = false, asked = false;
+	bool entered = false, asked = false, hooked = false;
 	int status, err;
 
 	if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0) < 0)
@@ -375,6 +376,11 @@ static int finish_call(struct tracee *t, int timeout_ms, uint64_t ignored, bool 
 			return -errno;
 		if (ptrace(req, t->pid, 0, data) < 0)
 			return -errno;
+		/* (Where the tests kill us while it waits under PTRACE_SYSCALL.) */
+		if (entered && !hooked) {
+			hooked = true;
+			test_point("wait-running-out");
+		}
 	}
 }
 

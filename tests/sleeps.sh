@@ -149,6 +149,20 @@ wait "$freeze" || fail_ "freeze of sleeper held with a SIGUSR1: $(cat held.err)"
 expect_status_ 0 "$CONTMIG" thaw once.img
 read -r _ _ slept result _ < out
 [ "$result" = EINTR ] || fail_ "sleeper poll, SIGUSR1 while held: $result"
+# freeze killed -9 while a wait runs out under its ptrace (test point
+# wait-running-out): the source goes on untraced and waits its whole wait.
+start_ "$sleeper" once null 800 > killed.out
+sleep 0.2
+CONTMIG_TEST_HOOK=wait-running-out "$CONTMIG" freeze -q -o killed.img "$pid" 2> killed.err &
+freeze=$!
+wait_for_ 5 grep -q 'test point wait-running-out reached' killed.err
+kill -9 "$freeze"
+wait "$freeze" 2> /dev/null
+running_untraced_ "$pid"
+wait_for_ 5 grep -q '^woke' killed.out
+read -r _ _ slept result _ < <(grep '^woke' killed.out)
+[ "$result" = ok ] || fail_ "sleeper null, freeze killed during its run-out: $result"
+within_ "sleeper null, freeze killed during its run-out: slept" $slept 800 1500
 # With ITIMER_REAL armed the wait ends at the move instead, and the timer
 # goes on as it was: its SIGALRM comes once.
 once_ null 800 0.3 alarm
