@@ -55,7 +55,9 @@ exercise()
 # the copy ends, and how its clocks went (--progress).
 "$CONTMIG" thaw --progress --pid-file /tmp/file.pid --stdout /tmp/file.out \
 	--stderr /tmp/file.err /plain.img 2> /tmp/file.thaw &
-wait_up 60 eval 'test -s /tmp/file.pid || test -s /tmp/file.thaw'
+thaw=$!
+# Its PID file, or its end (a failure): its summary line may come first.
+wait_up 60 eval 'test -s /tmp/file.pid || ! kill -0 '"$thaw"' 2> /dev/null'
 if test -s /tmp/file.pid; then
 	exercise file "$(cat /tmp/file.pid)" /tmp/file.out /tmp/file.thaw
 	kill "$(cat /tmp/file.pid)"
